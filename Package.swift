@@ -1,0 +1,31 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "Kith",
+    products: [
+        .executable(name: "kithd", targets: ["kithd"]),
+        .executable(name: "kithctl", targets: ["kithctl"]),
+    ],
+    targets: [
+        // C libraries from Debian packages: a modulemap and a shim header, nothing else.
+        .systemLibrary(name: "CLibUV", pkgConfig: "libuv", providers: [.apt(["libuv1-dev"])]),
+
+        // The protocol: pure value types and state machines, no IO, no clocks.
+        .target(name: "KithCore"),
+        // Deterministic simulator: many KithCore nodes on virtual time.
+        .target(name: "KithSim", dependencies: ["KithCore"]),
+        // The thin libuv shell: loop, timers, TCP framing, signals.
+        .target(name: "KithUV", dependencies: ["CLibUV"]),
+        // The daemon's composition: drives the core with shell events.
+        .target(name: "KithNode", dependencies: ["KithCore", "KithUV"]),
+
+        .executableTarget(name: "kithd", dependencies: ["KithNode"]),
+        .executableTarget(name: "kithctl", dependencies: ["KithCore", "KithNode"]),
+
+        .testTarget(name: "KithCoreTests", dependencies: ["KithCore"]),
+        .testTarget(name: "KithSimTests", dependencies: ["KithSim", "KithCore"]),
+        .testTarget(name: "KithUVTests", dependencies: ["KithUV"]),
+        .testTarget(name: "KithProcessTests", dependencies: ["KithCore", "kithd", "kithctl"]),
+    ]
+)

@@ -1,0 +1,4 @@
+#ifndef KITH_CLIBUV_SHIM_H
+#define KITH_CLIBUV_SHIM_H
+#include <uv.h>
+#endif

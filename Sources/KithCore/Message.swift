@@ -1,0 +1,56 @@
+/// A rumour about one member, piggybacked on probes (SWIM 4.1) and exchanged
+/// whole in push-pull.
+public enum Gossip: Hashable, Sendable {
+    /// The member is alive at `incarnation`, with its metadata.
+    case alive(NodeID, incarnation: UInt32, meta: NodeMeta)
+    /// `by` suspects the member at `incarnation`.
+    case suspect(NodeID, incarnation: UInt32, by: String)
+    /// `by` declared the member dead at `incarnation`.
+    case dead(NodeID, incarnation: UInt32, by: String)
+    /// The member left gracefully at `incarnation`.
+    case left(NodeID, incarnation: UInt32)
+
+    /// The member the rumour is about.
+    public var subject: NodeID {
+        switch self {
+        case .alive(let id, _, _), .suspect(let id, _, _), .dead(let id, _, _), .left(let id, _): id
+        }
+    }
+
+    public var incarnation: UInt32 {
+        switch self {
+        case .alive(_, let i, _), .suspect(_, let i, _), .dead(_, let i, _), .left(_, let i): i
+        }
+    }
+}
+
+/// A member's whole state, as sent in push-pull (the periodic full sync that
+/// lets joins converge fast and partitions re-merge).
+public struct MemberState: Hashable, Sendable {
+    public var id: NodeID
+    public var meta: NodeMeta
+    public var status: MemberStatus
+    public var incarnation: UInt32
+
+    public init(id: NodeID, meta: NodeMeta, status: MemberStatus, incarnation: UInt32) {
+        self.id = id
+        self.meta = meta
+        self.status = status
+        self.incarnation = incarnation
+    }
+}
+
+/// Everything one daemon says to another on the gossip port.
+public enum Message: Hashable, Sendable {
+    /// Direct probe. `target` lets a restarted node ignore probes meant for its previous boot.
+    case ping(seq: UInt32, from: NodeID, replyTo: Endpoint, target: NodeID, gossip: [Gossip])
+    /// Ask `from`'s peer to probe `target` on its behalf (SWIM 4.1 indirect probe).
+    case pingReq(seq: UInt32, from: NodeID, replyTo: Endpoint, target: NodeID, targetEndpoint: Endpoint, gossip: [Gossip])
+    /// Answer to a ping (or a relayed answer to a ping-req).
+    case ack(seq: UInt32, from: NodeID, gossip: [Gossip])
+    /// An indirect prober's "I tried and heard nothing" (Lifeguard IV.A), so the
+    /// origin can tell a dead target from its own slowness.
+    case nack(seq: UInt32, from: NodeID)
+    /// Full state exchange. `isReply` stops the echo; `isJoin` marks a joiner's first contact.
+    case pushPull(from: NodeID, replyTo: Endpoint, isReply: Bool, isJoin: Bool, states: [MemberState])
+}
