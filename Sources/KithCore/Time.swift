@@ -13,7 +13,7 @@ public struct Instant: Hashable, Comparable, Sendable, CustomStringConvertible {
 
     public static func + (a: Instant, d: Duration) -> Instant {
         let ns = d.nanoseconds
-        if ns <= 0 { return Instant(nanoseconds: a.nanoseconds &- UInt64(min(-ns, Int64(a.nanoseconds)))) }
+        if ns <= 0 { return Instant(nanoseconds: a.nanoseconds - min(ns.magnitude, a.nanoseconds)) }
         let (sum, overflow) = a.nanoseconds.addingReportingOverflow(UInt64(ns))
         return Instant(nanoseconds: overflow ? .max : sum)
     }
@@ -43,6 +43,8 @@ extension Duration {
 
     /// Scales a duration by a non-negative factor (Lifeguard's health multiplier, SWIM's log N).
     public func scaled(by factor: Double) -> Duration {
-        .nanoseconds(Int64(clamping: Int64((Double(nanoseconds) * factor).rounded())))
+        let ns = (Double(nanoseconds) * factor).rounded()
+        guard ns.isFinite else { return ns > 0 ? .nanoseconds(Int64.max) : .zero }
+        return .nanoseconds(ns >= 9.2e18 ? Int64.max : ns <= -9.2e18 ? Int64.min : Int64(ns))
     }
 }

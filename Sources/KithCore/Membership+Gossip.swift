@@ -1,0 +1,95 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Applying rumours: the SWIM 4.2 ordering of alive, suspect and dead by
+/// incarnation, refutation of suspicions about this node, and the rule that
+/// a higher uid (a later boot under the same name) replaces a lower one.
+extension Membership {
+    mutating func apply(_ rumours: [Gossip], now: Instant, into directives: inout [MembershipDirective]) {
+        for rumour in rumours { apply(rumour, now: now, into: &directives) }
+    }
+
+    mutating func apply(_ rumour: Gossip, now: Instant, into directives: inout [MembershipDirective]) {
+        let subject = rumour.subject
+        if subject.name == me.name {
+            refuteIfNeeded(rumour, into: &directives)
+            return
+        }
+        let known = table[subject.name]
+        if let known, known.id.uid > subject.uid { return }          // about an earlier boot: stale
+        let isNewBoot = known.map { $0.id.uid < subject.uid } ?? true
+        switch rumour {
+        case let .alive(id, incarnation, meta):
+            if !isNewBoot, let known {
+                guard known.status != .left, incarnation > known.incarnation else { return }
+            }
+            setStatus(of: id, to: .alive, incarnation: incarnation, meta: meta, now: now, into: &directives)
+            broadcasts.enqueue(rumour)
+        case let .suspect(id, incarnation, by):
+            guard !isNewBoot, let known, known.status.isActive, incarnation >= known.incarnation else { return }
+            if known.status == .suspect && incarnation == known.incarnation {
+                if suspicions[id.name]?.confirm(by: by) == true { broadcasts.enqueue(rumour) }
+            } else {
+                suspect(id, incarnation: incarnation, by: by, now: now, bounds: nil, into: &directives)
+            }
+        case let .dead(id, incarnation, _):
+            guard !isNewBoot, let known, known.status.isActive, incarnation >= known.incarnation else { return }
+            setStatus(of: id, to: .dead, incarnation: incarnation, meta: known.meta, now: now, into: &directives)
+            broadcasts.enqueue(rumour)
+        case let .left(id, incarnation):
+            // A goodbye from a boot we never saw alive is of no use to anyone.
+            guard !isNewBoot, let known, known.status != .left else { return }
+            setStatus(of: id, to: .left, incarnation: max(incarnation, known.incarnation), meta: known.meta,
+                      now: now, into: &directives)
+            broadcasts.enqueue(rumour)
+        }
+    }
+
+    /// Someone suspects or buried this node: raise the incarnation and say
+    /// alive louder (SWIM 4.2). Being suspected also hints that this node is
+    /// slow, so its health multiplier rises (Lifeguard IV.A).
+    mutating func refuteIfNeeded(_ rumour: Gossip, into directives: inout [MembershipDirective]) {
+        guard rumour.subject == me else { return }  // a rumour about an earlier boot of this name is moot
+        switch rumour {
+        case .suspect, .dead:
+            guard rumour.incarnation >= incarnation else { return }
+            incarnation = rumour.incarnation + 1
+            adjustHealth(1)
+            if var member = table[me.name] { member.incarnation = incarnation; table[me.name] = member }
+            broadcasts.enqueue(.alive(me, incarnation: incarnation, meta: meta))
+            directives.append(.refuted(incarnation: incarnation))
+        case .alive, .left:
+            return
+        }
+    }
+
+    /// Starts (or raises) a suspicion. `bounds` overrides Lifeguard's
+    /// timeouts, for a refused connection's short fuse.
+    mutating func suspect(_ id: NodeID, incarnation: UInt32, by suspecter: String, now: Instant,
+                          bounds: (Duration, Duration)?, into directives: inout [MembershipDirective]) {
+        guard let known = table[id.name], known.id == id else { return }
+        let n = Double(max(clusterSize, 1))
+        let minimum = settings.probeInterval.scaled(by: settings.suspicionMultiplier * max(1, log10(n + 1)))
+        let maximum = minimum.scaled(by: settings.suspicionMaxMultiplier)
+        let (low, high) = bounds ?? (minimum, maximum)
+        suspicions[id.name] = Suspicion(incarnation: incarnation, startedAt: now, minimum: low, maximum: high,
+                                        expectedConfirmations: max(0, Int(settings.suspicionMultiplier) - 2),
+                                        suspecters: [suspecter])
+        setStatus(of: id, to: .suspect, incarnation: incarnation, meta: known.meta, now: now, into: &directives)
+        broadcasts.enqueue(.suspect(id, incarnation: incarnation, by: suspecter))
+    }
+
+    /// Suspicions whose time ran out become deaths, told to everyone.
+    mutating func expireSuspicions(now: Instant, into directives: inout [MembershipDirective]) {
+        for (name, suspicion) in suspicions.sorted(by: { $0.key < $1.key }) where now >= suspicion.deadline {
+            suspicions[name] = nil
+            guard let member = table[name], member.status == .suspect else { continue }
+            setStatus(of: member.id, to: .dead, incarnation: member.incarnation, meta: member.meta,
+                      now: now, into: &directives)
+            broadcasts.enqueue(.dead(member.id, incarnation: member.incarnation, by: me.name))
+        }
+    }
+}

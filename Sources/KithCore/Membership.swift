@@ -1,0 +1,254 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The membership protocol of one node: SWIM with Lifeguard, plus push-pull.
+///
+/// An Instance in the sense of swift-cluster-membership: a value type that
+/// performs no IO. Each input (`start`, `receive`, `tick`, `peerRefused`,
+/// `leave`) takes `now` and returns directives for the shell. Randomness comes
+/// from a seeded generator, so a simulator replays a run bit for bit. The
+/// shell calls `tick` when `nextDeadline` passes: every timeout is an input.
+public struct Membership: Sendable {
+    public let me: NodeID
+    public internal(set) var meta: NodeMeta
+    public let settings: MembershipSettings
+    public internal(set) var incarnation: UInt32 = 0
+    /// Lifeguard's local health multiplier (IV.A): 0 is healthy; each step
+    /// stretches this node's probe timeouts by one more probe period.
+    public internal(set) var localHealth: Int = 0
+    /// False until some member answered, after which seeds are no longer needed.
+    public internal(set) var hasJoined = false
+    public internal(set) var hasLeft = false
+
+    var table: [String: Member] = [:]
+    var suspicions: [String: Suspicion] = [:]
+    var broadcasts = Broadcasts()
+    var rng: SeededRandom
+    let seeds: [Endpoint]
+
+    var probe: Probe?
+    var probeOrder: [String] = []
+    var probeIndex = 0
+    var relays: [UInt32: Relay] = [:]
+    var nextSeq: UInt32 = 1
+
+    var nextProbeAt: Instant
+    var nextPushPullAt: Instant
+    var nextJoinAt: Instant
+    var nextReconnectAt: Instant
+    var nextReapAt: Instant
+
+    /// One probe of one member in flight (SWIM 4.1 protocol period).
+    struct Probe: Sendable {
+        var target: NodeID
+        var seq: UInt32
+        var indirectAt: Instant
+        var deadline: Instant
+        var indirectSent = false
+        var expectedNacks = 0
+        var nacks = 0
+    }
+
+    /// A ping this node sends on another's behalf (ping-req relay).
+    struct Relay: Sendable {
+        var originSeq: UInt32
+        var origin: Endpoint
+        var nackAt: Instant
+        var expiresAt: Instant
+        var nackSent = false
+
+        var nextDeadline: Instant { nackSent ? expiresAt : nackAt }
+    }
+
+    public init(me: NodeID, meta: NodeMeta, seeds: [Endpoint], settings: MembershipSettings = .lan,
+                randomSeed: UInt64, now: Instant) {
+        self.me = me
+        self.meta = meta
+        self.settings = settings
+        self.seeds = seeds.filter { $0 != meta.endpoint }
+        self.rng = SeededRandom(seed: randomSeed)
+        table[me.name] = Member(id: me, meta: meta, status: .alive, incarnation: 0, changedAt: now)
+        // Spread the first probe over one period so nodes started together do not probe in lock-step.
+        let jitter = Duration.nanoseconds(Int64(rng.next() % UInt64(max(1, settings.probeInterval.nanoseconds))))
+        nextProbeAt = now + jitter
+        nextPushPullAt = now + settings.pushPullInterval
+        nextJoinAt = now
+        nextReconnectAt = now + settings.reconnectInterval
+        nextReapAt = now + settings.reconnectInterval
+    }
+
+    // MARK: Reading
+
+    /// Every known member, this node included, sorted by name.
+    public var members: [Member] { table.values.sorted { $0.id.name < $1.id.name } }
+
+    public func member(named name: String) -> Member? { table[name] }
+
+    /// Members other than this one that are alive or suspect.
+    var activeOthers: [Member] {
+        table.values.filter { $0.id != me && $0.status.isActive }
+    }
+
+    /// The members counted for λ log N and the suspicion bounds.
+    var clusterSize: Int { table.values.filter { $0.status.isActive }.count }
+
+    /// When the shell must call `tick` next; nil once the node has left.
+    public var nextDeadline: Instant? {
+        guard !hasLeft else { return nil }
+        var next = min(nextProbeAt, nextPushPullAt, nextReconnectAt, nextReapAt)
+        if needsSeeds { next = min(next, nextJoinAt) }
+        if let probe { next = min(next, probe.indirectSent ? probe.deadline : probe.indirectAt) }
+        for relay in relays.values { next = min(next, relay.nextDeadline) }
+        for suspicion in suspicions.values { next = min(next, suspicion.deadline) }
+        return next
+    }
+
+    var needsSeeds: Bool { !seeds.isEmpty && (!hasJoined || activeOthers.isEmpty) }
+
+    /// Health-scaled duration (Lifeguard IV.A): a slow node waits longer
+    /// before blaming others.
+    func scaled(_ d: Duration) -> Duration { d.scaled(by: Double(localHealth + 1)) }
+
+    var retransmitLimit: Int {
+        settings.retransmitMultiplier * Int(ceil(log10(Double(clusterSize + 1))))
+    }
+
+    mutating func adjustHealth(_ delta: Int) {
+        localHealth = min(settings.maxLocalHealth, max(0, localHealth + delta))
+    }
+
+    mutating func randomIndex(below n: Int) -> Int {
+        Int(rng.next() % UInt64(n))
+    }
+
+    // MARK: Inputs
+
+    /// Begins the protocol: contacts the seeds.
+    public mutating func start(now: Instant) -> [MembershipDirective] {
+        tick(now: now)
+    }
+
+    /// Runs every timer that is due at `now`.
+    public mutating func tick(now: Instant) -> [MembershipDirective] {
+        guard !hasLeft else { return [] }
+        var directives: [MembershipDirective] = []
+        expireSuspicions(now: now, into: &directives)
+        expireRelays(now: now, into: &directives)
+        advanceProbe(now: now, into: &directives)
+        if needsSeeds && now >= nextJoinAt {
+            nextJoinAt = now + settings.joinRetryInterval
+            for seed in seeds { directives.append(.send(pushPull(isReply: false, isJoin: true), to: seed)) }
+        }
+        if now >= nextPushPullAt {
+            nextPushPullAt = now + pushPullPeriod
+            let others = activeOthers
+            if !others.isEmpty {
+                let peer = others.sorted { $0.id < $1.id }[randomIndex(below: others.count)]
+                directives.append(.send(pushPull(isReply: false, isJoin: false), to: peer.meta.endpoint))
+            }
+        }
+        if now >= nextReconnectAt {
+            nextReconnectAt = now + settings.reconnectInterval
+            reconnectToOneDead(into: &directives)
+        }
+        if now >= nextReapAt {
+            nextReapAt = now + settings.reconnectInterval
+            reap(now: now)
+        }
+        return directives
+    }
+
+    /// Handles one message from another daemon.
+    public mutating func receive(_ message: Message, now: Instant) -> [MembershipDirective] {
+        guard !hasLeft else { return [] }
+        var directives: [MembershipDirective] = []
+        switch message {
+        case let .ping(seq, from, replyTo, target, gossip):
+            apply(gossip, now: now, into: &directives)
+            // A ping for an earlier boot of this name goes unanswered: that boot is dead.
+            guard target == me, from != me else { break }
+            directives.append(.send(.ack(seq: seq, from: me, gossip: piggyback()), to: replyTo))
+        case let .pingReq(seq, from, replyTo, target, targetEndpoint, gossip):
+            apply(gossip, now: now, into: &directives)
+            guard from != me, target != me else { break }
+            relay(seq: seq, origin: replyTo, target: target, targetEndpoint: targetEndpoint, now: now, into: &directives)
+        case let .ack(seq, from, gossip):
+            apply(gossip, now: now, into: &directives)
+            handleAck(seq: seq, from: from, into: &directives)
+        case let .nack(seq, _):
+            if probe?.seq == seq { probe?.nacks += 1 }
+        case let .pushPull(from, replyTo, isReply, _, states):
+            guard from != me else { break }
+            hasJoined = true
+            merge(states, from: from, now: now, into: &directives)
+            if !isReply { directives.append(.send(pushPull(isReply: true, isJoin: false), to: replyTo)) }
+        }
+        return directives
+    }
+
+    /// The shell could not connect to `endpoint`: nothing listens there, so the
+    /// process is gone. Hard evidence, so the suspicion is short.
+    public mutating func peerRefused(_ endpoint: Endpoint, now: Instant) -> [MembershipDirective] {
+        guard !hasLeft,
+              let member = table.values.first(where: { $0.meta.endpoint == endpoint && $0.id != me }),
+              member.status.isActive
+        else { return [] }
+        var directives: [MembershipDirective] = []
+        let short = settings.refusedSuspicionTimeout
+        if member.status == .alive {
+            suspect(member.id, incarnation: member.incarnation, by: me.name, now: now,
+                    bounds: (short, short), into: &directives)
+        } else if var suspicion = suspicions[member.id.name], suspicion.deadline > now + short {
+            suspicion.minimum = now.since(suspicion.startedAt) + short
+            suspicion.maximum = suspicion.minimum
+            suspicions[member.id.name] = suspicion
+        }
+        return directives
+    }
+
+    /// Graceful goodbye: tells every active member this node left, so they
+    /// record *left*, not *dead*. After this every input is ignored.
+    public mutating func leave(now: Instant) -> [MembershipDirective] {
+        guard !hasLeft else { return [] }
+        incarnation += 1
+        let goodbye = Gossip.left(me, incarnation: incarnation)
+        var directives: [MembershipDirective] = []
+        setStatus(of: me, to: .left, incarnation: incarnation, meta: meta, now: now, into: &directives)
+        // An ack with seq 0 answers no probe: it only carries rumours.
+        for member in activeOthers.sorted(by: { $0.id < $1.id }) {
+            directives.append(.send(.ack(seq: 0, from: me, gossip: [goodbye]), to: member.meta.endpoint))
+        }
+        hasLeft = true
+        return directives
+    }
+
+    // MARK: Shared steps
+
+    /// Records a status change and reports it.
+    mutating func setStatus(of id: NodeID, to status: MemberStatus, incarnation: UInt32, meta: NodeMeta,
+                            now: Instant, into directives: inout [MembershipDirective]) {
+        let previous = table[id.name]
+        let samePrevious = previous?.id == id ? previous : nil
+        var changedAt = now
+        if let samePrevious, samePrevious.status == status { changedAt = samePrevious.changedAt }
+        let member = Member(id: id, meta: meta, status: status, incarnation: incarnation, changedAt: changedAt)
+        table[id.name] = member
+        if status != .suspect { suspicions[id.name] = nil }
+        if samePrevious?.status != status {
+            directives.append(.memberChanged(member, previous: samePrevious?.status))
+        }
+    }
+
+    /// Rumours for one outgoing message.
+    mutating func piggyback(first: String? = nil) -> [Gossip] {
+        broadcasts.take(limit: settings.maxPiggyback, retransmitLimit: max(1, retransmitLimit), first: first)
+    }
+
+    mutating func takeSeq() -> UInt32 {
+        nextSeq = nextSeq == .max ? 1 : nextSeq + 1
+        return nextSeq
+    }
+}

@@ -1,0 +1,10 @@
+/// What the membership instance asks its shell to do, or tells it happened.
+public enum MembershipDirective: Hashable, Sendable {
+    /// Deliver a message to the daemon listening at an endpoint.
+    case send(Message, to: Endpoint)
+    /// A member's status changed (`previous` is nil for a newly learned member).
+    /// The shell logs it; the agent layer reacts to deaths.
+    case memberChanged(Member, previous: MemberStatus?)
+    /// This node refuted a suspicion of itself by raising its incarnation.
+    case refuted(incarnation: UInt32)
+}

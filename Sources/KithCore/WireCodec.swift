@@ -1,0 +1,224 @@
+/// The binary form of `Message` on the gossip port.
+///
+/// A frame payload (the transport adds and strips the 4-byte length prefix) is
+/// `[version: u8][type: u8][body]`. Bodies use `ByteWriter`'s primitives:
+/// `seq` is a big-endian u32, incarnations and capacity are varints, flags
+/// are one byte, lists are a varint count then their elements.
+///
+/// Decoding is strict and canonical: every limit below is enforced, unknown
+/// types, kinds, statuses and flag bits are rejected, tags must be in
+/// ascending key order, and trailing bytes are an error, so a payload that
+/// decodes re-encodes to exactly the same bytes. The encoder does not check
+/// the limits: callers keep names, tags and lists within them (a node name is
+/// configuration, so validate it at startup against `maxStringBytes`).
+public enum WireCodec {
+    public static let version: UInt8 = 1
+    /// The largest payload the transport accepts.
+    public static let maxFrameBytes = 4 << 20
+    /// Limit on every string: node names, endpoints, tag keys and values, `by`.
+    public static let maxStringBytes = 255
+    public static let maxTags = 64
+    public static let maxGossip = 256
+    public static let maxStates = 100_000
+
+    private enum MessageType: UInt8 {
+        case ping = 1, pingReq = 2, ack = 3, nack = 4, pushPull = 5
+    }
+
+    private enum GossipKind: UInt8 {
+        case alive = 0, suspect = 1, dead = 2, left = 3
+    }
+
+    private static let isReplyFlag: UInt8 = 1
+    private static let isJoinFlag: UInt8 = 2
+
+    // MARK: Encoding
+
+    public static func encode(_ message: Message) -> [UInt8] {
+        var w = ByteWriter()
+        w.u8(version)
+        switch message {
+        case let .ping(seq, from, replyTo, target, gossip):
+            w.u8(MessageType.ping.rawValue)
+            w.u32(seq)
+            write(from, to: &w)
+            w.string(replyTo)
+            write(target, to: &w)
+            write(gossip, to: &w)
+        case let .pingReq(seq, from, replyTo, target, targetEndpoint, gossip):
+            w.u8(MessageType.pingReq.rawValue)
+            w.u32(seq)
+            write(from, to: &w)
+            w.string(replyTo)
+            write(target, to: &w)
+            w.string(targetEndpoint)
+            write(gossip, to: &w)
+        case let .ack(seq, from, gossip):
+            w.u8(MessageType.ack.rawValue)
+            w.u32(seq)
+            write(from, to: &w)
+            write(gossip, to: &w)
+        case let .nack(seq, from):
+            w.u8(MessageType.nack.rawValue)
+            w.u32(seq)
+            write(from, to: &w)
+        case let .pushPull(from, replyTo, isReply, isJoin, states):
+            w.u8(MessageType.pushPull.rawValue)
+            write(from, to: &w)
+            w.string(replyTo)
+            w.u8((isReply ? isReplyFlag : 0) | (isJoin ? isJoinFlag : 0))
+            w.varint(UInt64(states.count))
+            for state in states {
+                write(state.id, to: &w)
+                write(state.meta, to: &w)
+                w.u8(state.status.rawValue)
+                w.varint(UInt64(state.incarnation))
+            }
+        }
+        return w.bytes
+    }
+
+    private static func write(_ id: NodeID, to w: inout ByteWriter) {
+        w.string(id.name)
+        w.u64(id.uid)
+    }
+
+    private static func write(_ meta: NodeMeta, to w: inout ByteWriter) {
+        w.string(meta.endpoint)
+        w.string(meta.control)
+        w.string(meta.http)
+        w.varint(UInt64(meta.capacity))
+        w.varint(UInt64(meta.tags.count))
+        for (key, value) in meta.tags.sorted(by: { $0.key < $1.key }) {
+            w.string(key)
+            w.string(value)
+        }
+    }
+
+    private static func write(_ gossip: [Gossip], to w: inout ByteWriter) {
+        w.varint(UInt64(gossip.count))
+        for g in gossip {
+            switch g {
+            case let .alive(id, incarnation, meta):
+                w.u8(GossipKind.alive.rawValue)
+                write(id, to: &w)
+                w.varint(UInt64(incarnation))
+                write(meta, to: &w)
+            case let .suspect(id, incarnation, by):
+                w.u8(GossipKind.suspect.rawValue)
+                write(id, to: &w)
+                w.varint(UInt64(incarnation))
+                w.string(by)
+            case let .dead(id, incarnation, by):
+                w.u8(GossipKind.dead.rawValue)
+                write(id, to: &w)
+                w.varint(UInt64(incarnation))
+                w.string(by)
+            case let .left(id, incarnation):
+                w.u8(GossipKind.left.rawValue)
+                write(id, to: &w)
+                w.varint(UInt64(incarnation))
+            }
+        }
+    }
+
+    // MARK: Decoding
+
+    public static func decode(_ payload: [UInt8]) throws(DecodeError) -> Message {
+        try decode(payload[...])
+    }
+
+    public static func decode(_ payload: ArraySlice<UInt8>) throws(DecodeError) -> Message {
+        var r = ByteReader(payload)
+        let v = try r.u8()
+        guard v == version else { throw DecodeError("unsupported version \(v)") }
+        let rawType = try r.u8()
+        guard let type = MessageType(rawValue: rawType) else { throw DecodeError("unknown message type \(rawType)") }
+        let message: Message
+        switch type {
+        case .ping:
+            message = .ping(seq: try r.u32(), from: try readNodeID(&r), replyTo: try readString(&r),
+                            target: try readNodeID(&r), gossip: try readGossipList(&r))
+        case .pingReq:
+            message = .pingReq(seq: try r.u32(), from: try readNodeID(&r), replyTo: try readString(&r),
+                               target: try readNodeID(&r), targetEndpoint: try readString(&r),
+                               gossip: try readGossipList(&r))
+        case .ack:
+            message = .ack(seq: try r.u32(), from: try readNodeID(&r), gossip: try readGossipList(&r))
+        case .nack:
+            message = .nack(seq: try r.u32(), from: try readNodeID(&r))
+        case .pushPull:
+            let from = try readNodeID(&r)
+            let replyTo = try readString(&r)
+            let flags = try r.u8()
+            guard flags & ~(isReplyFlag | isJoinFlag) == 0 else { throw DecodeError("unknown flags \(flags)") }
+            message = .pushPull(from: from, replyTo: replyTo, isReply: flags & isReplyFlag != 0,
+                                isJoin: flags & isJoinFlag != 0, states: try readStates(&r))
+        }
+        guard r.isAtEnd else { throw DecodeError("\(r.remaining) trailing bytes after the message") }
+        return message
+    }
+
+    private static func readString(_ r: inout ByteReader) throws(DecodeError) -> String {
+        try r.string(maxBytes: maxStringBytes)
+    }
+
+    private static func readUInt32(_ r: inout ByteReader) throws(DecodeError) -> UInt32 {
+        let v = try r.varint()
+        guard let narrow = UInt32(exactly: v) else { throw DecodeError("value \(v) exceeds 32 bits") }
+        return narrow
+    }
+
+    private static func readNodeID(_ r: inout ByteReader) throws(DecodeError) -> NodeID {
+        NodeID(name: try readString(&r), uid: try r.u64())
+    }
+
+    private static func readMeta(_ r: inout ByteReader) throws(DecodeError) -> NodeMeta {
+        let endpoint = try readString(&r)
+        let control = try readString(&r)
+        let http = try readString(&r)
+        let capacity = try readUInt32(&r)
+        var tags: [String: String] = [:]
+        var previousKey: String?
+        for _ in 0..<(try r.count(max: maxTags)) {
+            let key = try readString(&r)
+            if let previousKey, !(previousKey < key) {
+                throw DecodeError("tag keys not in ascending order")
+            }
+            tags[key] = try readString(&r)
+            previousKey = key
+        }
+        return NodeMeta(endpoint: endpoint, control: control, http: http, capacity: capacity, tags: tags)
+    }
+
+    private static func readGossipList(_ r: inout ByteReader) throws(DecodeError) -> [Gossip] {
+        var list: [Gossip] = []
+        for _ in 0..<(try r.count(max: maxGossip)) {
+            let rawKind = try r.u8()
+            guard let kind = GossipKind(rawValue: rawKind) else { throw DecodeError("unknown gossip kind \(rawKind)") }
+            let id = try readNodeID(&r)
+            let incarnation = try readUInt32(&r)
+            switch kind {
+            case .alive: list.append(.alive(id, incarnation: incarnation, meta: try readMeta(&r)))
+            case .suspect: list.append(.suspect(id, incarnation: incarnation, by: try readString(&r)))
+            case .dead: list.append(.dead(id, incarnation: incarnation, by: try readString(&r)))
+            case .left: list.append(.left(id, incarnation: incarnation))
+            }
+        }
+        return list
+    }
+
+    private static func readStates(_ r: inout ByteReader) throws(DecodeError) -> [MemberState] {
+        var states: [MemberState] = []
+        for _ in 0..<(try r.count(max: maxStates)) {
+            let id = try readNodeID(&r)
+            let meta = try readMeta(&r)
+            let rawStatus = try r.u8()
+            guard let status = MemberStatus(rawValue: rawStatus) else {
+                throw DecodeError("unknown member status \(rawStatus)")
+            }
+            states.append(MemberState(id: id, meta: meta, status: status, incarnation: try readUInt32(&r)))
+        }
+        return states
+    }
+}

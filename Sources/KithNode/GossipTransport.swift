@@ -1,0 +1,198 @@
+import KithCore
+import KithUV
+
+/// Carries membership messages between daemons over TCP.
+///
+/// One outbound connection per peer endpoint, opened on first use and
+/// reopened with capped exponential backoff; inbound connections are only
+/// read. A frame that fails to decode closes its connection and is counted:
+/// garbage never reaches the core. When a connection to a peer ends, the
+/// transport dials it once at once: a refusal means no process listens
+/// there any more, which the core takes as hard evidence (`onRefused`).
+final class GossipTransport {
+    private let loop: EventLoop
+    private let logger: Logger
+    private var listener: TCPListener?
+    private var peers: [Endpoint: Peer] = [:]
+    private var inbound: [ObjectIdentifier: Inbound] = [:]
+
+    var onMessage: ((Message) -> Void)?
+    var onRefused: ((Endpoint) -> Void)?
+
+    private(set) var bytesSent: UInt64 = 0
+    private(set) var bytesReceived: UInt64 = 0
+    private(set) var framesRejected: UInt64 = 0
+    private(set) var framesDropped: UInt64 = 0
+
+    /// Frames held while a connection is being opened; past this they are
+    /// dropped, as a lossy network would (SWIM tolerates loss).
+    static let pendingFramesMax = 64
+    /// Bytes queued in libuv per connection before sends are dropped: a
+    /// frozen peer must not make this daemon grow without bound.
+    static let queuedBytesMax = 1 << 20
+    static let connectTimeoutMs: UInt64 = 1000
+    static let backoffMinMs: UInt64 = 100
+    static let backoffMaxMs: UInt64 = 5000
+
+    private final class Peer {
+        var connection: TCPConnection?
+        var connecting = false
+        var pending: [[UInt8]] = []
+        var backoffMs: UInt64 = 0
+        var retryAtMs: UInt64 = 0
+    }
+
+    private final class Inbound {
+        let connection: TCPConnection
+        var endpoint: Endpoint?
+        init(_ connection: TCPConnection) { self.connection = connection }
+    }
+
+    init(loop: EventLoop, logger: Logger) {
+        self.loop = loop
+        self.logger = logger
+    }
+
+    func listen(host: String, port: UInt16) throws(UVError) {
+        listener = try TCPListener(loop: loop, host: host, port: port,
+                                   framing: .lengthPrefixed(maxFrameBytes: WireCodec.maxFrameBytes),
+                                   maxQueuedBytes: GossipTransport.queuedBytesMax) { [weak self] connection in
+            self?.accept(connection)
+        }
+    }
+
+    /// Encodes and sends; never blocks, may drop (counted) under back-pressure.
+    func send(_ message: Message, to endpoint: Endpoint) {
+        let payload = WireCodec.encode(message)
+        let peer = peer(for: endpoint)
+        if let connection = peer.connection, connection.isOpen {
+            if connection.send(payload) { bytesSent += UInt64(payload.count + 4) } else { framesDropped += 1 }
+            return
+        }
+        guard peer.pending.count < GossipTransport.pendingFramesMax else { framesDropped += 1; return }
+        if !peer.connecting && loop.nowMilliseconds < peer.retryAtMs { framesDropped += 1; return }
+        peer.pending.append(payload)
+        dial(endpoint, peer)
+    }
+
+    /// Number of frames and bytes not yet written, for a graceful exit.
+    var isFlushed: Bool {
+        peers.values.allSatisfy { !$0.connecting && ($0.connection?.queuedBytes ?? 0) == 0 }
+    }
+
+    private func peer(for endpoint: Endpoint) -> Peer {
+        if let peer = peers[endpoint] { return peer }
+        let peer = Peer()
+        peers[endpoint] = peer
+        return peer
+    }
+
+    func close() {
+        listener?.close()
+        listener = nil
+        for peer in peers.values { peer.connection?.close() }
+        for entry in inbound.values { entry.connection.close() }
+        peers = [:]
+        inbound = [:]
+    }
+
+    private func dial(_ endpoint: Endpoint, _ peer: Peer) {
+        guard !peer.connecting, let address = parseHostPort(endpoint) else { return }
+        peer.connecting = true
+        TCPConnection.connect(loop: loop, host: address.host, port: address.port,
+                              framing: .lengthPrefixed(maxFrameBytes: WireCodec.maxFrameBytes),
+                              maxQueuedBytes: GossipTransport.queuedBytesMax,
+                              timeoutMilliseconds: GossipTransport.connectTimeoutMs) { [weak self] result in
+            self?.dialed(endpoint, peer, result)
+        }
+    }
+
+    private func dialed(_ endpoint: Endpoint, _ peer: Peer, _ result: Result<TCPConnection, UVError>) {
+        peer.connecting = false
+        guard peers[endpoint] === peer else {
+            if case .success(let connection) = result { connection.close() }
+            return
+        }
+        switch result {
+        case .success(let connection):
+            peer.connection = connection
+            peer.backoffMs = 0
+            connection.onFrame = { [weak self, unowned connection] frame in self?.received(frame, from: connection, entry: nil) }
+            connection.onClose = { [weak self, weak peer] reason in
+                guard let self, let peer, peer.connection === connection else { return }
+                peer.connection = nil
+                self.lost(endpoint, peer, reason)
+            }
+            let pending = peer.pending
+            peer.pending = []
+            for payload in pending {
+                if connection.send(payload) { bytesSent += UInt64(payload.count + 4) } else { framesDropped += 1 }
+            }
+        case .failure(let error):
+            framesDropped += UInt64(peer.pending.count)
+            peer.pending = []
+            peer.backoffMs = min(GossipTransport.backoffMaxMs, max(GossipTransport.backoffMinMs, peer.backoffMs * 2))
+            peer.retryAtMs = loop.nowMilliseconds + peer.backoffMs
+            logger.debug("dial_failed", ["peer": .string(endpoint), "error": .string(error.name)])
+            if error.isConnectionRefused { onRefused?(endpoint) }
+        }
+    }
+
+    /// A connection to a peer ended: dial once at once to tell a dead
+    /// process (refused) from a dropped connection.
+    private func lost(_ endpoint: Endpoint, _ peer: Peer, _ reason: CloseReason) {
+        if case .local = reason { return }
+        logger.debug("connection_lost", ["peer": .string(endpoint), "reason": .string("\(reason)")])
+        peer.retryAtMs = 0
+        dial(endpoint, peer)
+    }
+
+    private func accept(_ connection: TCPConnection) {
+        let entry = Inbound(connection)
+        let key = ObjectIdentifier(connection)
+        inbound[key] = entry
+        connection.onFrame = { [weak self, unowned connection, weak entry] frame in
+            self?.received(frame, from: connection, entry: entry)
+        }
+        connection.onClose = { [weak self] reason in
+            guard let self, let entry = self.inbound.removeValue(forKey: key) else { return }
+            if case .framingViolation(let why) = reason {
+                self.framesRejected += 1
+                self.logger.warn("frame_rejected", ["peer": .string(connection.peerAddress), "error": .string(why)])
+            }
+            // An inbound close from a peer whose outbound link we do not hold: check it by dialing.
+            if case .local = reason { return }
+            if let endpoint = entry.endpoint {
+                let peer = self.peer(for: endpoint)
+                if peer.connection == nil { self.lost(endpoint, peer, reason) }
+            }
+        }
+    }
+
+    private func received(_ frame: [UInt8], from connection: TCPConnection, entry: Inbound?) {
+        bytesReceived += UInt64(frame.count + 4)
+        let message: Message
+        do {
+            message = try WireCodec.decode(frame)
+        } catch {
+            framesRejected += 1
+            logger.warn("frame_rejected", ["peer": .string(connection.peerAddress), "error": .string(error.message)])
+            connection.close()
+            return
+        }
+        if let entry, entry.endpoint == nil { entry.endpoint = message.replyEndpoint }
+        onMessage?(message)
+    }
+}
+
+extension Message {
+    /// The sender's gossip endpoint, where the message names one.
+    var replyEndpoint: Endpoint? {
+        switch self {
+        case .ping(_, _, let replyTo, _, _), .pingReq(_, _, let replyTo, _, _, _), .pushPull(_, let replyTo, _, _, _):
+            replyTo
+        case .ack, .nack:
+            nil
+        }
+    }
+}

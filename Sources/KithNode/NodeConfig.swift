@@ -1,0 +1,159 @@
+import KithCore
+import KithUV
+
+/// Everything a daemon needs to start, from flags and an optional JSON file.
+///
+/// Flags win over the file. Parsing is strict (unknown keys and flags are
+/// errors) because a typo in a chaos lab silently falls back to defaults
+/// otherwise; `kithd` turns a `ConfigError` into exit code 2.
+public struct NodeConfig: Sendable, Equatable {
+    public var name: String = ""
+    public var listen: String = ""
+    /// The gossip address other nodes use to reach this one; defaults to `listen`.
+    public var advertise: String = ""
+    public var control: String = ""
+    public var join: [String] = []
+    public var dataDir: String = ""
+    public var capacity: UInt32 = 8
+    public var tags: [String: String] = [:]
+    public var logLevel: LogLevel = .info
+    public var membership = MembershipSettings.lan
+
+    public init() {}
+
+    /// The gossip address peers should dial.
+    public var advertisedEndpoint: String { advertise.isEmpty ? listen : advertise }
+}
+
+/// A readable reason a configuration was refused.
+public struct ConfigError: Error, CustomStringConvertible, Equatable {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+extension NodeConfig {
+    /// Flags take the form of `kithd --help`; `readFile` loads `--config`.
+    public static func parse(arguments: [String], readFile: (String) throws -> String) throws(ConfigError) -> NodeConfig {
+        var flags: [(String, String)] = []
+        var configPath: String?
+        var index = 0
+        while index < arguments.count {
+            let flag = arguments[index]
+            guard flag.hasPrefix("--"), NodeConfig.flagKeys[flag] != nil || flag == "--config" else {
+                throw ConfigError("unknown flag '\(flag)' (see kithd --help)")
+            }
+            guard index + 1 < arguments.count else { throw ConfigError("flag \(flag) needs a value") }
+            let value = arguments[index + 1]
+            if flag == "--config" { configPath = value } else { flags.append((flag, value)) }
+            index += 2
+        }
+        var config = NodeConfig()
+        if let configPath {
+            let text: String
+            do { text = try readFile(configPath) } catch { throw ConfigError("cannot read config file \(configPath): \(error)") }
+            let json: JSON
+            do { json = try JSON.parse(text) } catch { throw ConfigError("config file \(configPath): \(error)") }
+            try config.apply(file: json)
+        }
+        for (flag, value) in flags {
+            try config.apply(key: NodeConfig.flagKeys[flag]!, value: .string(value), fromFlag: true)
+        }
+        try config.validate()
+        return config
+    }
+
+    static let flagKeys: [String: String] = [
+        "--name": "name", "--listen": "listen", "--advertise": "advertise", "--control": "control",
+        "--join": "join", "--data-dir": "data_dir", "--capacity": "capacity", "--tag": "tags",
+        "--log-level": "log_level",
+    ]
+
+    mutating func apply(file json: JSON) throws(ConfigError) {
+        guard let object = json.objectValue else { throw ConfigError("config file must hold a JSON object") }
+        for (key, value) in object.sorted(by: { $0.key < $1.key }) {
+            if key == "membership" {
+                try membership.apply(json: value)
+            } else {
+                try apply(key: key, value: value, fromFlag: false)
+            }
+        }
+    }
+
+    mutating func apply(key: String, value: JSON, fromFlag: Bool) throws(ConfigError) {
+        switch key {
+        case "name": name = try value.requireString(key)
+        case "listen": listen = try value.requireString(key)
+        case "advertise": advertise = try value.requireString(key)
+        case "control": control = try value.requireString(key)
+        case "data_dir": dataDir = try value.requireString(key)
+        case "join":
+            if let list = value.arrayValue {
+                join = try list.map { item throws(ConfigError) in try item.requireString(key) }
+            } else {
+                join = try value.requireString(key).split(separator: ",").map { String($0) }
+            }
+        case "capacity":
+            let n = try value.requireInt(key, fromFlag: fromFlag)
+            guard (0...100_000).contains(n) else { throw ConfigError("capacity must be 0...100000, got \(n)") }
+            capacity = UInt32(n)
+        case "tags":
+            if fromFlag {
+                let text = try value.requireString(key)
+                guard let eq = text.firstIndex(of: "="), eq != text.startIndex else {
+                    throw ConfigError("--tag takes KEY=VALUE, got '\(text)'")
+                }
+                tags[String(text[..<eq])] = String(text[text.index(after: eq)...])
+            } else {
+                guard let object = value.objectValue else { throw ConfigError("tags must be an object of strings") }
+                for (k, v) in object {
+                    guard let s = v.stringValue else { throw ConfigError("tag '\(k)' must be a string") }
+                    tags[k] = s
+                }
+            }
+        case "log_level":
+            let text = try value.requireString(key)
+            guard let level = LogLevel(rawValue: text) else {
+                throw ConfigError("log_level must be one of debug, info, warn, error; got '\(text)'")
+            }
+            logLevel = level
+        default:
+            throw ConfigError("unknown config key '\(key)'")
+        }
+    }
+
+    /// Checks the whole configuration and names the first problem.
+    public func validate() throws(ConfigError) {
+        if name.isEmpty { throw ConfigError("--name is required") }
+        if name.utf8.count > 64 || name.contains(where: { $0 == "/" || $0 == " " || $0.isNewline }) {
+            throw ConfigError("name must be 1-64 characters without spaces or '/': '\(name)'")
+        }
+        for (label, address) in [("listen", listen), ("control", control)] {
+            if address.isEmpty { throw ConfigError("--\(label) is required") }
+            guard parseHostPort(address) != nil else { throw ConfigError("\(label) must be HOST:PORT, got '\(address)'") }
+        }
+        if !advertise.isEmpty, parseHostPort(advertise) == nil {
+            throw ConfigError("advertise must be HOST:PORT, got '\(advertise)'")
+        }
+        if advertise.isEmpty, let listen = parseHostPort(listen), listen.host == "0.0.0.0" || listen.host == "::" {
+            throw ConfigError("listening on \(listen.host) needs --advertise HOST:PORT so peers know where to dial")
+        }
+        for seed in join where parseHostPort(seed) == nil {
+            throw ConfigError("join addresses must be HOST:PORT, got '\(seed)'")
+        }
+        if let problem = membership.validate().first { throw ConfigError("membership: \(problem)") }
+    }
+}
+
+extension JSON {
+    func requireString(_ key: String) throws(ConfigError) -> String {
+        guard let s = stringValue else { throw ConfigError("\(key) must be a string") }
+        return s
+    }
+
+    func requireInt(_ key: String, fromFlag: Bool) throws(ConfigError) -> Int64 {
+        if fromFlag, let s = stringValue, let n = Int64(s) { return n }
+        guard let n = intValue else { throw ConfigError("\(key) must be an integer") }
+        return n
+    }
+}

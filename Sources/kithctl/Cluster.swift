@@ -1,0 +1,60 @@
+import Foundation
+import Glibc
+
+/// Daemons that one kithctl run (bench, demo) starts in a temporary directory
+/// and always tears down, whether the run succeeds, fails or is interrupted.
+final class Cluster {
+    let directory: String
+    let kithd: String
+    private(set) var nodes: [LabNode] = []
+
+    private init(count: Int, kithd: String) throws {
+        var template = Array((FileManager.default.temporaryDirectory.path + "/kith-lab-XXXXXX").utf8CString)
+        guard let created = mkdtemp(&template) else {
+            throw Failure("cannot create a temporary directory: \(String(cString: strerror(errno)))")
+        }
+        directory = String(cString: created)
+        self.kithd = kithd
+        nodes = try LabLayout.plan(count: count, directory: directory)
+    }
+
+    /// Runs `body` on a fresh cluster of `count` planned (not yet started) nodes,
+    /// then kills every daemon. The directory is removed unless `body` failed,
+    /// in which case the error names it so the daemons' logs can be read.
+    static func with<T>(count: Int, kithd: String, _ body: (Cluster) throws -> T) throws -> T {
+        let cluster = try Cluster(count: count, kithd: kithd)
+        do {
+            let result = try body(cluster)
+            cluster.tearDown(removingDirectory: true)
+            return result
+        } catch is Interrupted {
+            cluster.tearDown(removingDirectory: true)
+            throw Interrupted()
+        } catch {
+            cluster.tearDown(removingDirectory: false)
+            throw Failure("\(error)\n(daemon logs kept in \(cluster.directory))")
+        }
+    }
+
+    /// Starts every node at once, as a cluster booting together would.
+    func startAll() throws {
+        for index in nodes.indices {
+            nodes[index].pid = try LabLayout.launch(nodes[index], kithd: kithd)
+        }
+    }
+
+    func signal(_ signal: Int32, _ node: LabNode) {
+        kill(node.pid, signal)
+    }
+
+    /// SIGKILL rather than a graceful stop: nothing here is worth waiting for.
+    /// SIGCONT first so a paused daemon does not linger; then reap every child.
+    private func tearDown(removingDirectory: Bool) {
+        for node in nodes where node.pid > 0 {
+            kill(node.pid, SIGCONT)
+            kill(node.pid, SIGKILL)
+            waitpid(node.pid, nil, 0)
+        }
+        if removingDirectory { try? FileManager.default.removeItem(atPath: directory) }
+    }
+}

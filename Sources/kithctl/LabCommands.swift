@@ -1,0 +1,178 @@
+import Foundation
+import KithCore
+import Glibc
+
+/// `lab ...`: a set of daemons on 127.0.0.1 that outlives kithctl, remembered in DIR/lab.json.
+enum LabCommands {
+    /// How long `lab up` and `lab start` wait for daemons to answer.
+    static let startTimeout = 15.0
+    /// How long `lab down` lets daemons leave gracefully before SIGKILL.
+    static let stopTimeout = 3.0
+
+    private static let signals: [String: (signal: Int32, name: String)] = [
+        "kill": (SIGKILL, "SIGKILL"), "pause": (SIGSTOP, "SIGSTOP"),
+        "resume": (SIGCONT, "SIGCONT"), "stop": (SIGTERM, "SIGTERM"),
+    ]
+
+    static func run(_ arguments: [String]) throws {
+        guard let action = arguments.first else { throw UsageError("'lab' needs an action: up, status, down, kill, pause, resume, stop or start") }
+        let rest = Array(arguments.dropFirst())
+        switch action {
+        case "up":
+            let options = try Arguments(rest, options: ["--nodes", "--dir", "--kithd"])
+            try options.expectPositionals([], command: "lab up")
+            try up(count: options.integer("--nodes", default: 5, in: 1...64), directory: directory(options),
+                   kithd: LabLayout.kithd(options.value("--kithd")))
+        case "status":
+            let options = try Arguments(rest, options: ["--dir"], switches: ["--json"])
+            try options.expectPositionals([], command: "lab status")
+            try status(directory: directory(options), json: options.has("--json"))
+        case "down":
+            let options = try Arguments(rest, options: ["--dir"])
+            try options.expectPositionals([], command: "lab down")
+            try down(directory: directory(options))
+        case "start":
+            let options = try Arguments(rest, options: ["--dir"])
+            try options.expectPositionals(["NODE"], command: "lab start")
+            try start(options.positionals[0], directory: directory(options))
+        default:
+            guard let (signal, signalName) = signals[action] else { throw UsageError("unknown lab action '\(action)'") }
+            let options = try Arguments(rest, options: ["--dir"])
+            try options.expectPositionals(["NODE"], command: "lab \(action)")
+            try send(signal, named: signalName, to: options.positionals[0], directory: directory(options))
+        }
+    }
+
+    private static func directory(_ options: Arguments) -> String {
+        options.value("--dir").map(LabRecord.absolute) ?? LabRecord.defaultDirectory()
+    }
+
+    private static func record(in directory: String) throws -> LabRecord {
+        guard let record = try LabRecord.load(from: directory) else {
+            throw Failure("no lab recorded in \(directory) (start one with 'kithctl lab up')")
+        }
+        return record
+    }
+
+    /// Starts the daemons, records them at once (so `lab down` can clean up even
+    /// if this command dies), then waits for each to answer `status`.
+    static func up(count: Int, directory: String, kithd: String) throws {
+        if let existing = try LabRecord.load(from: directory),
+           existing.nodes.contains(where: { Processes.state(of: $0.pid, dataDir: $0.dataDir) != .dead }) {
+            throw Failure("a lab is already running in \(directory); run 'kithctl lab down' first")
+        }
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        Interrupt.install()
+        var record = LabRecord(kithd: kithd, nodes: try LabLayout.plan(count: count, directory: directory))
+        do {
+            for index in record.nodes.indices {
+                record.nodes[index].pid = try LabLayout.launch(record.nodes[index], kithd: kithd)
+            }
+            try record.save(to: directory)
+            try waitUntilAnswering(record.nodes)
+        } catch {
+            for node in record.nodes where node.pid > 0 {
+                kill(node.pid, SIGKILL)
+                waitpid(node.pid, nil, 0)
+            }
+            try? LabRecord.remove(from: directory)
+            throw error
+        }
+        print("Lab of \(count) nodes running in \(directory):")
+        printNodes(record)
+        if directory != LabRecord.defaultDirectory() {
+            print("Other commands find it with --dir \(directory) or KITH_LAB_DIR=\(directory).")
+        }
+    }
+
+    /// Polls until every node answers; a daemon that exits meanwhile fails at once with its log.
+    private static func waitUntilAnswering(_ nodes: [LabNode]) throws {
+        var answered: Set<String> = []
+        try Waiting.poll(every: 50, timeout: startTimeout, "no answer within \(Int(startTimeout)) s from "
+                         + nodes.filter { !answered.contains($0.name) }.map { "\($0.name) (log: \($0.logPath))" }.joined(separator: ", ")) {
+            for node in nodes where !answered.contains(node.name) {
+                if let status = Processes.reap(node.pid) {
+                    throw Failure("\(node.name) \(Processes.describe(waitStatus: status)):\n\(LabLayout.logTail(node))")
+                }
+                if Views.answersStatus(node.control) { answered.insert(node.name) }
+            }
+            return answered.count == nodes.count ? () : nil
+        }
+    }
+
+    static func status(directory: String, json: Bool) throws {
+        let record = try record(in: directory)
+        if json {
+            let nodes: [JSON] = record.nodes.map { node in
+                let state = Processes.state(of: node.pid, dataDir: node.dataDir)
+                return ["name": .string(node.name), "pid": .int(Int64(node.pid)), "listen": .string(node.listen),
+                        "control": .string(node.control), "running": .bool(state == .running), "state": .string(state.rawValue)]
+            }
+            print(JSON.array(nodes).serialized(pretty: true))
+        } else {
+            printNodes(record)
+        }
+    }
+
+    private static func printNodes(_ record: LabRecord) {
+        let rows = record.nodes.map { node in
+            [node.name, String(node.pid), Processes.state(of: node.pid, dataDir: node.dataDir).rawValue, node.listen, node.control]
+        }
+        print(Table.render(header: ["NAME", "PID", "STATE", "LISTEN", "CONTROL"], rows: rows), terminator: "")
+    }
+
+    /// SIGTERM (after SIGCONT, in case a node is paused) so nodes leave gracefully;
+    /// SIGKILL whatever is left after `stopTimeout`. Only pids still running
+    /// with our data directory are signalled, so a reused pid is never hit.
+    static func down(directory: String) throws {
+        guard let record = try LabRecord.load(from: directory) else {
+            print("No lab recorded in \(directory); nothing to stop.")
+            return
+        }
+        let running = record.nodes.filter { Processes.state(of: $0.pid, dataDir: $0.dataDir) != .dead }
+        for node in running {
+            Processes.send(SIGCONT, to: node.pid, dataDir: node.dataDir)
+            Processes.send(SIGTERM, to: node.pid, dataDir: node.dataDir)
+        }
+        let start = Waiting.clock.now
+        var remaining = running
+        while !remaining.isEmpty && Waiting.milliseconds(since: start) < stopTimeout * 1000 {
+            usleep(20_000)
+            remaining.removeAll { Processes.state(of: $0.pid, dataDir: $0.dataDir) == .dead }
+        }
+        for node in remaining {
+            Processes.send(SIGKILL, to: node.pid, dataDir: node.dataDir)
+        }
+        try LabRecord.remove(from: directory)
+        for node in record.nodes {
+            let outcome = !running.contains { $0.name == node.name } ? "was not running"
+                : remaining.contains { $0.name == node.name } ? "killed (did not stop within \(Int(stopTimeout)) s)" : "stopped"
+            print("\(node.name): \(outcome)")
+        }
+    }
+
+    private static func send(_ signal: Int32, named signalName: String, to name: String, directory: String) throws {
+        let record = try record(in: directory)
+        let node = record.nodes[try record.index(of: name)]
+        guard Processes.send(signal, to: node.pid, dataDir: node.dataDir) else {
+            throw Failure("\(name) is not running (pid \(node.pid))")
+        }
+        print("Sent \(signalName) to \(name) (pid \(node.pid)).")
+    }
+
+    /// Starts a stopped or killed node again with its recorded arguments: same
+    /// name, ports and data directory, so it rejoins as a new boot of the same member.
+    static func start(_ name: String, directory: String) throws {
+        var record = try record(in: directory)
+        let index = try record.index(of: name)
+        let node = record.nodes[index]
+        guard Processes.state(of: node.pid, dataDir: node.dataDir) == .dead else {
+            throw Failure("\(name) is already running (pid \(node.pid)); 'kithctl lab kill \(name)' first")
+        }
+        Interrupt.install()
+        record.nodes[index].pid = try LabLayout.launch(node, kithd: record.kithd)
+        try record.save(to: directory)
+        try waitUntilAnswering([record.nodes[index]])
+        print("Started \(name) (pid \(record.nodes[index].pid)).")
+    }
+}

@@ -1,0 +1,52 @@
+import Foundation
+
+/// How a lab's daemons are named, addressed and started.
+enum LabLayout {
+    /// How many of the first nodes every node is given as join seeds.
+    static let seedCount = 3
+
+    /// Nodes n1..nN in `directory` on fresh loopback ports. Every node gets the
+    /// first three nodes (other than itself) as seeds, so any of them, n1
+    /// included, can restart and rejoin while the others stay up.
+    static func plan(count: Int, directory: String) throws -> [LabNode] {
+        let ports = try Ports.free(count: 2 * count)
+        let listens = (0..<count).map { "127.0.0.1:\(ports[2 * $0])" }
+        return (0..<count).map { index in
+            let name = "n\(index + 1)"
+            let dataDir = directory + "/" + name
+            let seeds = listens.prefix(seedCount).filter { $0 != listens[index] }
+            var args = ["--name", name, "--listen", listens[index], "--control", "127.0.0.1:\(ports[2 * index + 1])",
+                        "--data-dir", dataDir]
+            if !seeds.isEmpty { args += ["--join", seeds.joined(separator: ",")] }
+            return LabNode(name: name, pid: 0, listen: listens[index], control: "127.0.0.1:\(ports[2 * index + 1])",
+                           dataDir: dataDir, args: args)
+        }
+    }
+
+    /// Starts `node` in its own session with output appended to its log; returns the pid.
+    static func launch(_ node: LabNode, kithd: String) throws -> Int32 {
+        try FileManager.default.createDirectory(atPath: node.dataDir, withIntermediateDirectories: true)
+        return try Processes.spawn(kithd, arguments: node.args, logPath: node.logPath)
+    }
+
+    /// The daemon binary: `explicit`, else `kithd` beside this executable, else on `$PATH`.
+    static func kithd(_ explicit: String?) throws -> String {
+        if let explicit {
+            guard access(explicit, X_OK) == 0 else { throw Failure("\(explicit) is not an executable file") }
+            return LabRecord.absolute(explicit)
+        }
+        let ownDirectory = URL(fileURLWithPath: Processes.ownExecutable()).deletingLastPathComponent().path
+        let candidates = [ownDirectory] + (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":").map(String.init)
+        for directory in candidates where access(directory + "/kithd", X_OK) == 0 {
+            return LabRecord.absolute(directory + "/kithd")
+        }
+        throw Failure("cannot find kithd next to kithctl or on $PATH; pass --kithd PATH")
+    }
+
+    /// The last lines of a node's log, to show why it failed without sending the operator digging.
+    static func logTail(_ node: LabNode, lines: Int = 5) -> String {
+        guard let data = FileManager.default.contents(atPath: node.logPath) else { return "(no log at \(node.logPath))" }
+        let tail = String(decoding: data, as: UTF8.self).split(separator: "\n").suffix(lines)
+        return tail.isEmpty ? "(empty log at \(node.logPath))" : tail.map { "  " + $0 }.joined(separator: "\n")
+    }
+}

@@ -1,0 +1,76 @@
+import Foundation
+import KithCore
+import KithNode
+
+/// `members` and `status`: one request to one daemon, printed for people or as JSON.
+enum NodeCommands {
+    static func members(_ arguments: [String], node: String) throws {
+        let options = try Arguments(arguments, switches: ["--json"])
+        try options.expectPositionals([], command: "members")
+        let reply = try ControlClient(address: node).request(["cmd": "members"])
+        guard let members = reply["members"]?.arrayValue else {
+            throw Failure("node at \(node) sent no members list")
+        }
+        let sorted = members.sorted { ($0["name"]?.stringValue ?? "") < ($1["name"]?.stringValue ?? "") }
+        if options.has("--json") {
+            print(JSON.array(sorted).serialized(pretty: true))
+            return
+        }
+        let rows = sorted.map { member in
+            [Table.cell(member["name"]), Table.cell(member["address"]), Table.cell(member["state"]),
+             Table.cell(member["incarnation"]), member["changed_ms_ago"]?.doubleValue.map(Table.ago) ?? "-"]
+        }
+        print(Table.render(header: ["NAME", "ADDRESS", "STATE", "INCARNATION", "CHANGED"], rows: rows), terminator: "")
+    }
+
+    static func status(_ arguments: [String], node: String) throws {
+        let options = try Arguments(arguments, switches: ["--json"])
+        try options.expectPositionals([], command: "status")
+        let reply = try ControlClient(address: node).request(["cmd": "status"])
+        if options.has("--json") {
+            print(reply.serialized(pretty: true))
+            return
+        }
+        print(Table.render(header: nil, rows: statusRows(reply)), terminator: "")
+    }
+
+    /// The fields an operator reads first, readably; then any others the daemon added, as given.
+    private static func statusRows(_ reply: JSON) -> [[String]] {
+        var rows: [[String]] = []
+        var shown: Set<String> = ["ok"]
+        func row(_ label: String, _ keys: [String], _ format: () -> String?) {
+            guard let text = format() else { return }
+            rows.append([label, text])
+            shown.formUnion(keys)
+        }
+        for key in ["name", "uid", "listen", "control", "incarnation", "local_health"] {
+            row(key.replacingOccurrences(of: "_", with: " "), [key]) { reply[key].map { Table.cell($0) } }
+        }
+        row("uptime", ["uptime_ms"]) { reply["uptime_ms"]?.doubleValue.map(Table.duration) }
+        row("members", ["counts"]) {
+            guard let counts = reply["counts"] else { return nil }
+            return ["alive", "suspect", "dead", "left"].map { "\(Table.cell(counts[$0])) \($0)" }.joined(separator: ", ")
+        }
+        row("gossip", ["gossip_bytes_sent", "gossip_bytes_received"]) {
+            guard let sent = reply["gossip_bytes_sent"]?.doubleValue,
+                  let received = reply["gossip_bytes_received"]?.doubleValue else { return nil }
+            return "\(Table.bytes(sent)) sent, \(Table.bytes(received)) received"
+        }
+        row("frames rejected", ["frames_rejected"]) { reply["frames_rejected"].map { Table.cell($0) } }
+        row("rss", ["rss_bytes"]) { reply["rss_bytes"]?.doubleValue.map(Table.bytes) }
+        row("cpu", ["cpu_ms"]) { reply["cpu_ms"]?.doubleValue.map(Table.duration) }
+        for (key, value) in (reply.objectValue ?? [:]).sorted(by: { $0.key < $1.key }) where !shown.contains(key) {
+            rows.append([key.replacingOccurrences(of: "_", with: " "), Table.cell(value)])
+        }
+        return rows
+    }
+
+    /// `$KITH_NODE`, else the default lab's first node, else the conventional local port.
+    static func defaultNode() -> String {
+        if let node = ProcessInfo.processInfo.environment["KITH_NODE"], !node.isEmpty { return node }
+        if let record = try? LabRecord.load(from: LabRecord.defaultDirectory()), let first = record.nodes.first {
+            return first.control
+        }
+        return "127.0.0.1:7400"
+    }
+}
