@@ -55,7 +55,8 @@ extension Membership {
         guard rumour.subject == me else { return }  // a rumour about an earlier boot of this name is moot
         switch rumour {
         case .suspect, .dead:
-            guard rumour.incarnation >= incarnation else { return }
+            // At the top of the range a refutation cannot outbid; equal incarnations still let alive win locally.
+            guard rumour.incarnation >= incarnation, rumour.incarnation < .max else { return }
             incarnation = rumour.incarnation + 1
             adjustHealth(1)
             if var member = table[me.name] { member.incarnation = incarnation; table[me.name] = member }
@@ -75,8 +76,12 @@ extension Membership {
         let minimum = settings.probeInterval.scaled(by: settings.suspicionMultiplier * max(1, log10(n + 1)))
         let maximum = minimum.scaled(by: settings.suspicionMaxMultiplier)
         let (low, high) = bounds ?? (minimum, maximum)
+        // A small cluster cannot supply more confirmers than it has other members (memberlist does the same).
+        let confirmers = clusterSize - 2
+        let wanted = max(0, Int(settings.suspicionMultiplier) - 2)
+        let expectedConfirmations = confirmers < wanted ? 0 : wanted
         suspicions[id.name] = Suspicion(incarnation: incarnation, startedAt: now, minimum: low, maximum: high,
-                                        expectedConfirmations: max(0, Int(settings.suspicionMultiplier) - 2),
+                                        expectedConfirmations: expectedConfirmations,
                                         suspecters: [suspecter])
         setStatus(of: id, to: .suspect, incarnation: incarnation, meta: known.meta, now: now, into: &directives)
         broadcasts.enqueue(.suspect(id, incarnation: incarnation, by: suspecter))

@@ -66,7 +66,7 @@ extension Membership {
     /// No ack by the deadline: suspect the target. Missing nacks mean the
     /// helpers could not answer us either, so the fault may be ours (Lifeguard IV.A).
     mutating func probeFailed(_ failed: Probe, now: Instant, into directives: inout [MembershipDirective]) {
-        adjustHealth(failed.expectedNacks > 0 ? failed.expectedNacks - failed.nacks : 1)
+        adjustHealth(failed.expectedNacks > 0 ? failed.expectedNacks - min(failed.nacks, failed.expectedNacks) : 1)
         guard let target = table[failed.target.name], target.id == failed.target else { return }
         switch target.status {
         case .alive:
@@ -96,7 +96,10 @@ extension Membership {
                         into directives: inout [MembershipDirective]) {
         guard relays.count < 1024 else { return }  // a bound, so a flood of ping-reqs cannot grow memory
         let mySeq = takeSeq()
-        relays[mySeq] = Relay(originSeq: seq, origin: origin, nackAt: now + scaled(settings.probeTimeout),
+        // The origin gives up at the end of its period, `interval - timeout` after it asked us;
+        // a nack at 80% of that window reaches it in time (Lifeguard IV.A needs the nack to arrive).
+        let window = settings.probeInterval.nanoseconds - settings.probeTimeout.nanoseconds
+        relays[mySeq] = Relay(originSeq: seq, origin: origin, nackAt: now + .nanoseconds(window * 8 / 10),
                               expiresAt: now + scaled(settings.probeInterval))
         directives.append(.send(.ping(seq: mySeq, from: me, replyTo: meta.endpoint, target: target, gossip: piggyback()),
                                 to: targetEndpoint))

@@ -192,9 +192,9 @@ public struct Membership: Sendable {
     /// The shell could not connect to `endpoint`: nothing listens there, so the
     /// process is gone. Hard evidence, so the suspicion is short.
     public mutating func peerRefused(_ endpoint: Endpoint, now: Instant) -> [MembershipDirective] {
+        // Several records may share an endpoint (a dead boot, a renamed node); only a live one matters.
         guard !hasLeft,
-              let member = table.values.first(where: { $0.meta.endpoint == endpoint && $0.id != me }),
-              member.status.isActive
+              let member = table.values.first(where: { $0.meta.endpoint == endpoint && $0.id != me && $0.status.isActive })
         else { return [] }
         var directives: [MembershipDirective] = []
         let short = settings.refusedSuspicionTimeout
@@ -213,7 +213,7 @@ public struct Membership: Sendable {
     /// record *left*, not *dead*. After this every input is ignored.
     public mutating func leave(now: Instant) -> [MembershipDirective] {
         guard !hasLeft else { return [] }
-        incarnation += 1
+        incarnation = incarnation == .max ? .max : incarnation + 1
         let goodbye = Gossip.left(me, incarnation: incarnation)
         var directives: [MembershipDirective] = []
         setStatus(of: me, to: .left, incarnation: incarnation, meta: meta, now: now, into: &directives)

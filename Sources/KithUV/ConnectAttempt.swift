@@ -2,7 +2,9 @@ import CLibUV
 import Glibc
 
 /// One `TCPConnection.connect`: resolve, try each address in turn, all under one deadline. It keeps
-/// itself alive through its requests and deadline timer, and guarantees the completion runs exactly once.
+/// itself alive through its requests and deadline timer, and guarantees the completion runs exactly once:
+/// with the connection, the first fatal error, ETIMEDOUT, or ECANCELED when `EventLoop.closeAll` closes
+/// the deadline timer first.
 final class ConnectAttempt {
     private let loop: EventLoop
     private let framing: Framing
@@ -22,6 +24,7 @@ final class ConnectAttempt {
         self.maxQueuedBytes = maxQueuedBytes
         self.completion = completion
         deadline = Timer(loop: loop)
+        deadline.onClosed = { [self] in finish(.failure(UVError(code: UV_ECANCELED.rawValue))) }
     }
 
     func start(host: String, port: UInt16, timeoutMilliseconds: UInt64) {
@@ -91,10 +94,11 @@ final class ConnectAttempt {
     private func connected(status: Int32) {
         guard let connection = connecting else { return }
         connecting = nil
-        guard completion != nil else { return connection.close() }
         guard status == 0 else {
             connection.close()
-            return tryNextCandidate(lastError: UVError(code: status))
+            // ECANCELED means closeAll closed the handle: shutting down, so try nothing else.
+            let error = UVError(code: status)
+            return status == UV_ECANCELED.rawValue ? finish(.failure(error)) : tryNextCandidate(lastError: error)
         }
         connection.didOpen()
         finish(.success(connection))

@@ -1,5 +1,5 @@
 import CLibUV
-import Synchronization
+import Glibc
 
 /// Owns one uv_loop_t. libuv loops are single-threaded, so everything except `post` must be called on
 /// the thread running `run()`; `post` is the one door in from other threads (a uv_async_t plus a locked
@@ -7,7 +7,9 @@ import Synchronization
 public final class EventLoop: @unchecked Sendable {
     let uvLoop: UnsafeMutablePointer<uv_loop_t>
     private let wakeup: UVHandle<uv_async_t>
-    private let posted = Mutex<[@Sendable () -> Void]>([])
+    /// Guards `posted`. A pthread mutex rather than `Synchronization.Mutex` so ThreadSanitizer sees it.
+    private let postedLock: UnsafeMutablePointer<pthread_mutex_t>
+    private var posted: [@Sendable () -> Void] = []
 
     public init() throws(UVError) {
         let uvLoop = UnsafeMutablePointer<uv_loop_t>.allocate(capacity: 1)
@@ -28,6 +30,8 @@ public final class EventLoop: @unchecked Sendable {
         uv_unref(wakeup.handle)
         self.uvLoop = uvLoop
         self.wakeup = wakeup
+        postedLock = .allocate(capacity: 1)
+        pthread_mutex_init(postedLock, nil)
         uvLoop.pointee.data = Unmanaged.passUnretained(self).toOpaque()
     }
 
@@ -35,8 +39,11 @@ public final class EventLoop: @unchecked Sendable {
         // Every other handle retains the loop, so only the wakeup handle can still be open here.
         wakeup.close()
         uv_run(uvLoop, UV_RUN_DEFAULT)
-        uv_loop_close(uvLoop)
+        let closed = uv_loop_close(uvLoop)
+        assert(closed == 0, "uv_loop_close: \(UVError(code: closed))")
         uvLoop.deallocate()
+        pthread_mutex_destroy(postedLock)
+        postedLock.deallocate()
     }
 
     /// Runs until `stop()` or until no referenced handle or request is active.
@@ -58,7 +65,9 @@ public final class EventLoop: @unchecked Sendable {
     /// Runs `work` on the loop thread during a later iteration. Safe to call from any thread. The
     /// wakeup handle is unreferenced, so a loop with nothing else to do may return before running it.
     public func post(_ work: @escaping @Sendable () -> Void) {
-        posted.withLock { $0.append(work) }
+        pthread_mutex_lock(postedLock)
+        posted.append(work)
+        pthread_mutex_unlock(postedLock)
         uv_async_send(wakeup.pointer)
     }
 
@@ -72,10 +81,10 @@ public final class EventLoop: @unchecked Sendable {
     }
 
     private func runPosted() {
-        let work = posted.withLock { queue in
-            defer { queue.removeAll() }
-            return queue
-        }
+        pthread_mutex_lock(postedLock)
+        let work = posted
+        posted = []
+        pthread_mutex_unlock(postedLock)
         for item in work { item() }
     }
 }

@@ -133,7 +133,7 @@ public final class TCPConnection: HandleOwner {
         }
     }
 
-    func close(because reason: CloseReason) {
+    private func close(because reason: CloseReason) {
         guard state != .closing, state != .closed else { return }
         state = .closing
         closeReason = reason

@@ -7,6 +7,8 @@ public final class Timer: HandleOwner {
     private let timer = UVHandle<uv_timer_t>()
     private var callback: (() -> Void)?
     private var isClosing = false
+    /// Runs once the handle has closed, whoever closed it (`EventLoop.closeAll` included).
+    var onClosed: (() -> Void)?
 
     public init(loop: EventLoop) {
         self.loop = loop
@@ -38,5 +40,9 @@ public final class Timer: HandleOwner {
         timer.close()
     }
 
-    func handleDidClose() {}
+    func handleDidClose() {
+        let onClosed = self.onClosed
+        self.onClosed = nil
+        onClosed?()
+    }
 }

@@ -18,7 +18,7 @@ enum Bench {
             switch self {
             case .milliseconds: Table.duration(value)
             case .percent: String(format: "%.2f%%", value)
-            case .megabytes: String(format: "%.1f MB", value)
+            case .megabytes: String(format: "%.1f MiB", value)
             case .bytesPerSecond: String(format: "%.0f B/s", value)
             }
         }

@@ -103,4 +103,32 @@ final class EventLoopTests: XCTestCase {
         }
         XCTAssertEqual(reasons.sorted(), ["client closed locally", "server closed locally"])
     }
+
+    func testCloseAllCancelsAPendingConnectExactlyOnce() throws {
+        var results: [String] = []
+        try runLoop { loop in
+            let listener = try echoListener(loop: loop, framing: .lines(maxLineBytes: 64))
+            TCPConnection.connect(loop: loop, host: "localhost", port: listener.boundPort,
+                                  framing: .lines(maxLineBytes: 64)) { result in
+                results.append((try? result.get()).map { _ in "connected" } ?? "\(result)")
+            }
+            loop.closeAll()
+        }
+        XCTAssertEqual(results.count, 1)
+        XCTAssertTrue(results.first?.contains("ECANCELED") ?? false, "\(results)")
+    }
+
+    func testLoopIsFreedOnceEveryHandleHasClosed() throws {
+        weak var freed: EventLoop?
+        try runLoop { loop in
+            freed = loop
+            let listener = try echoListener(loop: loop, framing: .lines(maxLineBytes: 64))
+            connectClient(loop: loop, port: listener.boundPort, framing: .lines(maxLineBytes: 64)) { client in
+                client.onFrame = { _ in loop.stop() }
+                client.send([1])
+                loop.post {}
+            }
+        }
+        XCTAssertNil(freed)
+    }
 }

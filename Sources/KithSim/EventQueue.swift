@@ -1,0 +1,99 @@
+import KithCore
+
+/// Something that happens to the simulation at one instant.
+enum SimEvent: Sendable {
+    /// A node's `nextDeadline` came due. Stale when the node rebooted or
+    /// rescheduled since (the generation no longer matches).
+    case tick(node: Int, boot: UInt32, generation: UInt64)
+    /// A message reaches the host of `to`. `from`/`fromBoot` say where a
+    /// refusal goes if no process listens there any more.
+    case deliver(from: Int, fromBoot: UInt32, to: Int, message: Message)
+    /// The TCP reset for a connection `node` (boot `boot`) tried to `endpoint`.
+    case refused(node: Int, boot: UInt32, endpoint: Endpoint)
+}
+
+/// A binary min-heap of events ordered by (time, sequence number).
+///
+/// The sequence number is the order of scheduling, so events at the same
+/// instant run first-scheduled first and a run never depends on heap
+/// internals. Payloads live in a slab so the heap only moves small keys.
+struct EventQueue: Sendable {
+    private struct Key: Sendable {
+        var time: UInt64
+        var seq: UInt64
+        var slot: Int
+
+        @inline(__always)
+        static func precedes(_ a: Key, _ b: Key) -> Bool {
+            a.time != b.time ? a.time < b.time : a.seq < b.seq
+        }
+    }
+
+    private var heap: [Key] = []
+    private var slots: [SimEvent?] = []
+    private var freeSlots: [Int] = []
+    private var nextSeq: UInt64 = 0
+
+    var count: Int { heap.count }
+    var isEmpty: Bool { heap.isEmpty }
+    /// Total events ever scheduled.
+    var scheduled: UInt64 { nextSeq }
+
+    /// When the earliest event is due.
+    var nextTime: Instant? { heap.first.map { Instant(nanoseconds: $0.time) } }
+
+    mutating func push(_ event: SimEvent, at time: Instant) {
+        let slot: Int
+        if let free = freeSlots.popLast() {
+            slot = free
+            slots[slot] = event
+        } else {
+            slot = slots.count
+            slots.append(event)
+        }
+        heap.append(Key(time: time.nanoseconds, seq: nextSeq, slot: slot))
+        nextSeq += 1
+        siftUp(heap.count - 1)
+    }
+
+    mutating func pop() -> (time: Instant, event: SimEvent)? {
+        guard let top = heap.first else { return nil }
+        let last = heap.removeLast()
+        if !heap.isEmpty {
+            heap[0] = last
+            siftDown(0)
+        }
+        let event = slots[top.slot]!
+        slots[top.slot] = nil
+        freeSlots.append(top.slot)
+        return (Instant(nanoseconds: top.time), event)
+    }
+
+    private mutating func siftUp(_ start: Int) {
+        var child = start
+        let key = heap[child]
+        while child > 0 {
+            let parent = (child - 1) / 2
+            guard Key.precedes(key, heap[parent]) else { break }
+            heap[child] = heap[parent]
+            child = parent
+        }
+        heap[child] = key
+    }
+
+    private mutating func siftDown(_ start: Int) {
+        var parent = start
+        let key = heap[parent]
+        let n = heap.count
+        while true {
+            let left = 2 * parent + 1
+            guard left < n else { break }
+            let right = left + 1
+            let child = right < n && Key.precedes(heap[right], heap[left]) ? right : left
+            guard Key.precedes(heap[child], key) else { break }
+            heap[parent] = heap[child]
+            parent = child
+        }
+        heap[parent] = key
+    }
+}

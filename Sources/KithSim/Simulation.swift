@@ -1,0 +1,438 @@
+import KithCore
+
+/// What a simulated node's process is doing.
+public enum ProcessState: Hashable, Sendable, CustomStringConvertible {
+    /// Running its event loop: timers fire, messages are handled.
+    case running
+    /// Frozen (SIGSTOP, a VM stall): the host's kernel still accepts and
+    /// buffers messages, up to `NetworkConditions.pausedBufferLimit`; they
+    /// are handled, after the overdue timers, when the node resumes.
+    case paused
+    /// The process died but the host is up: messages to it are answered with
+    /// a refusal (a TCP reset) one latency later, which the sender's shell
+    /// reports as `peerRefused`.
+    case crashed
+    /// The whole host is gone (power off, cable cut): messages vanish silently.
+    case hostDown
+    /// The node left gracefully and its process exited: like `crashed` for the network.
+    case exited
+
+    public var description: String {
+        switch self {
+        case .running: "running"
+        case .paused: "paused"
+        case .crashed: "crashed"
+        case .hostDown: "host down"
+        case .exited: "exited"
+        }
+    }
+}
+
+/// One `.memberChanged` directive, as a node reported it.
+public struct Observation: Hashable, Sendable, CustomStringConvertible {
+    public var time: Instant
+    /// The boot that saw the change.
+    public var observer: NodeID
+    public var subject: NodeID
+    public var status: MemberStatus
+    public var previous: MemberStatus?
+    public var incarnation: UInt32
+
+    public var description: String {
+        "\(time) \(observer.name) sees \(subject) \(previous.map { "\($0) -> " } ?? "")\(status) (inc \(incarnation))"
+    }
+}
+
+/// One `.refuted` directive: `node` raised its incarnation to deny a rumour.
+public struct Refutation: Hashable, Sendable {
+    public var time: Instant
+    public var node: NodeID
+    public var incarnation: UInt32
+}
+
+/// A fault or other scripted action, as it was applied.
+public struct FaultRecord: Hashable, Sendable, CustomStringConvertible {
+    public var time: Instant
+    public var action: String
+    public var description: String { "\(time) \(action)" }
+}
+
+/// The last status a node reported for one subject: the simulator's mirror
+/// of every membership table, kept from the directives so that checks over
+/// all pairs cost an array read, not a dictionary lookup.
+struct ViewEntry: Sendable {
+    var uid: UInt64 = 0
+    var status: MemberStatus?
+}
+
+struct SimNode: Sendable {
+    let name: String
+    let endpoint: Endpoint
+    var process: ProcessState = .running
+    var boot: UInt32 = 0
+    var id: NodeID
+    var seeds: [Endpoint] = []
+    var bootedAt: Instant = .zero
+    /// Events buffered while paused.
+    var held: [SimEvent] = []
+    var timerGeneration: UInt64 = 0
+    var timerAt: Instant?
+    /// Indexed by subject node index; may be shorter than the node list.
+    var view: [ViewEntry] = []
+    /// Subjects this node (as observer) sees alive at their current uid while they run.
+    var goodCount = 0
+    /// Partition group; messages between different groups are dropped.
+    var group = 0
+}
+
+/// Many `Membership` nodes in one process, on virtual time, over a fake network.
+///
+/// Everything random (latency, loss, uids, each node's protocol seed) comes
+/// from one `SeededRandom` seeded with `seed`, events run in (time, order of
+/// scheduling) order, and nothing iterates a dictionary, so the same seed
+/// replays the same history bit for bit.
+///
+/// Nodes are named `n1`, `n2`, … and listen on `n1:7946`, …. Each boot of a
+/// name gets a larger uid (`boot << 20 | 20 random bits`).
+///
+/// A scenario reads as a story:
+///
+///     let sim = Simulation(seed: 7)
+///     sim.startCluster(nodes: 16)
+///     sim.run(until: { $0.everyoneSeesEveryoneAlive }, timeout: .seconds(10))
+///     sim.crash("n5")
+///     sim.run(until: { $0.everyone(sees: "n5", as: .dead) }, timeout: .seconds(10))
+public final class Simulation {
+    public let seed: UInt64
+    public let settings: MembershipSettings
+    public var network: NetworkConditions
+    /// Encode every message to count bytes (slower; off by default).
+    public var countsBytes = false
+    /// Names of the seeds a node boots with when none are given.
+    public var defaultSeedNames = ["n1", "n2", "n3"]
+
+    public private(set) var now: Instant = .zero
+    public internal(set) var stats = MessageStats()
+    public private(set) var eventsProcessed = 0
+    /// Every `.memberChanged`, in order.
+    public internal(set) var observations: [Observation] = []
+    public internal(set) var refutations: [Refutation] = []
+    /// Every scripted action, in order.
+    public internal(set) var faults: [FaultRecord] = []
+    /// Things a correct core never does (e.g. a `nextDeadline` that does not
+    /// advance after `tick`). Scenario tests assert this stays empty.
+    public internal(set) var anomalies: [String] = []
+    /// A running hash of the observations, to compare runs cheaply.
+    public internal(set) var historyDigest: UInt64 = 0xcbf2_9ce4_8422_2325
+
+    var rng: SeededRandom
+    var queue = EventQueue()
+    var nodes: [SimNode] = []
+    var cores: [Membership?] = []
+    var indexByName: [String: Int] = [:]
+    var indexByEndpoint: [Endpoint: Int] = [:]
+    var upCount = 0
+    var partitioned = false
+    var dropRules: [(id: Int, rule: DropRule, from: Int?, to: Int?)] = []
+    var nextDropRuleID = 1
+    /// Set whenever something a condition may read changed.
+    var changed = false
+
+    public init(seed: UInt64, settings: MembershipSettings = .lan, network: NetworkConditions = .init()) {
+        self.seed = seed
+        self.settings = settings
+        self.network = network
+        self.rng = SeededRandom(seed: seed)
+    }
+
+    // MARK: Nodes
+
+    /// The conventional name of the `i`th node (1-based).
+    public static func name(_ i: Int) -> String { "n\(i)" }
+    public static func endpoint(of name: String) -> Endpoint { "\(name):7946" }
+
+    /// Every node ever added, in the order added.
+    public var nodeNames: [String] { nodes.map(\.name) }
+    /// Nodes whose process runs (not paused, crashed, down or exited).
+    public var upNodes: [String] { nodes.filter { $0.process == .running }.map(\.name) }
+    public var nodeCount: Int { nodes.count }
+
+    public func process(_ name: String) -> ProcessState { nodes[index(name)].process }
+    /// The id of the node's current (or last) boot.
+    public func id(_ name: String) -> NodeID { nodes[index(name)].id }
+    /// The node's protocol instance, nil while its process is not alive.
+    public func membership(_ name: String) -> Membership? { cores[index(name)] }
+
+    func index(_ name: String) -> Int {
+        guard let i = indexByName[name] else { preconditionFailure("no simulated node named \(name)") }
+        return i
+    }
+
+    /// Boots a node now, or reboots a stopped one. `seeds` are node names;
+    /// nil means `defaultSeedNames`.
+    @discardableResult
+    public func addNode(name: String, seeds: [String]? = nil) -> NodeID {
+        let seedEndpoints = (seeds ?? defaultSeedNames).map(Simulation.endpoint(of:))
+        if let i = indexByName[name] {
+            precondition(nodes[i].process != .running && nodes[i].process != .paused,
+                         "\(name) is already running; use restart")
+            record("boot \(name)")
+            boot(i, seeds: seedEndpoints)
+        } else {
+            let i = nodes.count
+            let endpoint = Simulation.endpoint(of: name)
+            nodes.append(SimNode(name: name, endpoint: endpoint, process: .exited, id: NodeID(name: name, uid: 0)))
+            cores.append(nil)
+            indexByName[name] = i
+            indexByEndpoint[endpoint] = i
+            record("add \(name)")
+            boot(i, seeds: seedEndpoints)
+        }
+        return nodes[index(name)].id
+    }
+
+    /// Starts `count` more nodes at the current instant, named after the
+    /// ones already there (`n1`…`nN` for a fresh simulation), all seeded
+    /// with `defaultSeedNames`. Returns their names.
+    @discardableResult
+    public func startCluster(nodes count: Int) -> [String] {
+        let first = nodes.count + 1
+        let names = (first..<(first + count)).map(Simulation.name)
+        for name in names { addNode(name: name) }
+        return names
+    }
+
+    func boot(_ i: Int, seeds: [Endpoint]) {
+        let bootNumber = nodes[i].boot + 1
+        let uid = UInt64(bootNumber) << 20 | (rng.next() & 0xF_FFFF)
+        let id = NodeID(name: nodes[i].name, uid: uid)
+        let meta = NodeMeta(endpoint: nodes[i].endpoint, control: "\(nodes[i].name):7947")
+        let core = Membership(me: id, meta: meta, seeds: seeds, settings: settings, randomSeed: rng.next(), now: now)
+        // The node as an observer starts from scratch: it knows only itself.
+        nodes[i].view = []
+        nodes[i].goodCount = 0
+        setView(observer: i, subject: i, uid: uid, status: .alive)
+        // The node as a subject: a new uid, running.
+        changeSubject(i) {
+            nodes[i].boot = bootNumber
+            nodes[i].id = id
+            nodes[i].seeds = seeds
+            nodes[i].bootedAt = now
+            nodes[i].held = []
+            nodes[i].process = .running
+        }
+        cores[i] = core
+        let directives = cores[i]!.start(now: now)
+        perform(directives, by: i)
+        reschedule(i)
+    }
+
+    /// Stops node `i`'s process (`state` says how the network sees it).
+    func stop(_ i: Int, as state: ProcessState) {
+        changeSubject(i) {
+            nodes[i].process = state
+            nodes[i].held = []
+        }
+        cores[i] = nil
+        cancelTimer(i)
+    }
+
+    // MARK: Running
+
+    /// Runs every event up to `now + duration`; the clock ends there.
+    public func run(for duration: Duration) {
+        let end = now + duration
+        while let t = queue.nextTime, t <= end { step() }
+        now = end
+    }
+
+    /// Runs until `condition` holds or `timeout` passes, and returns how long
+    /// it took, or nil on timeout (the clock then stands at the timeout).
+    ///
+    /// The condition is checked whenever some node's view changed (or an
+    /// action was taken), at most once per `resolution` of virtual time, so
+    /// the figure is exact to within `resolution`. On success the clock
+    /// stands at the instant the condition was seen to hold.
+    @discardableResult
+    public func run(until condition: (Simulation) -> Bool, timeout: Duration,
+                    resolution: Duration = .milliseconds(1)) -> Duration? {
+        let start = now
+        let end = now + timeout
+        changed = false
+        if condition(self) { return .zero }
+        var checkedAt = now
+        while let t = queue.nextTime, t <= end {
+            if changed && t > now && t >= checkedAt + resolution {
+                changed = false
+                checkedAt = now
+                if condition(self) { return now.since(start) }
+            }
+            step()
+        }
+        if changed {
+            changed = false
+            if condition(self) { return now.since(start) }
+        }
+        now = end
+        return nil
+    }
+
+    /// Runs one event.
+    func step() {
+        guard let (time, event) = queue.pop() else { return }
+        now = time
+        eventsProcessed += 1
+        handle(event)
+    }
+
+    func handle(_ event: SimEvent) {
+        switch event {
+        case let .tick(i, boot, generation):
+            guard nodes[i].boot == boot, nodes[i].timerGeneration == generation,
+                  nodes[i].process == .running, cores[i] != nil else { return }
+            nodes[i].timerAt = nil
+            let directives = cores[i]!.tick(now: now)
+            perform(directives, by: i)
+            if let next = cores[i]?.nextDeadline, next <= now {
+                anomaly("\(nodes[i].id) nextDeadline \(next) did not advance past tick at \(now)")
+            }
+            reschedule(i, afterTick: true)
+
+        case let .deliver(from, fromBoot, to, message):
+            switch nodes[to].process {
+            case .running:
+                stats.delivered += 1
+                let directives = cores[to]!.receive(message, now: now)
+                perform(directives, by: to)
+                reschedule(to)
+            case .paused:
+                hold(event, at: to)
+            case .crashed, .exited:
+                stats.refused += 1
+                // The reset travels back; only a partition (not loss: TCP retransmits) stops it.
+                guard !isBlocked(from: to, to: from, kind: nil) else { return }
+                queue.push(.refused(node: from, boot: fromBoot, endpoint: nodes[to].endpoint), at: now + sampleLatency())
+            case .hostDown:
+                stats.hostDown += 1
+            }
+
+        case let .refused(i, boot, endpoint):
+            guard nodes[i].boot == boot else { return }
+            switch nodes[i].process {
+            case .running:
+                let directives = cores[i]!.peerRefused(endpoint, now: now)
+                perform(directives, by: i)
+                reschedule(i)
+            case .paused:
+                hold(event, at: i)
+            case .crashed, .hostDown, .exited:
+                return
+            }
+        }
+    }
+
+    func hold(_ event: SimEvent, at i: Int) {
+        if nodes[i].held.count >= network.pausedBufferLimit {
+            stats.overflowed += 1
+        } else {
+            stats.held += 1
+            nodes[i].held.append(event)
+        }
+    }
+
+    /// Carries out what node `i`'s core asked for.
+    func perform(_ directives: [MembershipDirective], by i: Int) {
+        for directive in directives {
+            switch directive {
+            case let .send(message, to: endpoint):
+                send(message, from: i, to: endpoint)
+            case let .memberChanged(member, previous):
+                observe(Observation(time: now, observer: nodes[i].id, subject: member.id, status: member.status,
+                                    previous: previous, incarnation: member.incarnation), observer: i)
+            case let .refuted(incarnation):
+                refutations.append(Refutation(time: now, node: nodes[i].id, incarnation: incarnation))
+                changed = true
+            }
+        }
+    }
+
+    func send(_ message: Message, from i: Int, to endpoint: Endpoint) {
+        let kind = MessageKind(message)
+        stats.sent += 1
+        stats.sentByKind[kind.rawValue] += 1
+        if countsBytes { stats.bytes += WireCodec.encode(message).count }
+        guard let to = indexByEndpoint[endpoint] else {
+            stats.unroutable += 1
+            return
+        }
+        if isBlocked(from: i, to: to, kind: kind) {
+            stats.blocked += 1
+            return
+        }
+        if network.loss > 0 && uniform() < network.loss {
+            stats.lost += 1
+            return
+        }
+        queue.push(.deliver(from: i, fromBoot: nodes[i].boot, to: to, message: message), at: now + sampleLatency())
+    }
+
+    /// Whether a partition or a drop rule stops a message from `from` to
+    /// `to`. `kind` nil (a TCP reset) matches only rules for every kind.
+    func isBlocked(from: Int, to: Int, kind: MessageKind?) -> Bool {
+        if partitioned && nodes[from].group != nodes[to].group { return true }
+        for entry in dropRules {
+            if let f = entry.from, f != from { continue }
+            if let t = entry.to, t != to { continue }
+            if let kinds = entry.rule.kinds {
+                guard let kind, kinds.contains(kind) else { continue }
+            }
+            return true
+        }
+        return false
+    }
+
+    /// Schedules node `i`'s next tick at its core's `nextDeadline`.
+    func reschedule(_ i: Int, afterTick: Bool = false) {
+        guard nodes[i].process == .running, let core = cores[i] else { return }
+        guard let deadline = core.nextDeadline else {
+            cancelTimer(i)
+            return
+        }
+        var at = max(deadline, now)
+        if afterTick && deadline <= now {
+            // Overdue right after a tick would spin; the tick handler reported it.
+            at = now + .milliseconds(1)
+        }
+        guard nodes[i].timerAt != at else { return }
+        nodes[i].timerGeneration &+= 1
+        nodes[i].timerAt = at
+        queue.push(.tick(node: i, boot: nodes[i].boot, generation: nodes[i].timerGeneration), at: at)
+    }
+
+    func cancelTimer(_ i: Int) {
+        nodes[i].timerGeneration &+= 1
+        nodes[i].timerAt = nil
+    }
+
+    func anomaly(_ text: String) {
+        if anomalies.count < 100 { anomalies.append(text) }
+    }
+
+    func record(_ action: String) {
+        faults.append(FaultRecord(time: now, action: action))
+        changed = true
+    }
+
+    // MARK: Randomness
+
+    func uniform() -> Double { Double(rng.next() >> 11) * 0x1p-53 }
+
+    func uniform(below n: UInt64) -> UInt64 { n == 0 ? 0 : rng.next() % n }
+
+    func sampleLatency() -> Duration {
+        let base = max(network.latency.nanoseconds, 1)
+        let jitter = max(network.jitter.nanoseconds, 0)
+        let extra = jitter > 0 ? Int64(uniform(below: UInt64(jitter) + 1)) : 0
+        return .nanoseconds(base + extra)
+    }
+}

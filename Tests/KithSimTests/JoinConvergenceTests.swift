@@ -1,0 +1,54 @@
+import XCTest
+import KithCore
+import KithSim
+
+/// Property 1: nodes started together all come to see each other alive.
+final class JoinConvergenceTests: XCTestCase {
+    /// Starts `n` nodes per seed; every pair must see each other alive
+    /// within `bound`. Returns the convergence times and how many runs
+    /// converged by gossip alone within `gossipBound`.
+    private func join(_ n: Int, seeds: [UInt64], bound: Duration,
+                      gossipBound: Duration) -> (figures: Figures, byGossip: Int) {
+        var figures = Figures()
+        var byGossip = 0
+        for seed in seeds {
+            let sim = Simulation(seed: seed)
+            sim.startCluster(nodes: n)
+            let took = expectEventually(sim, within: bound, "\(n) nodes see each other alive") {
+                $0.everyoneSeesEveryoneAlive
+            }
+            figures.add(took)
+            if let took, took <= gossipBound { byGossip += 1 }
+            expect(!sim.observations.contains { $0.status != .alive }, sim,
+                   "a node was suspected while the cluster formed: \(sim.observations.first { $0.status != .alive }!)")
+            expectNoAnomalies(sim)
+        }
+        return (figures, byGossip)
+    }
+
+    func testSixteenNodesStartedTogetherAllSeeEachOtherAliveWithinOneSecond() {
+        let seeds = SimSeeds.list(default: 10)
+        let result = join(16, seeds: seeds, bound: .seconds(1), gossipBound: .seconds(1))
+        figure("16 nodes started together: everyone sees everyone alive after \(result.figures.description)")
+    }
+
+    /// Gossip alone usually converges in about 2 s; in some runs a rumour
+    /// retires (after 4 * ceil(log10 N) sends per node) before one node heard
+    /// it, and the first push-pull, 15 s after boot, closes the gap.
+    func testSixtyFourNodesStartedTogetherAllSeeEachOtherAliveByTheFirstPushPull() {
+        let seeds = SimSeeds.list(default: 5)
+        let result = join(64, seeds: seeds, bound: .seconds(16), gossipBound: .seconds(4))
+        figure("64 nodes started together: everyone sees everyone alive after \(result.figures.description); "
+               + "\(result.byGossip)/\(seeds.count) runs by gossip alone within 4 s, the rest at the first push-pull")
+    }
+
+    /// Piggybacked gossip leaves a tail of unheard members at this size; the
+    /// first push-pull (15 s after boot) closes it. Minutes in a debug build,
+    /// so it runs only with KITH_SIM_LARGE=1 (about 25 s in release).
+    func testFiveHundredNodesStartedTogetherConvergeByTheFirstPushPull() throws {
+        guard SimSeeds.large else { throw XCTSkip("set KITH_SIM_LARGE=1 to run the 500-node join") }
+        let seeds = SimSeeds.list(default: 1)
+        let result = join(500, seeds: seeds, bound: .seconds(20), gossipBound: .seconds(4))
+        figure("500 nodes started together: everyone sees everyone alive after \(result.figures.description)")
+    }
+}

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# The quick-start demo: build, start a 5-node lab, kill one node, watch
+# every survivor mark it dead, tear down.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+command -v swift >/dev/null 2>&1 || export PATH="/opt/swift/usr/bin:$PATH"
+scripts/deps.sh
+swift build -c release --product kithd >&2
+swift build -c release --product kithctl >&2
+exec .build/release/kithctl demo "$@"
