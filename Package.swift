@@ -6,6 +6,7 @@ let package = Package(
     products: [
         .executable(name: "kithd", targets: ["kithd"]),
         .executable(name: "kithctl", targets: ["kithctl"]),
+        .executable(name: "kith-agent", targets: ["kith-agent"]),
     ],
     targets: [
         // C libraries from Debian packages: a modulemap and a shim header, nothing else.
@@ -22,10 +23,12 @@ let package = Package(
 
         .executableTarget(name: "kithd", dependencies: ["KithNode"]),
         .executableTarget(name: "kithctl", dependencies: ["KithCore", "KithNode"]),
+        // The reference agent: speaks the agent API, applies a preservation policy.
+        .executableTarget(name: "kith-agent", dependencies: ["KithCore"]),
 
         .testTarget(name: "KithCoreTests", dependencies: ["KithCore"]),
         .testTarget(name: "KithSimTests", dependencies: ["KithSim", "KithCore"]),
         .testTarget(name: "KithUVTests", dependencies: ["KithUV"]),
-        .testTarget(name: "KithProcessTests", dependencies: ["KithCore", "kithd", "kithctl"]),
+        .testTarget(name: "KithProcessTests", dependencies: ["KithCore", "KithNode", "kithd", "kithctl", "kith-agent"]),
     ]
 )

@@ -53,4 +53,16 @@ public enum Message: Hashable, Sendable {
     case nack(seq: UInt32, from: NodeID)
     /// Full state exchange. `isReply` stops the echo; `isJoin` marks a joiner's first contact.
     case pushPull(from: NodeID, replyTo: Endpoint, isReply: Bool, isJoin: Bool, states: [MemberState])
+
+    /// Agent registry records: a change pushed to every member, or a whole
+    /// registry for anti-entropy (`wantsReply` asks for the receiver's own).
+    case agents(from: NodeID, replyTo: Endpoint, wantsReply: Bool, records: [AgentRecord])
+    /// An agent's checkpoint, replicated so a node loss loses no acknowledged one.
+    case checkpoint(from: NodeID, replyTo: Endpoint, agent: String, generation: UInt64, seq: UInt64, data: [UInt8])
+    /// The receiver holds that checkpoint.
+    case checkpointAck(from: NodeID, agent: String, generation: UInt64, seq: UInt64)
+    /// A message from one agent to another, routed to wherever the receiver runs now.
+    case agentMessage(from: String, to: String, payload: [UInt8])
+    /// Ask the node chosen by placement to relaunch `agent`, lost at `generation`; `by` names who asked.
+    case relaunchRequest(from: NodeID, agent: String, generation: UInt64, by: String)
 }

@@ -21,8 +21,21 @@ public enum WireCodec {
     public static let maxGossip = 256
     public static let maxStates = 100_000
 
+    // Agent layer limits (see WireCodec+Agents.swift for the record layout).
+    /// Agent names, wherever they appear: specs, `protects`, checkpoints, messages.
+    public static let maxAgentNameBytes = 64
+    /// An agent's command, each argument, each environment key and value, and its working directory.
+    public static let maxAgentCommandBytes = 4096
+    public static let maxAgentArgs = 256
+    public static let maxAgentEnv = 256
+    public static let maxAgentProtects = 256
+    public static let maxAgentRecords = 100_000
+    public static let maxCheckpointBytes = 64 << 10
+    public static let maxAgentPayloadBytes = 1 << 20
+
     private enum MessageType: UInt8 {
         case ping = 1, pingReq = 2, ack = 3, nack = 4, pushPull = 5
+        case agents = 6, checkpoint = 7, checkpointAck = 8, agentMessage = 9, relaunchRequest = 10
     }
 
     private enum GossipKind: UInt8 {
@@ -31,6 +44,7 @@ public enum WireCodec {
 
     private static let isReplyFlag: UInt8 = 1
     private static let isJoinFlag: UInt8 = 2
+    private static let wantsReplyFlag: UInt8 = 1
 
     // MARK: Encoding
 
@@ -74,11 +88,43 @@ public enum WireCodec {
                 w.u8(state.status.rawValue)
                 w.varint(UInt64(state.incarnation))
             }
+        case let .agents(from, replyTo, wantsReply, records):
+            w.u8(MessageType.agents.rawValue)
+            write(from, to: &w)
+            w.string(replyTo)
+            w.u8(wantsReply ? wantsReplyFlag : 0)
+            w.varint(UInt64(records.count))
+            for record in records { write(record, to: &w) }
+        case let .checkpoint(from, replyTo, agent, generation, seq, data):
+            w.u8(MessageType.checkpoint.rawValue)
+            write(from, to: &w)
+            w.string(replyTo)
+            w.string(agent)
+            w.varint(generation)
+            w.varint(seq)
+            w.bytes(data)
+        case let .checkpointAck(from, agent, generation, seq):
+            w.u8(MessageType.checkpointAck.rawValue)
+            write(from, to: &w)
+            w.string(agent)
+            w.varint(generation)
+            w.varint(seq)
+        case let .agentMessage(from, to, payload):
+            w.u8(MessageType.agentMessage.rawValue)
+            w.string(from)
+            w.string(to)
+            w.bytes(payload)
+        case let .relaunchRequest(from, agent, generation, by):
+            w.u8(MessageType.relaunchRequest.rawValue)
+            write(from, to: &w)
+            w.string(agent)
+            w.varint(generation)
+            w.string(by)
         }
         return w.bytes
     }
 
-    private static func write(_ id: NodeID, to w: inout ByteWriter) {
+    static func write(_ id: NodeID, to w: inout ByteWriter) {
         w.string(id.name)
         w.u64(id.uid)
     }
@@ -154,22 +200,43 @@ public enum WireCodec {
             guard flags & ~(isReplyFlag | isJoinFlag) == 0 else { throw DecodeError("unknown flags \(flags)") }
             message = .pushPull(from: from, replyTo: replyTo, isReply: flags & isReplyFlag != 0,
                                 isJoin: flags & isJoinFlag != 0, states: try readStates(&r))
+        case .agents:
+            let from = try readNodeID(&r)
+            let replyTo = try readString(&r)
+            let flags = try r.u8()
+            guard flags & ~wantsReplyFlag == 0 else { throw DecodeError("unknown flags \(flags)") }
+            var records: [AgentRecord] = []
+            for _ in 0..<(try r.count(max: maxAgentRecords)) { records.append(try readAgentRecord(&r)) }
+            message = .agents(from: from, replyTo: replyTo, wantsReply: flags & wantsReplyFlag != 0, records: records)
+        case .checkpoint:
+            message = .checkpoint(from: try readNodeID(&r), replyTo: try readString(&r), agent: try readAgentName(&r),
+                                  generation: try r.varint(), seq: try r.varint(),
+                                  data: try r.bytes(maxBytes: maxCheckpointBytes))
+        case .checkpointAck:
+            message = .checkpointAck(from: try readNodeID(&r), agent: try readAgentName(&r),
+                                     generation: try r.varint(), seq: try r.varint())
+        case .agentMessage:
+            message = .agentMessage(from: try readAgentName(&r), to: try readAgentName(&r),
+                                    payload: try r.bytes(maxBytes: maxAgentPayloadBytes))
+        case .relaunchRequest:
+            message = .relaunchRequest(from: try readNodeID(&r), agent: try readAgentName(&r),
+                                       generation: try r.varint(), by: try readString(&r))
         }
         guard r.isAtEnd else { throw DecodeError("\(r.remaining) trailing bytes after the message") }
         return message
     }
 
-    private static func readString(_ r: inout ByteReader) throws(DecodeError) -> String {
+    static func readString(_ r: inout ByteReader) throws(DecodeError) -> String {
         try r.string(maxBytes: maxStringBytes)
     }
 
-    private static func readUInt32(_ r: inout ByteReader) throws(DecodeError) -> UInt32 {
+    static func readUInt32(_ r: inout ByteReader) throws(DecodeError) -> UInt32 {
         let v = try r.varint()
         guard let narrow = UInt32(exactly: v) else { throw DecodeError("value \(v) exceeds 32 bits") }
         return narrow
     }
 
-    private static func readNodeID(_ r: inout ByteReader) throws(DecodeError) -> NodeID {
+    static func readNodeID(_ r: inout ByteReader) throws(DecodeError) -> NodeID {
         NodeID(name: try readString(&r), uid: try r.u64())
     }
 

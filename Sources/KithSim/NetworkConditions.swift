@@ -36,9 +36,10 @@ public struct NetworkConditions: Hashable, Sendable {
     }
 }
 
-/// The five kinds of gossip-port message, for counters and drop rules.
+/// The kinds of gossip-port message, for counters and drop rules: the
+/// membership protocol's five, and `other` for everything else on the port.
 public enum MessageKind: Int, CaseIterable, Hashable, Sendable, CustomStringConvertible {
-    case ping, pingReq, ack, nack, pushPull
+    case ping, pingReq, ack, nack, pushPull, other
 
     public init(_ message: Message) {
         switch message {
@@ -47,6 +48,7 @@ public enum MessageKind: Int, CaseIterable, Hashable, Sendable, CustomStringConv
         case .ack: self = .ack
         case .nack: self = .nack
         case .pushPull: self = .pushPull
+        default: self = .other
         }
     }
 
@@ -57,6 +59,7 @@ public enum MessageKind: Int, CaseIterable, Hashable, Sendable, CustomStringConv
         case .ack: "ack"
         case .nack: "nack"
         case .pushPull: "push-pull"
+        case .other: "other"
         }
     }
 }

@@ -51,14 +51,18 @@ extension Simulation {
         "seed \(seed), t=\(Simulation.format(now)), \(upCount)/\(nodes.count) nodes up, \(eventsProcessed) events, \(stats)"
     }
 
-    /// A duration as seconds with millisecond precision: "1.234 s".
+    /// A duration as seconds with millisecond precision ("1.234 s"), or
+    /// as milliseconds below 10 ms ("0.512 ms").
     public static func format(_ duration: Duration) -> String {
         let ns = duration.nanoseconds
         let sign = ns < 0 ? "-" : ""
-        let us = (ns.magnitude + 500) / 1_000
-        let ms = us / 1_000
-        let frac = String(ms % 1_000)
-        return "\(sign)\(ms / 1_000).\(String(repeating: "0", count: 3 - frac.count))\(frac) s"
+        let magnitude = ns.magnitude
+        func fixed(_ value: UInt64, _ unit: String) -> String {
+            let frac = String(value % 1_000)
+            return "\(sign)\(value / 1_000).\(String(repeating: "0", count: 3 - frac.count))\(frac) \(unit)"
+        }
+        if magnitude < 10_000_000 { return fixed((magnitude + 500) / 1_000, "ms") }
+        return fixed((magnitude + 500_000) / 1_000_000, "s")
     }
 
     /// An instant of virtual time, as seconds since the simulation began.

@@ -17,9 +17,20 @@ struct UVHandle<Handle> {
 
     /// Allocates uninitialised memory; the caller runs the matching uv_*_init next.
     init() {
+        self.init(sizedFor: Handle.self)
+    }
+
+    /// Allocates uninitialised memory for a `Concrete` handle that is used through its `Handle` prefix,
+    /// e.g. a uv_tcp_t or uv_pipe_t driven as a uv_stream_t; the caller runs `Concrete`'s uv_*_init next.
+    init<Concrete>(sizedFor concrete: Concrete.Type) {
         pointer = UnsafeMutableRawPointer
-            .allocate(byteCount: MemoryLayout<Handle>.size, alignment: MemoryLayout<Handle>.alignment)
+            .allocate(byteCount: MemoryLayout<Concrete>.size, alignment: MemoryLayout<Concrete>.alignment)
             .bindMemory(to: Handle.self, capacity: 1)
+    }
+
+    /// The handle as another libuv type that shares its layout prefix (uv_tcp_t, uv_pipe_t, uv_stream_t).
+    func pointer<Other>(as other: Other.Type) -> UnsafeMutablePointer<Other> {
+        UnsafeMutablePointer(OpaquePointer(pointer))
     }
 
     var handle: UnsafeMutablePointer<uv_handle_t> { UnsafeMutablePointer(OpaquePointer(pointer)) }

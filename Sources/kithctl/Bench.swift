@@ -75,7 +75,7 @@ enum Bench {
     private static func runTrial(_ cluster: Cluster, idleSeconds: Int, into samples: inout Samples) throws {
         let booted = Waiting.clock.now
         try cluster.startAll()
-        try Views.waitConverged(cluster.nodes, timeout: timeout)
+        try cluster.waitConverged(timeout: timeout)
         samples.add("join_ms", Waiting.milliseconds(since: booted))
         try Waiting.sleep(milliseconds: settleMilliseconds)
 

@@ -43,6 +43,13 @@ final class Cluster {
         }
     }
 
+    /// Waits until every node sees every other alive, failing at once if a daemon exits.
+    func waitConverged(timeout: Double) throws {
+        try Views.waitConverged(nodes, timeout: timeout) {
+            for node in nodes { try LabLayout.checkStillRunning(node) }
+        }
+    }
+
     func signal(_ signal: Int32, _ node: LabNode) {
         kill(node.pid, signal)
     }

@@ -14,7 +14,7 @@ enum Demo {
             print("Starting \(count) daemons (\(kithd)) in \(cluster.directory)")
             let booted = Waiting.clock.now
             try cluster.startAll()
-            try Views.waitConverged(cluster.nodes, timeout: 30)
+            try cluster.waitConverged(timeout: 30)
             print("All \(count) nodes see each other alive after \(Table.duration(Waiting.milliseconds(since: booted))).\n")
             let first = cluster.nodes[0]
             print("Members as \(first.name) sees them:")

@@ -91,9 +91,7 @@ enum LabCommands {
         try Waiting.poll(every: 50, timeout: startTimeout, "no answer within \(Int(startTimeout)) s from "
                          + nodes.filter { !answered.contains($0.name) }.map { "\($0.name) (log: \($0.logPath))" }.joined(separator: ", ")) {
             for node in nodes where !answered.contains(node.name) {
-                if let status = Processes.reap(node.pid) {
-                    throw Failure("\(node.name) \(Processes.describe(waitStatus: status)):\n\(LabLayout.logTail(node))")
-                }
+                try LabLayout.checkStillRunning(node)
                 if Views.answersStatus(node.control) { answered.insert(node.name) }
             }
             return answered.count == nodes.count ? () : nil
@@ -170,7 +168,7 @@ enum LabCommands {
             throw Failure("\(name) is already running (pid \(node.pid)); 'kithctl lab kill \(name)' first")
         }
         Interrupt.install()
-        record.nodes[index].pid = try LabLayout.launch(node, kithd: record.kithd)
+        record.nodes[index].pid = try LabLayout.launch(node, kithd: record.kithd, appendingToLog: true)
         try record.save(to: directory)
         try waitUntilAnswering([record.nodes[index]])
         print("Started \(name) (pid \(record.nodes[index].pid)).")

@@ -23,10 +23,20 @@ enum LabLayout {
         }
     }
 
-    /// Starts `node` in its own session with output appended to its log; returns the pid.
-    static func launch(_ node: LabNode, kithd: String) throws -> Int32 {
+    /// Starts `node` in its own session, returning the pid. A restart appends to
+    /// the node's log so its history stays readable; a fresh lab starts a new log.
+    static func launch(_ node: LabNode, kithd: String, appendingToLog: Bool = false) throws -> Int32 {
         try FileManager.default.createDirectory(atPath: node.dataDir, withIntermediateDirectories: true)
-        return try Processes.spawn(kithd, arguments: node.args, logPath: node.logPath)
+        return try Processes.spawn(kithd, arguments: node.args, logPath: node.logPath, appending: appendingToLog)
+    }
+
+    /// Fails with the end of the node's log if the daemon (a child of this
+    /// process) has exited, so a daemon that cannot start is reported at once
+    /// instead of after a long wait for an answer.
+    static func checkStillRunning(_ node: LabNode) throws {
+        if let status = Processes.reap(node.pid) {
+            throw Failure("\(node.name) \(Processes.describe(waitStatus: status)):\n\(logTail(node))")
+        }
     }
 
     /// The daemon binary: `explicit`, else `kithd` beside this executable, else on `$PATH`.

@@ -12,13 +12,13 @@ enum Processes {
     private static let spawnSetSID: Int32 = 0x80
 
     /// Starts `executable` in a new session (so it outlives kithctl and misses
-    /// kithctl's Ctrl-C), stdin from /dev/null, stdout and stderr appended to `logPath`.
-    static func spawn(_ executable: String, arguments: [String], logPath: String) throws -> Int32 {
+    /// kithctl's Ctrl-C), stdin from /dev/null, stdout and stderr to `logPath`.
+    static func spawn(_ executable: String, arguments: [String], logPath: String, appending: Bool) throws -> Int32 {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, logPath, O_WRONLY | O_CREAT | O_APPEND, 0o644)
+        posix_spawn_file_actions_addopen(&actions, 1, logPath, O_WRONLY | O_CREAT | (appending ? O_APPEND : O_TRUNC), 0o644)
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
 
         var attributes = posix_spawnattr_t()

@@ -21,12 +21,13 @@ enum Views {
         (try? ControlClient(address: control, timeoutMilliseconds: 500).request(["cmd": "status"])) != nil
     }
 
-    /// Waits until every node lists every node of `nodes` alive.
-    static func waitConverged(_ nodes: [LabNode], timeout: Double) throws {
+    /// Waits until every node lists every node of `nodes` alive; `check` runs each round to fail early.
+    static func waitConverged(_ nodes: [LabNode], timeout: Double, check: () throws -> Void = {}) throws {
         var converged: Set<String> = []
         var lastSeen: [String: String] = [:]
         try Waiting.poll(every: 20, timeout: timeout, "the nodes did not all see each other alive within \(Int(timeout)) s: "
                          + nodes.map { "\($0.name) \(lastSeen[$0.name] ?? "did not answer")" }.joined(separator: "; ")) {
+            try check()
             for node in nodes where !converged.contains(node.name) {
                 guard let states = states(at: node.control, timeoutMilliseconds: 500) else { continue }
                 let alive = nodes.filter { states[$0.name] == "alive" }.count

@@ -26,7 +26,6 @@ final class RefutationTests: XCTestCase {
         }
         let deaths = sim.observations(of: name).filter { $0.status == .dead }
         expect(deaths.isEmpty, sim, "\(name) was declared dead: \(deaths.prefix(3))", file: file, line: line)
-        expectNoAnomalies(sim, file: file, line: line)
         return (suspected, healed)
     }
 

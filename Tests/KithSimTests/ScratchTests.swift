@@ -4,28 +4,14 @@ import XCTest
 
 final class ScratchTests: XCTestCase {
     func testScratch() {
-        let seed: UInt64 = 3
-        let sim = Simulation(seed: seed)
-        sim.startCluster(nodes: 10)
-        sim.run(for: .seconds(2))
-        let schedule = Chaos.schedule(seed: seed, nodes: sim.nodeNames, duration: .seconds(20), meanGap: .milliseconds(800))
-        let start = sim.now
-        for item in schedule {
-            let at = start + item.at
-            while let t = sim.queue.nextTime, t <= at {
-                sim.step()
-                if !sim.anomalies.isEmpty {
-                    print(sim.anomalies)
-                    let name = String(sim.anomalies[0].split(separator: "#")[0])
-                    let m = sim.membership(name)!
-                    print("now", sim.now, "probe", m.probe as Any, "nextProbeAt", m.nextProbeAt, "pp", m.nextPushPullAt, "join", m.nextJoinAt, "needsSeeds", m.needsSeeds, "reconnect", m.nextReconnectAt, "reap", m.nextReapAt)
-                    print("relays", m.relays)
-                    print("suspicions", m.suspicions)
-                    print("table", m.members.map { "\($0.id) \($0.status) \($0.incarnation)" })
-                    return
-                }
-            }
-            sim.apply(item.fault)
-        }
+        let sim = formedCluster(5, seed: 1)
+        sim.partition([["n1", "n2"], ["n3", "n4", "n5"]])
+        sim.run(until: { sim in ["n1","n2"].allSatisfy { a in ["n3","n4","n5"].allSatisfy { b in sim.status(of: b, seenBy: a) == .dead && sim.status(of: a, seenBy: b) == .dead } } }, timeout: .seconds(10))
+        let healedAt = sim.now
+        print("healed at", healedAt)
+        sim.heal()
+        sim.run(for: .seconds(3))
+        for o in sim.observations where o.time >= healedAt { print(o) }
+        print(sim.refutations.filter { $0.time >= healedAt })
     }
 }

@@ -1,0 +1,71 @@
+/// An agent's lifecycle as the cluster sees it.
+///
+/// - starting → running (the process said hello) → stopped (operator) or
+///   lost (its host died and nobody relaunches it)
+/// - running → relaunching (local restart limit exceeded: handed elsewhere)
+/// - relaunching / lost → a new record at generation + 1, starting elsewhere
+/// - failed: handed elsewhere too often; stays until an operator starts it anew.
+public enum AgentState: String, Hashable, Sendable, CaseIterable {
+    case starting, running, lost, relaunching, stopped, failed
+
+    /// States that need a process somewhere.
+    public var wantsProcess: Bool { self == .starting || self == .running }
+    /// Final for a generation: beats any concurrent update of the same generation.
+    public var isTerminal: Bool { self == .stopped || self == .failed }
+}
+
+/// One agent's row in the cluster-wide registry, gossiped between nodes.
+///
+/// Conflicts resolve deterministically (`supersedes`): higher generation
+/// wins; within a generation a terminal state wins, then the higher host
+/// name (two copies started in split views: the lower node's is stopped),
+/// then the higher version, then the writer's name, so every node
+/// converges on one record.
+public struct AgentRecord: Hashable, Sendable {
+    public var spec: AgentSpec
+    /// Bumped on every relaunch or fresh start; a copy with a lower
+    /// generation is a duplicate to stop.
+    public var generation: UInt64
+    /// Bumped on every update within a generation.
+    public var version: UInt64
+    /// The node that runs (or last ran) it, and that boot's uid: a record
+    /// naming an earlier boot of a node is as good as lost.
+    public var host: String
+    public var hostUID: UInt64
+    public var pid: Int32
+    public var state: AgentState
+    /// Local restarts in this generation.
+    public var restarts: UInt32
+    /// Moves to another node caused by crash loops, over all generations.
+    public var handoffs: UInt32
+    public var reason: String
+    /// The node that wrote this version (ties between concurrent writers).
+    public var updatedBy: String
+
+    public init(spec: AgentSpec, generation: UInt64, version: UInt64 = 0, host: String, hostUID: UInt64,
+                pid: Int32 = 0, state: AgentState, restarts: UInt32 = 0, handoffs: UInt32 = 0,
+                reason: String = "", updatedBy: String) {
+        self.spec = spec
+        self.generation = generation
+        self.version = version
+        self.host = host
+        self.hostUID = hostUID
+        self.pid = pid
+        self.state = state
+        self.restarts = restarts
+        self.handoffs = handoffs
+        self.reason = reason
+        self.updatedBy = updatedBy
+    }
+
+    public var name: String { spec.name }
+
+    /// The merge rule: true when `self` should replace `other`.
+    public func supersedes(_ other: AgentRecord) -> Bool {
+        if generation != other.generation { return generation > other.generation }
+        if state.isTerminal != other.state.isTerminal { return state.isTerminal }
+        if host != other.host { return host > other.host }
+        if version != other.version { return version > other.version }
+        return updatedBy > other.updatedBy
+    }
+}

@@ -1,0 +1,189 @@
+/// Operator requests, what the local supervisor reports, agent requests,
+/// and checkpoint replication.
+extension AgentRegistry {
+    // MARK: Operator
+
+    /// Starts an agent anew (a new generation) on `node`, or where placement puts it.
+    public mutating func start(_ spec: AgentSpec, on node: String?, now: Instant) throws(AgentError) -> [AgentDirective] {
+        if let problem = spec.validate().first { throw AgentError(problem) }
+        let existing = records[spec.name]
+        if let existing, existing.state.wantsProcess || existing.state == .relaunching {
+            throw AgentError("agent \(spec.name) already exists (\(existing.state.rawValue) on \(existing.host))")
+        }
+        let host: Member
+        if let node {
+            guard let member = view[node], member.status == .alive else {
+                throw AgentError("node \(node) is not an alive member")
+            }
+            host = member
+        } else {
+            guard let target = placementTarget(for: spec.name, excluding: []), let member = view[target] else {
+                throw AgentError("no alive node has free capacity for \(spec.name)")
+            }
+            host = member
+        }
+        var directives: [AgentDirective] = []
+        let record = AgentRecord(spec: spec, generation: (existing?.generation ?? 0) + 1, host: host.id.name,
+                                 hostUID: host.id.uid, state: .starting, handoffs: 0,
+                                 reason: "started by operator", updatedBy: me.name)
+        write(record, into: &directives)
+        reconcile(now: now, into: &directives)
+        return directives
+    }
+
+    /// Stops an agent for good (this generation); guardians hear `peer_stopped`.
+    public mutating func stop(_ name: String, reason: String = "stopped by operator", now: Instant) throws(AgentError) -> [AgentDirective] {
+        guard var record = records[name] else { throw AgentError("unknown agent \(name)") }
+        guard !record.state.isTerminal else { throw AgentError("agent \(name) is already \(record.state.rawValue)") }
+        var directives: [AgentDirective] = []
+        record.state = .stopped
+        record.reason = reason
+        write(record, into: &directives)
+        notifyGuardians(of: name, .peerStopped(peer: name), into: &directives)
+        reconcile(now: now, into: &directives)
+        return directives
+    }
+
+    // MARK: Local supervisor
+
+    /// The process for `name` started with `pid`.
+    public mutating func spawned(_ name: String, generation: UInt64, pid: Int32) {
+        guard local[name]?.generation == generation else { return }
+        local[name]?.pid = pid
+    }
+
+    /// The agent's process said hello on the agent socket: it runs.
+    public mutating func connected(_ name: String, generation: UInt64, now: Instant) -> [AgentDirective] {
+        guard let agent = local[name], agent.generation == generation, var record = records[name], isMine(record),
+              record.generation == generation, record.state == .starting || record.pid != agent.pid else { return [] }
+        var directives: [AgentDirective] = []
+        record.state = .running
+        record.pid = agent.pid
+        write(record, into: &directives)
+        return directives
+    }
+
+    /// The process exited (or could not start): restart it here within the
+    /// limits, else hand it to another node, else mark it failed.
+    public mutating func exited(_ name: String, generation: UInt64, status: String, now: Instant) -> [AgentDirective] {
+        guard var agent = local[name], agent.generation == generation, agent.restartAt == nil,
+              var record = records[name], isMine(record), record.generation == generation,
+              record.state.wantsProcess else { return [] }
+        var directives: [AgentDirective] = []
+        let limits = record.spec.limits
+        agent.restartTimes = agent.restartTimes.filter { now.since($0) < limits.window }
+        if agent.restartTimes.count < limits.maxRestarts {
+            agent.restartAt = now + limits.backoff(attempt: agent.restartTimes.count)
+            agent.restartTimes.append(now)
+            agent.pid = 0
+            local[name] = agent
+            record.state = .starting
+            record.pid = 0
+            record.restarts += 1
+            record.reason = "restarting after \(status)"
+            write(record, into: &directives)
+            return directives
+        }
+        local[name] = nil
+        record.handoffs += 1
+        record.pid = 0
+        let window = Int(limits.window.seconds)
+        if Int(record.handoffs) > limits.maxHandoffs {
+            record.state = .failed
+            record.reason = "crash loop: \(limits.maxRestarts) restarts in \(window)s on \(record.handoffs) nodes; last \(status)"
+        } else {
+            record.state = .relaunching
+            record.reason = "restart limit (\(limits.maxRestarts) in \(window)s) exceeded on \(me.name); last \(status)"
+        }
+        write(record, into: &directives)
+        reconcile(now: now, into: &directives)
+        return directives
+    }
+
+    // MARK: Agent requests
+
+    /// An agent asks to relaunch a lost peer (what peer-preserving agents
+    /// do). Returns the node placement picks; if that is another node, the
+    /// request is forwarded to it.
+    public mutating func requestRelaunch(of peer: String, by requester: String, now: Instant)
+        throws(AgentError) -> (target: String, directives: [AgentDirective]) {
+        guard let record = records[peer] else { throw AgentError("unknown agent \(peer)") }
+        var directives: [AgentDirective] = []
+        let target = try relaunchTarget(record, by: requester, into: &directives)
+        if target == me.name {
+            relaunch(record, excluding: [record.host], reason: "relaunched at the request of \(requester)",
+                     now: now, into: &directives)
+        } else if let member = view[target] {
+            directives.append(.send(.relaunchRequest(from: me, agent: peer, generation: record.generation, by: requester),
+                                    to: member.meta.endpoint))
+        }
+        return (target, directives)
+    }
+
+    /// A forwarded request: relaunch here if this node is still the target.
+    mutating func relaunchRequested(_ peer: String, generation: UInt64, by requester: String, now: Instant)
+        -> [AgentDirective] {
+        guard let record = records[peer], record.generation == generation else { return [] }
+        var directives: [AgentDirective] = []
+        guard let target = try? relaunchTarget(record, by: requester, into: &directives), target == me.name else {
+            return directives
+        }
+        relaunch(record, excluding: [record.host], reason: "relaunched at the request of \(requester)",
+                 now: now, into: &directives)
+        return directives
+    }
+
+    /// Where a requested relaunch goes, or why it is refused (also logged as a directive).
+    func relaunchTarget(_ record: AgentRecord, by requester: String,
+                        into directives: inout [AgentDirective]) throws(AgentError) -> String {
+        let lost = record.state == .lost || (record.state.wantsProcess && !hostIsLive(record))
+        var refusal: String?
+        var target: String?
+        if !lost {
+            refusal = "agent \(record.name) is \(record.state.rawValue) on \(record.host), not lost"
+        } else if let reason = quorumPermits() {
+            refusal = reason
+        } else {
+            target = placementTarget(for: record.name, excluding: [record.host])
+            if target == nil { refusal = "no alive node has free capacity for \(record.name)" }
+        }
+        if let target { return target }
+        let reason = refusal ?? "refused"
+        directives.append(.relaunchRefused(agent: record.name, by: requester, reason: reason))
+        throw AgentError(reason)
+    }
+
+    // MARK: Checkpoints
+
+    /// A local agent checkpointed: keep it and replicate it to every alive
+    /// member; it is acknowledged once two others (or all, if fewer) hold it.
+    public mutating func checkpoint(_ name: String, data: [UInt8], now: Instant) throws(AgentError) -> [AgentDirective] {
+        guard let record = records[name], isMine(record) else { throw AgentError("agent \(name) does not run here") }
+        let seq = (checkpoints[name].map { $0.generation == record.generation ? $0.seq : 0 } ?? 0) + 1
+        checkpoints[name] = Checkpoint(generation: record.generation, seq: seq, data: data)
+        let others = aliveOthers
+        let needed = min(2, others.count)
+        if needed == 0 {
+            return [.checkpointAcknowledged(agent: name, seq: seq, replicas: 0)]
+        }
+        pendingCheckpoints[name, default: [:]][seq] = PendingCheckpoint(seq: seq, generation: record.generation,
+                                                                        holders: [], needed: needed)
+        let endpoint = view[me.name]?.meta.endpoint ?? ""
+        return others.map {
+            .send(.checkpoint(from: me, replyTo: endpoint, agent: name, generation: record.generation, seq: seq, data: data),
+                  to: $0.meta.endpoint)
+        }
+    }
+
+    mutating func checkpointHeld(agent: String, generation: UInt64, seq: UInt64, by holder: String) -> [AgentDirective] {
+        guard var pending = pendingCheckpoints[agent]?[seq], pending.generation == generation else { return [] }
+        pending.holders.insert(holder)
+        guard pending.holders.count >= pending.needed else {
+            pendingCheckpoints[agent]?[seq] = pending
+            return []
+        }
+        pendingCheckpoints[agent]?[seq] = nil
+        if pendingCheckpoints[agent]?.isEmpty == true { pendingCheckpoints[agent] = nil }
+        return [.checkpointAcknowledged(agent: agent, seq: seq, replicas: pending.holders.count)]
+    }
+}

@@ -1,0 +1,126 @@
+/// The rules every node applies after every input: run what is ours, stop
+/// what is not, and relaunch what lost its host. Deterministic, so nodes
+/// with the same records and view take the same decisions.
+extension AgentRegistry {
+    mutating func reconcile(now: Instant, into directives: inout [AgentDirective]) {
+        for name in records.keys.sorted() {
+            guard let record = records[name] else { continue }
+            if isMine(record) {
+                runIfNeeded(record, into: &directives)
+            } else {
+                stopLocalCopy(of: record, into: &directives)
+                if !hostIsLive(record) && record.state.wantsProcess {
+                    hostLost(record, now: now, into: &directives)
+                } else if record.state == .relaunching {
+                    _ = relaunch(record, excluding: [record.host], reason: record.reason, now: now, into: &directives)
+                } else if record.state == .lost, guardianPolicyPermits(record) == nil {
+                    _ = relaunch(record, excluding: [record.host], reason: "relaunched for its guardians",
+                                 now: now, into: &directives)
+                }
+            }
+        }
+        // A local process whose record vanished or moved (e.g. a stale boot's) has no business running.
+        for name in local.keys.sorted() where records[name].map(isMine) != true {
+            killLocal(name, reason: "no longer assigned here", into: &directives)
+        }
+    }
+
+    /// Our record: make sure a process runs for it, or none does.
+    mutating func runIfNeeded(_ record: AgentRecord, into directives: inout [AgentDirective]) {
+        if record.state.wantsProcess {
+            if let agent = local[record.name], agent.generation == record.generation { return }
+            if local[record.name] != nil { killLocal(record.name, reason: "superseded by generation \(record.generation)", into: &directives) }
+            local[record.name] = LocalAgent(generation: record.generation)
+            directives.append(.spawn(record, checkpoint: checkpoints[record.name]))
+        } else if local[record.name] != nil {
+            killLocal(record.name, reason: "agent \(record.state.rawValue)", into: &directives)
+        }
+    }
+
+    /// Someone else's record: a copy we still run is a duplicate (the
+    /// record that superseded ours won the merge).
+    mutating func stopLocalCopy(of record: AgentRecord, into directives: inout [AgentDirective]) {
+        guard local[record.name] != nil else { return }
+        killLocal(record.name, reason: "duplicate: generation \(record.generation) runs on \(record.host)",
+                  into: &directives)
+    }
+
+    mutating func killLocal(_ name: String, reason: String, into directives: inout [AgentDirective]) {
+        guard let agent = local.removeValue(forKey: name) else { return }
+        directives.append(.kill(agent: name, generation: agent.generation, reason: reason))
+    }
+
+    /// The host of a running agent was declared dead (or left): record it
+    /// lost and tell its guardians; the `.lost` rule then relaunches it if
+    /// a guardian's policy wants that.
+    mutating func hostLost(_ record: AgentRecord, now: Instant, into directives: inout [AgentDirective]) {
+        let reason = "host \(record.host) \(view[record.host]?.status.description ?? "gone")"
+        // Every node computes the same lost record (same writer, same version), so no gossip is needed.
+        var lost = record
+        lost.state = .lost
+        lost.version += 1
+        lost.reason = reason
+        lost.updatedBy = record.host
+        records[record.name] = lost
+        directives.append(.changed(lost, previous: record))
+        notifyGuardians(of: record.name, .peerLost(peer: record.name, node: record.host, generation: record.generation,
+                                                   reason: reason), into: &directives)
+        if guardianPolicyPermits(lost) == nil {
+            relaunch(lost, excluding: [record.host], reason: "relaunched: \(reason)", now: now, into: &directives)
+        }
+    }
+
+    /// Nil when some live guardian's policy asks for relaunch, else why not.
+    func guardianPolicyPermits(_ record: AgentRecord) -> String? {
+        let willing = guardians(of: record.name).contains { guardian in
+            guardian.spec.policy.relaunches && guardian.state.wantsProcess && hostIsLive(guardian)
+        }
+        return willing ? nil : "no live guardian of \(record.name) has a relaunch policy"
+    }
+
+    /// Nil when this side may relaunch, else why not.
+    func quorumPermits() -> String? {
+        guard quorum == .majority else { return nil }
+        let known = view.values.filter { $0.status != .left }.count
+        let live = view.values.filter { $0.status.isActive }.count
+        return live * 2 > known ? nil : "relaunch_quorum majority: this side sees \(live) of \(known) members"
+    }
+
+    /// Relaunches on the node placement picks, if that is this node.
+    /// Returns false when no node can take it (or the quorum forbids it).
+    @discardableResult
+    mutating func relaunch(_ record: AgentRecord, excluding: Set<String>, reason: String, now: Instant,
+                           into directives: inout [AgentDirective]) -> Bool {
+        guard quorumPermits() == nil, let target = placementTarget(for: record.name, excluding: excluding) else {
+            return false
+        }
+        guard target == me.name else { return true }  // the target does it; every node agrees on who
+        var next = record
+        next.generation += 1
+        next.version = 0
+        next.host = me.name
+        next.hostUID = me.uid
+        next.pid = 0
+        next.state = .starting
+        next.restarts = 0
+        next.reason = reason
+        write(next, into: &directives)
+        runIfNeeded(next, into: &directives)
+        notifyGuardians(of: record.name, .peerRelaunched(peer: record.name, node: me.name, generation: next.generation),
+                        into: &directives)
+        return true
+    }
+
+    /// Rendezvous hashing over alive members with free capacity.
+    func placementTarget(for agent: String, excluding: Set<String>) -> String? {
+        let candidates = view.values
+            .filter { $0.status == .alive && !excluding.contains($0.id.name) }
+            .map { member in
+                let hosted = records.values.filter {
+                    $0.host == member.id.name && $0.hostUID == member.id.uid && $0.state.wantsProcess && $0.name != agent
+                }.count
+                return Placement.Candidate(name: member.id.name, freeSlots: Int(member.meta.capacity) - hosted)
+            }
+        return Placement.target(for: agent, among: candidates)
+    }
+}

@@ -1,0 +1,187 @@
+/// The cluster-wide agent registry as one node holds it, and this node's
+/// part in keeping agents alive: local restarts, relaunch of agents whose
+/// host was lost, and stopping duplicates when split views merge.
+///
+/// An Instance like `Membership`: no IO, no clock, no global state. The
+/// shell feeds it the membership view, records from peers, and what its
+/// supervisor saw (spawned, connected, exited), and carries out its
+/// directives. Every node runs the same deterministic rules on the same
+/// records, so they agree on who relaunches what without a leader.
+public struct AgentRegistry: Sendable {
+    public let me: NodeID
+    public var quorum: RelaunchQuorum
+    /// How often this node swaps its whole registry with one random member.
+    public var syncInterval: Duration
+    public internal(set) var records: [String: AgentRecord] = [:]
+    public internal(set) var checkpoints: [String: Checkpoint] = [:]
+
+    var view: [String: Member] = [:]
+    var local: [String: LocalAgent] = [:]
+    var pendingCheckpoints: [String: [UInt64: PendingCheckpoint]] = [:]
+    var rng: SeededRandom
+    var nextSyncAt: Instant
+
+    /// This node's own process for an agent, as its supervisor reports it.
+    struct LocalAgent: Sendable {
+        var generation: UInt64
+        var pid: Int32 = 0
+        /// When set, the process is down and restarts at this instant.
+        var restartAt: Instant?
+        var restartTimes: [Instant] = []
+    }
+
+    /// A local agent's checkpoint waiting for replicas.
+    struct PendingCheckpoint: Sendable {
+        var seq: UInt64
+        var generation: UInt64
+        var holders: Set<String>
+        var needed: Int
+    }
+
+    public init(me: NodeID, quorum: RelaunchQuorum = .any, syncInterval: Duration = .seconds(2),
+                randomSeed: UInt64, now: Instant) {
+        self.me = me
+        self.quorum = quorum
+        self.syncInterval = syncInterval
+        self.rng = SeededRandom(seed: randomSeed)
+        self.nextSyncAt = now + syncInterval
+    }
+
+    // MARK: Reading
+
+    /// Agents that protect `name`: they hear about its loss and relaunch it per their policy.
+    public func guardians(of name: String) -> [AgentRecord] {
+        records.values.filter { $0.spec.protects.contains(name) }.sorted { $0.name < $1.name }
+    }
+
+    /// The pid of this node's process for an agent, when it runs here.
+    public func localPID(of name: String) -> Int32? {
+        guard let agent = local[name], agent.restartAt == nil, agent.pid > 0 else { return nil }
+        return agent.pid
+    }
+
+    public var nextDeadline: Instant? {
+        var next = nextSyncAt
+        for agent in local.values { if let at = agent.restartAt { next = min(next, at) } }
+        return next
+    }
+
+    var isMine: (AgentRecord) -> Bool { { [me] in $0.host == me.name && $0.hostUID == me.uid } }
+
+    /// Whether the host boot named by the record is still a live member
+    /// (suspect counts as live: only a verdict of death moves agents).
+    func hostIsLive(_ record: AgentRecord) -> Bool {
+        if isMine(record) { return true }
+        guard let member = view[record.host] else { return false }
+        return member.id.uid == record.hostUID && member.status.isActive
+    }
+
+    var aliveOthers: [Member] {
+        view.values.filter { $0.id != me && $0.status == .alive }.sorted { $0.id < $1.id }
+    }
+
+    // MARK: Inputs from the membership layer and peers
+
+    /// The membership view changed.
+    public mutating func updateView(_ members: [Member], now: Instant) -> [AgentDirective] {
+        view = Dictionary(members.map { ($0.id.name, $0) }, uniquingKeysWith: { a, _ in a })
+        var directives: [AgentDirective] = []
+        reconcile(now: now, into: &directives)
+        return directives
+    }
+
+    /// Records from another node: keep whichever supersedes.
+    public mutating func merge(_ incoming: [AgentRecord], now: Instant) -> [AgentDirective] {
+        var directives: [AgentDirective] = []
+        for record in incoming where record.spec.validate().isEmpty {
+            let previous = records[record.name]
+            guard previous.map({ record.supersedes($0) }) ?? true else { continue }
+            records[record.name] = record
+            directives.append(.changed(record, previous: previous))
+            if let previous, previous.generation < record.generation, !isMine(record), !record.state.isTerminal {
+                let guardians = guardians(of: record.name).map(\.name)
+                if !guardians.isEmpty {
+                    directives.append(.notify(guardians: guardians, .peerRelaunched(peer: record.name, node: record.host,
+                                                                                    generation: record.generation)))
+                }
+            }
+        }
+        reconcile(now: now, into: &directives)
+        return directives
+    }
+
+    /// Handles the agent-layer messages of the gossip port.
+    public mutating func receive(_ message: Message, now: Instant) -> [AgentDirective] {
+        switch message {
+        case let .agents(from, replyTo, wantsReply, incoming):
+            var directives = merge(incoming, now: now)
+            if wantsReply && from != me {
+                directives.append(.send(registryMessage(wantsReply: false), to: replyTo))
+            }
+            return directives
+        case let .checkpoint(from, replyTo, agent, generation, seq, data):
+            let checkpoint = Checkpoint(generation: generation, seq: seq, data: data)
+            if checkpoint.isNewer(than: checkpoints[agent]) { checkpoints[agent] = checkpoint }
+            return [.send(.checkpointAck(from: me, agent: agent, generation: generation, seq: seq), to: replyTo)]
+        case let .checkpointAck(from, agent, generation, seq):
+            return checkpointHeld(agent: agent, generation: generation, seq: seq, by: from.name)
+        case let .relaunchRequest(_, agent, generation, by):
+            return relaunchRequested(agent, generation: generation, by: by, now: now)
+        default:
+            return []
+        }
+    }
+
+    /// Runs timers: local restarts after their backoff, and anti-entropy.
+    public mutating func tick(now: Instant) -> [AgentDirective] {
+        var directives: [AgentDirective] = []
+        for (name, agent) in local.sorted(by: { $0.key < $1.key }) {
+            guard let at = agent.restartAt, now >= at, let record = records[name], isMine(record),
+                  record.generation == agent.generation else { continue }
+            local[name]?.restartAt = nil
+            directives.append(.spawn(record, checkpoint: checkpoints[name]))
+        }
+        if now >= nextSyncAt {
+            nextSyncAt = now + syncInterval
+            let others = aliveOthers
+            if !others.isEmpty {
+                let peer = others[Int(rng.next() % UInt64(others.count))]
+                directives.append(.send(registryMessage(wantsReply: true), to: peer.meta.endpoint))
+            }
+        }
+        return directives
+    }
+
+    func registryMessage(wantsReply: Bool) -> Message {
+        .agents(from: me, replyTo: view[me.name]?.meta.endpoint ?? "", wantsReply: wantsReply,
+                records: records.values.sorted { $0.name < $1.name })
+    }
+
+    // MARK: Shared steps
+
+    /// Replaces a record with a newer version written by this node and tells everyone.
+    mutating func write(_ record: AgentRecord, into directives: inout [AgentDirective]) {
+        var record = record
+        let previous = records[record.name]
+        if let previous, previous.generation == record.generation {
+            record.version = previous.version + 1
+        }
+        record.updatedBy = me.name
+        records[record.name] = record
+        directives.append(.changed(record, previous: previous))
+        publish([record], into: &directives)
+    }
+
+    func publish(_ changed: [AgentRecord], into directives: inout [AgentDirective]) {
+        let endpoint = view[me.name]?.meta.endpoint ?? ""
+        for member in aliveOthers {
+            directives.append(.send(.agents(from: me, replyTo: endpoint, wantsReply: false, records: changed),
+                                    to: member.meta.endpoint))
+        }
+    }
+
+    func notifyGuardians(of name: String, _ event: AgentEvent, into directives: inout [AgentDirective]) {
+        let names = guardians(of: name).map(\.name)
+        if !names.isEmpty { directives.append(.notify(guardians: names, event)) }
+    }
+}

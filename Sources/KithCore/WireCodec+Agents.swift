@@ -1,0 +1,180 @@
+/// The agent layer's parts of the wire format: `AgentSpec` and `AgentRecord`.
+///
+/// Layout of a spec: `name` (≤ `maxAgentNameBytes`), `command`, `args`
+/// (count ≤ `maxAgentArgs`, each string), `env` (count ≤ `maxAgentEnv`, key
+/// then value, keys strictly ascending like tags), `workingDirectory`,
+/// `protects` (count ≤ `maxAgentProtects`, each an agent name), `policy` (one
+/// byte), then the restart limits: `maxRestarts` varint, `window`,
+/// `backoffBase`, `backoffMax` as varint whole milliseconds, `maxHandoffs`
+/// varint. Command, arguments, environment keys and values and the working
+/// directory are each at most `maxAgentCommandBytes`.
+///
+/// A record is its spec, then `generation` and `version` varints, `host`
+/// string, `hostUID` u64, `pid` as the u32 bit pattern, `state` (one byte),
+/// `restarts` and `handoffs` varints (32-bit), `reason` and `updatedBy`
+/// strings (≤ `maxStringBytes`).
+///
+/// Encoding is lossy only for values a valid spec does not have: durations
+/// keep whole milliseconds (negative ones become zero, huge ones saturate),
+/// negative counts become zero. Decoding is strict: what decodes re-encodes
+/// to the same bytes.
+extension WireCodec {
+    // MARK: Encoding
+
+    static func write(_ record: AgentRecord, to w: inout ByteWriter) {
+        write(record.spec, to: &w)
+        w.varint(record.generation)
+        w.varint(record.version)
+        w.string(record.host)
+        w.u64(record.hostUID)
+        w.u32(UInt32(bitPattern: record.pid))
+        w.u8(byte(record.state))
+        w.varint(UInt64(record.restarts))
+        w.varint(UInt64(record.handoffs))
+        w.string(record.reason)
+        w.string(record.updatedBy)
+    }
+
+    static func write(_ spec: AgentSpec, to w: inout ByteWriter) {
+        w.string(spec.name)
+        w.string(spec.command)
+        w.varint(UInt64(spec.args.count))
+        for arg in spec.args { w.string(arg) }
+        w.varint(UInt64(spec.env.count))
+        for (key, value) in spec.env.sorted(by: { $0.key < $1.key }) {
+            w.string(key)
+            w.string(value)
+        }
+        w.string(spec.workingDirectory)
+        w.varint(UInt64(spec.protects.count))
+        for name in spec.protects { w.string(name) }
+        w.u8(byte(spec.policy))
+        w.varint(UInt64(clamping: spec.limits.maxRestarts))
+        w.varint(milliseconds(spec.limits.window))
+        w.varint(milliseconds(spec.limits.backoffBase))
+        w.varint(milliseconds(spec.limits.backoffMax))
+        w.varint(UInt64(clamping: spec.limits.maxHandoffs))
+    }
+
+    /// Whole milliseconds, saturating at `Int64.max` and flooring negatives to zero.
+    static func milliseconds(_ duration: Duration) -> UInt64 {
+        let (seconds, attoseconds) = duration.components
+        guard seconds >= 0, attoseconds >= 0 else { return 0 }
+        let (whole, overflow) = seconds.multipliedReportingOverflow(by: 1000)
+        guard !overflow else { return UInt64(Int64.max) }
+        let (ms, carry) = whole.addingReportingOverflow(attoseconds / 1_000_000_000_000_000)
+        return UInt64(carry ? Int64.max : ms)
+    }
+
+    static func byte(_ policy: PreservationPolicy) -> UInt8 {
+        switch policy {
+        case .none: 0
+        case .relaunch: 1
+        case .relaunchAndMask: 2
+        }
+    }
+
+    static func byte(_ state: AgentState) -> UInt8 {
+        switch state {
+        case .starting: 0
+        case .running: 1
+        case .lost: 2
+        case .relaunching: 3
+        case .stopped: 4
+        case .failed: 5
+        }
+    }
+
+    // MARK: Decoding
+
+    static func readAgentName(_ r: inout ByteReader) throws(DecodeError) -> String {
+        try r.string(maxBytes: maxAgentNameBytes)
+    }
+
+    static func readAgentRecord(_ r: inout ByteReader) throws(DecodeError) -> AgentRecord {
+        let spec = try readAgentSpec(&r)
+        let generation = try r.varint()
+        let version = try r.varint()
+        let host = try readString(&r)
+        let hostUID = try r.u64()
+        let pid = Int32(bitPattern: try r.u32())
+        let state = try readAgentState(&r)
+        let restarts = try readUInt32(&r)
+        let handoffs = try readUInt32(&r)
+        let reason = try readString(&r)
+        let updatedBy = try readString(&r)
+        return AgentRecord(spec: spec, generation: generation, version: version, host: host, hostUID: hostUID,
+                           pid: pid, state: state, restarts: restarts, handoffs: handoffs, reason: reason,
+                           updatedBy: updatedBy)
+    }
+
+    static func readAgentSpec(_ r: inout ByteReader) throws(DecodeError) -> AgentSpec {
+        let name = try readAgentName(&r)
+        let command = try r.string(maxBytes: maxAgentCommandBytes)
+        var args: [String] = []
+        for _ in 0..<(try r.count(max: maxAgentArgs)) {
+            args.append(try r.string(maxBytes: maxAgentCommandBytes))
+        }
+        var env: [String: String] = [:]
+        var previousKey: String?
+        for _ in 0..<(try r.count(max: maxAgentEnv)) {
+            let key = try r.string(maxBytes: maxAgentCommandBytes)
+            if let previousKey, !(previousKey < key) {
+                throw DecodeError("env keys not in ascending order")
+            }
+            env[key] = try r.string(maxBytes: maxAgentCommandBytes)
+            previousKey = key
+        }
+        let workingDirectory = try r.string(maxBytes: maxAgentCommandBytes)
+        var protects: [String] = []
+        for _ in 0..<(try r.count(max: maxAgentProtects)) {
+            protects.append(try readAgentName(&r))
+        }
+        let policy = try readPolicy(&r)
+        var limits = RestartLimits()
+        limits.maxRestarts = try readInt(&r)
+        limits.window = try readMilliseconds(&r)
+        limits.backoffBase = try readMilliseconds(&r)
+        limits.backoffMax = try readMilliseconds(&r)
+        limits.maxHandoffs = try readInt(&r)
+        return AgentSpec(name: name, command: command, args: args, env: env, workingDirectory: workingDirectory,
+                         protects: protects, policy: policy, limits: limits)
+    }
+
+    static func readPolicy(_ r: inout ByteReader) throws(DecodeError) -> PreservationPolicy {
+        let raw = try r.u8()
+        switch raw {
+        case 0: return .none
+        case 1: return .relaunch
+        case 2: return .relaunchAndMask
+        default: throw DecodeError("unknown preservation policy \(raw)")
+        }
+    }
+
+    static func readAgentState(_ r: inout ByteReader) throws(DecodeError) -> AgentState {
+        let raw = try r.u8()
+        switch raw {
+        case 0: return .starting
+        case 1: return .running
+        case 2: return .lost
+        case 3: return .relaunching
+        case 4: return .stopped
+        case 5: return .failed
+        default: throw DecodeError("unknown agent state \(raw)")
+        }
+    }
+
+    /// A non-negative `Int` (what `UInt64(clamping:)` wrote).
+    static func readInt(_ r: inout ByteReader) throws(DecodeError) -> Int {
+        let v = try r.varint()
+        guard let narrow = Int(exactly: v) else { throw DecodeError("value \(v) exceeds Int") }
+        return narrow
+    }
+
+    /// Whole milliseconds up to `Int64.max` (what `milliseconds(_:)` wrote).
+    static func readMilliseconds(_ r: inout ByteReader) throws(DecodeError) -> Duration {
+        let v = try r.varint()
+        guard let ms = Int64(exactly: v) else { throw DecodeError("duration \(v) ms exceeds 63 bits") }
+        return .milliseconds(ms)
+    }
+}
