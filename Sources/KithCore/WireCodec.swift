@@ -3,7 +3,9 @@
 /// A frame payload (the transport adds and strips the 4-byte length prefix) is
 /// `[version: u8][type: u8][body]`. Bodies use `ByteWriter`'s primitives:
 /// `seq` is a big-endian u32, incarnations and capacity are varints, flags
-/// are one byte, lists are a varint count then their elements.
+/// are one byte, lists are a varint count then their elements. The agent
+/// messages (types 6-10) carry generations and sequence numbers as varints;
+/// `WireCodec+Agents.swift` lays out specs and records.
 ///
 /// Decoding is strict and canonical: every limit below is enforced, unknown
 /// types, kinds, statuses and flag bits are rejected, tags must be in

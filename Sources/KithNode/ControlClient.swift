@@ -4,7 +4,7 @@ import Glibc
 import KithCore
 
 /// Why a control request failed, worded for an operator.
-public enum ControlError: Error, CustomStringConvertible, Equatable {
+public enum ControlError: Error, CustomStringConvertible {
     /// The address is not `host:port`, or the host does not resolve.
     case badAddress(String, reason: String)
     /// No connection could be made, or it broke before a reply.

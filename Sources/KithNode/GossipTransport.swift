@@ -191,7 +191,9 @@ extension Message {
         switch self {
         case .ping(_, _, let replyTo, _, _), .pingReq(_, _, let replyTo, _, _, _), .pushPull(_, let replyTo, _, _, _):
             replyTo
-        case .ack, .nack:
+        case .agents(_, let replyTo, _, _), .checkpoint(_, let replyTo, _, _, _, _):
+            replyTo
+        case .ack, .nack, .checkpointAck, .agentMessage, .relaunchRequest:
             nil
         }
     }

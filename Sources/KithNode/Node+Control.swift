@@ -6,7 +6,41 @@ extension Node {
         switch cmd {
         case "members": return ["ok": true, "members": .array(membership.members.map(memberJSON))]
         case "status": return status()
+        case "agents":
+            return ["ok": true, "agents": .array(registry.records.values.sorted { $0.name < $1.name }.map(agentJSON))]
+        case "agent_start": return startAgent(request)
+        case "agent_stop":
+            guard let name = request["name"]?.stringValue else { return ["ok": false, "error": "agent_stop needs \"name\""] }
+            do {
+                performAgents(try registry.stop(name, now: now))
+                return ["ok": true]
+            } catch {
+                return ["ok": false, "error": .string(error.message)]
+            }
+        case "send":
+            guard let to = request["to"]?.stringValue, let text = request["text"]?.stringValue else {
+                return ["ok": false, "error": "send needs \"to\" and \"text\""]
+            }
+            if let error = route(from: "operator", to: to, payload: Array(JSON.string(text).serialized().utf8)) {
+                return ["ok": false, "error": .string(error)]
+            }
+            return ["ok": true]
         default: return ["ok": false, "error": .string("unknown command '\(cmd)'")]
+        }
+    }
+
+    /// `{"cmd":"agent_start","spec":{...},"on":"n2"}`: a new generation where asked or where placement puts it.
+    private func startAgent(_ request: JSON) -> JSON {
+        guard let specJSON = request["spec"] else { return ["ok": false, "error": "agent_start needs \"spec\""] }
+        do {
+            let spec = try AgentSpec(config: specJSON)
+            performAgents(try registry.start(spec, on: request["on"]?.stringValue, now: now))
+            guard let record = registry.records[spec.name] else { return ["ok": false, "error": "not started"] }
+            return ["ok": true, "agent": agentJSON(record)]
+        } catch let error as ConfigError {
+            return ["ok": false, "error": .string(error.message)]
+        } catch {
+            return ["ok": false, "error": .string("\(error)")]
         }
     }
 
@@ -43,6 +77,10 @@ extension Node {
             "gossip_bytes_received": .int(Int64(transport.bytesReceived)),
             "frames_rejected": .int(Int64(transport.framesRejected)),
             "frames_dropped": .int(Int64(transport.framesDropped)),
+            "agents_running_here": .int(Int64(supervisor.runningCount)),
+            "agent_messages_routed": .int(Int64(router.delivered)),
+            "agent_messages_dropped": .int(Int64(router.dropped)),
+            "agent_lines_rejected": .int(Int64(gateway?.linesRejected ?? 0)),
             "rss_bytes": .int(Int64(ProcessStats.residentBytes)),
             "cpu_ms": .int(Int64(ProcessStats.cpuMilliseconds)),
         ]

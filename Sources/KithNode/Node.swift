@@ -1,23 +1,34 @@
 import KithCore
 import KithUV
 
-/// One daemon: drives the membership Instance with shell events and
-/// carries out its directives (the Shell of swift-cluster-membership).
+/// One daemon: drives the membership and agent Instances with shell events
+/// and carries out their directives (the Shell of swift-cluster-membership).
 ///
 /// Everything here runs on the loop thread; no locks. The core decides,
-/// this class only moves bytes, arms the one timer the core asks for, and logs.
+/// this class only moves bytes, arms the one timer the core asks for,
+/// starts and stops processes, and logs.
 public final class Node {
     public let config: NodeConfig
     let loop: EventLoop
     let logger: Logger
     var membership: Membership
+    var registry: AgentRegistry
     let transport: GossipTransport
+    let supervisor: Supervisor
+    var gateway: AgentGateway?
+    var router = AgentRouter()
     private var control: ControlServer?
     private let timer: Timer
+    let housekeeping: Timer
     let startedAtInstant: Instant
-    private var leaving = false
+    var leaving = false
+    /// Agent replies that wait for replication: agent → checkpoint seq → (session, request id).
+    var pendingCheckpointReplies: [String: [UInt64: (AgentGateway.Session, JSON?)]] = [:]
+    /// What agents claim about peers, kept apart from what daemons observe: peer → reporter → status.
+    var reports: [String: [String: String]] = [:]
+    var configAgentsStarted = false
 
-    /// Binds the gossip and control ports; throws a readable reason if either is taken.
+    /// Binds the gossip, control and agent ports; throws a readable reason if one is taken.
     public init(config: NodeConfig, loop: EventLoop, logger: Logger) throws(NodeError) {
         self.config = config
         self.loop = loop
@@ -30,8 +41,14 @@ public final class Node {
                             capacity: config.capacity, tags: config.tags)
         membership = Membership(me: id, meta: meta, seeds: config.join, settings: config.membership,
                                 randomSeed: ProcessStats.randomUInt64(), now: now)
+        registry = AgentRegistry(me: id, quorum: config.relaunchQuorum, randomSeed: ProcessStats.randomUInt64(), now: now)
         transport = GossipTransport(loop: loop, logger: logger)
         timer = Timer(loop: loop)
+        housekeeping = Timer(loop: loop)
+        let dataDir = config.effectiveDataDir
+        if let problem = makeDirectory(dataDir) { throw NodeError("cannot create data dir \(dataDir): \(problem)") }
+        let socketPath = config.agentSocketPath
+        supervisor = Supervisor(loop: loop, logger: logger, dataDir: dataDir, socketPath: socketPath, nodeName: config.name)
         guard let listen = parseHostPort(config.listen), let controlAddress = parseHostPort(config.control) else {
             throw NodeError("listen and control must be HOST:PORT")
         }
@@ -40,20 +57,24 @@ public final class Node {
         } catch {
             throw NodeError("cannot listen for gossip on \(config.listen): \(error)")
         }
-        transport.onMessage = { [unowned self] message in
-            self.perform(self.membership.receive(message, now: self.now))
-        }
-        transport.onRefused = { [unowned self] endpoint in
-            self.perform(self.membership.peerRefused(endpoint, now: self.now))
-        }
         do {
             control = try ControlServer(loop: loop, host: controlAddress.host, port: controlAddress.port) {
                 [unowned self] cmd, request in self.answer(cmd, request)
             }
+            gateway = try AgentGateway(loop: loop, path: socketPath, logger: logger)
         } catch {
             transport.close()
-            throw NodeError("cannot listen for control on \(config.control): \(error)")
+            control?.close()
+            throw NodeError("cannot listen on \(config.control) or \(socketPath): \(error)")
         }
+        transport.onMessage = { [unowned self] message in self.received(message) }
+        transport.onRefused = { [unowned self] endpoint in
+            self.perform(self.membership.peerRefused(endpoint, now: self.now))
+        }
+        supervisor.onExit = { [unowned self] name, generation, status in
+            self.performAgents(self.registry.exited(name, generation: generation, status: status, now: self.now))
+        }
+        wireGateway()
     }
 
     var now: Instant { Instant(nanoseconds: loop.hrtimeNanoseconds) }
@@ -61,56 +82,96 @@ public final class Node {
     public func start() {
         logger.info("started", ["uid": .string(String(membership.me.uid, radix: 16)),
                                 "listen": .string(config.listen), "control": .string(config.control),
-                                "join": .array(config.join.map(JSON.string))])
+                                "join": .array(config.join.map(JSON.string)),
+                                "agent_socket": .string(config.agentSocketPath)])
         perform(membership.start(now: now))
+        housekeeping.start(afterMilliseconds: 500, repeatMilliseconds: 500) { [unowned self] in self.houseKeep() }
     }
 
-    /// Graceful leave: tell every member, wait (bounded) for the words to be
-    /// written, then close everything and call `completion`.
+    /// Graceful stop: stop this node's agents, tell every member this node
+    /// left, wait (bounded) for the words to be written, then close everything.
     public func shutdown(completion: @escaping () -> Void) {
         guard !leaving else { return }
         leaving = true
         logger.info("leaving")
-        perform(membership.leave(now: now))
-        let deadline = loop.nowMilliseconds + 1000
-        timer.start(afterMilliseconds: 10, repeatMilliseconds: 10) { [unowned self] in
-            guard self.transport.isFlushed || self.loop.nowMilliseconds >= deadline else { return }
-            self.timer.stop()
-            self.transport.close()
-            self.control?.close()
-            self.control = nil
-            self.timer.close()
-            completion()
+        housekeeping.stop()
+        gateway?.close()
+        supervisor.stopAll { [unowned self] in
+            self.perform(self.membership.leave(now: self.now))
+            let deadline = self.loop.nowMilliseconds + 1000
+            self.timer.start(afterMilliseconds: 10, repeatMilliseconds: 10) { [unowned self] in
+                guard self.transport.isFlushed || self.loop.nowMilliseconds >= deadline else { return }
+                self.timer.stop()
+                self.transport.close()
+                self.control?.close()
+                self.control = nil
+                self.timer.close()
+                self.housekeeping.close()
+                completion()
+            }
         }
     }
 
-    /// Carries out the core's directives, then re-arms the timer.
+    private func received(_ message: Message) {
+        switch message {
+        case .agents, .checkpoint, .checkpointAck, .relaunchRequest:
+            performAgents(registry.receive(message, now: now))
+        case let .agentMessage(from, to, payload):
+            _ = route(from: from, to: to, payload: payload)
+        case .ping, .pingReq, .ack, .nack, .pushPull:
+            perform(membership.receive(message, now: now))
+        }
+    }
+
+    /// Carries out the membership core's directives, then re-arms the timer.
     func perform(_ directives: [MembershipDirective]) {
+        var viewChanged = false
         for directive in directives {
             switch directive {
             case let .send(message, to: endpoint):
                 transport.send(message, to: endpoint)
             case let .memberChanged(member, previous):
+                viewChanged = true
                 logger.info("member_changed", [
                     "member": .string(member.id.name), "uid": .string(String(member.id.uid, radix: 16)),
                     "state": .string(member.status.description),
                     "previous": previous.map { .string($0.description) } ?? .null,
                     "incarnation": .int(Int64(member.incarnation)),
                 ])
+                memberEvent(member)
             case let .refuted(incarnation):
                 logger.warn("refuted_suspicion", ["incarnation": .int(Int64(incarnation))])
             }
         }
-        if !leaving { armTimer() }
+        if viewChanged && !leaving {
+            performAgents(registry.updateView(membership.members, now: now))
+        } else {
+            armTimer()
+        }
     }
 
-    private func armTimer() {
-        guard let deadline = membership.nextDeadline else { timer.stop(); return }
+    func armTimer() {
+        guard !leaving else { return }
+        let next = [membership.nextDeadline, registry.nextDeadline].compactMap { $0 }.min()
+        guard let deadline = next else { timer.stop(); return }
         let waitNs = deadline.since(now).nanoseconds
         let waitMs = UInt64((waitNs + 999_999) / 1_000_000)
         timer.start(afterMilliseconds: waitMs) { [unowned self] in
-            self.perform(self.membership.tick(now: self.now))
+            let now = self.now
+            let agentDirectives = self.registry.tick(now: now)
+            self.perform(self.membership.tick(now: now))
+            self.performAgents(agentDirectives)
         }
+    }
+
+    /// Once a second: expire held messages, start config agents once joined.
+    private func houseKeep() {
+        for (to, message) in router.expire(nowMs: loop.nowMilliseconds) {
+            gateway?.push(["event": "send_failed", "to": .string(to),
+                           "error": .string("agent \(to) was not reachable within \(AgentRouter.holdMs / 1000)s")],
+                          to: message.from)
+        }
+        startConfigAgentsIfReady()
     }
 }
 

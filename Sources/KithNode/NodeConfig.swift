@@ -18,8 +18,26 @@ public struct NodeConfig: Sendable, Equatable {
     public var tags: [String: String] = [:]
     public var logLevel: LogLevel = .info
     public var membership = MembershipSettings.lan
+    /// `any` relaunches on whichever side of a partition sees the loss;
+    /// `majority` only on a side that sees most of the last known members.
+    public var relaunchQuorum: RelaunchQuorum = .any
+    /// Agents this node starts once it has joined (unless they already run elsewhere).
+    public var agents: [AgentSpec] = []
 
     public init() {}
+
+    /// Where logs, agent output and the agent socket live: `--data-dir`, or
+    /// `/tmp/kith-NAME` when none is given.
+    public var effectiveDataDir: String { dataDir.isEmpty ? "/tmp/kith-\(name)" : dataDir }
+
+    /// The agents' Unix socket; Unix socket paths are limited to 107 bytes,
+    /// so a deep data dir falls back to a short path under /tmp.
+    public var agentSocketPath: String {
+        let path = effectiveDataDir + "/agents.sock"
+        guard path.utf8.count >= 100 else { return path }
+        let digest = path.utf8.reduce(UInt64(0xCBF2_9CE4_8422_2325)) { ($0 ^ UInt64($1)) &* 0x100_0000_01B3 }
+        return "/tmp/kith-\(String(digest, radix: 36)).sock"
+    }
 
     /// The gossip address peers should dial.
     public var advertisedEndpoint: String { advertise.isEmpty ? listen : advertise }
@@ -66,7 +84,7 @@ extension NodeConfig {
     static let flagKeys: [String: String] = [
         "--name": "name", "--listen": "listen", "--advertise": "advertise", "--control": "control",
         "--join": "join", "--data-dir": "data_dir", "--capacity": "capacity", "--tag": "tags",
-        "--log-level": "log_level",
+        "--log-level": "log_level", "--relaunch-quorum": "relaunch_quorum",
     ]
 
     mutating func apply(file json: JSON) throws(ConfigError) {
@@ -111,6 +129,15 @@ extension NodeConfig {
                     tags[k] = s
                 }
             }
+        case "relaunch_quorum":
+            let text = try value.requireString(key)
+            guard let quorum = RelaunchQuorum(rawValue: text) else {
+                throw ConfigError("relaunch_quorum must be \"any\" or \"majority\"; got '\(text)'")
+            }
+            relaunchQuorum = quorum
+        case "agents":
+            guard !fromFlag, let list = value.arrayValue else { throw ConfigError("agents must be an array of agent specs") }
+            agents = try list.map { item throws(ConfigError) in try AgentSpec(config: item) }
         case "log_level":
             let text = try value.requireString(key)
             guard let level = LogLevel(rawValue: text) else {
@@ -142,6 +169,11 @@ extension NodeConfig {
             throw ConfigError("join addresses must be HOST:PORT, got '\(seed)'")
         }
         if let problem = membership.validate().first { throw ConfigError("membership: \(problem)") }
+        var names: Set<String> = []
+        for spec in agents {
+            if let problem = spec.validate().first { throw ConfigError(problem) }
+            guard names.insert(spec.name).inserted else { throw ConfigError("agent \(spec.name) is listed twice") }
+        }
     }
 }
 

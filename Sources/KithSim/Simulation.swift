@@ -135,7 +135,8 @@ public final class Simulation {
     var partitioned = false
     var dropRules: [(id: Int, rule: DropRule, from: Int?, to: Int?)] = []
     var nextDropRuleID = 1
-    /// Set whenever something a condition may read changed.
+    /// Set whenever something a condition may read may have changed: an
+    /// event ran or an action was taken.
     var changed = false
 
     public init(seed: UInt64, settings: MembershipSettings = .lan, network: NetworkConditions = .init()) {
@@ -249,10 +250,10 @@ public final class Simulation {
     /// Runs until `condition` holds or `timeout` passes, and returns how long
     /// it took, or nil on timeout (the clock then stands at the timeout).
     ///
-    /// The condition is checked whenever some node's view changed (or an
-    /// action was taken), at most once per `resolution` of virtual time, so
-    /// the figure is exact to within `resolution`. On success the clock
-    /// stands at the instant the condition was seen to hold.
+    /// The condition is checked between instants, after events ran, at
+    /// most once per `resolution` of virtual time, so the figure is exact to
+    /// within `resolution`. On success the clock stands at the instant the
+    /// condition was seen to hold.
     @discardableResult
     public func run(until condition: (Simulation) -> Bool, timeout: Duration,
                     resolution: Duration = .milliseconds(1)) -> Duration? {
@@ -282,6 +283,7 @@ public final class Simulation {
         guard let (time, event) = queue.pop() else { return }
         now = time
         eventsProcessed += 1
+        changed = true
         handle(event)
     }
 

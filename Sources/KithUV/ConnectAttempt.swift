@@ -69,14 +69,14 @@ final class ConnectAttempt {
         let address = candidates.removeFirst()
         let connection: TCPConnection
         do {
-            connection = try TCPConnection(loop: loop, framing: framing, maxQueuedBytes: maxQueuedBytes)
+            connection = try TCPConnection(loop: loop, kind: .tcp, framing: framing, maxQueuedBytes: maxQueuedBytes)
         } catch {
             return finish(.failure(error))
         }
         let request = UnsafeMutablePointer<uv_connect_t>.allocate(capacity: 1)
         request.pointee.data = Unmanaged.passRetained(self).toOpaque()
         let result = address.withSockaddr { address in
-            uv_tcp_connect(request, connection.handle, address) { request, status in
+            uv_tcp_connect(request, connection.stream.pointer(as: uv_tcp_t.self), address) { request, status in
                 let attempt = Unmanaged<ConnectAttempt>.fromOpaque(request!.pointee.data).takeRetainedValue()
                 request!.deallocate()
                 attempt.connected(status: status)

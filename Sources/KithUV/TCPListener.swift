@@ -56,12 +56,9 @@ public final class TCPListener: HandleOwner {
     private func accept(status: Int32) {
         // A failed accept (EMFILE, ECONNABORTED, ...) concerns one peer, not the listener: keep listening.
         guard status == 0, !isClosing,
-              let connection = try? TCPConnection(loop: loop, framing: framing, maxQueuedBytes: maxQueuedBytes)
+              let connection = StreamConnection.accept(from: tcp.stream, kind: .tcp, loop: loop, framing: framing,
+                                                       maxQueuedBytes: maxQueuedBytes)
         else { return }
-        guard uv_accept(tcp.stream, UnsafeMutablePointer(OpaquePointer(connection.handle))) == 0 else {
-            return connection.close()
-        }
-        connection.didOpen()
         onConnection?(connection)
     }
 }

@@ -33,7 +33,7 @@ final class Agent {
         let resumed = reply["checkpoint"]?["counter"]?.intValue
         counter = resumed ?? 0
         let relaunched = reply["relaunched"]?.boolValue == true ? " (relaunched)" : ""
-        print("agent \(options.agent) generation \(generation) on \(node) \(resumed == nil ? "started" : "resumed") at counter \(counter)\(relaunched)")
+        writeStdout("agent \(options.agent) generation \(generation) on \(node) \(resumed == nil ? "started" : "resumed") at counter \(counter)\(relaunched)\n")
         let peers = options.protects.isEmpty ? "nobody" : options.protects.joined(separator: ",")
         log("policy \(options.policy.rawValue), protects \(peers), every \(options.intervalMilliseconds) ms")
 
@@ -152,6 +152,6 @@ final class Agent {
     }
 
     private func log(_ text: String) {
-        print("agent \(options.agent): \(text)")
+        writeStdout("agent \(options.agent): \(text)\n")
     }
 }

@@ -169,17 +169,3 @@ final class AgentConnection {
         }
     }
 }
-
-/// Monotonic milliseconds, for the interval timer and deadlines.
-enum Clock {
-    static var milliseconds: Int64 {
-        var now = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &now)
-        return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
-    }
-}
-
-func writeStderr(_ text: String) {
-    var bytes = Array(text.utf8)
-    _ = bytes.withUnsafeMutableBytes { Glibc.write(2, $0.baseAddress, $0.count) }
-}

@@ -36,7 +36,7 @@ struct Options {
         // Environment first, then flags over it; each value remembers where it came from.
         var raw: [String: (value: String, source: String)] = [:]
         for (flag, variable) in flags {
-            if let value = environment[variable] { raw[flag] = (value, "$" + variable) }
+            if let value = environment[variable], !value.isEmpty { raw[flag] = (value, "$" + variable) }
         }
         var rest = arguments[...]
         while let argument = rest.popFirst() {
@@ -82,7 +82,7 @@ struct Options {
         return .run(Options(
             policy: policy, protects: protects, intervalMilliseconds: interval,
             agent: try required("KITH_AGENT"), socketPath: try required("KITH_SOCKET"),
-            token: environment["KITH_TOKEN"] ?? "", node: environment["KITH_NODE"] ?? "?",
+            token: environment["KITH_TOKEN"] ?? "", node: environment["KITH_NODE"].flatMap { $0.isEmpty ? nil : $0 } ?? "?",
             generation: environment["KITH_GENERATION"].flatMap { Int64($0) }))
     }
 }

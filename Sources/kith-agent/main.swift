@@ -5,7 +5,6 @@ import Glibc
 /// its policy, relaunches (and perhaps masks) them when they are lost.
 /// Exits 0 on SIGTERM, 1 if the daemon goes away, 2 on a usage error.
 
-setvbuf(stdout, nil, _IOLBF, 0)  // one log line at a time, so nothing is lost on _exit
 signal(SIGPIPE, SIG_IGN)
 signal(SIGTERM) { _ in
     let note: StaticString = "kith-agent: SIGTERM, exiting\n"
@@ -24,7 +23,7 @@ let options: Options
 do {
     switch try Options.parse(Array(CommandLine.arguments.dropFirst()), environment: environment) {
     case .help:
-        print(Options.usage)
+        writeStdout(Options.usage + "\n")
         exit(0)
     case .run(let parsed):
         options = parsed

@@ -71,9 +71,16 @@ final class WireCodecAgentTests: XCTestCase {
         ]
     }
 
-    /// The messages small enough to fuzz and cut exhaustively.
-    private var smallMessages: [Message] {
-        messages.filter { if case let .checkpoint(_, _, _, _, _, data) = $0 { data.count < 100 } else { true } }
+    /// The messages small enough to fuzz and cut exhaustively (cutting is quadratic in the size).
+    private var smallMessages: [Message] { messages.filter { WireCodec.encode($0).count < 4096 } }
+
+    /// The rest, cut and mutated at a sample of positions.
+    private var largeMessages: [Message] { messages.filter { WireCodec.encode($0).count >= 4096 } }
+
+    /// Every position near the start and the end, and every `step`-th in between.
+    private func samplePositions(_ count: Int, step: Int = 997) -> [Int] {
+        Array(Set(Array(0..<min(count, 200)) + Array(stride(from: 0, to: count, by: step))
+                  + Array(max(0, count - 200)..<count))).sorted()
     }
 
     private func decodeError(_ payload: [UInt8], file: StaticString = #filePath, line: UInt = #line) -> DecodeError? {
@@ -193,7 +200,8 @@ final class WireCodecAgentTests: XCTestCase {
 
     func test_encode_header_shouldCarryTypes6Through10() {
         let types = smallMessages.map { WireCodec.encode($0)[1] }
-        XCTAssertEqual(types, [6, 6, 6, 7, 7, 8, 8, 9, 9, 10, 10])
+        XCTAssertEqual(types, [6, 6, 7, 7, 8, 8, 9, 9, 10, 10])
+        XCTAssertEqual(largeMessages.map { WireCodec.encode($0)[1] }, [6, 7])
     }
 
     func test_encode_agentMessageAndAck_shouldMatchGoldenBytes() {
@@ -309,11 +317,11 @@ final class WireCodecAgentTests: XCTestCase {
                 XCTAssertThrowsError(try WireCodec.decode(Array(payload.prefix(length))), "\(message) cut at \(length)")
             }
         }
-        // The max-size checkpoint: every cut in the header and around the data, then a sample inside it.
-        let big = WireCodec.encode(messages[5])
-        let cuts = Array(0..<120) + stride(from: 120, to: big.count, by: 997) + Array(big.count - 100..<big.count)
-        for length in cuts {
-            XCTAssertThrowsError(try WireCodec.decode(Array(big.prefix(length))), "big checkpoint cut at \(length)")
+        for message in largeMessages {
+            let payload = WireCodec.encode(message)
+            for length in samplePositions(payload.count, step: 101) {
+                XCTAssertThrowsError(try WireCodec.decode(Array(payload.prefix(length))), "large message cut at \(length)")
+            }
         }
     }
 
@@ -450,17 +458,19 @@ final class WireCodecAgentTests: XCTestCase {
         XCTAssertGreaterThan(accepted, 100, "many mutations (in strings and numbers) still decode")
     }
 
-    func test_decode_mutatedMaxCheckpoint_shouldNeverTrap() {
+    func test_decode_mutatedLargeFrames_shouldNeverTrap_andAcceptOnlyCanonicalBytes() {
         var random = SeededRandom(seed: 7)
-        let valid = WireCodec.encode(messages[5])
-        for _ in 0..<200 {
-            var payload = valid
-            // Mostly the header, where lengths live.
-            let index = Bool.random(using: &random) ? Int.random(in: 0..<min(120, payload.count), using: &random)
-                                                    : Int.random(in: 0..<payload.count, using: &random)
-            payload[index] = UInt8.random(in: 0...255, using: &random)
-            if let decoded = try? WireCodec.decode(payload) {
-                XCTAssertEqual(WireCodec.encode(decoded), payload)
+        for message in largeMessages {
+            let valid = WireCodec.encode(message)
+            for _ in 0..<300 {
+                var payload = valid
+                // Half in the first bytes, where the header, lengths and counts live.
+                let index = Bool.random(using: &random) ? Int.random(in: 0..<200, using: &random)
+                                                        : Int.random(in: 0..<payload.count, using: &random)
+                payload[index] = UInt8.random(in: 0...255, using: &random)
+                if let decoded = try? WireCodec.decode(payload) {
+                    XCTAssertEqual(WireCodec.encode(decoded), payload)
+                }
             }
         }
     }

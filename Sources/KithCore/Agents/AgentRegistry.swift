@@ -70,7 +70,7 @@ public struct AgentRegistry: Sendable {
 
     /// Whether the host boot named by the record is still a live member
     /// (suspect counts as live: only a verdict of death moves agents).
-    func hostIsLive(_ record: AgentRecord) -> Bool {
+    public func hostIsLive(_ record: AgentRecord) -> Bool {
         if isMine(record) { return true }
         guard let member = view[record.host] else { return false }
         return member.id.uid == record.hostUID && member.status.isActive
@@ -167,6 +167,8 @@ public struct AgentRegistry: Sendable {
             record.version = previous.version + 1
         }
         record.updatedBy = me.name
+        // The wire bounds every string at 255 bytes; a long crash reason is cut, never fatal.
+        if record.reason.utf8.count > 240 { record.reason = String(decoding: record.reason.utf8.prefix(240), as: UTF8.self) }
         records[record.name] = record
         directives.append(.changed(record, previous: previous))
         publish([record], into: &directives)

@@ -67,7 +67,17 @@ public struct AgentSpec: Hashable, Sendable {
             || !name.unicodeScalars.allSatisfy({ $0.properties.isAlphabetic || ("0"..."9").contains($0) || "-_.".unicodeScalars.contains($0) }) {
             problems.append("agent name must be 1-64 letters, digits, '-', '_' or '.': '\(name)'")
         }
-        if command.isEmpty { problems.append("agent \(name): command is empty") }
+        if command.isEmpty || command.utf8.count > 4096 { problems.append("agent \(name): command must be 1-4096 bytes") }
+        if args.count > 256 || args.contains(where: { $0.utf8.count > 4096 }) {
+            problems.append("agent \(name): at most 256 args of at most 4096 bytes")
+        }
+        if env.count > 256 || env.contains(where: { $0.key.utf8.count > 4096 || $0.value.utf8.count > 4096 }) {
+            problems.append("agent \(name): at most 256 env entries of at most 4096 bytes")
+        }
+        if workingDirectory.utf8.count > 4096 { problems.append("agent \(name): working_dir longer than 4096 bytes") }
+        if protects.count > 256 || protects.contains(where: { $0.isEmpty || $0.utf8.count > 64 }) {
+            problems.append("agent \(name): protects at most 256 names of 1-64 bytes")
+        }
         if protects.contains(name) { problems.append("agent \(name) cannot protect itself") }
         if limits.maxRestarts < 0 || limits.maxRestarts > 1000 { problems.append("agent \(name): max_restarts must be 0...1000") }
         if limits.window <= .zero { problems.append("agent \(name): restart window must be positive") }

@@ -1,0 +1,131 @@
+import KithCore
+import KithUV
+
+/// The agents' door into their daemon: a Unix socket speaking JSON lines.
+///
+/// An agent must first say `hello` with the token it was started with; from
+/// then on it speaks only as itself. Malformed or oversized lines get an
+/// error reply (or close only that connection), never disturbing others.
+final class AgentGateway {
+    /// One connected agent.
+    final class Session {
+        let connection: StreamConnection
+        var agent: String?
+        var generation: UInt64 = 0
+        var subscriptions: Set<String> = []
+        init(_ connection: StreamConnection) { self.connection = connection }
+    }
+
+    private var listener: UnixListener?
+    private var sessions: [ObjectIdentifier: Session] = [:]
+    private var byAgent: [String: Session] = [:]
+    private let logger: Logger
+
+    static let maxLineBytes = 1 << 20
+    /// An agent that stops reading may hold this much of our memory, no more.
+    static let queuedBytesMax = 4 << 20
+    static let maxSessions = 1024
+
+    /// Checks a hello: returns the generation when `token` belongs to `agent`.
+    var authenticate: ((String, String) -> UInt64?)?
+    /// Handles one request of an authenticated session; returns the reply, or nil to answer later.
+    var handle: ((Session, String, JSON) -> JSON?)?
+    /// A session said hello (agent, generation).
+    var onHello: ((Session) -> JSON)?
+    private(set) var linesRejected: UInt64 = 0
+
+    init(loop: EventLoop, path: String, logger: Logger) throws(UVError) {
+        self.logger = logger
+        listener = try UnixListener(loop: loop, path: path, framing: .lines(maxLineBytes: AgentGateway.maxLineBytes),
+                                    maxQueuedBytes: AgentGateway.queuedBytesMax, mode: 0o600) { [weak self] connection in
+            self?.accept(connection)
+        }
+    }
+
+    func session(of agent: String) -> Session? { byAgent[agent] }
+
+    /// Pushes an event or message line to an agent, if it is connected here.
+    @discardableResult
+    func push(_ json: JSON, to agent: String) -> Bool {
+        guard let session = byAgent[agent] else { return false }
+        return session.connection.send(Array(json.serialized().utf8))
+    }
+
+    func reply(_ session: Session, id: JSON?, _ body: JSON) {
+        var object = body.objectValue ?? [:]
+        if let id { object["id"] = id }
+        session.connection.send(Array(JSON.object(object).serialized().utf8))
+    }
+
+    /// Drops an agent's connection (it was stopped or superseded).
+    func disconnect(_ agent: String) {
+        byAgent[agent]?.connection.close()
+    }
+
+    func close() {
+        listener?.close()
+        listener = nil
+        for session in sessions.values { session.connection.close() }
+    }
+
+    private func accept(_ connection: StreamConnection) {
+        guard sessions.count < AgentGateway.maxSessions else { connection.close(); return }
+        let session = Session(connection)
+        let key = ObjectIdentifier(connection)
+        sessions[key] = session
+        connection.onFrame = { [weak self, weak session] line in
+            guard let self, let session else { return }
+            self.received(line, from: session)
+        }
+        connection.onClose = { [weak self] reason in
+            guard let self, let session = self.sessions.removeValue(forKey: key) else { return }
+            if case .framingViolation(let why) = reason {
+                self.linesRejected += 1
+                self.logger.warn("agent_line_rejected", ["agent": session.agent.map(JSON.string) ?? .null, "error": .string(why)])
+            }
+            if let agent = session.agent, self.byAgent[agent] === session { self.byAgent[agent] = nil }
+        }
+    }
+
+    private func received(_ line: [UInt8], from session: Session) {
+        let request: JSON
+        do { request = try JSON.parse(bytes: line) } catch {
+            linesRejected += 1
+            reply(session, id: nil, ["ok": false, "error": .string("malformed request: \(error)")])
+            return
+        }
+        let id = request["id"]
+        guard let op = request["op"]?.stringValue else {
+            linesRejected += 1
+            reply(session, id: id, ["ok": false, "error": "request must be a JSON object with a string \"op\""])
+            return
+        }
+        if op == "hello" {
+            hello(request, id: id, session: session)
+            return
+        }
+        guard session.agent != nil else {
+            reply(session, id: id, ["ok": false, "error": "say hello first"])
+            return
+        }
+        if let answer = handle?(session, op, request) { reply(session, id: id, answer) }
+    }
+
+    private func hello(_ request: JSON, id: JSON?, session: Session) {
+        guard let agent = request["agent"]?.stringValue, let token = request["token"]?.stringValue,
+              let generation = authenticate?(agent, token) else {
+            logger.warn("agent_hello_refused", ["claimed": request["agent"] ?? .null])
+            reply(session, id: id, ["ok": false, "error": "hello refused: unknown agent or wrong token"])
+            return
+        }
+        if let current = session.agent, current != agent {
+            reply(session, id: id, ["ok": false, "error": .string("this connection already speaks as \(current)")])
+            return
+        }
+        if let previous = byAgent[agent], previous !== session { previous.connection.close() }
+        session.agent = agent
+        session.generation = generation
+        byAgent[agent] = session
+        reply(session, id: id, onHello?(session) ?? ["ok": true])
+    }
+}
