@@ -71,6 +71,8 @@ public struct Membership: Sendable {
         self.seeds = seeds.filter { $0 != meta.endpoint }
         self.rng = SeededRandom(seed: randomSeed)
         table[me.name] = Member(id: me, meta: meta, status: .alive, incarnation: 0, changedAt: now)
+        // Announce ourselves on every early message, so a member that hears from us learns us at once.
+        broadcasts.enqueue(.alive(me, incarnation: 0, meta: meta))
         // Spread the first probe over one period so nodes started together do not probe in lock-step.
         let jitter = Duration.nanoseconds(Int64(rng.next() % UInt64(max(1, settings.probeInterval.nanoseconds))))
         nextProbeAt = now + jitter
@@ -168,6 +170,7 @@ public struct Membership: Sendable {
         switch message {
         case let .ping(seq, from, replyTo, target, gossip):
             apply(gossip, now: now, into: &directives)
+            syncIfUnknown(from, at: replyTo, into: &directives)
             // A ping for an earlier boot of this name goes unanswered: that boot is dead.
             guard target == me, from != me else { break }
             directives.append(.send(.ack(seq: seq, from: me, gossip: piggyback()), to: replyTo))
@@ -228,6 +231,14 @@ public struct Membership: Sendable {
     }
 
     // MARK: Shared steps
+
+    /// A probe from a boot we have never heard of: swap state with it, so
+    /// that a lost join reply or a missed rumour costs one round trip, not a
+    /// push-pull period.
+    mutating func syncIfUnknown(_ sender: NodeID, at endpoint: Endpoint, into directives: inout [MembershipDirective]) {
+        guard sender != me, (table[sender.name]?.id.uid ?? 0) < sender.uid else { return }
+        directives.append(.send(pushPull(isReply: false, isJoin: false), to: endpoint))
+    }
 
     /// Records a status change and reports it.
     mutating func setStatus(of id: NodeID, to status: MemberStatus, incarnation: UInt32, meta: NodeMeta,

@@ -181,6 +181,10 @@ final class GossipTransport {
             return
         }
         if let entry, entry.endpoint == nil { entry.endpoint = message.replyEndpoint }
+        // The sender is evidently up: a reply to it must not wait out an old dial backoff.
+        if let endpoint = message.replyEndpoint, let peer = peers[endpoint], peer.connection == nil {
+            peer.retryAtMs = 0
+        }
         onMessage?(message)
     }
 }

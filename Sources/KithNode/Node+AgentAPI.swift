@@ -59,6 +59,9 @@ extension Node {
             do {
                 let directives = try registry.checkpoint(agent, data: bytes, now: now)
                 if let seq = registry.checkpoints[agent]?.seq {
+                    pendingCheckpointReplies[agent] = pendingCheckpointReplies[agent]?.filter {
+                        $0.key + AgentRegistry.pendingCheckpointsMax > seq
+                    }
                     pendingCheckpointReplies[agent, default: [:]][seq] = (session, request["id"])
                 }
                 performAgents(directives)

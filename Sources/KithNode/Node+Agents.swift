@@ -7,7 +7,7 @@ extension Node {
         for directive in directives {
             switch directive {
             case let .send(message, to: endpoint):
-                transport.send(message, to: endpoint)
+                send(message, to: endpoint)
             case let .spawn(record, checkpoint):
                 switch supervisor.spawn(record, checkpoint: checkpoint) {
                 case .success(let pid):
@@ -89,7 +89,7 @@ extension Node {
             }
         } else if record.state.wantsProcess, registry.hostIsLive(record),
                   let host = membership.member(named: record.host) {
-            transport.send(.agentMessage(from: from, to: to, payload: payload), to: host.meta.endpoint)
+            send(.agentMessage(from: from, to: to, payload: payload), to: host.meta.endpoint)
             router.countDelivered()
             return nil
         }

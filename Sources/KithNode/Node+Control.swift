@@ -9,6 +9,18 @@ extension Node {
         case "agents":
             return ["ok": true, "agents": .array(registry.records.values.sorted { $0.name < $1.name }.map(agentJSON))]
         case "agent_start": return startAgent(request)
+        case "fault":
+            guard let peers = request["block"]?.arrayValue?.compactMap(\.stringValue), !peers.isEmpty,
+                  let duration = request["for_ms"]?.intValue, duration > 0 else {
+                return ["ok": false, "error": "fault needs \"block\": [node names] and \"for_ms\" > 0"]
+            }
+            faults.block(Set(peers), forMs: UInt64(duration), nowMs: loop.nowMilliseconds)
+            logger.warn("fault_set", ["block": .array(peers.map(JSON.string)), "for_ms": .int(duration)])
+            return ["ok": true]
+        case "heal":
+            faults.heal()
+            logger.info("fault_healed")
+            return ["ok": true]
         case "agent_stop":
             guard let name = request["name"]?.stringValue else { return ["ok": false, "error": "agent_stop needs \"name\""] }
             do {
@@ -78,6 +90,8 @@ extension Node {
             "frames_rejected": .int(Int64(transport.framesRejected)),
             "frames_dropped": .int(Int64(transport.framesDropped)),
             "agents_running_here": .int(Int64(supervisor.runningCount)),
+            "frames_filtered": .int(Int64(faults.framesFiltered)),
+            "faults": .object(faults.blockedPeers(nowMs: loop.nowMilliseconds).mapValues { .int(Int64($0)) }),
             "agent_messages_routed": .int(Int64(router.delivered)),
             "agent_messages_dropped": .int(Int64(router.dropped)),
             "agent_lines_rejected": .int(Int64(gateway?.linesRejected ?? 0)),

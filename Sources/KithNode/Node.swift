@@ -17,6 +17,7 @@ public final class Node {
     let supervisor: Supervisor
     var gateway: AgentGateway?
     var router = AgentRouter()
+    var faults = FaultFilter()
     private var control: ControlServer?
     private let timer: Timer
     let housekeeping: Timer
@@ -129,7 +130,7 @@ public final class Node {
         for directive in directives {
             switch directive {
             case let .send(message, to: endpoint):
-                transport.send(message, to: endpoint)
+                send(message, to: endpoint)
             case let .memberChanged(member, previous):
                 viewChanged = true
                 logger.info("member_changed", [
@@ -148,6 +149,15 @@ public final class Node {
         } else {
             armTimer()
         }
+    }
+
+    /// Every frame to a peer goes through the fault filter first.
+    func send(_ message: Message, to endpoint: Endpoint) {
+        if !faults.rules.isEmpty, let peer = membership.members.first(where: { $0.meta.endpoint == endpoint }),
+           faults.drops(to: peer.id.name, nowMs: loop.nowMilliseconds) {
+            return
+        }
+        transport.send(message, to: endpoint)
     }
 
     func armTimer() {

@@ -71,8 +71,6 @@ struct SimNode: Sendable {
     var process: ProcessState = .running
     var boot: UInt32 = 0
     var id: NodeID
-    var seeds: [Endpoint] = []
-    var bootedAt: Instant = .zero
     /// Events buffered while paused.
     var held: [SimEvent] = []
     var timerGeneration: UInt64 = 0
@@ -94,6 +92,19 @@ struct SimNode: Sendable {
 ///
 /// Nodes are named `n1`, `n2`, … and listen on `n1:7946`, …. Each boot of a
 /// name gets a larger uid (`boot << 20 | 20 random bits`).
+///
+/// The network, per message: dropped by a partition or drop rule, else lost
+/// with `network.loss`, else delivered after `latency + U(0, jitter)`. What
+/// happens on arrival depends on the destination's process:
+/// - running: `receive`;
+/// - paused (SIGSTOP): held by the host, up to `pausedBufferLimit` messages,
+///   and handled on resume after the overdue timers (as an event loop does);
+///   the rest is dropped, as by full socket buffers;
+/// - crashed or exited (host up, nothing listening): refused; the reset
+///   travels back (one more latency, stopped only by a partition) and the
+///   sender's boot gets `peerRefused(endpoint)`, so a refusal takes a round trip;
+/// - host down: dropped silently.
+/// A paused sender gets its refusals on resume; a rebooted one never does.
 ///
 /// A scenario reads as a story:
 ///
@@ -119,8 +130,8 @@ public final class Simulation {
     public internal(set) var refutations: [Refutation] = []
     /// Every scripted action, in order.
     public internal(set) var faults: [FaultRecord] = []
-    /// Things a correct core never does (e.g. a `nextDeadline` that does not
-    /// advance after `tick`). Scenario tests assert this stays empty.
+    /// Things a correct core never does (a `nextDeadline` at or before `now`
+    /// right after `tick`); the simulator then ticks again 1 ms later.
     public internal(set) var anomalies: [String] = []
     /// A running hash of the observations, to compare runs cheaply.
     public internal(set) var historyDigest: UInt64 = 0xcbf2_9ce4_8422_2325
@@ -217,8 +228,6 @@ public final class Simulation {
         changeSubject(i) {
             nodes[i].boot = bootNumber
             nodes[i].id = id
-            nodes[i].seeds = seeds
-            nodes[i].bootedAt = now
             nodes[i].held = []
             nodes[i].process = .running
         }

@@ -67,7 +67,7 @@ extension Simulation {
 
     /// An instant of virtual time, as seconds since the simulation began.
     public static func format(_ instant: Instant) -> String {
-        format(Instant.zero.since(.zero) + instant.since(.zero))
+        format(instant.since(.zero))
     }
 
     /// Every observation in order, one per line (for debugging a replay).

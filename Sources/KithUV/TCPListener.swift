@@ -18,7 +18,13 @@ public final class TCPListener: HandleOwner {
         loop: EventLoop, host: String, port: UInt16, framing: Framing, maxQueuedBytes: Int = 4 << 20,
         backlog: Int32 = 511, onConnection: @escaping (TCPConnection) -> Void
     ) throws(UVError) {
-        let address = try SocketAddress(ip: host, port: port)
+        let address: SocketAddress
+        do {
+            address = try SocketAddress(ip: host, port: port)
+        } catch {
+            tcp.deallocateUninitialised()
+            throw error
+        }
         let initialised = uv_tcp_init(loop.uvLoop, tcp.pointer)
         guard initialised == 0 else {
             tcp.deallocateUninitialised()

@@ -22,8 +22,13 @@ public final class UnixListener: HandleOwner {
         loop: EventLoop, path: String, framing: Framing, maxQueuedBytes: Int = 1 << 20, mode: UInt32 = 0o600,
         backlog: Int32 = 128, onConnection: @escaping (StreamConnection) -> Void
     ) throws(UVError) {
-        try checkUnixSocketPath(path)
-        try removeStaleSocket(at: path)
+        do throws(UVError) {
+            try checkUnixSocketPath(path)
+            try removeStaleSocket(at: path)
+        } catch {
+            pipe.deallocateUninitialised()
+            throw error
+        }
         let initialised = uv_pipe_init(loop.uvLoop, pipe.pointer, 0)
         guard initialised == 0 else {
             pipe.deallocateUninitialised()

@@ -26,7 +26,7 @@ final class Agent {
             ["op": "hello", "agent": .string(options.agent), "token": .string(options.token)],
             timeoutMilliseconds: 5000)
         guard reply["ok"]?.boolValue == true else {
-            throw AgentConnection.Failure(description: "hello refused: \(reply["error"]?.stringValue ?? reply.serialized())")
+            throw AgentConnection.Failure(description: "hello failed: \(reply["error"]?.stringValue ?? reply.serialized())")
         }
         let node = reply["node"]?.stringValue ?? options.node
         let generation = reply["generation"]?.intValue ?? options.generation ?? 0

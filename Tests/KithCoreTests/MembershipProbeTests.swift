@@ -373,7 +373,17 @@ final class MembershipProbeTests: XCTestCase {
         XCTAssertEqual(ack.seq, 9)
         XCTAssertEqual(ack.from, a)
         XCTAssertEqual(ack.to, "b-reply:1", "answers replyTo, not the member's listed endpoint")
-        XCTAssertEqual(Set(ack.gossip), [MT.alive("b"), MT.alive("c")])
+        XCTAssertEqual(Set(ack.gossip), [MT.alive("b"), MT.alive("c"), MT.alive("a")], "a node also announces itself")
+    }
+
+    func test_onPing_fromAnUnknownBoot_shouldAck_andStartAPushPullWithIt() throws {
+        var m = MT.joined(others: ["b"])
+        let stranger = MT.id("z")
+        let out = m.receive(.ping(seq: 3, from: stranger, replyTo: "z-reply:1", target: a, gossip: []), now: MT.ms(5))
+        XCTAssertEqual(out.acks.map(\.to), ["z-reply:1"])
+        XCTAssertEqual(out.pushPulls.map(\.to), ["z-reply:1"], "a lost join reply costs one round trip")
+        let known = m.receive(.ping(seq: 4, from: MT.id("b"), replyTo: "b-reply:1", target: a, gossip: []), now: MT.ms(6))
+        XCTAssertEqual(known.pushPulls.count, 0)
     }
 
     func test_onPing_forAnotherBootOfThisName_shouldNotAck_butStillApplyGossip() {

@@ -153,7 +153,7 @@ final class SimulatorTests: XCTestCase {
     func testDurationsPrintAsSecondsOrMilliseconds() {
         XCTAssertEqual(Simulation.format(.milliseconds(1234)), "1.234 s")
         XCTAssertEqual(Simulation.format(.microseconds(512)), "0.512 ms")
-        XCTAssertEqual(Simulation.format(.zero), "0.000 ms")
+        XCTAssertEqual(Simulation.format(Duration.zero), "0.000 ms")
         XCTAssertEqual(Simulation.format(.seconds(15)), "15.000 s")
     }
 }

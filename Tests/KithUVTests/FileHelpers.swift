@@ -1,3 +1,4 @@
+import CLibUV
 import Glibc
 import XCTest
 @testable import KithUV
@@ -9,7 +10,7 @@ final class TemporaryDirectory {
     init() throws {
         var template = Array("/tmp/kithuv-XXXXXX".utf8CString)
         guard mkdtemp(&template) != nil else { throw UVError(code: -errno) }
-        path = String(cString: template)
+        path = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     deinit {

@@ -155,24 +155,35 @@ extension AgentRegistry {
 
     // MARK: Checkpoints
 
+    /// Other nodes that must hold a checkpoint before it is acknowledged,
+    /// so that losing any one node (this one included) loses no acknowledged one.
+    public static let checkpointReplicas = 2
+    /// Checkpoints of one agent that may wait for acknowledgement at once.
+    public static let pendingCheckpointsMax: UInt64 = 16
+
     /// A local agent checkpointed: keep it and replicate it to every alive
-    /// member; it is acknowledged once two others (or all, if fewer) hold it.
+    /// member; it is acknowledged once two others hold it. With fewer than
+    /// two others alive it is kept here only and refused acknowledgement.
     public mutating func checkpoint(_ name: String, data: [UInt8], now: Instant) throws(AgentError) -> [AgentDirective] {
         guard let record = records[name], isMine(record) else { throw AgentError("agent \(name) does not run here") }
         let seq = (checkpoints[name].map { $0.generation == record.generation ? $0.seq : 0 } ?? 0) + 1
         checkpoints[name] = Checkpoint(generation: record.generation, seq: seq, data: data)
         let others = aliveOthers
-        let needed = min(2, others.count)
-        if needed == 0 {
-            return [.checkpointAcknowledged(agent: name, seq: seq, replicas: 0)]
-        }
-        pendingCheckpoints[name, default: [:]][seq] = PendingCheckpoint(seq: seq, generation: record.generation,
-                                                                        holders: [], needed: needed)
+        let needed = AgentRegistry.checkpointReplicas
         let endpoint = view[me.name]?.meta.endpoint ?? ""
-        return others.map {
+        let copies: [AgentDirective] = others.map {
             .send(.checkpoint(from: me, replyTo: endpoint, agent: name, generation: record.generation, seq: seq, data: data),
                   to: $0.meta.endpoint)
         }
+        guard others.count >= needed else {
+            throw AgentError("checkpoint \(seq) kept but not acknowledged: \(needed) other alive nodes must hold it, "
+                             + "\(others.count) are alive")
+        }
+        // A holder that dies never acks: forget all but the newest few waits.
+        pendingCheckpoints[name] = pendingCheckpoints[name]?.filter { $0.key + AgentRegistry.pendingCheckpointsMax > seq }
+        pendingCheckpoints[name, default: [:]][seq] = PendingCheckpoint(seq: seq, generation: record.generation,
+                                                                        holders: [], needed: needed)
+        return copies
     }
 
     mutating func checkpointHeld(agent: String, generation: UInt64, seq: UInt64, by holder: String) -> [AgentDirective] {
