@@ -89,15 +89,19 @@ final class Supervisor {
         terminate(running.process)
     }
 
-    /// Stops every agent and calls `completion` once all have exited (or the grace ran out).
-    func stopAll(completion: @escaping () -> Void) {
-        for running in processes.values { terminate(running.process) }
+    /// Stops every agent and calls `completion` once all have exited, or
+    /// after `graceMilliseconds` with SIGKILL to whatever is left: the daemon
+    /// must exit within 2 s of SIGTERM and leave no orphan behind.
+    func stopAll(graceMilliseconds: UInt64 = 1000, completion: @escaping () -> Void) {
+        let all = processes.values.map(\.process)
+        for process in all { terminate(process) }
         processes = [:]
         let timer = Timer(loop: loop)
-        let deadline = loop.nowMilliseconds + graceMilliseconds + 200
+        let deadline = loop.nowMilliseconds + graceMilliseconds
         timer.start(afterMilliseconds: 10, repeatMilliseconds: 10) { [weak self] in
             guard let self, !self.dying.isEmpty, self.loop.nowMilliseconds < deadline else {
                 timer.close()
+                for process in all { _ = process.signalGroup(SIGKILL) }
                 completion()
                 return
             }
@@ -109,9 +113,10 @@ final class Supervisor {
         dying[process.pid] = process
         _ = process.signalGroup(SIGTERM)
         let timer = Timer(loop: loop)
-        timer.start(afterMilliseconds: graceMilliseconds) { [weak self] in
+        timer.start(afterMilliseconds: graceMilliseconds) {
             timer.close()
-            if let process = self?.dying[process.pid], !process.hasExited { _ = process.signalGroup(SIGKILL) }
+            // Even after the leader exited, a child of it that ignored SIGTERM may linger in the group.
+            _ = process.signalGroup(SIGKILL)
         }
     }
 

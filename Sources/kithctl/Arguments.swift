@@ -4,7 +4,7 @@
 /// the options it accepts, so a typo is an error rather than silently ignored.
 struct Arguments {
     private(set) var positionals: [String] = []
-    private var values: [String: String] = [:]
+    private var values: [String: [String]] = [:]
     private var switches: Set<String> = []
 
     init(_ arguments: [String], options: Set<String> = [], switches allowedSwitches: Set<String> = []) throws(UsageError) {
@@ -24,9 +24,9 @@ struct Arguments {
             }
             if options.contains(name) {
                 if let inlineValue {
-                    values[name] = inlineValue
+                    values[name, default: []].append(inlineValue)
                 } else if index < arguments.count {
-                    values[name] = arguments[index]
+                    values[name, default: []].append(arguments[index])
                     index += 1
                 } else {
                     throw UsageError("option \(name) needs a value")
@@ -39,13 +39,17 @@ struct Arguments {
         }
     }
 
-    func value(_ name: String) -> String? { values[name] }
+    /// The option's value; the last one when it was given more than once.
+    func value(_ name: String) -> String? { values[name]?.last }
+
+    /// Every value of an option that may repeat (`--env A=1 --env B=2`), in order.
+    func all(_ name: String) -> [String] { values[name] ?? [] }
 
     func has(_ name: String) -> Bool { switches.contains(name) }
 
     /// The integer option `name`, `defaultValue` when absent, bounded by `range`.
     func integer(_ name: String, default defaultValue: Int, in range: ClosedRange<Int>) throws(UsageError) -> Int {
-        guard let text = values[name] else { return defaultValue }
+        guard let text = values[name]?.last else { return defaultValue }
         guard let number = Int(text), range.contains(number) else {
             throw UsageError("\(name) must be a whole number from \(range.lowerBound) to \(range.upperBound), not '\(text)'")
         }

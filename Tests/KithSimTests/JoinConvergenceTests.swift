@@ -38,7 +38,7 @@ final class JoinConvergenceTests: XCTestCase {
         let seeds = SimSeeds.list(default: 5)
         let result = join(64, seeds: seeds, bound: .seconds(16), gossipBound: .seconds(4))
         figure("64 nodes started together: everyone sees everyone alive after \(result.figures.description); "
-               + "\(result.byGossip)/\(seeds.count) runs by gossip alone within 4 s, the rest at the first push-pull")
+               + "\(result.byGossip)/\(seeds.count) runs within 4 s")
     }
 
     /// Piggybacked gossip leaves a tail of unheard members at this size; the
