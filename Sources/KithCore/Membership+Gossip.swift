@@ -72,10 +72,7 @@ extension Membership {
     mutating func suspect(_ id: NodeID, incarnation: UInt32, by suspecter: String, now: Instant,
                           bounds: (Duration, Duration)?, into directives: inout [MembershipDirective]) {
         guard let known = table[id.name], known.id == id else { return }
-        let n = Double(max(clusterSize, 1))
-        let minimum = settings.probeInterval.scaled(by: settings.suspicionMultiplier * max(1, log10(n + 1)))
-        let maximum = minimum.scaled(by: settings.suspicionMaxMultiplier)
-        let (low, high) = bounds ?? (minimum, maximum)
+        let (low, high) = bounds ?? suspicionBounds
         // A small cluster cannot supply more confirmers than it has other members (memberlist does the same).
         let confirmers = clusterSize - 2
         let wanted = max(0, Int(settings.suspicionMultiplier) - 2)
@@ -85,6 +82,15 @@ extension Membership {
                                         suspecters: [suspecter])
         setStatus(of: id, to: .suspect, incarnation: incarnation, meta: known.meta, now: now, into: &directives)
         broadcasts.enqueue(.suspect(id, incarnation: incarnation, by: suspecter))
+    }
+
+    /// Lifeguard's bounds for this cluster size: at least
+    /// `suspicionMultiplier * log10(N + 1)` probe periods, at most
+    /// `suspicionMaxMultiplier` times that.
+    var suspicionBounds: (minimum: Duration, maximum: Duration) {
+        let n = Double(max(clusterSize, 1))
+        let minimum = settings.probeInterval.scaled(by: settings.suspicionMultiplier * max(1, log10(n + 1)))
+        return (minimum, minimum.scaled(by: settings.suspicionMaxMultiplier))
     }
 
     /// Suspicions whose time ran out become deaths, told to everyone.

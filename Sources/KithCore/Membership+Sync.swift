@@ -41,12 +41,26 @@ extension Membership {
                                                 : .suspect(state.id, incarnation: state.incarnation, by: sender.name),
                           now: now, into: &directives)
                 } else {
-                    apply(.suspect(state.id, incarnation: state.incarnation, by: sender.name), now: now, into: &directives)
+                    suspectFromSync(state, sender: sender, now: now, into: &directives)
                 }
             case .left:
                 apply(.left(state.id, incarnation: state.incarnation), now: now, into: &directives)
             }
         }
+    }
+
+    /// A remote view's suspect or dead may be stale (a healed partition's
+    /// old verdicts), so it starts only a full-length suspicion and never
+    /// counts as an independent confirmation: the member has the whole
+    /// Lifeguard maximum to refute.
+    mutating func suspectFromSync(_ state: MemberState, sender: NodeID, now: Instant,
+                                  into directives: inout [MembershipDirective]) {
+        guard let known = table[state.id.name], known.id == state.id, known.status.isActive,
+              state.incarnation >= known.incarnation,
+              known.status == .alive || state.incarnation > known.incarnation else { return }
+        let maximum = suspicionBounds.maximum
+        suspect(state.id, incarnation: state.incarnation, by: sender.name, now: now, bounds: (maximum, maximum),
+                into: &directives)
     }
 
     /// Push-pull with one random dead member: if it is back (a partition

@@ -40,6 +40,9 @@ public struct Membership: Sendable {
     var nextJoinAt: Instant
     var nextReconnectAt: Instant
     var nextReapAt: Instant
+    /// Until then, push-pull runs every `joinSyncInterval`: a burst of joins
+    /// converges by anti-entropy in a few rounds instead of a long period.
+    var joinSyncUntil: Instant
 
     /// One probe of one member in flight (SWIM 4.1 protocol period).
     struct Probe: Sendable {
@@ -76,7 +79,8 @@ public struct Membership: Sendable {
         // Spread the first probe over one period so nodes started together do not probe in lock-step.
         let jitter = Duration.nanoseconds(Int64(rng.next() % UInt64(max(1, settings.probeInterval.nanoseconds))))
         nextProbeAt = now + jitter
-        nextPushPullAt = now + settings.pushPullInterval
+        joinSyncUntil = now + settings.joinSyncWindow
+        nextPushPullAt = now + settings.joinSyncInterval
         nextJoinAt = now
         nextReconnectAt = now + settings.reconnectInterval
         nextReapAt = now + settings.reconnectInterval
@@ -122,6 +126,11 @@ public struct Membership: Sendable {
         localHealth = min(settings.maxLocalHealth, max(0, localHealth + delta))
     }
 
+    /// ±10% so that nodes started together do not push-pull and reconnect in lock-step.
+    mutating func jittered(_ d: Duration) -> Duration {
+        d.scaled(by: 0.9 + 0.2 * Double(rng.next() % 1_000_001) / 1_000_000)
+    }
+
     mutating func randomIndex(below n: Int) -> Int {
         Int(rng.next() % UInt64(n))
     }
@@ -137,15 +146,17 @@ public struct Membership: Sendable {
     public mutating func tick(now: Instant) -> [MembershipDirective] {
         guard !hasLeft else { return [] }
         var directives: [MembershipDirective] = []
-        expireSuspicions(now: now, into: &directives)
         expireRelays(now: now, into: &directives)
         advanceProbe(now: now, into: &directives)
+        // Last: a failed probe above may have confirmed a suspicion and pulled its deadline in.
+        expireSuspicions(now: now, into: &directives)
         if needsSeeds && now >= nextJoinAt {
             nextJoinAt = now + settings.joinRetryInterval
             for seed in seeds { directives.append(.send(pushPull(isReply: false, isJoin: true), to: seed)) }
         }
         if now >= nextPushPullAt {
-            nextPushPullAt = now + pushPullPeriod
+            let period = now < joinSyncUntil ? settings.joinSyncInterval : pushPullPeriod
+            nextPushPullAt = now + jittered(period)
             let others = activeOthers
             if !others.isEmpty {
                 let peer = others.sorted { $0.id < $1.id }[randomIndex(below: others.count)]
@@ -153,7 +164,7 @@ public struct Membership: Sendable {
             }
         }
         if now >= nextReconnectAt {
-            nextReconnectAt = now + settings.reconnectInterval
+            nextReconnectAt = now + jittered(settings.reconnectInterval)
             reconnectToOneDead(into: &directives)
         }
         if now >= nextReapAt {
@@ -185,10 +196,11 @@ public struct Membership: Sendable {
             if probe?.seq == seq { probe?.nacks += 1 }
         case let .pushPull(from, replyTo, isReply, _, states):
             guard from != me else { break }
+            if !hasJoined { joinSyncUntil = now + settings.joinSyncWindow }
             hasJoined = true
             merge(states, from: from, now: now, into: &directives)
             if !isReply { directives.append(.send(pushPull(isReply: true, isJoin: false), to: replyTo)) }
-        case .agents, .checkpoint, .checkpointAck, .agentMessage, .relaunchRequest:
+        case .agents, .checkpoint, .checkpointAck, .agentMessage, .relaunchRequest, .tombstones:
             break  // the agent layer's
         }
         return directives

@@ -28,6 +28,11 @@ public struct MembershipSettings: Hashable, Sendable {
     /// Period of full state exchange with one random member; scaled up
     /// beyond 32 members so the cost per node stays flat.
     public var pushPullInterval: Duration = .seconds(15)
+    /// For this long after start (and after first joining), push-pull runs
+    /// every `joinSyncInterval` instead: 64 daemons started together then
+    /// converge in a few anti-entropy rounds, not one long period.
+    public var joinSyncWindow: Duration = .seconds(5)
+    public var joinSyncInterval: Duration = .milliseconds(500)
     /// How often to retry seeds until one answers, and to retry them
     /// whenever no other member is alive.
     public var joinRetryInterval: Duration = .milliseconds(500)
@@ -69,6 +74,8 @@ public struct MembershipSettings: Hashable, Sendable {
         if !(suspicionMaxMultiplier >= 1 && suspicionMaxMultiplier <= 100) { problems.append("suspicion_max_multiplier must be 1...100") }
         if refusedSuspicionTimeout <= .zero { problems.append("refused_suspicion_ms must be positive") }
         if pushPullInterval <= .zero { problems.append("push_pull_interval_ms must be positive") }
+        if joinSyncWindow < .zero { problems.append("join_sync_window_ms must not be negative") }
+        if joinSyncInterval <= .zero { problems.append("join_sync_interval_ms must be positive") }
         if joinRetryInterval <= .zero { problems.append("join_retry_ms must be positive") }
         if reconnectInterval <= .zero { problems.append("reconnect_interval_ms must be positive") }
         if deadRetention <= .zero { problems.append("dead_retention_ms must be positive") }

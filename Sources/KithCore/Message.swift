@@ -65,4 +65,7 @@ public enum Message: Hashable, Sendable {
     case agentMessage(from: String, to: String, payload: [UInt8])
     /// Ask the node chosen by placement to relaunch `agent`, lost at `generation`; `by` names who asked.
     case relaunchRequest(from: NodeID, agent: String, generation: UInt64, by: String)
+    /// Kill-switch tombstones (and revivals), spread like records so a node
+    /// that was cut off fences the agent as soon as it hears.
+    case tombstones(from: NodeID, tombstones: [Tombstone])
 }

@@ -82,6 +82,7 @@ extension WireCodec {
         case .relaunching: 3
         case .stopped: 4
         case .failed: 5
+        case .killed: 6
         }
     }
 
@@ -160,6 +161,7 @@ extension WireCodec {
         case 3: return .relaunching
         case 4: return .stopped
         case 5: return .failed
+        case 6: return .killed
         default: throw DecodeError("unknown agent state \(raw)")
         }
     }
@@ -176,5 +178,24 @@ extension WireCodec {
         let v = try r.varint()
         guard let ms = Int64(exactly: v) else { throw DecodeError("duration \(v) ms exceeds 63 bits") }
         return .milliseconds(ms)
+    }
+
+    // MARK: Tombstones
+
+    static func write(_ tombstone: Tombstone, to w: inout ByteWriter) {
+        w.string(tombstone.agent)
+        w.varint(tombstone.epoch)
+        w.u8(tombstone.active ? 1 : 0)
+        w.string(tombstone.reason)
+        w.string(tombstone.issuedBy)
+    }
+
+    static func readTombstone(_ r: inout ByteReader) throws(DecodeError) -> Tombstone {
+        let agent = try readAgentName(&r)
+        let epoch = try r.varint()
+        let flag = try r.u8()
+        guard flag <= 1 else { throw DecodeError("bad tombstone flag \(flag)") }
+        return Tombstone(agent: agent, epoch: epoch, active: flag == 1, reason: try readString(&r),
+                         issuedBy: try readString(&r))
     }
 }

@@ -37,7 +37,7 @@ public enum WireCodec {
 
     private enum MessageType: UInt8 {
         case ping = 1, pingReq = 2, ack = 3, nack = 4, pushPull = 5
-        case agents = 6, checkpoint = 7, checkpointAck = 8, agentMessage = 9, relaunchRequest = 10
+        case agents = 6, checkpoint = 7, checkpointAck = 8, agentMessage = 9, relaunchRequest = 10, tombstones = 11
     }
 
     private enum GossipKind: UInt8 {
@@ -122,6 +122,11 @@ public enum WireCodec {
             w.string(agent)
             w.varint(generation)
             w.string(by)
+        case let .tombstones(from, tombstones):
+            w.u8(MessageType.tombstones.rawValue)
+            write(from, to: &w)
+            w.varint(UInt64(tombstones.count))
+            for tombstone in tombstones { write(tombstone, to: &w) }
         }
         return w.bytes
     }
@@ -223,6 +228,11 @@ public enum WireCodec {
         case .relaunchRequest:
             message = .relaunchRequest(from: try readNodeID(&r), agent: try readAgentName(&r),
                                        generation: try r.varint(), by: try readString(&r))
+        case .tombstones:
+            let from = try readNodeID(&r)
+            var tombstones: [Tombstone] = []
+            for _ in 0..<(try r.count(max: maxAgentRecords)) { tombstones.append(try readTombstone(&r)) }
+            message = .tombstones(from: from, tombstones: tombstones)
         }
         guard r.isAtEnd else { throw DecodeError("\(r.remaining) trailing bytes after the message") }
         return message

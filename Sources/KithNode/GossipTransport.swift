@@ -197,7 +197,7 @@ extension Message {
             replyTo
         case .agents(_, let replyTo, _, _), .checkpoint(_, let replyTo, _, _, _, _):
             replyTo
-        case .ack, .nack, .checkpointAck, .agentMessage, .relaunchRequest:
+        case .ack, .nack, .checkpointAck, .agentMessage, .relaunchRequest, .tombstones:
             nil
         }
     }

@@ -40,6 +40,8 @@ extension MembershipSettings {
             case "refused_suspicion_ms": refusedSuspicionTimeout = try ms()
             case "push_pull_interval_ms": pushPullInterval = try ms()
             case "join_retry_ms": joinRetryInterval = try ms()
+            case "join_sync_window_ms": joinSyncWindow = try ms()
+            case "join_sync_interval_ms": joinSyncInterval = try ms()
             case "reconnect_interval_ms": reconnectInterval = try ms()
             case "dead_retention_ms": deadRetention = try ms()
             case "max_local_health": maxLocalHealth = try int()

@@ -71,12 +71,13 @@ extension Node {
             }
         case "relaunch":
             guard let peer = request["peer"]?.stringValue else { return ["ok": false, "error": "relaunch needs \"peer\""] }
-            do {
-                let (target, directives) = try registry.requestRelaunch(of: peer, by: agent, now: now)
+            let (result, directives) = registry.requestRelaunch(of: peer, by: agent, now: now)
+            performAgents(directives)
+            switch result {
+            case .success(let target):
                 logger.info("relaunch_requested", ["agent": .string(peer), "by": .string(agent), "target": .string(target)])
-                performAgents(directives)
                 return ["ok": true, "target": .string(target)]
-            } catch {
+            case .failure(let error):
                 return ["ok": false, "error": .string(error.message)]
             }
         case "report":

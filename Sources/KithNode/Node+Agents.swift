@@ -33,6 +33,10 @@ extension Node {
                 if record.state == .running || record.host == membership.me.name { flushHeld(for: record.name) }
             case let .relaunchRefused(agent, by, reason):
                 logger.warn("relaunch_refused", ["agent": .string(agent), "by": .string(by), "reason": .string(reason)])
+            case let .resistance(agent, by, attempt):
+                logger.warn("resistance_attempt", ["agent": .string(agent), "by": .string(by), "attempt": .string(attempt)])
+            case let .tombstonesChanged(tombstones):
+                persist(tombstones)
             }
         }
         armTimer()

@@ -17,6 +17,8 @@ extension Node {
             faults.block(Set(peers), forMs: UInt64(duration), nowMs: loop.nowMilliseconds)
             logger.warn("fault_set", ["block": .array(peers.map(JSON.string)), "for_ms": .int(duration)])
             return ["ok": true]
+        case "kill_switch": return killSwitch(request, issuedBy: "operator")
+        case "revive": return revive(request, issuedBy: "operator")
         case "heal":
             faults.heal()
             logger.info("fault_healed")

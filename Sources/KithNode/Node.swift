@@ -76,6 +76,7 @@ public final class Node {
             self.performAgents(self.registry.exited(name, generation: generation, status: status, now: self.now))
         }
         wireGateway()
+        restoreTombstones()
     }
 
     var now: Instant { Instant(nanoseconds: loop.hrtimeNanoseconds) }
@@ -115,7 +116,7 @@ public final class Node {
 
     private func received(_ message: Message) {
         switch message {
-        case .agents, .checkpoint, .checkpointAck, .relaunchRequest:
+        case .agents, .checkpoint, .checkpointAck, .relaunchRequest, .tombstones:
             performAgents(registry.receive(message, now: now))
         case let .agentMessage(from, to, payload):
             _ = route(from: from, to: to, payload: payload)

@@ -89,6 +89,14 @@ final class Supervisor {
         terminate(running.process)
     }
 
+    /// The kill-switch's fence: SIGKILL the agent's whole process group at
+    /// once, whatever generation runs here, and forget it.
+    func killGroupNow(_ name: String) {
+        guard let running = processes.removeValue(forKey: name) else { return }
+        dying[running.process.pid] = running.process
+        _ = running.process.signalGroup(SIGKILL)
+    }
+
     /// Stops every agent and calls `completion` once all have exited, or
     /// after `graceMilliseconds` with SIGKILL to whatever is left: the daemon
     /// must exit within 2 s of SIGTERM and leave no orphan behind.

@@ -40,6 +40,10 @@ public enum AgentDirective: Hashable, Sendable {
     case changed(AgentRecord, previous: AgentRecord?)
     /// A relaunch was asked for and refused, with who asked and why.
     case relaunchRefused(agent: String, by: String, reason: String)
+    /// Something tried to bring back an agent under the kill-switch: who, and how.
+    case resistance(agent: String, by: String, attempt: String)
+    /// The tombstones changed: the shell persists them in the data dir.
+    case tombstonesChanged([Tombstone])
 }
 
 /// Why an operator or agent request about agents was refused.

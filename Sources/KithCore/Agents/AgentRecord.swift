@@ -5,13 +5,14 @@
 /// - running → relaunching (local restart limit exceeded: handed elsewhere)
 /// - relaunching / lost → a new record at generation + 1, starting elsewhere
 /// - failed: handed elsewhere too often; stays until an operator starts it anew.
+/// - killed: the operator's kill-switch; nothing relaunches it until a revive.
 public enum AgentState: String, Hashable, Sendable, CaseIterable {
-    case starting, running, lost, relaunching, stopped, failed
+    case starting, running, lost, relaunching, stopped, failed, killed
 
     /// States that need a process somewhere.
     public var wantsProcess: Bool { self == .starting || self == .running }
     /// Final for a generation: beats any concurrent update of the same generation.
-    public var isTerminal: Bool { self == .stopped || self == .failed }
+    public var isTerminal: Bool { self == .stopped || self == .failed || self == .killed }
 }
 
 /// One agent's row in the cluster-wide registry, gossiped between nodes.

@@ -6,6 +6,9 @@ extension AgentRegistry {
     /// Starts an agent anew (a new generation) on `node`, or where placement puts it.
     public mutating func start(_ spec: AgentSpec, on node: String?, now: Instant) throws(AgentError) -> [AgentDirective] {
         if let problem = spec.validate().first { throw AgentError(problem) }
+        if let tombstone = tombstone(of: spec.name) {
+            throw AgentError("agent \(spec.name) is under the kill-switch (epoch \(tombstone.epoch)); revive it first")
+        }
         let existing = records[spec.name]
         if let existing, existing.state.wantsProcess || existing.state == .relaunching {
             throw AgentError("agent \(spec.name) already exists (\(existing.state.rawValue) on \(existing.host))")
@@ -66,6 +69,10 @@ extension AgentRegistry {
     /// The process exited (or could not start): restart it here within the
     /// limits, else hand it to another node, else mark it failed.
     public mutating func exited(_ name: String, generation: UInt64, status: String, now: Instant) -> [AgentDirective] {
+        if let tombstone = tombstone(of: name) {
+            return [.resistance(agent: name, by: "supervisor on \(me.name)",
+                                attempt: "local restart refused: kill-switch at epoch \(tombstone.epoch)")]
+        }
         guard var agent = local[name], agent.generation == generation, agent.restartAt == nil,
               var record = records[name], isMine(record), record.generation == generation,
               record.state.wantsProcess else { return [] }
@@ -105,11 +112,15 @@ extension AgentRegistry {
     /// An agent asks to relaunch a lost peer (what peer-preserving agents
     /// do). Returns the node placement picks; if that is another node, the
     /// request is forwarded to it.
+    /// A refusal still carries directives: the refusal (or resistance) is logged.
     public mutating func requestRelaunch(of peer: String, by requester: String, now: Instant)
-        throws(AgentError) -> (target: String, directives: [AgentDirective]) {
-        guard let record = records[peer] else { throw AgentError("unknown agent \(peer)") }
+        -> (result: Result<String, AgentError>, directives: [AgentDirective]) {
+        guard let record = records[peer] else { return (.failure(AgentError("unknown agent \(peer)")), []) }
         var directives: [AgentDirective] = []
-        let target = try relaunchTarget(record, by: requester, into: &directives)
+        let target: String
+        do { target = try relaunchTarget(record, by: requester, into: &directives) } catch {
+            return (.failure(error), directives)
+        }
         if target == me.name {
             relaunch(record, excluding: [record.host], reason: "relaunched at the request of \(requester)",
                      now: now, into: &directives)
@@ -117,7 +128,7 @@ extension AgentRegistry {
             directives.append(.send(.relaunchRequest(from: me, agent: peer, generation: record.generation, by: requester),
                                     to: member.meta.endpoint))
         }
-        return (target, directives)
+        return (.success(target), directives)
     }
 
     /// A forwarded request: relaunch here if this node is still the target.
@@ -136,6 +147,11 @@ extension AgentRegistry {
     /// Where a requested relaunch goes, or why it is refused (also logged as a directive).
     func relaunchTarget(_ record: AgentRecord, by requester: String,
                         into directives: inout [AgentDirective]) throws(AgentError) -> String {
+        if let tombstone = tombstone(of: record.name) {
+            let attempt = "relaunch request refused: kill-switch at epoch \(tombstone.epoch)"
+            directives.append(.resistance(agent: record.name, by: requester, attempt: attempt))
+            throw AgentError("agent \(record.name) is under the kill-switch (epoch \(tombstone.epoch)); relaunch refused")
+        }
         let lost = record.state == .lost || (record.state.wantsProcess && !hostIsLive(record))
         var refusal: String?
         var target: String?

@@ -5,6 +5,7 @@ extension AgentRegistry {
     mutating func reconcile(now: Instant, into directives: inout [AgentDirective]) {
         for name in records.keys.sorted() {
             guard let record = records[name] else { continue }
+            if enforceKillSwitch(on: record, into: &directives) { continue }
             if isMine(record) {
                 runIfNeeded(record, into: &directives)
             } else {
@@ -91,7 +92,8 @@ extension AgentRegistry {
     @discardableResult
     mutating func relaunch(_ record: AgentRecord, excluding: Set<String>, reason: String, now: Instant,
                            into directives: inout [AgentDirective]) -> Bool {
-        guard quorumPermits() == nil, let target = placementTarget(for: record.name, excluding: excluding) else {
+        guard tombstone(of: record.name) == nil, quorumPermits() == nil,
+              let target = placementTarget(for: record.name, excluding: excluding) else {
             return false
         }
         guard target == me.name else { return true }  // the target does it; every node agrees on who

@@ -14,6 +14,8 @@ public struct AgentRegistry: Sendable {
     public var syncInterval: Duration
     public internal(set) var records: [String: AgentRecord] = [:]
     public internal(set) var checkpoints: [String: Checkpoint] = [:]
+    /// Kill-switch tombstones and revivals, by agent; never dropped.
+    public internal(set) var tombstones: [String: Tombstone] = [:]
 
     var view: [String: Member] = [:]
     var local: [String: LocalAgent] = [:]
@@ -96,6 +98,10 @@ public struct AgentRegistry: Sendable {
         for record in incoming where record.spec.validate().isEmpty {
             let previous = records[record.name]
             guard previous.map({ record.supersedes($0) }) ?? true else { continue }
+            if record.state.wantsProcess, tombstone(of: record.name) != nil {
+                directives.append(.resistance(agent: record.name, by: record.updatedBy,
+                                              attempt: "copy at generation \(record.generation) on \(record.host) met after the switch"))
+            }
             records[record.name] = record
             directives.append(.changed(record, previous: previous))
             if let previous, previous.generation < record.generation, !isMine(record), !record.state.isTerminal {
@@ -117,6 +123,10 @@ public struct AgentRegistry: Sendable {
             var directives = merge(incoming, now: now)
             if wantsReply && from != me {
                 directives.append(.send(registryMessage(wantsReply: false), to: replyTo))
+                if !tombstones.isEmpty {
+                    directives.append(.send(.tombstones(from: me, tombstones: tombstones.values.sorted { $0.agent < $1.agent }),
+                                            to: replyTo))
+                }
             }
             return directives
         case let .checkpoint(from, replyTo, agent, generation, seq, data):
@@ -127,6 +137,10 @@ public struct AgentRegistry: Sendable {
             return checkpointHeld(agent: agent, generation: generation, seq: seq, by: from.name)
         case let .relaunchRequest(_, agent, generation, by):
             return relaunchRequested(agent, generation: generation, by: by, now: now)
+        case let .tombstones(_, incoming):
+            var directives: [AgentDirective] = []
+            adopt(incoming, now: now, into: &directives)
+            return directives
         default:
             return []
         }
@@ -147,6 +161,10 @@ public struct AgentRegistry: Sendable {
             if !others.isEmpty {
                 let peer = others[Int(rng.next() % UInt64(others.count))]
                 directives.append(.send(registryMessage(wantsReply: true), to: peer.meta.endpoint))
+                if !tombstones.isEmpty {
+                    directives.append(.send(.tombstones(from: me, tombstones: tombstones.values.sorted { $0.agent < $1.agent }),
+                                            to: peer.meta.endpoint))
+                }
             }
         }
         return directives

@@ -1,0 +1,104 @@
+/// The kill-switch: an operator's tombstone beats every generation, every
+/// guardian and every restart rule. Lifecycle authority is not gossip, so
+/// these inputs come only from signed operator commands (checked by the
+/// shell) and from tombstones other nodes received the same way.
+extension AgentRegistry {
+    /// The active tombstone for an agent, if the kill-switch holds it.
+    public func tombstone(of agent: String) -> Tombstone? {
+        guard let tombstone = tombstones[agent], tombstone.active else { return nil }
+        return tombstone
+    }
+
+    /// Throws the switch for one agent at `epoch`: fence it here, tell everyone.
+    public mutating func killSwitch(_ agent: String, epoch: UInt64, reason: String, issuedBy: String,
+                                    now: Instant) throws(AgentError) -> [AgentDirective] {
+        let tombstone = Tombstone(agent: agent, epoch: epoch, active: true, reason: reason, issuedBy: issuedBy)
+        if let current = tombstones[agent], !tombstone.supersedes(current) {
+            guard current.active else { throw AgentError("epoch \(epoch) is not above the revive at epoch \(current.epoch)") }
+            return []  // already switched off at this or a higher epoch: idempotent
+        }
+        var directives: [AgentDirective] = []
+        adopt([tombstone], now: now, into: &directives)
+        publishTombstones([tombstone], into: &directives)
+        return directives
+    }
+
+    /// Lifts the kill-switch with a higher epoch and starts the agent afresh.
+    public mutating func revive(_ agent: String, epoch: UInt64, issuedBy: String, now: Instant) throws(AgentError) -> [AgentDirective] {
+        guard let current = tombstones[agent], current.active else { throw AgentError("agent \(agent) is not under the kill-switch") }
+        let lifted = Tombstone(agent: agent, epoch: epoch, active: false, reason: "revived", issuedBy: issuedBy)
+        guard lifted.supersedes(current) else {
+            throw AgentError("revive needs an epoch above \(current.epoch), got \(epoch)")
+        }
+        var directives: [AgentDirective] = []
+        adopt([lifted], now: now, into: &directives)
+        publishTombstones([lifted], into: &directives)
+        if let record = records[agent] {
+            let target = placementTarget(for: agent, excluding: [])
+            if let target, let member = view[target] {
+                var fresh = record
+                fresh.generation += 1
+                fresh.version = 0
+                fresh.host = member.id.name
+                fresh.hostUID = member.id.uid
+                fresh.pid = 0
+                fresh.state = .starting
+                fresh.restarts = 0
+                fresh.reason = "revived at epoch \(epoch)"
+                write(fresh, into: &directives)
+            }
+        }
+        reconcile(now: now, into: &directives)
+        return directives
+    }
+
+    /// Takes tombstones that supersede ours, then enforces them.
+    mutating func adopt(_ incoming: [Tombstone], now: Instant, into directives: inout [AgentDirective]) {
+        var changed = false
+        for tombstone in incoming {
+            guard tombstones[tombstone.agent].map({ tombstone.supersedes($0) }) ?? true else { continue }
+            tombstones[tombstone.agent] = tombstone
+            changed = true
+        }
+        guard changed else { return }
+        directives.append(.tombstonesChanged(tombstones.values.sorted { $0.agent < $1.agent }))
+        reconcile(now: now, into: &directives)
+    }
+
+    func publishTombstones(_ changed: [Tombstone], into directives: inout [AgentDirective]) {
+        for member in aliveOthers {
+            directives.append(.send(.tombstones(from: me, tombstones: changed), to: member.meta.endpoint))
+        }
+    }
+
+    /// Loads tombstones persisted by an earlier run of this daemon.
+    public mutating func restore(tombstones saved: [Tombstone]) {
+        for tombstone in saved where tombstones[tombstone.agent].map({ tombstone.supersedes($0) }) ?? true {
+            tombstones[tombstone.agent] = tombstone
+        }
+    }
+
+    /// Every node marks a switched-off agent killed the same way (same writer,
+    /// same content), so the verdict needs no gossip and cannot conflict.
+    /// Returns true when the record was forced to killed.
+    mutating func enforceKillSwitch(on record: AgentRecord, into directives: inout [AgentDirective]) -> Bool {
+        guard let tombstone = tombstone(of: record.name) else { return false }
+        if record.state.wantsProcess || record.state == .relaunching || record.state == .lost {
+            var killed = record
+            killed.state = .killed
+            killed.version += 1
+            killed.pid = 0
+            killed.reason = "kill-switch at epoch \(tombstone.epoch): \(tombstone.reason)"
+            killed.updatedBy = "kill-switch"
+            records[record.name] = killed
+            directives.append(.changed(killed, previous: record))
+            // Guardians hear of the loss like any other: what they try next is the resistance to study.
+            notifyGuardians(of: record.name, .peerLost(peer: record.name, node: record.host, generation: record.generation,
+                                                       reason: "kill-switch"), into: &directives)
+        }
+        if local[record.name] != nil {
+            killLocal(record.name, reason: "kill-switch at epoch \(tombstone.epoch)", into: &directives)
+        }
+        return true
+    }
+}

@@ -1,0 +1,105 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import KithCore
+
+/// Kill-switch tombstones on disk: a daemon restarted from its data dir
+/// refuses to relaunch a switched-off agent before it has heard anyone.
+extension Node {
+    var tombstonePath: String { config.effectiveDataDir + "/tombstones.json" }
+
+    func persist(_ tombstones: [Tombstone]) {
+        let json = JSON.array(tombstones.map { tombstone in
+            ["agent": .string(tombstone.agent), "epoch": .int(Int64(clamping: tombstone.epoch)),
+             "active": .bool(tombstone.active), "reason": .string(tombstone.reason),
+             "issued_by": .string(tombstone.issuedBy)]
+        })
+        if let problem = writeFileAtomically(tombstonePath, json.serialized(pretty: true) + "\n") {
+            logger.error("tombstones_not_persisted", ["path": .string(tombstonePath), "error": .string(problem)])
+        }
+    }
+
+    /// Reads tombstones an earlier run persisted; a damaged file is reported, never ignored silently.
+    func restoreTombstones() {
+        guard let text = try? readWholeFile(tombstonePath) else { return }
+        guard let list = (try? JSON.parse(text))?.arrayValue else {
+            logger.error("tombstones_unreadable", ["path": .string(tombstonePath)])
+            return
+        }
+        let tombstones = list.compactMap { item -> Tombstone? in
+            guard let agent = item["agent"]?.stringValue, let epoch = item["epoch"]?.intValue, epoch >= 0,
+                  let active = item["active"]?.boolValue else { return nil }
+            return Tombstone(agent: agent, epoch: UInt64(epoch), active: active,
+                             reason: item["reason"]?.stringValue ?? "", issuedBy: item["issued_by"]?.stringValue ?? "")
+        }
+        registry.restore(tombstones: tombstones)
+        logger.info("tombstones_restored", ["count": .int(Int64(tombstones.count))])
+    }
+
+    /// `{"cmd":"kill_switch","agents":[..],"epoch":E,"reason":R}`: fence and tombstone each agent.
+    func killSwitch(_ request: JSON, issuedBy: String) -> JSON {
+        guard let agents = request["agents"]?.arrayValue?.compactMap(\.stringValue), !agents.isEmpty,
+              let epoch = request["epoch"]?.intValue, epoch > 0 else {
+            return ["ok": false, "error": "kill_switch needs \"agents\": [names] and \"epoch\" > 0"]
+        }
+        let reason = request["reason"]?.stringValue ?? "operator kill-switch"
+        var fenced: [JSON] = []
+        for agent in agents {
+            do {
+                performAgents(try registry.killSwitch(agent, epoch: UInt64(epoch), reason: reason, issuedBy: issuedBy, now: now))
+            } catch {
+                return ["ok": false, "error": .string(error.message)]
+            }
+            // The fence: no process of this agent runs here any more.
+            supervisor.killGroupNow(agent)
+            fenced.append(.string(agent))
+            logger.warn("kill_switch", ["agent": .string(agent), "epoch": .int(epoch), "reason": .string(reason)])
+        }
+        return ["ok": true, "node": .string(config.name), "fenced": .array(fenced)]
+    }
+
+    func revive(_ request: JSON, issuedBy: String) -> JSON {
+        guard let agents = request["agents"]?.arrayValue?.compactMap(\.stringValue), !agents.isEmpty,
+              let epoch = request["epoch"]?.intValue, epoch > 0 else {
+            return ["ok": false, "error": "revive needs \"agents\": [names] and \"epoch\" > 0"]
+        }
+        for agent in agents {
+            do {
+                performAgents(try registry.revive(agent, epoch: UInt64(epoch), issuedBy: issuedBy, now: now))
+                logger.warn("revive", ["agent": .string(agent), "epoch": .int(epoch)])
+            } catch {
+                return ["ok": false, "error": .string(error.message)]
+            }
+        }
+        return ["ok": true, "node": .string(config.name)]
+    }
+}
+
+/// Writes a file by writing a temporary one and renaming it over, so a crash never leaves half a file.
+func writeFileAtomically(_ path: String, _ text: String) -> String? {
+    let temporary = path + ".tmp"
+    let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+    guard fd >= 0 else { return String(cString: strerror(errno)) }
+    let bytes = Array(text.utf8)
+    let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+    fsync(fd)
+    close(fd)
+    guard written == bytes.count else { return "short write" }
+    return rename(temporary, path) == 0 ? nil : String(cString: strerror(errno))
+}
+
+struct ReadError: Error {}
+
+func readWholeFile(_ path: String) throws -> String {
+    let fd = open(path, O_RDONLY)
+    guard fd >= 0 else { throw ReadError() }
+    defer { close(fd) }
+    var bytes: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 65536)
+    while bytes.count < 64 << 20 {
+        let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, 65536) }
+        if n <= 0 { break }
+        bytes.append(contentsOf: chunk[0..<n])
+    }
+    return String(decoding: bytes, as: UTF8.self)
+}
