@@ -80,7 +80,7 @@ public struct Membership: Sendable {
         let jitter = Duration.nanoseconds(Int64(rng.next() % UInt64(max(1, settings.probeInterval.nanoseconds))))
         nextProbeAt = now + jitter
         joinSyncUntil = now + settings.joinSyncWindow
-        nextPushPullAt = now + settings.joinSyncInterval
+        nextPushPullAt = now + (settings.joinSyncWindow > .zero ? settings.joinSyncInterval : settings.pushPullInterval)
         nextJoinAt = now
         nextReconnectAt = now + settings.reconnectInterval
         nextReapAt = now + settings.reconnectInterval

@@ -208,7 +208,13 @@ final class MembershipSyncTests: XCTestCase {
         _ = m.hear([.dead(MT.id("c"), incarnation: 0, by: "z")], now: MT.ms(1))
         let syncs = m.runTimersTimed(from: MT.ms(1), until: MT.ms(46_000), answering: true)
             .filter { if case .send(.pushPull, _) = $0.directive { true } else { false } }
-        XCTAssertEqual(syncs.map(\.at), [15_000, 30_000, 45_000].map(MT.ms))
+        // Every period is jittered by ±10% so that nodes started together do not sync in lock-step.
+        XCTAssertEqual(syncs.count, 3)
+        XCTAssertEqual(syncs.first?.at, MT.ms(15_000), "the first period is not jittered")
+        for (earlier, later) in zip(syncs, syncs.dropFirst()) {
+            let gap = later.at.since(earlier.at)
+            XCTAssertTrue(gap >= .milliseconds(13_500) && gap <= .milliseconds(16_500), "gap \(gap)")
+        }
         for sync in syncs.map(\.directive).pushPulls {
             XCTAssertEqual(sync.to, MT.endpoint("b"), "only active members")
             XCTAssertFalse(sync.isReply)
@@ -238,7 +244,11 @@ final class MembershipSyncTests: XCTestCase {
         _ = m.hear([.dead(b, incarnation: 0, by: "z")], now: MT.ms(500))
         let timed = m.runTimersTimed(from: MT.ms(500), until: MT.ms(3500), answering: true)
         let syncs = timed.filter { if case .send(.pushPull, _) = $0.directive { true } else { false } }
-        XCTAssertEqual(syncs.map(\.at), [1000, 2000, 3000].map(MT.ms))
+        XCTAssertEqual(syncs.count, 3)
+        for (sync, nominal) in zip(syncs, [1000, 2000, 3000]) {
+            let slack = 100 * (nominal / 1000 - 1)  // ±10% per jittered period after the first
+            XCTAssertTrue(sync.at >= MT.ms(nominal - slack) && sync.at <= MT.ms(nominal + slack), "\(sync.at)")
+        }
         XCTAssertEqual(syncs.map(\.directive).pushPulls.map(\.to), Array(repeating: MT.endpoint("b"), count: 3))
         XCTAssertTrue(syncs.map(\.directive).pushPulls.allSatisfy { !$0.isReply && !$0.isJoin })
     }
@@ -251,7 +261,7 @@ final class MembershipSyncTests: XCTestCase {
         _ = m.hear([.dead(b, incarnation: 0, by: "z"), .dead(MT.id("c"), incarnation: 0, by: "z")], now: MT.ms(500))
         let syncs = m.runTimersTimed(from: MT.ms(500), until: MT.ms(20_500), answering: true)
             .filter { if case .send(.pushPull, _) = $0.directive { true } else { false } }
-        XCTAssertEqual(syncs.count, 20)
+        XCTAssertTrue((18...22).contains(syncs.count), "one per jittered second: \(syncs.count)")
         XCTAssertEqual(Set(syncs.map(\.directive).pushPulls.map(\.to)), [MT.endpoint("b"), MT.endpoint("c")],
                        "the random pick reaches both")
     }

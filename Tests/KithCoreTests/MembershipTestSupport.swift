@@ -26,6 +26,7 @@ enum MT {
         var s = MembershipSettings.lan
         s.pushPullInterval = .seconds(3600)
         s.reconnectInterval = .seconds(3600)
+        s.joinSyncWindow = .zero
         return s
     }
 

@@ -44,7 +44,7 @@ final class WireCodecAgentTests: XCTestCase {
             spec.policy = policies[n % policies.count]
             return AgentRecord(spec: spec, generation: n == 0 ? .max : UInt64(n), version: UInt64(n) << 40,
                                host: n.isMultiple(of: 2) ? "node-東京" : "", hostUID: n == 1 ? .max : UInt64(n),
-                               pid: [Int32.min, -1, 0, 1, 4242, Int32.max][n], state: state,
+                               pid: [Int32.min, -1, 0, 1, 4242, Int32.max, 7][n], state: state,
                                restarts: n == 2 ? .max : UInt32(n), handoffs: UInt32(n * 3),
                                reason: n == 3 ? "exited with status 137 — killed 🔪" : "",
                                updatedBy: n.isMultiple(of: 3) ? "bob" : "")
@@ -68,6 +68,11 @@ final class WireCodecAgentTests: XCTestCase {
             .agentMessage(from: "", to: "", payload: []),
             .relaunchRequest(from: alice, agent: "gärtner", generation: 4, by: "bob-東京"),
             .relaunchRequest(from: unicode, agent: "", generation: .max, by: ""),
+            .tombstones(from: alice, tombstones: [
+                Tombstone(agent: "gärtner", epoch: 7, active: true, reason: "kill-switch 🔪", issuedBy: "op-1a2b"),
+                Tombstone(agent: "b", epoch: .max, active: false, reason: "", issuedBy: ""),
+            ]),
+            .tombstones(from: unicode, tombstones: []),
         ]
     }
 
@@ -198,9 +203,9 @@ final class WireCodecAgentTests: XCTestCase {
         XCTAssertEqual(try WireCodec.decode(payload), message)
     }
 
-    func test_encode_header_shouldCarryTypes6Through10() {
+    func test_encode_header_shouldCarryTypes6Through11() {
         let types = smallMessages.map { WireCodec.encode($0)[1] }
-        XCTAssertEqual(types, [6, 6, 7, 7, 8, 8, 9, 9, 10, 10])
+        XCTAssertEqual(types, [6, 6, 7, 7, 8, 8, 9, 9, 10, 10, 11, 11])
         XCTAssertEqual(largeMessages.map { WireCodec.encode($0)[1] }, [6, 7])
     }
 
@@ -244,7 +249,7 @@ final class WireCodecAgentTests: XCTestCase {
 
     func test_encode_enums_shouldUseDeclarationOrder() {
         XCTAssertEqual(PreservationPolicy.allCases.map(WireCodec.byte), [0, 1, 2])
-        XCTAssertEqual(AgentState.allCases.map(WireCodec.byte), [0, 1, 2, 3, 4, 5])
+        XCTAssertEqual(AgentState.allCases.map(WireCodec.byte), [0, 1, 2, 3, 4, 5, 6])
     }
 
     func test_encode_durations_shouldKeepWholeMilliseconds_andClampOutOfRange() throws {
@@ -277,10 +282,10 @@ final class WireCodecAgentTests: XCTestCase {
     // MARK: Enums, flags, order, trailing data
 
     func test_decode_unknownPolicyOrState_shouldReturnError() {
-        XCTAssertNoThrow(try WireCodec.decode(handMadeRecord(policy: 2, state: 5)))
+        XCTAssertNoThrow(try WireCodec.decode(handMadeRecord(policy: 2, state: 6)))
         XCTAssertEqual(decodeError(handMadeRecord(policy: 3))?.message, "unknown preservation policy 3")
         XCTAssertEqual(decodeError(handMadeRecord(policy: 255))?.message, "unknown preservation policy 255")
-        XCTAssertEqual(decodeError(handMadeRecord(state: 6))?.message, "unknown agent state 6")
+        XCTAssertEqual(decodeError(handMadeRecord(state: 7))?.message, "unknown agent state 7")
     }
 
     func test_decode_unknownFlagBits_shouldReturnError() {
@@ -301,7 +306,7 @@ final class WireCodecAgentTests: XCTestCase {
     }
 
     func test_decode_unknownMessageTypeAfterAgents_shouldReturnError() {
-        XCTAssertEqual(decodeError([1, 11])?.message, "unknown message type 11")
+        XCTAssertEqual(decodeError([1, 12])?.message, "unknown message type 12")
     }
 
     func test_decode_trailingBytes_shouldReturnError() {
