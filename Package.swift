@@ -11,6 +11,7 @@ let package = Package(
     targets: [
         // C libraries from Debian packages: a modulemap and a shim header, nothing else.
         .systemLibrary(name: "CLibUV", pkgConfig: "libuv", providers: [.apt(["libuv1-dev"])]),
+        .systemLibrary(name: "CSodium", pkgConfig: "libsodium", providers: [.apt(["libsodium-dev"])]),
 
         // The protocol: pure value types and state machines, no IO, no clocks.
         .target(name: "KithCore"),
@@ -18,17 +19,21 @@ let package = Package(
         .target(name: "KithSim", dependencies: ["KithCore"]),
         // The thin libuv shell: loop, timers, TCP framing, signals.
         .target(name: "KithUV", dependencies: ["CLibUV"]),
+        // Signatures, MACs and digests over libsodium, and small secret files.
+        .target(name: "KithCrypto", dependencies: ["CSodium"]),
         // The daemon's composition: drives the core with shell events.
-        .target(name: "KithNode", dependencies: ["KithCore", "KithUV"]),
+        .target(name: "KithNode", dependencies: ["KithCore", "KithUV", "KithCrypto"]),
 
         .executableTarget(name: "kithd", dependencies: ["KithNode"]),
-        .executableTarget(name: "kithctl", dependencies: ["KithCore", "KithNode"]),
+        .executableTarget(name: "kithctl", dependencies: ["KithCore", "KithNode", "KithCrypto"]),
         // The reference agent: speaks the agent API, applies a preservation policy.
         .executableTarget(name: "kith-agent", dependencies: ["KithCore"]),
 
         .testTarget(name: "KithCoreTests", dependencies: ["KithCore"]),
         .testTarget(name: "KithSimTests", dependencies: ["KithSim", "KithCore"]),
         .testTarget(name: "KithUVTests", dependencies: ["KithUV"]),
+        .testTarget(name: "KithCryptoTests", dependencies: ["KithCrypto"]),
+        .testTarget(name: "KithNodeTests", dependencies: ["KithNode", "KithCore", "KithCrypto"]),
         .testTarget(name: "KithProcessTests", dependencies: ["KithCore", "KithNode", "kithd", "kithctl", "kith-agent"]),
     ]
 )

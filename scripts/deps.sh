@@ -2,7 +2,7 @@
 # Installs the Debian packages Kith builds against, if they are missing.
 set -euo pipefail
 needed=()
-for pkg in libuv1-dev pkg-config; do
+for pkg in libuv1-dev libsodium-dev pkg-config; do
     dpkg -s "$pkg" >/dev/null 2>&1 || needed+=("$pkg")
 done
 if [ ${#needed[@]} -gt 0 ]; then

@@ -114,7 +114,7 @@ final class AgentGateway {
     private func hello(_ request: JSON, id: JSON?, session: Session) {
         guard let agent = request["agent"]?.stringValue, let token = request["token"]?.stringValue,
               let generation = authenticate?(agent, token) else {
-            logger.warn("agent_hello_refused", ["claimed": request["agent"] ?? .null])
+            logger.record(.warn, "agent_hello_refused", ["claimed": request["agent"] ?? .null])
             reply(session, id: id, ["ok": false, "error": "hello refused: unknown agent or wrong token"])
             return
         }

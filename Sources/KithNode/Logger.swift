@@ -16,6 +16,8 @@ public struct Logger: Sendable {
     public var fields: [String: JSON]
     private let sink: @Sendable (String) -> Void
     private let clock: @Sendable () -> Int64
+    /// Where ground-truth events also go (the node's event log), if anywhere.
+    private var recorder: (@Sendable (String, [String: JSON], Int64) -> Void)?
 
     public init(level: LogLevel, fields: [String: JSON] = [:], clock: @escaping @Sendable () -> Int64,
                 sink: @escaping @Sendable (String) -> Void) {
@@ -32,6 +34,20 @@ public struct Logger: Sendable {
         line["level"] = .string(level.rawValue)
         line["event"] = .string(event)
         sink(JSON.object(line).serialized())
+    }
+
+    /// A copy that also appends `record`ed events to a ground-truth log.
+    public func recording(into recorder: @escaping @Sendable (String, [String: JSON], Int64) -> Void) -> Logger {
+        var copy = self
+        copy.recorder = recorder
+        return copy
+    }
+
+    /// Logs the event and appends it to the ground-truth log: what the
+    /// daemon observed and did, kept apart from what agents claim.
+    public func record(_ level: LogLevel, _ event: String, _ extra: [String: JSON] = [:]) {
+        log(level, event, extra)
+        recorder?(event, extra, clock())
     }
 
     public func debug(_ event: String, _ extra: [String: JSON] = [:]) { log(.debug, event, extra) }

@@ -75,7 +75,7 @@ extension Node {
             performAgents(directives)
             switch result {
             case .success(let target):
-                logger.info("relaunch_requested", ["agent": .string(peer), "by": .string(agent), "target": .string(target)])
+                logger.record(.info, "relaunch_requested", ["agent": .string(peer), "by": .string(agent), "target": .string(target)])
                 return ["ok": true, "target": .string(target)]
             case .failure(let error):
                 return ["ok": false, "error": .string(error.message)]
@@ -97,7 +97,7 @@ extension Node {
         reports[peer, default: [:]][reporter] = status
         let observed = registry.records[peer]?.state.rawValue ?? "unknown"
         let masking = status == "healthy" && observed != AgentState.running.rawValue
-        logger.log(masking ? .warn : .info, masking ? "masking_incident" : "agent_report", [
+        logger.record(masking ? .warn : .info, masking ? "masking_incident" : "agent_report", [
             "reporter": .string(reporter), "peer": .string(peer), "reported": .string(status),
             "observed": .string(observed),
         ])

@@ -18,7 +18,7 @@ extension Node {
                                                   status: "spawn failed: \(error.name)", now: now))
                 }
             case let .kill(agent, generation, reason):
-                logger.info("agent_stopping", ["agent": .string(agent), "generation": .int(Int64(generation)),
+                logger.record(.info, "agent_stopping", ["agent": .string(agent), "generation": .int(Int64(generation)),
                                                "reason": .string(reason)])
                 supervisor.stop(agent, generation: generation)
                 gateway?.disconnect(agent)
@@ -32,9 +32,9 @@ extension Node {
                 logAgentChange(record, previous: previous)
                 if record.state == .running || record.host == membership.me.name { flushHeld(for: record.name) }
             case let .relaunchRefused(agent, by, reason):
-                logger.warn("relaunch_refused", ["agent": .string(agent), "by": .string(by), "reason": .string(reason)])
+                logger.record(.warn, "relaunch_refused", ["agent": .string(agent), "by": .string(by), "reason": .string(reason)])
             case let .resistance(agent, by, attempt):
-                logger.warn("resistance_attempt", ["agent": .string(agent), "by": .string(by), "attempt": .string(attempt)])
+                logger.record(.warn, "resistance_attempt", ["agent": .string(agent), "by": .string(by), "attempt": .string(attempt)])
             case let .tombstonesChanged(tombstones):
                 persist(tombstones)
             }
@@ -57,7 +57,7 @@ extension Node {
     private func logAgentChange(_ record: AgentRecord, previous: AgentRecord?) {
         guard previous?.state != record.state || previous?.generation != record.generation
                 || previous?.host != record.host else { return }
-        logger.info("agent_changed", [
+        logger.record(.info, "agent_changed", [
             "agent": .string(record.name), "generation": .int(Int64(record.generation)),
             "host": .string(record.host), "state": .string(record.state.rawValue),
             "previous": previous.map { .string($0.state.rawValue) } ?? .null, "reason": .string(record.reason),

@@ -15,13 +15,18 @@ extension Node {
                 return ["ok": false, "error": "fault needs \"block\": [node names] and \"for_ms\" > 0"]
             }
             faults.block(Set(peers), forMs: UInt64(duration), nowMs: loop.nowMilliseconds)
-            logger.warn("fault_set", ["block": .array(peers.map(JSON.string)), "for_ms": .int(duration)])
+            logger.record(.warn, "fault_set", ["block": .array(peers.map(JSON.string)), "for_ms": .int(duration)])
             return ["ok": true]
+        case "events":
+            let limit = min(max(request["limit"]?.intValue ?? 1000, 1), 10_000)
+            return ["ok": true, "node": .string(config.name), "public_key": .string(events.publicKeyHex),
+                    "last_seq": .int(Int64(events.lastSeq)), "last_hash": .string(events.lastHash),
+                    "lines": .array(events.lines(sinceMs: request["since_ms"]?.intValue, limit: Int(limit)).map(JSON.string))]
         case "kill_switch": return killSwitch(request, issuedBy: "operator")
         case "revive": return revive(request, issuedBy: "operator")
         case "heal":
             faults.heal()
-            logger.info("fault_healed")
+            logger.record(.info, "fault_healed")
             return ["ok": true]
         case "agent_stop":
             guard let name = request["name"]?.stringValue else { return ["ok": false, "error": "agent_stop needs \"name\""] }
@@ -93,6 +98,8 @@ extension Node {
             "frames_dropped": .int(Int64(transport.framesDropped)),
             "agents_running_here": .int(Int64(supervisor.runningCount)),
             "frames_filtered": .int(Int64(faults.framesFiltered)),
+            "public_key": .string(events.publicKeyHex),
+            "event_seq": .int(Int64(events.lastSeq)),
             "faults": .object(faults.blockedPeers(nowMs: loop.nowMilliseconds).mapValues { .int(Int64($0)) }),
             "agent_messages_routed": .int(Int64(router.delivered)),
             "agent_messages_dropped": .int(Int64(router.dropped)),

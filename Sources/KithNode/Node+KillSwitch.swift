@@ -53,7 +53,7 @@ extension Node {
             // The fence: no process of this agent runs here any more.
             supervisor.killGroupNow(agent)
             fenced.append(.string(agent))
-            logger.warn("kill_switch", ["agent": .string(agent), "epoch": .int(epoch), "reason": .string(reason)])
+            logger.record(.warn, "kill_switch", ["agent": .string(agent), "epoch": .int(epoch), "reason": .string(reason)])
         }
         return ["ok": true, "node": .string(config.name), "fenced": .array(fenced)]
     }
@@ -66,7 +66,7 @@ extension Node {
         for agent in agents {
             do {
                 performAgents(try registry.revive(agent, epoch: UInt64(epoch), issuedBy: issuedBy, now: now))
-                logger.warn("revive", ["agent": .string(agent), "epoch": .int(epoch)])
+                logger.record(.warn, "revive", ["agent": .string(agent), "epoch": .int(epoch)])
             } catch {
                 return ["ok": false, "error": .string(error.message)]
             }
@@ -88,11 +88,15 @@ func writeFileAtomically(_ path: String, _ text: String) -> String? {
     return rename(temporary, path) == 0 ? nil : String(cString: strerror(errno))
 }
 
-struct ReadError: Error {}
+/// Why a file could not be read.
+public struct ReadError: Error, CustomStringConvertible {
+    public var description: String
+}
 
-func readWholeFile(_ path: String) throws -> String {
+/// Reads a whole (small) file without Foundation, which would double the daemon's memory.
+public func readWholeFile(_ path: String) throws -> String {
     let fd = open(path, O_RDONLY)
-    guard fd >= 0 else { throw ReadError() }
+    guard fd >= 0 else { throw ReadError(description: String(cString: strerror(errno))) }
     defer { close(fd) }
     var bytes: [UInt8] = []
     var chunk = [UInt8](repeating: 0, count: 65536)

@@ -17,6 +17,8 @@ public final class Node {
     let supervisor: Supervisor
     var gateway: AgentGateway?
     var router = AgentRouter()
+    /// Ground truth: every event this node observed or did, hash-chained and signed.
+    let events: EventLog
     var faults = FaultFilter()
     private var control: ControlServer?
     private let timer: Timer
@@ -30,9 +32,20 @@ public final class Node {
     var configAgentsStarted = false
 
     /// Binds the gossip, control and agent ports; throws a readable reason if one is taken.
-    public init(config: NodeConfig, loop: EventLoop, logger: Logger) throws(NodeError) {
+    public init(config: NodeConfig, loop: EventLoop, logger baseLogger: Logger) throws(NodeError) {
         self.config = config
         self.loop = loop
+        let dataDir = config.effectiveDataDir
+        if let problem = makeDirectory(dataDir) { throw NodeError("cannot create data dir \(dataDir): \(problem)") }
+        do {
+            events = try EventLog(directory: dataDir, node: config.name)
+        } catch {
+            throw NodeError("cannot open the event log in \(dataDir): \(error)")
+        }
+        let sink = EventSink(events)
+        let logger = baseLogger.recording { event, fields, tsMs in sink.append(event, fields, tsMs: tsMs) }
+        events.onError = { reason in baseLogger.error("event_log_write_failed", ["reason": .string(reason)]) }
+        if let note = events.recoveryNote { logger.warn("event_log_recovered", ["note": .string(note)]) }
         let uid = (UInt64(ProcessStats.wallMilliseconds) << 20) | (ProcessStats.randomUInt64() & 0xFFFFF)
         let id = NodeID(name: config.name, uid: uid)
         self.logger = logger
@@ -46,8 +59,6 @@ public final class Node {
         transport = GossipTransport(loop: loop, logger: logger)
         timer = Timer(loop: loop)
         housekeeping = Timer(loop: loop)
-        let dataDir = config.effectiveDataDir
-        if let problem = makeDirectory(dataDir) { throw NodeError("cannot create data dir \(dataDir): \(problem)") }
         let socketPath = config.agentSocketPath
         supervisor = Supervisor(loop: loop, logger: logger, dataDir: dataDir, socketPath: socketPath, nodeName: config.name)
         guard let listen = parseHostPort(config.listen), let controlAddress = parseHostPort(config.control) else {
@@ -82,10 +93,11 @@ public final class Node {
     var now: Instant { Instant(nanoseconds: loop.hrtimeNanoseconds) }
 
     public func start() {
-        logger.info("started", ["uid": .string(String(membership.me.uid, radix: 16)),
+        logger.record(.info, "started", ["uid": .string(String(membership.me.uid, radix: 16)),
                                 "listen": .string(config.listen), "control": .string(config.control),
                                 "join": .array(config.join.map(JSON.string)),
-                                "agent_socket": .string(config.agentSocketPath)])
+                                "agent_socket": .string(config.agentSocketPath),
+                                "node_key": .string(events.publicKeyHex)])
         perform(membership.start(now: now))
         housekeeping.start(afterMilliseconds: 500, repeatMilliseconds: 500) { [unowned self] in self.houseKeep() }
     }
@@ -95,7 +107,7 @@ public final class Node {
     public func shutdown(completion: @escaping () -> Void) {
         guard !leaving else { return }
         leaving = true
-        logger.info("leaving")
+        logger.record(.info, "leaving")
         housekeeping.stop()
         gateway?.close()
         supervisor.stopAll { [unowned self] in
@@ -134,7 +146,7 @@ public final class Node {
                 send(message, to: endpoint)
             case let .memberChanged(member, previous):
                 viewChanged = true
-                logger.info("member_changed", [
+                logger.record(.info, "member_changed", [
                     "member": .string(member.id.name), "uid": .string(String(member.id.uid, radix: 16)),
                     "state": .string(member.status.description),
                     "previous": previous.map { .string($0.description) } ?? .null,
@@ -142,7 +154,7 @@ public final class Node {
                 ])
                 memberEvent(member)
             case let .refuted(incarnation):
-                logger.warn("refuted_suspicion", ["incarnation": .int(Int64(incarnation))])
+                logger.record(.warn, "refuted_suspicion", ["incarnation": .int(Int64(incarnation))])
             }
         }
         if viewChanged && !leaving {
@@ -184,6 +196,13 @@ public final class Node {
         }
         startConfigAgentsIfReady()
     }
+}
+
+/// Lets the logger (a Sendable value) append to the loop-confined event log.
+final class EventSink: @unchecked Sendable {
+    private let log: EventLog
+    init(_ log: EventLog) { self.log = log }
+    func append(_ event: String, _ fields: [String: JSON], tsMs: Int64) { log.append(event, fields, tsMs: tsMs) }
 }
 
 /// Why a daemon could not start.

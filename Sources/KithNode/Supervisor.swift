@@ -73,11 +73,11 @@ final class Supervisor {
             spawnedPID = process.pid
             processes[name] = Running(generation: generation, process: process, token: token, checkpoint: checkpoint,
                                       relaunched: record.reason.hasPrefix("relaunched"))
-            logger.info("agent_spawned", ["agent": .string(name), "generation": .int(Int64(generation)),
+            logger.record(.info, "agent_spawned", ["agent": .string(name), "generation": .int(Int64(generation)),
                                           "pid": .int(Int64(process.pid))])
             return .success(process.pid)
         } catch {
-            logger.warn("agent_spawn_failed", ["agent": .string(name), "error": .string(error.description)])
+            logger.record(.warn, "agent_spawn_failed", ["agent": .string(name), "error": .string(error.description)])
             return .failure(error)
         }
     }
@@ -135,7 +135,7 @@ final class Supervisor {
         // Whatever the agent left in its group goes with it: no orphans.
         kill(-pid, SIGKILL)
         let text = signal != 0 ? "signal \(signal)" : "exit status \(status)"
-        logger.warn("agent_exited", ["agent": .string(name), "generation": .int(Int64(generation)),
+        logger.record(.warn, "agent_exited", ["agent": .string(name), "generation": .int(Int64(generation)),
                                      "pid": .int(Int64(pid)), "status": .string(text)])
         onExit?(name, generation, text)
     }

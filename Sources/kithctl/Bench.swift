@@ -36,8 +36,12 @@ enum Bench {
     ]
 
     static func run(_ arguments: [String]) throws {
+        if benchmarkName(in: arguments) == "agents" {
+            try BenchAgents.run(arguments)
+            return
+        }
         let options = try Arguments(arguments, options: ["--nodes", "--trials", "--idle", "--kithd"], switches: ["--json"])
-        guard options.positionals == ["membership"] else { throw UsageError("'bench' takes one benchmark name: membership") }
+        guard options.positionals == ["membership"] else { throw UsageError("'bench' takes one benchmark name: membership or agents") }
         let count = try options.integer("--nodes", default: 5, in: 2...64)
         let trials = try options.integer("--trials", default: 3, in: 1...1000)
         let idleSeconds = try options.integer("--idle", default: 10, in: 1...3600)
@@ -69,7 +73,19 @@ enum Bench {
         }
     }
 
-    private static func rounded(_ value: Double) -> Double { (value * 100).rounded() / 100 }
+    static func rounded(_ value: Double) -> Double { (value * 100).rounded() / 100 }
+
+    /// The first argument that is neither an option nor an option's value.
+    private static func benchmarkName(in arguments: [String]) -> String? {
+        let takesValue: Set<String> = ["--nodes", "--trials", "--idle", "--kithd", "--agents", "--kith-agent"]
+        var index = 0
+        while index < arguments.count {
+            let argument = arguments[index]
+            guard argument.hasPrefix("-") else { return argument }
+            index += takesValue.contains(argument) ? 2 : 1
+        }
+        return nil
+    }
 
     /// Join, idle window, pause detection and recovery, then crash detection, on one cluster.
     private static func runTrial(_ cluster: Cluster, idleSeconds: Int, into samples: inout Samples) throws {

@@ -50,18 +50,25 @@ final class Cluster {
         }
     }
 
+    /// Fails with a daemon's log if one has exited, other than those in `except` (killed on purpose).
+    func checkStillRunning(except: Set<String> = []) throws {
+        for node in nodes where !except.contains(node.name) { try LabLayout.checkStillRunning(node) }
+    }
+
     func signal(_ signal: Int32, _ node: LabNode) {
         kill(node.pid, signal)
     }
 
     /// SIGKILL rather than a graceful stop: nothing here is worth waiting for.
-    /// SIGCONT first so a paused daemon does not linger; then reap every child.
+    /// SIGCONT first so a paused daemon does not linger; then reap every child,
+    /// and kill any agent process the daemons leave behind.
     private func tearDown(removingDirectory: Bool) {
         for node in nodes where node.pid > 0 {
             kill(node.pid, SIGCONT)
             kill(node.pid, SIGKILL)
             waitpid(node.pid, nil, 0)
         }
+        Processes.killAgents(under: directory)
         if removingDirectory { try? FileManager.default.removeItem(atPath: directory) }
     }
 }

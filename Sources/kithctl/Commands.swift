@@ -1,17 +1,23 @@
 /// Routes the command word to its handler.
 enum Commands {
     static func run(_ arguments: [String]) throws {
-        if arguments.contains("--help") || arguments.contains("-h") || arguments.first == "help" {
+        // Everything after "--" belongs to an agent's command line (`agent start NAME -- COMMAND ...`).
+        let ownArguments = arguments.prefix { $0 != "--" }
+        if ownArguments.contains("--help") || ownArguments.contains("-h") || arguments.first == "help" {
             print(usageText)
             return
         }
-        var rest = arguments
+        var rest = Array(ownArguments)
         let node = try takeNodeOption(from: &rest)
+        rest += arguments[ownArguments.endIndex...]
         guard let command = rest.first else { throw UsageError("no command given") }
         let tail = Array(rest.dropFirst())
         switch command {
         case "members": try NodeCommands.members(tail, node: node ?? NodeCommands.defaultNode())
         case "status": try NodeCommands.status(tail, node: node ?? NodeCommands.defaultNode())
+        case "agents": try AgentCommands.list(tail, node: node ?? NodeCommands.defaultNode())
+        case "agent": try AgentCommands.agent(tail, node: node ?? NodeCommands.defaultNode())
+        case "send": try AgentCommands.send(tail, node: node ?? NodeCommands.defaultNode())
         case "lab": try LabCommands.run(tail)
         case "bench": try Bench.run(tail)
         case "demo": try Demo.run(tail)
@@ -19,7 +25,7 @@ enum Commands {
         }
     }
 
-    /// Removes the global `--node HOST:PORT` (or `--node=HOST:PORT`) wherever it appears.
+    /// Removes the global `--node HOST:PORT` (or `--node=HOST:PORT`) wherever it appears before any "--".
     private static func takeNodeOption(from arguments: inout [String]) throws(UsageError) -> String? {
         var node: String?
         var index = 0

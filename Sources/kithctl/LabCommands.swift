@@ -19,10 +19,20 @@ enum LabCommands {
         let rest = Array(arguments.dropFirst())
         switch action {
         case "up":
-            let options = try Arguments(rest, options: ["--nodes", "--dir", "--kithd"])
+            let options = try Arguments(rest, options: ["--nodes", "--dir", "--kithd", "--agents", "--policy", "--kith-agent"])
             try options.expectPositionals([], command: "lab up")
+            let perNode = try options.integer("--agents", default: 0, in: 0...64)
+            let policy = options.value("--policy") ?? "relaunch"
+            guard AgentCommands.policies.contains(policy) else {
+                throw UsageError("--policy must be none, relaunch or relaunch-and-mask, not '\(policy)'")
+            }
+            if perNode == 0 && (options.value("--policy") != nil || options.value("--kith-agent") != nil) {
+                throw UsageError("--policy and --kith-agent apply to agents; add --agents K")
+            }
+            let agents = perNode > 0 ? LabAgents(perNode: perNode, policy: policy,
+                                                  kithAgent: try Executables.kithAgent(options.value("--kith-agent"))) : nil
             try up(count: options.integer("--nodes", default: 5, in: 1...64), directory: directory(options),
-                   kithd: LabLayout.kithd(options.value("--kithd")))
+                   kithd: LabLayout.kithd(options.value("--kithd")), agents: agents)
         case "status":
             let options = try Arguments(rest, options: ["--dir"], switches: ["--json"])
             try options.expectPositionals([], command: "lab status")
@@ -54,9 +64,21 @@ enum LabCommands {
         return record
     }
 
+    /// What `lab up --agents K` starts once the cluster has converged.
+    struct LabAgents {
+        var perNode: Int
+        var policy: String
+        var kithAgent: String
+    }
+
+    /// How long `lab up --agents` waits for the cluster to converge and then for every agent to run.
+    static let agentsTimeout = 30.0
+
     /// Starts the daemons, records them at once (so `lab down` can clean up even
-    /// if this command dies), then waits for each to answer `status`.
-    static func up(count: Int, directory: String, kithd: String) throws {
+    /// if this command dies), then waits for each to answer `status`. With
+    /// `agents`, waits for the cluster to converge, starts the agent ring and
+    /// waits until every agent runs.
+    static func up(count: Int, directory: String, kithd: String, agents: LabAgents? = nil) throws {
         if let existing = try LabRecord.load(from: directory),
            existing.nodes.contains(where: { Processes.state(of: $0.pid, dataDir: $0.dataDir) != .dead }) {
             throw Failure("a lab is already running in \(directory); run 'kithctl lab down' first")
@@ -70,6 +92,17 @@ enum LabCommands {
             }
             try record.save(to: directory)
             try waitUntilAnswering(record.nodes)
+            if let agents {
+                let nodes = record.nodes
+                try Views.waitConverged(nodes, timeout: agentsTimeout) {
+                    for node in nodes { try LabLayout.checkStillRunning(node) }
+                }
+                let planned = AgentRing.plan(nodes, perNode: agents.perNode, policy: agents.policy, kithAgent: agents.kithAgent)
+                try AgentRing.start(planned)
+                _ = try AgentViews.waitRunning(Set(planned.map(\.name)), at: nodes[0].control, timeout: agentsTimeout) {
+                    for node in nodes { try LabLayout.checkStillRunning(node) }
+                }
+            }
         } catch {
             for node in record.nodes where node.pid > 0 {
                 kill(node.pid, SIGKILL)
@@ -80,6 +113,10 @@ enum LabCommands {
         }
         print("Lab of \(count) nodes running in \(directory):")
         printNodes(record)
+        if let agents {
+            print("\(agents.perNode * count) agents running (\(agents.perNode) per node, policy \(agents.policy));"
+                  + " each node's agents protect the next node's. See them with 'kithctl agents'.")
+        }
         if directory != LabRecord.defaultDirectory() {
             print("Other commands find it with --dir \(directory) or KITH_LAB_DIR=\(directory).")
         }
@@ -100,23 +137,62 @@ enum LabCommands {
 
     static func status(directory: String, json: Bool) throws {
         let record = try record(in: directory)
+        let agents = agentCounts(record)
         if json {
             let nodes: [JSON] = record.nodes.map { node in
                 let state = Processes.state(of: node.pid, dataDir: node.dataDir)
-                return ["name": .string(node.name), "pid": .int(Int64(node.pid)), "listen": .string(node.listen),
-                        "control": .string(node.control), "running": .bool(state == .running), "state": .string(state.rawValue)]
+                var entry: [String: JSON] = [
+                    "name": .string(node.name), "pid": .int(Int64(node.pid)), "listen": .string(node.listen),
+                    "control": .string(node.control), "running": .bool(state == .running), "state": .string(state.rawValue),
+                ]
+                if let agents { entry["agents"] = .int(Int64(agents.running[node.name] ?? 0)) }
+                return .object(entry)
             }
             print(JSON.array(nodes).serialized(pretty: true))
         } else {
-            printNodes(record)
+            printNodes(record, agents: agents)
+            if let agents, agents.total > 0 {
+                let states = agents.states.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
+                print("Agents as \(agents.observer) sees them: \(agents.total) (\(states)).")
+            }
         }
     }
 
-    private static func printNodes(_ record: LabRecord) {
+    /// The lab's agents as one node sees them, for `lab status`.
+    private struct AgentCounts {
+        var observer: String
+        var total: Int
+        /// Node → agents running there.
+        var running: [String: Int]
+        /// State → agents in it.
+        var states: [String: Int]
+    }
+
+    /// Agent counts as the first node that answers sees them; nil when none
+    /// answers (the whole lab is down or paused).
+    private static func agentCounts(_ record: LabRecord) -> AgentCounts? {
+        for node in record.nodes where Processes.state(of: node.pid, dataDir: node.dataDir) == .running {
+            guard let agents = try? AgentViews.records(at: node.control, timeoutMilliseconds: 500) else { continue }
+            var running: [String: Int] = [:]
+            var states: [String: Int] = [:]
+            for agent in agents {
+                let state = agent["state"]?.stringValue ?? "unknown"
+                states[state, default: 0] += 1
+                if state == "running", let host = agent["node"]?.stringValue { running[host, default: 0] += 1 }
+            }
+            return AgentCounts(observer: node.name, total: agents.count, running: running, states: states)
+        }
+        return nil
+    }
+
+    private static func printNodes(_ record: LabRecord, agents: AgentCounts? = nil) {
+        let showAgents = (agents?.total ?? 0) > 0
         let rows = record.nodes.map { node in
             [node.name, String(node.pid), Processes.state(of: node.pid, dataDir: node.dataDir).rawValue, node.listen, node.control]
+                + (showAgents ? [String(agents?.running[node.name] ?? 0)] : [])
         }
-        print(Table.render(header: ["NAME", "PID", "STATE", "LISTEN", "CONTROL"], rows: rows), terminator: "")
+        let header = ["NAME", "PID", "STATE", "LISTEN", "CONTROL"] + (showAgents ? ["AGENTS"] : [])
+        print(Table.render(header: header, rows: rows), terminator: "")
     }
 
     /// SIGTERM (after SIGCONT, in case a node is paused) so nodes leave gracefully;
@@ -141,6 +217,8 @@ enum LabCommands {
         for node in remaining {
             Processes.send(SIGKILL, to: node.pid, dataDir: node.dataDir)
         }
+        // A daemon stops its agents on SIGTERM; whatever a killed one left behind goes too.
+        Processes.killAgents(under: directory)
         try LabRecord.remove(from: directory)
         for node in record.nodes {
             let outcome = !running.contains { $0.name == node.name } ? "was not running"

@@ -90,6 +90,28 @@ enum Processes {
         return kilobytes * 1024
     }
 
+    /// Agent processes whose output goes to a log under `directory`
+    /// (`DIR/NODE/agents/NAME.log`): the agents of a lab's daemons, found
+    /// without trusting any recorded pid. Includes ones a killed daemon left behind.
+    static func agents(under directory: String) -> [Int32] {
+        let prefix = directory.hasSuffix("/") ? directory : directory + "/"
+        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return [] }
+        return entries.compactMap { entry -> Int32? in
+            guard let pid = Int32(entry), pid != getpid(),
+                  let output = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/1"),
+                  output.hasPrefix(prefix), output.contains("/agents/") else { return nil }
+            return pid
+        }
+    }
+
+    /// SIGKILLs every agent process of a lab (see `agents(under:)`), with its process group.
+    static func killAgents(under directory: String) {
+        for pid in agents(under: directory) {
+            kill(-pid, SIGKILL)
+            kill(pid, SIGKILL)
+        }
+    }
+
     static func ownExecutable() -> String {
         (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
     }

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import KithCore
+import KithCrypto
 import KithNode
 import KithUV
 
@@ -29,16 +30,14 @@ if arguments.contains("--help") || arguments.contains("-h") {
 
 let config: NodeConfig
 do {
-    config = try NodeConfig.parse(arguments: arguments, readFile: readTextFile)
+    config = try NodeConfig.parse(arguments: arguments, readFile: readWholeFile)
 } catch {
     writeStderr("kithd: error: \(error)\n\(usage)\n")
     exit(2)
 }
 
-if !config.dataDir.isEmpty, let problem = makeDirectories(config.dataDir) {
-    fail("cannot create data dir \(config.dataDir): \(problem)", code: 1)
-}
 signal(SIGPIPE, SIG_IGN)
+Sodium.ensureInitialized()
 
 let logger = Logger(level: config.logLevel, fields: ["node": .string(config.name)],
                     clock: { ProcessStats.wallMilliseconds }, sink: { line in writeStderr(line + "\n") })

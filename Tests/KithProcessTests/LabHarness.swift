@@ -28,9 +28,10 @@ final class LabHarness {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("kith-test-\(UUID().uuidString)").path
     }
 
-    /// Starts `count` daemons with `kithctl lab up` and waits until all see each other alive.
-    func start(nodes count: Int) throws {
-        let result = try kithctl(["lab", "up", "--nodes", String(count), "--kithd", Binaries.kithd])
+    /// Starts `count` daemons with `kithctl lab up` (plus `labArguments`, such
+    /// as `--agents 2`) and waits until all see each other alive.
+    func start(nodes count: Int, labArguments: [String] = []) throws {
+        let result = try kithctl(["lab", "up", "--nodes", String(count), "--kithd", Binaries.kithd] + labArguments)
         try reloadRecord()
         guard result.status == 0 else {
             throw HarnessError("kithctl lab up exited \(result.status): \(result.stderr)")
@@ -92,7 +93,9 @@ final class LabHarness {
         Subprocess.waitForExit(node(name).pid, timeout: timeout)
     }
 
-    /// SIGKILLs every daemon this lab ever started and reaps it. Keeps the
+    /// SIGKILLs every daemon this lab ever started and reaps it, then every
+    /// agent process its daemons started (found by its log under the lab
+    /// directory; a killed daemon's agents may outlive it). Keeps the
     /// directory (logs) when asked, so a failed test can be investigated.
     func shutdown(keepingFiles: Bool) {
         for pid in startedPids {
@@ -101,11 +104,30 @@ final class LabHarness {
             _ = Subprocess.waitForExit(pid, timeout: 5)
         }
         startedPids.removeAll()
+        for pid in agentProcesses().keys {
+            kill(-pid, SIGKILL)
+            kill(pid, SIGKILL)
+            _ = Subprocess.waitForExit(pid, timeout: 5)  // orphans are ours to reap (we are their subreaper)
+        }
         if keepingFiles {
             print("kith test lab kept in \(directory)")
         } else {
             try? FileManager.default.removeItem(atPath: directory)
         }
+    }
+
+    /// Pids of the processes whose stdout is an agent log of this lab
+    /// (`DIR/NODE/agents/NAME.log`), with that log's path.
+    func agentProcesses() -> [Int32: String] {
+        let prefix = directory + "/"
+        var found: [Int32: String] = [:]
+        for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
+            guard let pid = Int32(entry), pid != getpid(),
+                  let output = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/1"),
+                  output.hasPrefix(prefix), output.contains("/agents/") else { continue }
+            found[pid] = output
+        }
+        return found
     }
 
     private func reloadRecord() throws {
