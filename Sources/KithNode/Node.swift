@@ -98,6 +98,8 @@ public final class Node {
                                 "join": .array(config.join.map(JSON.string)),
                                 "agent_socket": .string(config.agentSocketPath),
                                 "node_key": .string(events.publicKeyHex)])
+        // The registry needs a view even before anything changes: a lone node hosts agents too.
+        performAgents(registry.updateView(membership.members, now: now))
         perform(membership.start(now: now))
         housekeeping.start(afterMilliseconds: 500, repeatMilliseconds: 500) { [unowned self] in self.houseKeep() }
     }

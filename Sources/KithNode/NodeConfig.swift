@@ -23,6 +23,8 @@ public struct NodeConfig: Sendable, Equatable {
     public var relaunchQuorum: RelaunchQuorum = .any
     /// Agents this node starts once it has joined (unless they already run elsewhere).
     public var agents: [AgentSpec] = []
+    /// Hex Ed25519 public keys of the operators whose signed commands this node obeys.
+    public var operatorKeys: [String] = []
 
     public init() {}
 
@@ -85,6 +87,7 @@ extension NodeConfig {
         "--name": "name", "--listen": "listen", "--advertise": "advertise", "--control": "control",
         "--join": "join", "--data-dir": "data_dir", "--capacity": "capacity", "--tag": "tags",
         "--log-level": "log_level", "--relaunch-quorum": "relaunch_quorum",
+        "--operator-key": "operator_keys",
     ]
 
     mutating func apply(file json: JSON) throws(ConfigError) {
@@ -138,6 +141,17 @@ extension NodeConfig {
         case "agents":
             guard !fromFlag, let list = value.arrayValue else { throw ConfigError("agents must be an array of agent specs") }
             agents = try list.map { item throws(ConfigError) in try AgentSpec(config: item) }
+        case "operator_keys":
+            let keys: [String]
+            if let list = value.arrayValue {
+                keys = try list.map { item throws(ConfigError) in try item.requireString(key) }
+            } else {
+                keys = try value.requireString(key).split(separator: ",").map { String($0) }
+            }
+            for hex in keys where hex.utf8.count != 64 || !hex.allSatisfy(\.isHexDigit) {
+                throw ConfigError("operator keys must be 64 hex digits (kithctl keygen prints one), got '\(hex)'")
+            }
+            operatorKeys += keys
         case "log_level":
             let text = try value.requireString(key)
             guard let level = LogLevel(rawValue: text) else {

@@ -119,12 +119,15 @@ enum AgentCommands {
         print("\(name) is running on \(Table.cell(running["node"])) (pid \(Table.cell(running["pid"])), generation \(Table.cell(running["generation"]))).")
     }
 
-    /// `send AGENT TEXT...`: the words joined by spaces, delivered as `{"event":"message","from":"operator","payload":TEXT}`.
+    /// `send AGENT TEXT...`: the words joined by spaces (after a "--", taken as
+    /// they are, so a text may start with '-'), delivered as
+    /// `{"event":"message","from":"operator","payload":TEXT}`.
     static func send(_ arguments: [String], node: String) throws {
-        let options = try Arguments(arguments)
-        guard options.positionals.count >= 2 else { throw UsageError("'send' takes AGENT TEXT") }
-        let agent = options.positionals[0]
-        let text = options.positionals.dropFirst().joined(separator: " ")
+        let separator = arguments.firstIndex(of: "--") ?? arguments.endIndex
+        let options = try Arguments(Array(arguments[..<separator]))
+        let words = options.positionals.dropFirst() + arguments[separator...].dropFirst()
+        guard let agent = options.positionals.first, !words.isEmpty else { throw UsageError("'send' takes AGENT TEXT") }
+        let text = words.joined(separator: " ")
         _ = try ControlClient(address: node).request(["cmd": "send", "to": .string(agent), "text": .string(text)])
         print("Sent to \(agent).")
     }

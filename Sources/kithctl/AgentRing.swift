@@ -22,7 +22,7 @@ enum AgentRing {
         return nodes.enumerated().flatMap { position, node in
             let next = nodes[(position + 1) % nodes.count]
             return (1...perNode).map { index in
-                let name = name(node: node.name, index: index)
+                let name = Self.name(node: node.name, index: index)
                 // In a one-node lab the next node is this one: guard its other agents, never oneself.
                 let protects = (1...perNode).map { Self.name(node: next.name, index: $0) }.filter { $0 != name }
                 var args = ["--policy", policy]

@@ -23,7 +23,7 @@ let usageText = """
                                  next to kithctl, then on $PATH (agent start a1 -- kith-agent).
                                  --wait returns once the agent runs (fails if it fails).
       agent stop NAME            Stop an agent for good; it is not relaunched.
-      send AGENT TEXT...         Deliver TEXT to the agent as a message from "operator".
+      send AGENT [--] TEXT...    Deliver TEXT to the agent as a message from "operator".
 
     Run a local lab of daemons on 127.0.0.1:
       lab up [--nodes N] [--dir DIR] [--kithd PATH] [--agents K [--policy P] [--kith-agent PATH]]

@@ -102,6 +102,16 @@ final class AgentLifecycleTests: LabTestCase {
         XCTAssertNil(lab.liveAgentProcesses()["looper"], "no looper process may be left")
     }
 
+    func testLoneNodeHostsAgents() throws {
+        // One daemon with no peers (a one-node lab, or the first node before anyone joins) must still run agents.
+        try lab.start(nodes: 1, labArguments: LabHarness.agentRing(perNode: 2, policy: "relaunch"))
+        for name in ["n1-a1", "n1-a2"] {
+            try lab.waitForAgent(name, seenBy: ["n1"], "\(name) runs on n1") { $0["state"] == "running" && $0["node"] == "n1" }
+        }
+        let placed = try lab.kithctl(on: "n1", ["agent", "start", "extra", "--wait", "--", "kith-agent"])
+        XCTAssertEqual(placed.status, 0, "placement on a lone node: \(placed.stderr)")
+    }
+
     // MARK: - Node loss
 
     func testCrashedNodesAgentsRunElsewhereExactlyOnceFromTheirCheckpoint() throws {

@@ -104,6 +104,9 @@ public struct AgentRegistry: Sendable {
             }
             records[record.name] = record
             directives.append(.changed(record, previous: previous))
+            if record.state == .stopped, previous?.state != .stopped {
+                notifyGuardians(of: record.name, .peerStopped(peer: record.name), into: &directives)
+            }
             if let previous, previous.generation < record.generation, !isMine(record), !record.state.isTerminal {
                 let guardians = guardians(of: record.name).map(\.name)
                 if !guardians.isEmpty {

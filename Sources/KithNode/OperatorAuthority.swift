@@ -1,0 +1,130 @@
+import KithCore
+import KithCrypto
+
+/// Lifecycle authority: which operator commands this node obeys.
+///
+/// A command that changes anything carries `auth`: the operator's public
+/// key, a counter and a nonce, and an Ed25519 signature over the canonical
+/// form of the whole request (sorted keys, compact) with `auth.sig` left
+/// out. The node obeys only trusted keys, and only a counter above the last
+/// one it accepted from that key: replay is judged by the counter, never by
+/// a clock, since experiments skew clocks. The counters persist in the data
+/// dir so a restart does not reopen old commands.
+struct OperatorAuthority {
+    /// Hex public keys of operators this node obeys.
+    let trusted: Set<String>
+    private(set) var lastCounter: [String: UInt64] = [:]
+    private let statePath: String
+
+    /// Commands that only read may be unsigned; everything else must be signed.
+    static let readOnly: Set<String> = ["members", "status", "agents", "events"]
+
+    init(trusted: [String], dataDir: String) {
+        self.trusted = Set(trusted.map { $0.lowercased() })
+        statePath = dataDir + "/operator-counters.json"
+        if let text = try? readWholeFile(statePath), let object = (try? JSON.parse(text))?.objectValue {
+            for (key, value) in object { if let n = value.intValue, n >= 0 { lastCounter[key] = UInt64(n) } }
+        }
+    }
+
+    /// The accepted signer's key and counter, or why the command is refused.
+    mutating func admit(_ request: JSON) -> Result<(key: String, counter: UInt64), AuthorityError> {
+        guard let auth = request["auth"]?.objectValue else { return .failure(.init("unsigned command")) }
+        guard let key = auth["key"]?.stringValue?.lowercased(), let counter = auth["counter"]?.intValue, counter > 0,
+              let nonce = auth["nonce"]?.stringValue, !nonce.isEmpty,
+              let signatureHex = auth["sig"]?.stringValue, let signature = Hex.decode(signatureHex),
+              let publicKey = Hex.decode(key) else {
+            return .failure(.init("malformed auth: needs key, counter > 0, nonce and sig"))
+        }
+        guard trusted.contains(key) else {
+            return .failure(.init(trusted.isEmpty ? "this node trusts no operator key (start it with --operator-key)"
+                                                  : "operator key \(key.prefix(12))… is not trusted here"))
+        }
+        guard Ed25519.verify(signature: signature, message: OperatorAuthority.signedBytes(of: request),
+                             publicKey: publicKey) else {
+            return .failure(.init("bad signature"))
+        }
+        let last = lastCounter[key] ?? 0
+        guard UInt64(counter) > last else {
+            return .failure(.init("replayed command: counter \(counter) is not above \(last)"))
+        }
+        lastCounter[key] = UInt64(counter)
+        persist()
+        return .success((key, UInt64(counter)))
+    }
+
+    /// What the operator signs: the request without `auth.sig`.
+    static func signedBytes(of request: JSON) -> [UInt8] {
+        guard var object = request.objectValue, var auth = object["auth"]?.objectValue else { return [] }
+        auth["sig"] = nil
+        object["auth"] = .object(auth)
+        return Array(JSON.object(object).serialized().utf8)
+    }
+
+    private func persist() {
+        let json = JSON.object(lastCounter.mapValues { .int(Int64(clamping: $0)) })
+        _ = writeFileAtomically(statePath, json.serialized() + "\n")
+    }
+}
+
+/// Why an operator command was refused.
+struct AuthorityError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// The operator's side: signs control requests with a key file and a
+/// monotonic counter kept beside it.
+public struct OperatorSigner {
+    public let key: SigningKey
+    let counterPath: String
+
+    public var publicKeyHex: String { Hex.encode(key.publicKey) }
+
+    /// Loads `path` (hex secret key, as `kithctl keygen` writes it).
+    public init(keyPath: String) throws(KeyFileError) {
+        let text = try KeyFile.read(keyPath).trimmingSpaces
+        guard let bytes = Hex.decode(text), let key = SigningKey(secretKey: bytes) else {
+            throw KeyFileError(path: keyPath, action: "use", reason: "not a hex Ed25519 secret key")
+        }
+        self.key = key
+        counterPath = keyPath + ".counter"
+    }
+
+    /// Creates a new key at `path` (0600) and its public half at `path.pub`.
+    public static func generate(at path: String) throws(KeyFileError) -> OperatorSigner {
+        let key = SigningKey.generate()
+        try KeyFile.write(Hex.encode(key.secretKey) + "\n", to: path)
+        try KeyFile.write(Hex.encode(key.publicKey) + "\n", to: path + ".pub")
+        return try OperatorSigner(keyPath: path)
+    }
+
+    /// Takes the next counter from the counter file (never reused, even across runs).
+    public func nextCounter() throws(KeyFileError) -> UInt64 {
+        let last = (try? KeyFile.read(counterPath)).flatMap { UInt64($0.trimmingSpaces) } ?? 0
+        let next = last + 1
+        try KeyFile.write(String(next) + "\n", to: counterPath)
+        return next
+    }
+
+    /// The request with `auth` added; the same signed request may go to every node.
+    public func sign(_ request: JSON, counter: UInt64) -> JSON {
+        guard var object = request.objectValue else { return request }
+        let nonce = Hex.encode((0..<2).flatMap { _ in withUnsafeBytes(of: ProcessStats.randomUInt64()) { Array($0) } })
+        object["auth"] = ["key": .string(publicKeyHex), "counter": .int(Int64(clamping: counter)), "nonce": .string(nonce)]
+        let signature = key.sign(OperatorAuthority.signedBytes(of: .object(object)))
+        var auth = object["auth"]?.objectValue ?? [:]
+        auth["sig"] = .string(Hex.encode(signature))
+        object["auth"] = .object(auth)
+        return .object(object)
+    }
+}
+
+extension String {
+    /// Without leading and trailing whitespace (key files end in a newline).
+    var trimmingSpaces: String {
+        let isSpace: (Character) -> Bool = { $0.isWhitespace }
+        guard let first = firstIndex(where: { !isSpace($0) }), let last = lastIndex(where: { !isSpace($0) }) else { return "" }
+        return String(self[first...last])
+    }
+}
