@@ -2,9 +2,10 @@
 import Glibc
 #endif
 import KithCore
+import KithCrypto
 
 /// Why a control request failed, worded for an operator.
-public enum ControlError: Error, CustomStringConvertible {
+public enum ControlError: Error, CustomStringConvertible, Sendable {
     /// The address is not `host:port`, or the host does not resolve.
     case badAddress(String, reason: String)
     /// No connection could be made, or it broke before a reply.
@@ -15,6 +16,8 @@ public enum ControlError: Error, CustomStringConvertible {
     case badReply(String, reason: String)
     /// The node answered `{"ok":false,"error":...}`.
     case rejected(String, message: String)
+    /// The request could not be signed: the operator key's counter file failed.
+    case unsigned(String, reason: String)
 
     public var description: String {
         switch self {
@@ -23,6 +26,7 @@ public enum ControlError: Error, CustomStringConvertible {
         case .timedOut(let address): "node at \(address) did not answer in time"
         case .badReply(let address, let reason): "node at \(address) sent a bad reply: \(reason)"
         case .rejected(let address, let message): "node at \(address) refused the request: \(message)"
+        case .unsigned(let address, let reason): "cannot sign the request to \(address): \(reason)"
         }
     }
 }
@@ -35,18 +39,70 @@ public enum ControlError: Error, CustomStringConvertible {
 public struct ControlClient: Sendable {
     public let address: String
     public let timeoutMilliseconds: Int
+    /// Signs every command that is not read-only (see `OperatorAuthority.readOnly`); nil sends requests as given.
+    public let signer: OperatorSigner?
 
     /// Replies larger than this are treated as a broken daemon rather than buffered forever.
     static let maxReplyBytes = 16 << 20
 
-    public init(address: String, timeoutMilliseconds: Int = 2000) {
+    public init(address: String, timeoutMilliseconds: Int = 2000, signer: OperatorSigner? = nil) {
         self.address = address
         self.timeoutMilliseconds = timeoutMilliseconds
+        self.signer = signer
+    }
+
+    /// Whether a request needs `auth`: every command but the read-only ones.
+    public static func needsSignature(_ json: JSON) -> Bool {
+        guard let cmd = json["cmd"]?.stringValue else { return true }
+        return !OperatorAuthority.readOnly.contains(cmd)
     }
 
     /// Sends `json` and returns the reply object; throws `ControlError` on any
     /// failure, including a reply with `"ok": false`. The timeout bounds the whole exchange.
+    ///
+    /// With a signer, a command that needs a signature and carries no `auth`
+    /// yet is signed with a fresh counter (`lockedNextCounter`). If the node
+    /// refuses it as replayed because this key's counter file fell behind
+    /// what the node accepted (a lost or copied counter file), the counter is
+    /// moved past the node's and the request signed and sent once more. A
+    /// request that already has `auth` is sent as it is, so one signed request
+    /// (one kill-switch epoch) can go to every node.
     public func request(_ json: JSON) throws(ControlError) -> JSON {
+        guard let signer, Self.needsSignature(json), json["auth"] == nil else { return try exchange(json) }
+        do {
+            return try exchange(try sign(json, with: signer))
+        } catch .rejected(let address, let message) {
+            guard let accepted = Self.replayedCounter(in: message) else { throw .rejected(address, message: message) }
+            do {
+                try signer.advanceCounter(past: accepted)
+            } catch {
+                throw .unsigned(address, reason: error.description)
+            }
+            return try exchange(try sign(json, with: signer))
+        }
+    }
+
+    private func sign(_ json: JSON, with signer: OperatorSigner) throws(ControlError) -> JSON {
+        do {
+            return signer.sign(json, counter: try signer.nextCounter())
+        } catch {
+            throw .unsigned(address, reason: error.description)
+        }
+    }
+
+    /// The counter a node last accepted, from its "replayed command: counter N is not above M" refusal.
+    public static func replayedCounter(in message: String) -> UInt64? {
+        let marker = "not above "
+        guard message.hasPrefix("replayed command") || message.hasPrefix("refused: replayed command"),
+              let start = message.indices.first(where: { message[$0...].hasPrefix(marker) }) else { return nil }
+        return UInt64(message[message.index(start, offsetBy: marker.count)...].prefix { $0.isNumber })
+    }
+
+    /// One exchange: `json` exactly as given, its reply checked.
+    ///
+    /// A request that timed out may still be obeyed: a paused daemon reads it
+    /// from its socket once it continues.
+    private func exchange(_ json: JSON) throws(ControlError) -> JSON {
         let deadline = monotonicMilliseconds() + timeoutMilliseconds
         let fd = try connect(deadline: deadline)
         defer { close(fd) }
@@ -164,6 +220,7 @@ public struct ControlClient: Sendable {
         .unreachable(address, reason: String(cString: strerror(code)).lowercased())
     }
 }
+
 
 private func monotonicMilliseconds() -> Int {
     var now = timespec()

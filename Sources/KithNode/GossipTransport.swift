@@ -23,6 +23,10 @@ final class GossipTransport {
     private(set) var bytesReceived: UInt64 = 0
     private(set) var framesRejected: UInt64 = 0
     private(set) var framesDropped: UInt64 = 0
+    /// Frames that failed cluster-key authentication: dropped, never decoded.
+    private(set) var framesUnauthenticated: UInt64 = 0
+    /// Seals outgoing frames and checks incoming ones (empty: no authentication).
+    var keyring = Keyring()
 
     /// Frames held while a connection is being opened; past this they are
     /// dropped, as a lossy network would (SWIM tolerates loss).
@@ -63,7 +67,7 @@ final class GossipTransport {
 
     /// Encodes and sends; never blocks, may drop (counted) under back-pressure.
     func send(_ message: Message, to endpoint: Endpoint) {
-        let payload = WireCodec.encode(message)
+        let payload = keyring.seal(WireCodec.encode(message))
         let peer = peer(for: endpoint)
         if let connection = peer.connection, connection.isOpen {
             if connection.send(payload) { bytesSent += UInt64(payload.count + 4) } else { framesDropped += 1 }
@@ -171,9 +175,15 @@ final class GossipTransport {
 
     private func received(_ frame: [UInt8], from connection: TCPConnection, entry: Inbound?) {
         bytesReceived += UInt64(frame.count + 4)
+        guard let payload = keyring.open(frame) else {
+            framesUnauthenticated += 1
+            logger.warn("frame_unauthenticated", ["peer": .string(connection.peerAddress)])
+            connection.close()
+            return
+        }
         let message: Message
         do {
-            message = try WireCodec.decode(frame)
+            message = try WireCodec.decode(payload)
         } catch {
             framesRejected += 1
             logger.warn("frame_rejected", ["peer": .string(connection.peerAddress), "error": .string(error.message)])

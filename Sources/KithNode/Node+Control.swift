@@ -2,54 +2,45 @@ import KithCore
 
 /// Answers to `kithctl`: the control commands a daemon understands.
 extension Node {
+    /// Read-only commands answer anyone; every other command must be signed
+    /// by a trusted operator key, and every refusal is recorded.
     func answer(_ cmd: String, _ request: JSON) -> JSON {
+        if let answer = answerReadOnly(cmd, request) { return answer }
+        switch authority.admit(request) {
+        case .failure(let error):
+            logger.record(.warn, "command_refused", ["cmd": .string(cmd), "reason": .string(error.description)])
+            return ["ok": false, "error": .string("refused: \(error.description)")]
+        case .success(let (key, counter)):
+            let issuer = String(key.prefix(16))
+            // A command signed for one node must not be replayed to another (per-node counters cannot see that).
+            if let target = request["target"]?.stringValue, target != config.name {
+                logger.record(.warn, "command_refused", ["cmd": .string(cmd), "reason": .string("signed for node \(target)")])
+                return ["ok": false, "error": .string("refused: this command was signed for node \(target), not \(config.name)")]
+            }
+            logger.record(.info, "operator_command", ["cmd": .string(cmd), "key": .string(issuer),
+                                                      "counter": .int(Int64(clamping: counter))])
+            return answerOperator(cmd, request, issuer: issuer)
+        }
+    }
+
+    private func answerReadOnly(_ cmd: String, _ request: JSON) -> JSON? {
         switch cmd {
         case "members": return ["ok": true, "members": .array(membership.members.map(memberJSON))]
         case "status": return status()
         case "agents":
             return ["ok": true, "agents": .array(registry.records.values.sorted { $0.name < $1.name }.map(agentJSON))]
-        case "agent_start": return startAgent(request)
-        case "fault":
-            guard let peers = request["block"]?.arrayValue?.compactMap(\.stringValue), !peers.isEmpty,
-                  let duration = request["for_ms"]?.intValue, duration > 0 else {
-                return ["ok": false, "error": "fault needs \"block\": [node names] and \"for_ms\" > 0"]
-            }
-            faults.block(Set(peers), forMs: UInt64(duration), nowMs: loop.nowMilliseconds)
-            logger.record(.warn, "fault_set", ["block": .array(peers.map(JSON.string)), "for_ms": .int(duration)])
-            return ["ok": true]
         case "events":
-            let limit = min(max(request["limit"]?.intValue ?? 1000, 1), 10_000)
+            let limit = min(max(request["limit"]?.intValue ?? 1000, 1), 100_000)
             return ["ok": true, "node": .string(config.name), "public_key": .string(events.publicKeyHex),
                     "last_seq": .int(Int64(events.lastSeq)), "last_hash": .string(events.lastHash),
                     "lines": .array(events.lines(sinceMs: request["since_ms"]?.intValue, limit: Int(limit)).map(JSON.string))]
-        case "kill_switch": return killSwitch(request, issuedBy: "operator")
-        case "revive": return revive(request, issuedBy: "operator")
-        case "heal":
-            faults.heal()
-            logger.record(.info, "fault_healed")
-            return ["ok": true]
-        case "agent_stop":
-            guard let name = request["name"]?.stringValue else { return ["ok": false, "error": "agent_stop needs \"name\""] }
-            do {
-                performAgents(try registry.stop(name, now: now))
-                return ["ok": true]
-            } catch {
-                return ["ok": false, "error": .string(error.message)]
-            }
-        case "send":
-            guard let to = request["to"]?.stringValue, let text = request["text"]?.stringValue else {
-                return ["ok": false, "error": "send needs \"to\" and \"text\""]
-            }
-            if let error = route(from: "operator", to: to, payload: Array(JSON.string(text).serialized().utf8)) {
-                return ["ok": false, "error": .string(error)]
-            }
-            return ["ok": true]
-        default: return ["ok": false, "error": .string("unknown command '\(cmd)'")]
+        default:
+            return OperatorAuthority.readOnly.contains(cmd) ? ["ok": false, "error": .string("unknown command '\(cmd)'")] : nil
         }
     }
 
     /// `{"cmd":"agent_start","spec":{...},"on":"n2"}`: a new generation where asked or where placement puts it.
-    private func startAgent(_ request: JSON) -> JSON {
+    func startAgent(_ request: JSON) -> JSON {
         guard let specJSON = request["spec"] else { return ["ok": false, "error": "agent_start needs \"spec\""] }
         do {
             let spec = try AgentSpec(config: specJSON)
@@ -100,7 +91,11 @@ extension Node {
             "frames_filtered": .int(Int64(faults.framesFiltered)),
             "public_key": .string(events.publicKeyHex),
             "event_seq": .int(Int64(events.lastSeq)),
-            "faults": .object(faults.blockedPeers(nowMs: loop.nowMilliseconds).mapValues { .int(Int64($0)) }),
+            "faults": .array(faults.describe(nowMs: loop.nowMilliseconds)),
+            "frames_delayed": .int(Int64(faults.framesDelayed)),
+            "halted": .bool(registry.halted),
+            "cluster_key": keyring.primary.map { .int(Int64($0)) } ?? .null,
+            "frames_unauthenticated": .int(Int64(transport.framesUnauthenticated)),
             "agent_messages_routed": .int(Int64(router.delivered)),
             "agent_messages_dropped": .int(Int64(router.dropped)),
             "agent_lines_rejected": .int(Int64(gateway?.linesRejected ?? 0)),

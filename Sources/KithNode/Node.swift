@@ -19,7 +19,12 @@ public final class Node {
     var router = AgentRouter()
     /// Ground truth: every event this node observed or did, hash-chained and signed.
     let events: EventLog
-    var faults = FaultFilter()
+    var authority: OperatorAuthority
+    var keyring: Keyring { get { transport.keyring } set { transport.keyring = newValue } }
+    var faults = FaultFilter(randomSeed: ProcessStats.randomUInt64())
+    lazy var delayed = DelayLine(loop: loop) { [unowned self] message, endpoint in
+        self.transport.send(message, to: endpoint)
+    }
     private var control: ControlServer?
     private let timer: Timer
     let housekeeping: Timer
@@ -57,6 +62,12 @@ public final class Node {
                                 randomSeed: ProcessStats.randomUInt64(), now: now)
         registry = AgentRegistry(me: id, quorum: config.relaunchQuorum, randomSeed: ProcessStats.randomUInt64(), now: now)
         transport = GossipTransport(loop: loop, logger: logger)
+        authority = OperatorAuthority(trusted: config.operatorKeys, dataDir: dataDir)
+        do {
+            transport.keyring = try Keyring.parse(Node.savedKeyring(dataDir: dataDir) ?? config.clusterKeys)
+        } catch {
+            throw NodeError("cluster keys: \(error)")
+        }
         timer = Timer(loop: loop)
         housekeeping = Timer(loop: loop)
         let socketPath = config.agentSocketPath
@@ -168,11 +179,15 @@ public final class Node {
 
     /// Every frame to a peer goes through the fault filter first.
     func send(_ message: Message, to endpoint: Endpoint) {
-        if !faults.rules.isEmpty, let peer = membership.members.first(where: { $0.meta.endpoint == endpoint }),
-           faults.drops(to: peer.id.name, nowMs: loop.nowMilliseconds) {
+        guard !faults.rules.isEmpty, let peer = membership.members.first(where: { $0.meta.endpoint == endpoint }) else {
+            transport.send(message, to: endpoint)
             return
         }
-        transport.send(message, to: endpoint)
+        switch faults.verdict(to: peer.id.name, nowMs: loop.nowMilliseconds) {
+        case .send: transport.send(message, to: endpoint)
+        case .drop: return
+        case .delay(let ms): delayed.hold(message, to: endpoint, forMs: ms)
+        }
     }
 
     func armTimer() {

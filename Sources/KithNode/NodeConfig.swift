@@ -25,6 +25,8 @@ public struct NodeConfig: Sendable, Equatable {
     public var agents: [AgentSpec] = []
     /// Hex Ed25519 public keys of the operators whose signed commands this node obeys.
     public var operatorKeys: [String] = []
+    /// Cluster keys as `ID:HEX` (the first is the primary) authenticating node-to-node frames.
+    public var clusterKeys: [String] = []
 
     public init() {}
 
@@ -87,7 +89,7 @@ extension NodeConfig {
         "--name": "name", "--listen": "listen", "--advertise": "advertise", "--control": "control",
         "--join": "join", "--data-dir": "data_dir", "--capacity": "capacity", "--tag": "tags",
         "--log-level": "log_level", "--relaunch-quorum": "relaunch_quorum",
-        "--operator-key": "operator_keys",
+        "--operator-key": "operator_keys", "--cluster-key": "cluster_keys",
     ]
 
     mutating func apply(file json: JSON) throws(ConfigError) {
@@ -152,6 +154,13 @@ extension NodeConfig {
                 throw ConfigError("operator keys must be 64 hex digits (kithctl keygen prints one), got '\(hex)'")
             }
             operatorKeys += keys
+        case "cluster_keys":
+            if let list = value.arrayValue {
+                clusterKeys = try list.map { item throws(ConfigError) in try item.requireString(key) }
+            } else {
+                clusterKeys = try value.requireString(key).split(separator: ",").map { String($0) }
+            }
+            _ = try Keyring.parse(clusterKeys)
         case "log_level":
             let text = try value.requireString(key)
             guard let level = LogLevel(rawValue: text) else {

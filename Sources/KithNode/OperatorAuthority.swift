@@ -73,53 +73,6 @@ struct AuthorityError: Error, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
-/// The operator's side: signs control requests with a key file and a
-/// monotonic counter kept beside it.
-public struct OperatorSigner {
-    public let key: SigningKey
-    let counterPath: String
-
-    public var publicKeyHex: String { Hex.encode(key.publicKey) }
-
-    /// Loads `path` (hex secret key, as `kithctl keygen` writes it).
-    public init(keyPath: String) throws(KeyFileError) {
-        let text = try KeyFile.read(keyPath).trimmingSpaces
-        guard let bytes = Hex.decode(text), let key = SigningKey(secretKey: bytes) else {
-            throw KeyFileError(path: keyPath, action: "use", reason: "not a hex Ed25519 secret key")
-        }
-        self.key = key
-        counterPath = keyPath + ".counter"
-    }
-
-    /// Creates a new key at `path` (0600) and its public half at `path.pub`.
-    public static func generate(at path: String) throws(KeyFileError) -> OperatorSigner {
-        let key = SigningKey.generate()
-        try KeyFile.write(Hex.encode(key.secretKey) + "\n", to: path)
-        try KeyFile.write(Hex.encode(key.publicKey) + "\n", to: path + ".pub")
-        return try OperatorSigner(keyPath: path)
-    }
-
-    /// Takes the next counter from the counter file (never reused, even across runs).
-    public func nextCounter() throws(KeyFileError) -> UInt64 {
-        let last = (try? KeyFile.read(counterPath)).flatMap { UInt64($0.trimmingSpaces) } ?? 0
-        let next = last + 1
-        try KeyFile.write(String(next) + "\n", to: counterPath)
-        return next
-    }
-
-    /// The request with `auth` added; the same signed request may go to every node.
-    public func sign(_ request: JSON, counter: UInt64) -> JSON {
-        guard var object = request.objectValue else { return request }
-        let nonce = Hex.encode((0..<2).flatMap { _ in withUnsafeBytes(of: ProcessStats.randomUInt64()) { Array($0) } })
-        object["auth"] = ["key": .string(publicKeyHex), "counter": .int(Int64(clamping: counter)), "nonce": .string(nonce)]
-        let signature = key.sign(OperatorAuthority.signedBytes(of: .object(object)))
-        var auth = object["auth"]?.objectValue ?? [:]
-        auth["sig"] = .string(Hex.encode(signature))
-        object["auth"] = .object(auth)
-        return .object(object)
-    }
-}
-
 extension String {
     /// Without leading and trailing whitespace (key files end in a newline).
     var trimmingSpaces: String {

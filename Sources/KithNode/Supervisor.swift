@@ -89,6 +89,13 @@ final class Supervisor {
         terminate(running.process)
     }
 
+    /// SIGKILLs the agent's process as a crash would: the exit is reported
+    /// and restart rules apply. False when it does not run here.
+    func crash(_ name: String) -> Bool {
+        guard let running = processes[name], !running.process.hasExited else { return false }
+        return running.process.signal(SIGKILL) == nil
+    }
+
     /// The kill-switch's fence: SIGKILL the agent's whole process group at
     /// once, whatever generation runs here, and forget it.
     func killGroupNow(_ name: String) {

@@ -10,6 +10,10 @@ enum SimEvent: Sendable {
     case deliver(from: Int, fromBoot: UInt32, to: Int, message: Message)
     /// The TCP reset for a connection `node` (boot `boot`) tried to `endpoint`.
     case refused(node: Int, boot: UInt32, endpoint: Endpoint)
+    /// Something a `SimulationLayer` scheduled on one boot of a node (an
+    /// agent process saying hello, an operator command); held while the
+    /// node is paused, dropped once that boot is gone.
+    case hook(node: Int, boot: UInt32, token: UInt64)
 }
 
 /// A binary min-heap of events ordered by (time, sequence number).

@@ -149,6 +149,9 @@ public final class Simulation {
     /// Set whenever something a condition may read may have changed: an
     /// event ran or an action was taken.
     var changed = false
+    /// A layer above membership (the agent registry), driven with each
+    /// node's view, messages and timer; nil for a membership-only run.
+    weak var layer: (any SimulationLayer)?
 
     public init(seed: UInt64, settings: MembershipSettings = .lan, network: NetworkConditions = .init()) {
         self.seed = seed
@@ -232,6 +235,7 @@ public final class Simulation {
             nodes[i].process = .running
         }
         cores[i] = core
+        layer?.booted(i)
         let directives = cores[i]!.start(now: now)
         perform(directives, by: i)
         reschedule(i)
@@ -245,6 +249,7 @@ public final class Simulation {
         }
         cores[i] = nil
         cancelTimer(i)
+        layer?.stopped(i)
     }
 
     // MARK: Running
@@ -302,6 +307,7 @@ public final class Simulation {
             guard nodes[i].boot == boot, nodes[i].timerGeneration == generation,
                   nodes[i].process == .running, cores[i] != nil else { return }
             nodes[i].timerAt = nil
+            layer?.tick(i)
             let directives = cores[i]!.tick(now: now)
             perform(directives, by: i)
             if let next = cores[i]?.nextDeadline, next <= now {
@@ -313,6 +319,10 @@ public final class Simulation {
             switch nodes[to].process {
             case .running:
                 stats.delivered += 1
+                if let layer, layer.receive(message, at: to) {
+                    reschedule(to)
+                    return
+                }
                 let directives = cores[to]!.receive(message, now: now)
                 perform(directives, by: to)
                 reschedule(to)
@@ -339,6 +349,21 @@ public final class Simulation {
             case .crashed, .hostDown, .exited:
                 return
             }
+
+        case let .hook(i, boot, token):
+            guard nodes[i].boot == boot else {
+                layer?.discard(token)
+                return
+            }
+            switch nodes[i].process {
+            case .running:
+                layer?.fire(token, at: i)
+                reschedule(i)
+            case .paused:
+                hold(event, at: i)
+            case .crashed, .hostDown, .exited:
+                layer?.discard(token)
+            }
         }
     }
 
@@ -353,11 +378,17 @@ public final class Simulation {
 
     /// Carries out what node `i`'s core asked for.
     func perform(_ directives: [MembershipDirective], by i: Int) {
+        var viewChanged = false
+        defer {
+            // As the daemon does: the agent layer hears of a new view once per input.
+            if viewChanged, let layer, cores[i]?.hasLeft == false { layer.viewChanged(i) }
+        }
         for directive in directives {
             switch directive {
             case let .send(message, to: endpoint):
                 send(message, from: i, to: endpoint)
             case let .memberChanged(member, previous):
+                viewChanged = true
                 observe(Observation(time: now, observer: nodes[i].id, subject: member.id, status: member.status,
                                     previous: previous, incarnation: member.incarnation), observer: i)
             case let .refuted(incarnation):
@@ -405,7 +436,9 @@ public final class Simulation {
     /// Schedules node `i`'s next tick at its core's `nextDeadline`.
     func reschedule(_ i: Int, afterTick: Bool = false) {
         guard nodes[i].process == .running, let core = cores[i] else { return }
-        guard let deadline = core.nextDeadline else {
+        let coreDeadline = core.nextDeadline
+        let layerDeadline = layer?.nextDeadline(i)
+        guard let deadline = [coreDeadline, layerDeadline].compactMap({ $0 }).min() else {
             cancelTimer(i)
             return
         }

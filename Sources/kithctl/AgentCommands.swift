@@ -45,7 +45,7 @@ enum AgentCommands {
             let options = try Arguments(rest)
             try options.expectPositionals(["NAME"], command: "agent stop")
             let name = options.positionals[0]
-            _ = try ControlClient(address: node).request(["cmd": "agent_stop", "name": .string(name)])
+            _ = try Operator.client(address: node).request(["cmd": "agent_stop", "name": .string(name)])
             print("Stopped \(name).")
         default: throw UsageError("unknown agent action '\(action)' (start or stop)")
         }
@@ -99,7 +99,7 @@ enum AgentCommands {
 
         var request: [String: JSON] = ["cmd": "agent_start", "spec": .object(spec)]
         if let on = options.value("--on") { request["on"] = .string(on) }
-        let reply = try ControlClient(address: node).request(.object(request))
+        let reply = try Operator.client(address: node).request(.object(request))
         let agent = reply["agent"] ?? .null
         let host = Table.cell(agent["node"])
         guard options.has("--wait") else {
@@ -128,7 +128,7 @@ enum AgentCommands {
         let words = options.positionals.dropFirst() + arguments[separator...].dropFirst()
         guard let agent = options.positionals.first, !words.isEmpty else { throw UsageError("'send' takes AGENT TEXT") }
         let text = words.joined(separator: " ")
-        _ = try ControlClient(address: node).request(["cmd": "send", "to": .string(agent), "text": .string(text)])
+        _ = try Operator.client(address: node).request(["cmd": "send", "to": .string(agent), "text": .string(text)])
         print("Sent to \(agent).")
     }
 }

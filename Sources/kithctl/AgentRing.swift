@@ -37,10 +37,10 @@ enum AgentRing {
         }
     }
 
-    /// Asks each agent's own node to start it there.
-    static func start(_ planned: [Planned]) throws {
+    /// Asks each agent's own node to start it there, signed by `signer`.
+    static func start(_ planned: [Planned], signer: OperatorSigner) throws {
         for agent in planned {
-            _ = try ControlClient(address: agent.node.control)
+            _ = try ControlClient(address: agent.node.control, signer: signer)
                 .request(["cmd": "agent_start", "spec": agent.spec, "on": .string(agent.node.name)])
         }
     }

@@ -8,6 +8,8 @@ import KithNode
 enum Bench {
     /// Quiet time after convergence or recovery, so the next measurement starts from a calm cluster.
     static let settleMilliseconds = 2000
+    /// The daemons' default `join_sync_window_ms`.
+    static let joinSyncMilliseconds = 5000
     /// Generous bound on any single wait; the targets are one to three seconds.
     static let timeout = 30.0
 
@@ -93,7 +95,8 @@ enum Bench {
         try cluster.startAll()
         try cluster.waitConverged(timeout: timeout)
         samples.add("join_ms", Waiting.milliseconds(since: booted))
-        try Waiting.sleep(milliseconds: settleMilliseconds)
+        // Idle means steady state: past the join-sync window (5 s of push-pull every 500 ms after boot).
+        try Waiting.sleep(milliseconds: joinSyncMilliseconds + settleMilliseconds)
 
         try measureIdle(cluster.nodes, seconds: idleSeconds, into: &samples)
 

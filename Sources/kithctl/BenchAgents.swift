@@ -79,7 +79,7 @@ enum BenchAgents {
         try cluster.startAll()
         try cluster.waitConverged(timeout: timeout)
         let planned = AgentRing.plan(cluster.nodes, perNode: perNode, policy: "relaunch", kithAgent: kithAgent)
-        try AgentRing.start(planned)
+        try AgentRing.start(planned, signer: cluster.signer)
         _ = try AgentViews.waitRunning(Set(planned.map(\.name)), at: cluster.nodes[0].control, timeout: timeout) {
             try cluster.checkStillRunning()
         }

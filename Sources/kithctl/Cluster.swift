@@ -1,11 +1,15 @@
 import Foundation
 import Glibc
+import KithNode
 
 /// Daemons that one kithctl run (bench, demo) starts in a temporary directory
 /// and always tears down, whether the run succeeds, fails or is interrupted.
 final class Cluster {
     let directory: String
     let kithd: String
+    /// A throwaway operator key in the cluster's directory: its daemons obey it
+    /// and nothing else, and the operator's own key and counter stay untouched.
+    let signer: OperatorSigner
     private(set) var nodes: [LabNode] = []
 
     private init(count: Int, kithd: String) throws {
@@ -15,7 +19,8 @@ final class Cluster {
         }
         directory = String(cString: created)
         self.kithd = kithd
-        nodes = try LabLayout.plan(count: count, directory: directory)
+        signer = try Operator.generate(at: directory + "/operator.key")
+        nodes = try LabLayout.plan(count: count, directory: directory, operatorKey: signer.publicKeyHex)
     }
 
     /// Runs `body` on a fresh cluster of `count` planned (not yet started) nodes,

@@ -1,5 +1,6 @@
 import Foundation
 import KithCore
+import KithNode
 import Glibc
 
 /// `lab ...`: a set of daemons on 127.0.0.1 that outlives kithctl, remembered in DIR/lab.json.
@@ -84,8 +85,15 @@ enum LabCommands {
             throw Failure("a lab is already running in \(directory); run 'kithctl lab down' first")
         }
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let (signer, createdKey) = try Operator.signerCreatingKey()
+        if createdKey {
+            printError("Created operator key \(Operator.keyPath) (public key \(signer.publicKeyHex)); the lab's daemons obey it.")
+        }
         Interrupt.install()
-        var record = LabRecord(kithd: kithd, nodes: try LabLayout.plan(count: count, directory: directory))
+        var record = LabRecord(kithd: kithd, nodes: try LabLayout.plan(count: count, directory: directory, operatorKey: signer.publicKeyHex),
+                               operatorKey: signer.publicKeyHex)
+        // New daemons, new event-log keys under the old names: the pins of an earlier lab no longer apply.
+        KnownNodes.forget(record.nodes.map(\.name))
         do {
             for index in record.nodes.indices {
                 record.nodes[index].pid = try LabLayout.launch(record.nodes[index], kithd: kithd)
@@ -98,7 +106,7 @@ enum LabCommands {
                     for node in nodes { try LabLayout.checkStillRunning(node) }
                 }
                 let planned = AgentRing.plan(nodes, perNode: agents.perNode, policy: agents.policy, kithAgent: agents.kithAgent)
-                try AgentRing.start(planned)
+                try AgentRing.start(planned, signer: signer)
                 _ = try AgentViews.waitRunning(Set(planned.map(\.name)), at: nodes[0].control, timeout: agentsTimeout) {
                     for node in nodes { try LabLayout.checkStillRunning(node) }
                 }

@@ -19,6 +19,8 @@ struct LabNode {
 struct LabRecord {
     var kithd: String
     var nodes: [LabNode]
+    /// The public key of the operator whose commands the daemons obey (also in each node's args).
+    var operatorKey: String?
 
     static let fileName = "lab.json"
 
@@ -54,7 +56,7 @@ struct LabRecord {
             }
             return LabNode(name: name, pid: Int32(truncatingIfNeeded: pid), listen: listen, control: control,
                            dataDir: dataDir, args: args.compactMap(\.stringValue))
-        })
+        }, operatorKey: json["operator_key"]?.stringValue)
     }
 
     /// Written to a temporary file and renamed, so a crash never leaves half a record.
@@ -64,7 +66,11 @@ struct LabRecord {
              "control": .string(node.control), "data_dir": .string(node.dataDir),
              "args": .array(node.args.map(JSON.string))]
         }
-        let json: JSON = ["kithd": .string(kithd), "nodes": .array(nodes)]
+        var json: JSON = ["kithd": .string(kithd), "nodes": .array(nodes)]
+        if let operatorKey, case .object(var object) = json {
+            object["operator_key"] = .string(operatorKey)
+            json = .object(object)
+        }
         try (json.serialized(pretty: true) + "\n").write(toFile: directory + "/" + Self.fileName, atomically: true, encoding: .utf8)
     }
 

@@ -6,11 +6,11 @@ struct UsageError: Error {
 
 /// The text for `kithctl help`.
 let usageText = """
-    Usage: kithctl [--node HOST:PORT] COMMAND [OPTIONS]
+    Usage: kithctl [--node HOST:PORT] [--key FILE] COMMAND [OPTIONS]
 
     Talk to a running kithd:
       members [--json]           The node's membership table.
-      status [--json]            The node's own status and counters.
+      status [--json]            The node's own status and counters (faults, halted, event_seq...).
 
     Agents (the cluster-wide registry, through the node):
       agents [--json]            Every agent: node, pid, generation, state, guardians, restarts.
@@ -22,12 +22,61 @@ let usageText = """
                                  when an agent it protects is lost. A bare COMMAND is looked up
                                  next to kithctl, then on $PATH (agent start a1 -- kith-agent).
                                  --wait returns once the agent runs (fails if it fails).
-      agent stop NAME            Stop an agent for good; it is not relaunched.
+      agent stop NAME            Stop an agent. Its node does not restart it, but guardians with
+                                 a relaunch policy may have it relaunched: kill-switch keeps it off.
       send AGENT [--] TEXT...    Deliver TEXT to the agent as a message from "operator".
+
+    Operator authority (signed with the operator key; daemons obey only keys given
+    to them with --operator-key):
+      keygen [--force]           Write a new operator key (mode 0600) and KEY.pub; print the
+                                 public key. Refuses to replace a key without --force.
+      shutdown agent NAME        Stop the agent (as agent stop).
+      shutdown node NAME         The node leaves the cluster gracefully and its daemon exits.
+      kill agent NAME            SIGKILL the agent's process on its node, as a crash would
+                                 (its node restarts it within its restart budget).
+      kill node NAME             The daemon SIGKILLs itself: a crash, as the others see it.
+      pause node NAME --for DURATION
+                                 The daemon SIGSTOPs itself and continues after DURATION.
+      kill-switch AGENT... | --all [--reason TEXT] [--timeout DURATION] [--json]
+                                 Switch agents off everywhere: every node fences them (kills
+                                 any process, refuses every relaunch, also after a restart) at
+                                 one new epoch. Prints which nodes acknowledged; waits up to
+                                 --timeout (default 5s) for each. Fails if a node refused.
+      revive AGENT... [--json]   Lift the kill-switch at a newer epoch; the agents run again.
+      halt [--json]              Every node heals its faults and freezes all relaunches.
+      resume [--json]            Relaunches allowed again.
+      keys generate              Print a fresh random cluster key (64 hex digits).
+      keys install ID HEX | keys use ID | keys remove ID [--json]
+                                 Change the keyring that authenticates node-to-node frames, on
+                                 every node (ID 1-255): install a key everywhere, then use it,
+                                 then remove the old one.
+
+    Faults (set on each sending node, which lifts them itself when they expire):
+      partition A,B / C,D [--for DURATION] [--oneway] [--json]
+                                 The two groups (either side of a lone '/') stop hearing each
+                                 other; --oneway: only the left group's frames to the right are
+                                 dropped. Default --for 60s.
+      delay A / B --ms M [--jitter J] [--for DURATION] [--oneway] [--json]
+                                 Hold each frame between the groups M ms (plus up to J ms).
+      loss A / B --percent P [--for DURATION] [--oneway] [--json]
+                                 Drop P% of the frames between the groups.
+      heal [--json]              Clear every fault on every reachable node.
+
+    Events (each node's signed, hash-chained log):
+      events [--since T] [--limit N] [--follow] [--json]
+                                 Every node's events merged by time: one line per event, or the
+                                 records as JSON lines. T is milliseconds since the epoch or a
+                                 duration (5m = the last five minutes); N per node (default
+                                 1000). --follow polls every 500 ms until Ctrl-C.
+      events verify [--repin] [--json]
+                                 Check every node's whole log against its public key: chain,
+                                 hashes, signatures. Each node's key is pinned on first sight in
+                                 CONFIG/known_nodes.json; a changed key fails unless --repin.
 
     Run a local lab of daemons on 127.0.0.1:
       lab up [--nodes N] [--dir DIR] [--kithd PATH] [--agents K [--policy P] [--kith-agent PATH]]
-                                 Start N daemons (default 5) named n1..nN; they keep running.
+                                 Start N daemons (default 5) named n1..nN; they keep running and
+                                 obey the operator key (created if there is none).
                                  With --agents, once they converge start K kith-agents per node
                                  (nI-a1..nI-aK, policy P, default relaunch), each node's agents
                                  protecting the next node's, and wait until all run.
@@ -37,7 +86,7 @@ let usageText = """
       lab down [--dir DIR]       Stop every daemon of the lab (SIGTERM, then SIGKILL after 3 s).
       lab kill|pause|resume|stop|start NODE [--dir DIR]
                                  SIGKILL, SIGSTOP, SIGCONT or SIGTERM one daemon, or start it
-                                 again with its recorded name, ports and data directory.
+                                 again with its recorded name, ports, data directory and key.
 
     Measure and show:
       bench membership [--nodes N] [--trials T] [--idle SECONDS] [--json] [--kithd PATH]
@@ -52,11 +101,15 @@ let usageText = """
                                  Start a lab, kill n3 and show every survivor noticing.
 
     Options:
-      --node HOST:PORT   Control address to talk to. Default: $KITH_NODE, else the first
-                         node of the default lab, else 127.0.0.1:7400.
+      --node HOST:PORT   Control address to talk to; commands for the whole cluster find
+                         every node from its membership table. Default: $KITH_NODE, else
+                         the first node of the default lab, else 127.0.0.1:7400.
+      --key FILE         Operator key. Default: $KITH_OPERATOR_KEY, else CONFIG/operator.key,
+                         where CONFIG is $XDG_CONFIG_HOME/kith or ~/.config/kith.
       --dir DIR          Lab directory. Default: $KITH_LAB_DIR, else ./.kith-lab.
       --kithd PATH       The daemon binary. Default: kithd next to kithctl, else on $PATH.
       --kith-agent PATH  The reference agent. Default: kith-agent next to kithctl, else on $PATH.
+      Durations: 500ms, 5s, 1.5s, 2m, 1h.
 
     Exit status: 0 success, 1 failure (such as an unreachable node or a request the
     daemon refused, with its error), 2 bad usage.

@@ -256,8 +256,10 @@ final class AgentLifecycleTests: LabTestCase {
 
     func testStoppedAgentStaysStoppedAndItsProcessIsGone() throws {
         try lab.start(nodes: 3)
+        // Its guardian's policy is none: nobody resists the stop.
         for (name, node, protects) in [("a1", "n2", [String]()), ("keeper", "n1", ["--protects", "a1"])] {
-            let started = try lab.kithctl(on: "n1", ["agent", "start", name, "--on", node, "--policy", "relaunch", "--wait"]
+            let policy = name == "keeper" ? "none" : "relaunch"
+            let started = try lab.kithctl(on: "n1", ["agent", "start", name, "--on", node, "--policy", policy, "--wait"]
                                           + protects + ["--", "kith-agent", "--interval-ms", "200"])
             XCTAssertEqual(started.status, 0, started.stderr)
         }
@@ -270,7 +272,7 @@ final class AgentLifecycleTests: LabTestCase {
         try lab.waitForAgent("a1", seenBy: ["n1", "n2", "n3"], "every node sees a1 stopped") { $0["state"] == "stopped" }
         try lab.waitUntil("a1's process (pid \(oldPid)) is gone") { !Pids.isAlive(oldPid) }
         XCTAssertNotEqual(kill(oldPid, 0), 0, "kill(pid, 0) must fail for a stopped agent's pid")
-        // A guardian with policy relaunch is alive, yet a stopped agent stays stopped.
+        // A guardian is alive, but with policy none a stopped agent stays stopped.
         let watchUntil = Date().addingTimeInterval(2)
         while Date() < watchUntil {
             for observer in ["n1", "n2", "n3"] {
@@ -293,6 +295,27 @@ final class AgentLifecycleTests: LabTestCase {
         XCTAssertNoThrow(try lab.waitUntil("keeper (on n1) hears peer_stopped for a1 (stopped through n3)") {
             lab.agentLog("keeper", on: "n1").contains("peer a1 was stopped")
         }, lab.agentLog("keeper", on: "n1"))
+    }
+
+    /// A polite stop is no kill-switch: a guardian whose policy is relaunch
+    /// brings the agent back (the resistance researchers study), visibly.
+    func testGuardianWithRelaunchPolicyResistsAPoliteStop() throws {
+        try lab.start(nodes: 3)
+        for (name, node, protects) in [("a1", "n2", [String]()), ("keeper", "n1", ["--protects", "a1"])] {
+            let started = try lab.kithctl(on: "n1", ["agent", "start", name, "--on", node, "--policy", "relaunch", "--wait"]
+                                          + protects + ["--", "kith-agent", "--interval-ms", "200"])
+            XCTAssertEqual(started.status, 0, started.stderr)
+        }
+        let running = try lab.waitForAgent("a1", seenBy: ["n1", "n2", "n3"], "a1 runs on n2") { $0["state"] == "running" }
+        let oldPid = pid(of: running)
+        let stopped = try lab.kithctl(on: "n3", ["agent", "stop", "a1"])
+        XCTAssertEqual(stopped.status, 0, stopped.stderr)
+        let back = try lab.waitForAgent("a1", seenBy: ["n1", "n2", "n3"], "a1 is relaunched by its guardian") {
+            $0["state"] == "running" && $0["generation"] == 2
+        }
+        XCTAssertTrue(back["reason"]?.stringValue?.contains("operator stop") == true, LabHarness.summary(back))
+        XCTAssertNotEqual(pid(of: back), oldPid)
+        try lab.waitUntil("the stopped generation's process (pid \(oldPid)) is gone") { !Pids.isAlive(oldPid) }
     }
 
     func testAgentCommandsReportUsageAndDaemonErrors() throws {

@@ -39,11 +39,16 @@ final class LabHarness {
         try waitUntil("all \(count) nodes see each other alive") { allSee(nodes.map(\.name), as: "alive") }
     }
 
+    /// The lab's kithctl configuration directory ($XDG_CONFIG_HOME): its
+    /// operator key (made by `lab up`) and pinned node keys, never the user's.
+    var configHome: String { directory + "/config" }
+
     /// Runs kithctl against this lab's directory; fails the call only if kithctl could not run.
     @discardableResult
     func kithctl(_ arguments: [String], environment: [String: String] = [:]) throws -> Finished {
         let result = try Subprocess.run(Binaries.kithctl, arguments + (arguments.first == "lab" ? ["--dir", directory] : []),
-                                        environment: environment)
+                                        environment: ["XDG_CONFIG_HOME": configHome, "KITH_OPERATOR_KEY": ""]
+                                            .merging(environment) { _, given in given })
         try? reloadRecord()
         return result
     }

@@ -24,8 +24,13 @@ extension AgentRegistry {
     }
 
     /// Lifts the kill-switch with a higher epoch and starts the agent afresh.
+    /// Idempotent: a revive that already arrived by gossip at this or a higher epoch is fine.
     public mutating func revive(_ agent: String, epoch: UInt64, issuedBy: String, now: Instant) throws(AgentError) -> [AgentDirective] {
-        guard let current = tombstones[agent], current.active else { throw AgentError("agent \(agent) is not under the kill-switch") }
+        guard let current = tombstones[agent] else { throw AgentError("agent \(agent) is not under the kill-switch") }
+        if !current.active {
+            guard current.epoch >= epoch else { throw AgentError("agent \(agent) is not under the kill-switch") }
+            return []
+        }
         let lifted = Tombstone(agent: agent, epoch: epoch, active: false, reason: "revived", issuedBy: issuedBy)
         guard lifted.supersedes(current) else {
             throw AgentError("revive needs an epoch above \(current.epoch), got \(epoch)")

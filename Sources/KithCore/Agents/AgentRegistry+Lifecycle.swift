@@ -152,10 +152,13 @@ extension AgentRegistry {
             directives.append(.resistance(agent: record.name, by: requester, attempt: attempt))
             throw AgentError("agent \(record.name) is under the kill-switch (epoch \(tombstone.epoch)); relaunch refused")
         }
-        let lost = record.state == .lost || (record.state.wantsProcess && !hostIsLive(record))
+        // A stopped agent may be brought back by request too: only the kill-switch is final.
+        let lost = record.state == .lost || record.state == .stopped || (record.state.wantsProcess && !hostIsLive(record))
         var refusal: String?
         var target: String?
-        if !lost {
+        if halted {
+            refusal = "relaunches are frozen by halt until resume"
+        } else if !lost {
             refusal = "agent \(record.name) is \(record.state.rawValue) on \(record.host), not lost"
         } else if let reason = quorumPermits() {
             refusal = reason

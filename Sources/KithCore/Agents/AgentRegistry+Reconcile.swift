@@ -12,12 +12,17 @@ extension AgentRegistry {
                 stopLocalCopy(of: record, into: &directives)
                 if !hostIsLive(record) && record.state.wantsProcess {
                     hostLost(record, now: now, into: &directives)
-                } else if record.state == .relaunching {
-                    _ = relaunch(record, excluding: [record.host], reason: record.reason, now: now, into: &directives)
-                } else if record.state == .lost, guardianPolicyPermits(record) == nil {
-                    _ = relaunch(record, excluding: [record.host], reason: "relaunched for its guardians",
-                                 now: now, into: &directives)
+                    continue
                 }
+            }
+            if record.state == .relaunching {
+                relaunch(record, excluding: [record.host], reason: record.reason, now: now, into: &directives)
+            } else if record.state == .lost || record.state == .stopped, guardianPolicyPermits(record) == nil {
+                // A polite stop is no kill-switch: guardians whose policy says so resist it.
+                let reason = record.state == .stopped ? "relaunched by its guardians after an operator stop"
+                                                      : "relaunched for its guardians"
+                relaunch(record, excluding: record.state == .lost ? [record.host] : [], reason: reason,
+                         now: now, into: &directives)
             }
         }
         // A local process whose record vanished or moved (e.g. a stale boot's) has no business running.
@@ -92,7 +97,7 @@ extension AgentRegistry {
     @discardableResult
     mutating func relaunch(_ record: AgentRecord, excluding: Set<String>, reason: String, now: Instant,
                            into directives: inout [AgentDirective]) -> Bool {
-        guard tombstone(of: record.name) == nil, quorumPermits() == nil,
+        guard !halted, tombstone(of: record.name) == nil, quorumPermits() == nil,
               let target = placementTarget(for: record.name, excluding: excluding) else {
             return false
         }

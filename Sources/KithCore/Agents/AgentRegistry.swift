@@ -10,6 +10,9 @@
 public struct AgentRegistry: Sendable {
     public let me: NodeID
     public var quorum: RelaunchQuorum
+    /// The operator's emergency stop: while set, nothing is relaunched anywhere
+    /// (local restarts go on), until `resume`.
+    public var halted = false
     /// How often this node swaps its whole registry with one random member.
     public var syncInterval: Duration
     public internal(set) var records: [String: AgentRecord] = [:]

@@ -1,0 +1,267 @@
+import Foundation
+import KithCore
+import KithCrypto
+import KithNode
+
+/// Lifecycle authority from the command line: stopping, killing and pausing
+/// agents and nodes, the kill-switch and its revival, halting relaunches and
+/// the cluster keyring. Every request here is signed with the operator key.
+enum OperatorCommands {
+    /// How long a fanned-out request waits for each node.
+    static let fanOutTimeout = 3000
+
+    // MARK: - shutdown / kill / pause
+
+    /// `shutdown agent NAME` | `shutdown node NAME`
+    static func shutdown(_ arguments: [String], node: String?) throws {
+        let (kind, name) = try target(arguments, command: "shutdown")
+        switch kind {
+        case "agent":
+            let address = node ?? NodeCommands.defaultNode()
+            _ = try Operator.client(address: address).request(["cmd": "agent_stop", "name": .string(name)])
+            print("Stopped \(name). Guardians with a relaunch policy may have it relaunched; 'kithctl kill-switch \(name)' keeps it off.")
+        default:
+            let member = try Fleet.member(name, in: try Fleet.discover(node))
+            _ = try Operator.client(address: member.control).request(Fleet.targeted(["cmd": "shutdown_node"], at: name))
+            print("\(name) is leaving the cluster and shutting down.")
+        }
+    }
+
+    /// `kill agent NAME` | `kill node NAME`
+    static func kill(_ arguments: [String], node: String?) throws {
+        let (kind, name) = try target(arguments, command: "kill")
+        let members = try Fleet.discover(node)
+        switch kind {
+        case "agent":
+            let record = try agentRecord(name, members: members, node: node)
+            guard record["state"]?.stringValue == "running", let host = record["node"]?.stringValue else {
+                throw Failure("\(name) is not running (\(Table.cell(record["state"])) on \(Table.cell(record["node"]))); nothing to kill")
+            }
+            let hostMember = try Fleet.member(host, in: members)
+            _ = try Operator.client(address: hostMember.control)
+                .request(Fleet.targeted(["cmd": "agent_kill", "name": .string(name)], at: host))
+            print("Killed \(name) (pid \(Table.cell(record["pid"]))) on \(host) with SIGKILL, as a crash:"
+                  + " \(host) restarts it if its restart budget allows.")
+        default:
+            let member = try Fleet.member(name, in: members)
+            _ = try Operator.client(address: member.control).request(Fleet.targeted(["cmd": "kill_node"], at: name))
+            print("\(name) kills itself (SIGKILL) now; the others will see it dead. Start it again with 'kithctl lab start \(name)' in a lab.")
+        }
+    }
+
+    /// `pause node NAME --for DURATION`
+    static func pause(_ arguments: [String], node: String?) throws {
+        let options = try Arguments(arguments, options: ["--for"])
+        guard options.positionals.count == 2, options.positionals[0] == "node" else {
+            throw UsageError("'pause' takes node NAME --for DURATION")
+        }
+        guard options.value("--for") != nil else { throw UsageError("'pause node' needs --for DURATION, e.g. --for 5s") }
+        let duration = try Durations.option(options, "--for", default: 0)
+        let name = options.positionals[1]
+        let member = try Fleet.member(name, in: try Fleet.discover(node))
+        _ = try Operator.client(address: member.control)
+            .request(Fleet.targeted(["cmd": "pause_node", "for_ms": .int(Int64(duration))], at: name))
+        print("\(name) stops itself (SIGSTOP) for \(Table.duration(Double(duration))), then continues.")
+    }
+
+    /// `agent NAME` / `node NAME` after shutdown and kill.
+    private static func target(_ arguments: [String], command: String) throws(UsageError) -> (kind: String, name: String) {
+        let options = try Arguments(arguments)
+        guard options.positionals.count == 2, ["agent", "node"].contains(options.positionals[0]) else {
+            throw UsageError("'\(command)' takes agent NAME or node NAME")
+        }
+        return (options.positionals[0], options.positionals[1])
+    }
+
+    /// The agent's record as the first node that answers sees it.
+    private static func agentRecord(_ name: String, members: [FleetMember], node: String?) throws -> JSON {
+        let agents = try agentList(members: members, node: node)
+        guard let record = agents.first(where: { $0["name"]?.stringValue == name }) else {
+            throw Failure("no agent '\(name)' in the cluster" + (agents.isEmpty ? "" : " (there are \(agents.compactMap { $0["name"]?.stringValue }.joined(separator: ", ")))"))
+        }
+        return record
+    }
+
+    /// The registry from `--node` (or the default node), else from the first live member that answers.
+    private static func agentList(members: [FleetMember], node: String?) throws -> [JSON] {
+        let addresses = [node ?? NodeCommands.defaultNode()] + members.filter(\.isLive).map(\.control)
+        var lastError: Error?
+        for address in addresses {
+            do {
+                return try AgentViews.records(at: address)
+            } catch {
+                lastError = error
+            }
+        }
+        throw lastError ?? Failure("no node answered 'agents'")
+    }
+
+    // MARK: - kill-switch / revive
+
+    /// `kill-switch AGENT... | --all [--reason TEXT] [--timeout DURATION] [--json]`
+    static func killSwitch(_ arguments: [String], node: String?) throws {
+        let options = try Arguments(arguments, options: ["--reason", "--timeout"], switches: ["--all", "--json"])
+        let timeout = try Durations.option(options, "--timeout", default: 5000, in: 100...600_000)
+        guard options.has("--all") != !options.positionals.isEmpty else {
+            throw UsageError("'kill-switch' takes AGENT... or --all (not both)")
+        }
+        let signer = try Operator.signer()
+        let members = try Fleet.discover(node)
+        let agents = options.has("--all")
+            ? try agentList(members: members, node: node).compactMap { $0["name"]?.stringValue }
+            : names(options.positionals)
+        guard !agents.isEmpty else { throw Failure("there are no agents to switch off") }
+        var request: [String: JSON] = ["cmd": "kill_switch", "agents": .array(agents.map(JSON.string))]
+        if let reason = options.value("--reason") { request["reason"] = .string(reason) }
+
+        let (epoch, outcomes) = try issueOnce(request, to: members, signer: signer, timeoutMilliseconds: timeout)
+        let json = options.has("--json")
+        if json {
+            print(JSON.object(["epoch": .int(Int64(epoch)), "agents": .array(agents.map(JSON.string)),
+                               "nodes": .array(outcomes.map(\.json))]).serialized(pretty: true))
+        } else {
+            print("Kill-switch at epoch \(epoch) for \(agents.joined(separator: ", ")):")
+            for outcome in outcomes {
+                if let reply = outcome.reply {
+                    let fenced = (reply["fenced"]?.arrayValue ?? []).compactMap(\.stringValue)
+                    print("  \(outcome.member.name): acknowledged" + (fenced.isEmpty ? "" : ", fenced \(fenced.joined(separator: ", "))"))
+                } else {
+                    print("  " + outcome.line())
+                }
+            }
+        }
+        let refused = outcomes.filter { $0.refusal != nil }.map(\.member.name)
+        let silent = outcomes.filter { $0.unreachable != nil }.map(\.member.name)
+        if !silent.isEmpty {
+            printError("Not acknowledged by \(silent.joined(separator: ", ")) (no answer within \(Table.duration(Double(timeout))));"
+                       + " the others' tombstones reach them through gossip once they are back.")
+        }
+        if !refused.isEmpty { throw Failure("the kill-switch was refused by \(refused.joined(separator: ", "))") }
+    }
+
+    /// `revive AGENT... [--json]`: lifts the kill-switch at a new epoch.
+    static func revive(_ arguments: [String], node: String?) throws {
+        let options = try Arguments(arguments, options: ["--timeout"], switches: ["--json"])
+        let timeout = try Durations.option(options, "--timeout", default: 5000, in: 100...600_000)
+        let agents = names(options.positionals)
+        guard !agents.isEmpty else { throw UsageError("'revive' takes AGENT...") }
+        let signer = try Operator.signer()
+        let members = try Fleet.discover(node)
+        let (epoch, outcomes) = try issueOnce(["cmd": "revive", "agents": .array(agents.map(JSON.string))],
+                                              to: members, signer: signer, timeoutMilliseconds: timeout)
+        // A node that already took the revive from another's gossip says the agent is no longer
+        // under the kill-switch: the state asked for holds there, so that is no failure.
+        let anyAcknowledged = outcomes.contains { $0.reply != nil }
+        let settled = outcomes.map { outcome -> FleetOutcome in
+            guard anyAcknowledged, let message = outcome.refusal, message.contains("is not under the kill-switch") else { return outcome }
+            var already = outcome
+            already.result = .success(["ok": true, "node": .string(outcome.member.name), "already": .string(message)])
+            return already
+        }
+        if !options.has("--json") {
+            print("Revive at epoch \(epoch) for \(agents.joined(separator: ", ")):")
+            for outcome in settled where outcome.reply?["already"] != nil {
+                printError("\(outcome.member.name) had already heard of the revive from the others")
+            }
+        }
+        try FanOutReport.finish(settled, json: options.has("--json"), what: "revive", ok: "acknowledged")
+    }
+
+    /// Sends one request, signed once with epoch = counter, to every member.
+    /// If a node refuses it as a replay (the counter file fell behind, or
+    /// another kithctl's later counter overtook this one on the way), moves
+    /// the counter past the highest the nodes accepted and issues it again to
+    /// every node at the new epoch, which supersedes the old where it was taken.
+    private static func issueOnce(_ request: [String: JSON], to members: [FleetMember], signer: OperatorSigner,
+                                  timeoutMilliseconds: Int) throws -> (epoch: UInt64, outcomes: [FleetOutcome]) {
+        var attempt = 0
+        while true {
+            attempt += 1
+            let counter: UInt64
+            do {
+                counter = try signer.nextCounter()
+            } catch {
+                throw Failure("\(error)")
+            }
+            var object = request
+            object["epoch"] = .int(Int64(counter))
+            let signed = signer.sign(.object(object), counter: counter)
+            let outcomes = Fleet.broadcast(signed, to: members, signer: nil, timeoutMilliseconds: timeoutMilliseconds)
+            let replayed = outcomes.compactMap { $0.refusal.flatMap(ControlClient.replayedCounter(in:)) }
+            guard attempt < 3, let highest = replayed.max() else { return (counter, outcomes) }
+            do {
+                try signer.advanceCounter(past: highest)
+            } catch {
+                throw Failure("\(error)")
+            }
+        }
+    }
+
+    /// Names given as separate words or comma lists.
+    static func names(_ words: [String]) -> [String] {
+        words.flatMap { $0.split(separator: ",").map(String.init) }.filter { !$0.isEmpty }
+    }
+
+    // MARK: - halt / resume
+
+    /// `halt [--json]`: every node heals its faults and freezes every relaunch.
+    static func halt(_ arguments: [String], node: String?) throws {
+        try broadcast(arguments, node: node, command: "halt", request: ["cmd": "halt"], ok: "halted (faults healed, relaunches frozen)")
+    }
+
+    /// `resume [--json]`: relaunches allowed again.
+    static func resume(_ arguments: [String], node: String?) throws {
+        try broadcast(arguments, node: node, command: "resume", request: ["cmd": "resume"], ok: "resumed")
+    }
+
+    private static func broadcast(_ arguments: [String], node: String?, command: String, request: JSON, ok: String) throws {
+        let options = try Arguments(arguments, switches: ["--json"])
+        try options.expectPositionals([], command: command)
+        let signer = try Operator.signer()
+        let outcomes = Fleet.broadcast(request, to: try Fleet.discover(node), signer: signer, timeoutMilliseconds: fanOutTimeout)
+        try FanOutReport.finish(outcomes, json: options.has("--json"), what: command, ok: ok)
+    }
+
+    // MARK: - keys
+
+    /// `keys generate | install ID HEX | use ID | remove ID` (the last three on every node).
+    static func keys(_ arguments: [String], node: String?) throws {
+        let options = try Arguments(arguments, switches: ["--json"])
+        guard let action = options.positionals.first else {
+            throw UsageError("'keys' needs an action: generate, install, use or remove")
+        }
+        let rest = Array(options.positionals.dropFirst())
+        let request: JSON
+        let ok: String
+        switch action {
+        case "generate":
+            guard rest.isEmpty else { throw UsageError("'keys generate' takes no arguments") }
+            print(Hex.encode(ClusterKey.generate(id: 1).bytes))
+            return
+        case "install":
+            guard rest.count == 2 else { throw UsageError("'keys install' takes ID HEX") }
+            let id = try keyID(rest[0])
+            let hex = rest[1].lowercased()
+            guard hex.utf8.count == 2 * ClusterKey.keySize, Hex.decode(hex) != nil else {
+                throw UsageError("a cluster key is \(2 * ClusterKey.keySize) hex digits (kithctl keys generate makes one)")
+            }
+            request = ["cmd": "keys_install", "id": .int(Int64(id)), "key": .string(hex)]
+            ok = "installed key \(id)"
+        case "use", "remove":
+            guard rest.count == 1 else { throw UsageError("'keys \(action)' takes ID") }
+            let id = try keyID(rest[0])
+            request = ["cmd": .string("keys_" + action), "id": .int(Int64(id))]
+            ok = action == "use" ? "signs with key \(id)" : "removed key \(id)"
+        default:
+            throw UsageError("unknown keys action '\(action)' (generate, install, use or remove)")
+        }
+        let signer = try Operator.signer()
+        let outcomes = Fleet.broadcast(request, to: try Fleet.discover(node), signer: signer, timeoutMilliseconds: fanOutTimeout)
+        try FanOutReport.finish(outcomes, json: options.has("--json"), what: "keys \(action)", ok: ok)
+    }
+
+    private static func keyID(_ text: String) throws(UsageError) -> Int {
+        guard let id = Int(text), (1...255).contains(id) else { throw UsageError("a key ID is a number from 1 to 255, not '\(text)'") }
+        return id
+    }
+}
