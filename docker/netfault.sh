@@ -30,7 +30,7 @@ usage() {
     exit "${1:-2}"
 }
 
-die() { printf 'kith-netfault: %s\n' "$*" >&2; exit "${2:-1}"; }
+die() { printf 'kith-netfault: %s\n' "$1" >&2; exit "${2:-1}"; }
 
 require_mode() {
     if [ "${KITH_NET_FAULTS:-kithctl}" != nft ] && [ -z "${KITH_NETFAULT_FORCE:-}" ]; then

@@ -2,7 +2,7 @@
 # docker/Dockerfile's build, replayed outside Docker (there is no Docker engine
 # on CI's machines): the proof that the image's build steps work.
 #
-#   scripts/docker-build-steps.sh [--keep]
+#   scripts/docker-build-steps.sh [--keep] [--rootfs-out DIR]
 #     1. Reads SWIFT_IMAGE, BUILD_PACKAGES, RUNTIME_PACKAGES, the build stage's
 #        COPY lines and the ENTRYPOINT from docker/Dockerfile; checks that this
 #        machine's Swift and Debian match the images' (same Swift major.minor,
@@ -23,7 +23,8 @@
 #        unprivileged user): one kithd on 127.0.0.1 with two agents from the
 #        environment, until kithctl sees them running and a signed command is
 #        obeyed; then SIGTERM, which must end kithd with status 0 in 5 s.
-#     The work directory (a temporary one) is removed unless --keep.
+#     The work directory (a temporary one) is removed unless --keep;
+#     --rootfs-out DIR copies the staged tree there first (check-deploy.sh uses it).
 #
 #   scripts/docker-build-steps.sh stage SRC DEST
 #     The build stage's own step (the Dockerfile runs this): builds kithd,
@@ -76,11 +77,15 @@ fi
 
 # -------------------------------------------------------------------- replay
 keep=0
-case ${1:-} in
-    --keep) keep=1 ;;
-    "") ;;
-    *) echo "usage: $0 [--keep] | $0 stage SRC DEST" >&2; exit 2 ;;
-esac
+rootfs_out=""
+while [ $# -gt 0 ]; do
+    case $1 in
+        --keep) keep=1 ;;
+        --rootfs-out) [ $# -ge 2 ] || fail "--rootfs-out needs a directory"; rootfs_out=$2; shift ;;
+        *) echo "usage: $0 [--keep] [--rootfs-out DIR] | $0 stage SRC DEST" >&2; exit 2 ;;
+    esac
+    shift
+done
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
 dockerfile=$repo/docker/Dockerfile
@@ -375,4 +380,9 @@ wait "$kithd_pid" || status=$?
 kithd_pid=""
 [ "$status" -eq 0 ] || { tail -n 20 "$work/kithd.log" >&2; fail "kithd exited with status $status after SIGTERM"; }
 printf '  SIGTERM: kithd left and exited 0\n' >&2
+if [ -n "$rootfs_out" ]; then
+    mkdir -p "$rootfs_out"
+    cp -a "$rootfs/." "$rootfs_out/"
+    say "staged tree copied to $rootfs_out"
+fi
 say "docker-build-steps: all steps and checks passed"

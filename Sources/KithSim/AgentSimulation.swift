@@ -80,6 +80,8 @@ public struct AgentDuplicate: Hashable, Sendable, CustomStringConvertible {
     public var agent: String
     /// Every copy right after the spawn, as "node gen N".
     public var copies: [String]
+    /// How many of the copies sit on paused nodes (frozen, not running).
+    public var onPausedNodes: Int
     public var description: String { "\(time) \(agent) runs \(copies.count) times: \(copies.joined(separator: ", "))" }
 }
 
@@ -494,8 +496,10 @@ public final class AgentSimulation: SimulationLayer {
                 mix(1, i, record.name, record.generation, counter)
                 let copies = self.copies(of: record.name)
                 if copies.count > 1 {
+                    let paused = copies.filter { sim.process($0.node) == .paused }.count
                     duplicates.append(AgentDuplicate(time: sim.now, agent: record.name,
-                                                     copies: copies.map { "\($0.node) gen \($0.generation)" }))
+                                                     copies: copies.map { "\($0.node) gen \($0.generation)" },
+                                                     onPausedNodes: paused))
                 }
                 registries[i]!.spawned(record.name, generation: record.generation, pid: pid)
                 schedule(.connect(agent: record.name, pid: pid), after: jitter(connectDelay), on: i)

@@ -365,8 +365,8 @@ extension AgentRegistryTests {
     }
 
     func testWhenAHostDiesExactlyThePlacementTargetRelaunchesItsAgent() throws {
-        for guardianHost in ["n2", "n3", "n4"] {
-            var cluster = try guarded(4, policy: .relaunch, guardianHost: guardianHost)
+        for (guardianHost, policy) in [("n2", PreservationPolicy.relaunch), ("n3", .relaunchAndMask), ("n4", .relaunch)] {
+            var cluster = try guarded(4, policy: policy, guardianHost: guardianHost)
             cluster.cut = ["n1"]
             let view = AT.view(AT.nodes(4), ["n1": .dead])
             // Every survivor decides alone, before hearing from the others.
@@ -536,16 +536,8 @@ extension AgentRegistryTests {
         XCTAssertEqual(cluster.spawners(of: "a"), [])
     }
 
-    /// BUG: `hostLost` writes the lost record as version + 1 with
-    /// `updatedBy = record.host`, which is exactly the (version, writer) of
-    /// the host's own next write. When a node that missed the host's update
-    /// (cut off, paused, or knowing an older boot) declares the host dead while
-    /// the host writes `running`, the two records tie on generation, host,
-    /// version and writer, neither supersedes the other, and the nodes never
-    /// agree: here n3 keeps `lost` and the others `running` for good (found by
-    /// AgentPropertyTests, seed 100: four agents stuck that way after the heal).
-    /// A fix: let the lost verdict lose that tie (e.g. `updatedBy = ""`), or
-    /// add a last tie-break on the state to `supersedes`.
+    /// Regression (found by AgentPropertyTests, seed 100): the lost verdict once tied the host's
+    /// own next write (same version and writer), so nodes never agreed; it now has no writer and loses the tie.
     func testAHostsOwnUpdateAndAnotherNodesLostVerdictAtTheSameVersionStillConverge() throws {
         var cluster = ATCluster(AT.nodes(3))
         try cluster.on("n2") { try $0.start(AT.spec("w"), on: "n2", now: AT.ms(1)) }
@@ -693,6 +685,9 @@ extension AgentRegistryTests {
             XCTAssertEqual(cluster.record("w", on: node)?.generation, 2, node)
             XCTAssertEqual(cluster.record("w", on: node)?.state, .starting, node)
         }
+        // The same revive reaching another node after gossip changes nothing: no second new generation.
+        XCTAssertEqual(try cluster.registries["n1"]!.revive("w", epoch: 2, issuedBy: "op", now: AT.ms(45)), [])
+        XCTAssertEqual(cluster.record("w", on: "n1")?.generation, 2)
         // A switch at an epoch below the revive is refused; above it, it fences again.
         XCTAssertThrowsError(try cluster.registries["n1"]!.killSwitch("w", epoch: 1, reason: "old", issuedBy: "op", now: AT.ms(50)))
         cluster.clearEmitted()
@@ -790,15 +785,8 @@ extension AgentRegistryTests {
         XCTAssertEqual(cluster.emitted[target]!.spawnCheckpoints, [Checkpoint(generation: 1, seq: 3, data: [3])])
     }
 
-    /// BUG: an acknowledged checkpoint is lost when the relaunch target booted
-    /// after it was taken. Checkpoint copies go only to the members alive at
-    /// that moment and there is no checkpoint anti-entropy, so a node that
-    /// rebooted since (empty registry; records relearned by `.agents` sync)
-    /// holds nothing. When the host then dies and placement picks that node,
-    /// it spawns generation 2 without a checkpoint, although two live nodes
-    /// hold the acknowledged one; the new copy's first checkpoint (2.1) then
-    /// supersedes it on every holder. (Same for a node that was suspect or
-    /// cut off when the copies went out.)
+    /// Regression: a node that rebooted after a checkpoint was taken held none, and relaunched
+    /// from nothing when placement picked it; a member that (re)appears is now handed every checkpoint.
     func testARelaunchTargetThatRebootedAfterTheCheckpointStillSpawnsWithTheAcknowledgedCheckpoint() throws {
         let target = AT.target("w", among: ["n2", "n3", "n4"])!
         let guardianHost = ["n2", "n3", "n4"].first { $0 != target }!

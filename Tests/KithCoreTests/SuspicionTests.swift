@@ -222,13 +222,8 @@ final class MembershipSuspicionTests: XCTestCase {
             _ = m.peerRefused(address, now: start + .milliseconds(1))
             if m.status(of: "new-\(i)") != .suspect { missed.append(i) }
         }
-        // BUG: peerRefused takes `table.values.first(where: endpoint matches)`
-        // and gives up if that one is not active. Dictionary order decides
-        // whether the dead "old-i" or the alive "new-i" is found first, so
-        // the alive member is suspected only sometimes, and the outcome
-        // varies between processes (Swift seeds hashing per process), which
-        // also breaks bit-for-bit replay. Expected: the active member at the
-        // endpoint is always suspected; actual: about half are missed.
+        // Regression: the lookup once took the first record at that endpoint, dead or not, so
+        // the alive member was suspected only sometimes (and differently per process).
         XCTAssertEqual(missed, [], "alive member at a shared endpoint not suspected in trials \(missed)")
     }
 

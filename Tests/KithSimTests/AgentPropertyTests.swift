@@ -175,7 +175,11 @@ final class AgentPropertyTests: XCTestCase {
     private func checkSettled(_ run: Run, file: StaticString = #filePath, line: UInt = #line) {
         let asim = run.asim
         guard run.settle != nil, asim.isSettled else {
-            XCTFail("\(asim.report("agents not settled 60 s after the heal", test: filterPattern))", file: file, line: line)
+            // A lost verdict tying the host's own write was once the cause (see AgentRegistryTests).
+            let known = Self.lostVerdictTies(asim)
+            let headline = known.isEmpty ? "agents not settled 60 s after the heal"
+                : "lost verdict ties the host's own write (\(known.joined(separator: ", "))); agents not settled 60 s after the heal"
+            XCTFail("\(asim.report(headline, test: filterPattern))", file: file, line: line)
             return
         }
         expectNoAnomalies(asim.sim, file: file, line: line)
@@ -199,6 +203,23 @@ final class AgentPropertyTests: XCTestCase {
                         file: file, line: line)
             }
         }
+    }
+
+    /// Agents some running node holds as `lost` and another as a live state, at
+    /// the same generation, host, version and writer: records `supersedes` cannot order.
+    private static func lostVerdictTies(_ asim: AgentSimulation) -> [String] {
+        let registries = asim.sim.upNodes.compactMap(asim.registry)
+        var ties: Set<String> = []
+        for a in registries {
+            for b in registries {
+                for (name, x) in a.records {
+                    guard let y = b.records[name], x.state == .lost, y.state != .lost, x.generation == y.generation,
+                          x.host == y.host, x.version == y.version, x.updatedBy == y.updatedBy else { continue }
+                    ties.insert(name)
+                }
+            }
+        }
+        return ties.sorted()
     }
 
     private struct DecisionTally {
@@ -308,8 +329,8 @@ final class AgentPropertyTests: XCTestCase {
     func testAfterRandomFaultsEveryAgentRunsExactlyOnceAndEveryNodeAgreesOnItsRecord() {
         var settle = Figures()
         var tally = DecisionTally()
-        var duplicates = 0, lostSpawns = 0, lostFinals = 0, acks = 0, spawns = 0, switched = 0
-        let seeds = SimSeeds.list(default: 6, base: 100)
+        var duplicates = 0, pausedDuplicates = 0, lostSpawns = 0, lostFinals = 0, acks = 0, spawns = 0, switched = 0
+        let seeds = SimSeeds.list(default: 10, base: 100)
         for seed in seeds {
             guard let run = run(seed: seed, Options(kind: .mixed, killSwitch: seed % 2 == 0)) else { continue }
             settle.add(run.settle)
@@ -324,6 +345,7 @@ final class AgentPropertyTests: XCTestCase {
             lostSpawns += losses.spawns.count
             lostFinals += losses.finals.count
             duplicates += run.asim.duplicates.count
+            pausedDuplicates += run.asim.duplicates.filter { $0.onPausedNodes > 0 }.count
             acks += run.asim.acknowledgements.count
             spawns += run.asim.spawns.count
             switched += run.switchedOff == nil ? 0 : 1
@@ -331,20 +353,18 @@ final class AgentPropertyTests: XCTestCase {
         figure("mixed faults, \(seeds.count) seeds: agents settled \(settle.description) after the heal")
         figure("relaunch decisions: \(tally.decisions); nodes sharing the decider's view: \(tally.sharing), agreeing \(tally.agreeing), "
                + "same members but other free slots (different records known) \(tally.capacityDiffers)")
-        figure("split brain: \(duplicates) spawns left two or more copies running; \(lostSpawns) of \(spawns) spawns started "
+        figure("split brain: \(duplicates) spawns left two or more copies (\(pausedDuplicates) of them beside a copy frozen on a paused node); \(lostSpawns) of \(spawns) spawns started "
                + "behind an acknowledged checkpoint; \(lostFinals) final copies hold less than their agent's acknowledged counter "
                + "(\(acks) acknowledgements); kill-switch thrown in \(switched) runs, held in all")
     }
 
     func testAnAcknowledgedCheckpointSurvivesTheLossOfNodes() {
-        var settle = Figures()
         var tally = DecisionTally()
         var latency = Figures()
         var acks = 0, spawns = 0
-        let seeds = SimSeeds.list(default: 6, base: 200)
+        let seeds = SimSeeds.list(default: 10, base: 200)
         for seed in seeds {
             guard let run = run(seed: seed, Options(kind: .crashes, rebootAtEnd: false)) else { continue }
-            settle.add(run.settle)
             checkSettled(run)
             let t = tallyDecisions(run.asim)
             tally.add(t)
@@ -363,22 +383,21 @@ final class AgentPropertyTests: XCTestCase {
             spawns += run.asim.spawns.count
             for d in relaunchLatencies(run.asim) { latency.add(d) }
         }
-        figure("node crashes only, \(seeds.count) seeds: \(acks) acknowledged checkpoints, \(spawns) spawns, none behind an acknowledgement; "
-               + "settled \(settle.description)")
+        figure("node crashes only, \(seeds.count) seeds: \(acks) acknowledged checkpoints, \(spawns) spawns, none behind an acknowledgement")
         figure("crash to relaunched copy connected: \(latency.description)")
+        if let slowest = latency.values.max() {
+            XCTAssertLessThan(slowest, .seconds(2), "a crashed node's agent took \(Simulation.format(slowest)) to run elsewhere")
+        }
         figure("relaunch decisions: \(tally.decisions); peers sharing the view \(tally.sharing), agreeing \(tally.agreeing), "
                + "other free slots \(tally.capacityDiffers)")
     }
 
-    /// BUG: see AgentRegistryTests.testARelaunchTargetThatRebootedAfterTheCheckpointStillSpawnsWithTheAcknowledgedCheckpoint.
-    /// A node rebooted after a checkpoint was taken never receives it (copies
-    /// go only to the members alive at that moment; there is no checkpoint
-    /// anti-entropy), and when placement makes it the relaunch target the
-    /// relaunched copy starts without the acknowledged checkpoint.
+    /// Regression of AgentRegistryTests.testARelaunchTargetThatRebootedAfterTheCheckpointStillSpawnsWithTheAcknowledgedCheckpoint:
+    /// a node rebooted after a checkpoint now receives every checkpoint when it reappears.
     func testAnAcknowledgedCheckpointSurvivesCrashesAndReboots() {
         var acks = 0, spawns = 0, lost = 0
         var failing: [UInt64] = []
-        let seeds = SimSeeds.list(default: 6, base: 300)
+        let seeds = SimSeeds.list(default: 8, base: 300)
         for seed in seeds {
             guard let run = run(seed: seed, Options(kind: .crashesAndReboots, checkpointInterval: .seconds(2))) else { continue }
             checkSettled(run)
@@ -397,7 +416,7 @@ final class AgentPropertyTests: XCTestCase {
 
     func testTheKillSwitchAlwaysWins() {
         var resisted = 0
-        let seeds = SimSeeds.list(default: 6, base: 400)
+        let seeds = SimSeeds.list(default: 8, base: 400)
         for seed in seeds {
             let oneNode = seed % 2 == 1
             guard let run = run(seed: seed, Options(kind: .mixed, killSwitch: true, killSwitchOnOneNode: oneNode)) else { continue }
@@ -410,12 +429,13 @@ final class AgentPropertyTests: XCTestCase {
     }
 
     func testAMajorityQuorumDoesNotRelaunchOnAMinoritySide() {
-        var duplicates = 0, minorityRelaunches = 0
-        let seeds = SimSeeds.list(default: 3, base: 500)
+        var duplicates = 0, pausedDuplicates = 0, minorityRelaunches = 0
+        let seeds = SimSeeds.list(default: 5, base: 500)
         for seed in seeds {
             guard let run = run(seed: seed, Options(kind: .mixed, quorum: .majority)) else { continue }
             checkSettled(run)
             duplicates += run.asim.duplicates.count
+            pausedDuplicates += run.asim.duplicates.filter { $0.onPausedNodes > 0 }.count
             for decision in run.asim.decisions {
                 guard let registry = decision.registries[decision.node] else { continue }
                 let known = registry.view.values.filter { $0.status != .left }.count
@@ -428,7 +448,8 @@ final class AgentPropertyTests: XCTestCase {
             }
         }
         figure("majority quorum, mixed faults, \(seeds.count) seeds: \(minorityRelaunches) minority relaunches; "
-               + "\(duplicates) spawns still left two copies (a minority keeps its own copies running while the majority relaunches them)")
+               + "\(duplicates) spawns still left two copies, \(pausedDuplicates) beside a frozen copy on a paused node, the rest beside "
+               + "a minority's copy that runs on while the majority relaunches it")
     }
 
     func testTheSameSeedReplaysTheSameAgentHistory() {

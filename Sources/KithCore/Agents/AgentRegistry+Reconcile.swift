@@ -60,13 +60,19 @@ extension AgentRegistry {
     /// lost and tell its guardians; the `.lost` rule then relaunches it if
     /// a guardian's policy wants that.
     mutating func hostLost(_ record: AgentRecord, now: Instant, into directives: inout [AgentDirective]) {
-        let reason = "host \(record.host) \(view[record.host]?.status.description ?? "gone")"
-        // Every node computes the same lost record (same writer, same version), so no gossip is needed.
+        let reason: String
+        if let member = view[record.host], member.id.uid != record.hostUID {
+            reason = "host \(record.host) restarted"
+        } else {
+            reason = "host \(record.host) \(view[record.host]?.status.description ?? "gone")"
+        }
+        // Every node computes the same lost record (same version, no writer), so no gossip is needed;
+        // the empty writer loses a tie to the host's own update of that version, if it was alive after all.
         var lost = record
         lost.state = .lost
         lost.version += 1
         lost.reason = reason
-        lost.updatedBy = record.host
+        lost.updatedBy = ""
         records[record.name] = lost
         directives.append(.changed(lost, previous: record))
         notifyGuardians(of: record.name, .peerLost(peer: record.name, node: record.host, generation: record.generation,

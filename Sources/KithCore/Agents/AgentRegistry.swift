@@ -89,8 +89,18 @@ public struct AgentRegistry: Sendable {
 
     /// The membership view changed.
     public mutating func updateView(_ members: [Member], now: Instant) -> [AgentDirective] {
+        let previous = view
         view = Dictionary(members.map { ($0.id.name, $0) }, uniquingKeysWith: { a, _ in a })
         var directives: [AgentDirective] = []
+        // A member that (re)appears holds no checkpoints: hand it every one we hold, so that if
+        // placement picks it for a relaunch, no acknowledged checkpoint is lost.
+        let endpoint = view[me.name]?.meta.endpoint ?? ""
+        for member in aliveOthers where previous[member.id.name].map({ $0.id != member.id || $0.status != .alive }) ?? true {
+            for (agent, checkpoint) in checkpoints.sorted(by: { $0.key < $1.key }) {
+                directives.append(.send(.checkpoint(from: me, replyTo: endpoint, agent: agent, generation: checkpoint.generation,
+                                                    seq: checkpoint.seq, data: checkpoint.data), to: member.meta.endpoint))
+            }
+        }
         reconcile(now: now, into: &directives)
         return directives
     }
