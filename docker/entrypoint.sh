@@ -226,7 +226,7 @@ run_coordinator() {
             # A different key starts its own counter (as kithctl keygen does).
             rm -f "$key.counter" "$key.counter.lock"
             (umask 077 && cp "$secret" "$key.tmp" && mv "$key.tmp" "$key")
-            [ -r "$secret.pub" ] && cp "$secret.pub" "$key.pub" || true
+            if [ -r "$secret.pub" ]; then cp "$secret.pub" "$key.pub"; fi
         fi
         log "operator key installed at $key; kithctl signs with it (KITH_OPERATOR_KEY)"
     else

@@ -41,7 +41,7 @@ require_mode() {
 
 init() {
     nft -f - <<EOF
-table $table {
+table "$table" {
     set in4 { type ipv4_addr; }
     set out4 { type ipv4_addr; }
     set in6 { type ipv6_addr; }
@@ -80,9 +80,9 @@ change() {
             for way in in out; do
                 [ "$direction" = both ] || [ "$direction" = "$way" ] || continue
                 if [ "$verb" = add ]; then
-                    nft add element $table "$way$family" "{ $address }"
+                    nft add element "$table" "$way$family" "{ $address }"
                 else
-                    nft delete element $table "$way$family" "{ $address }" 2>/dev/null || true
+                    nft delete element "$table" "$way$family" "{ $address }" 2>/dev/null || true
                 fi
             done
             printf '%s %s (%s) %s\n' "$([ "$verb" = add ] && echo dropping || echo healed)" "$host" "$address" \
@@ -97,7 +97,7 @@ shift
 case $command in
     init)
         require_mode
-        nft list table $table >/dev/null 2>&1 || init
+        nft list table "$table" >/dev/null 2>&1 || init
         ;;
     drop)
         require_mode
@@ -107,21 +107,21 @@ case $command in
             --out) direction=out; shift ;;
         esac
         [ $# -gt 0 ] || usage
-        nft list table $table >/dev/null 2>&1 || init
+        nft list table "$table" >/dev/null 2>&1 || init
         change add "$direction" "$@"
         ;;
     heal)
         require_mode
         if [ $# -eq 0 ]; then
-            nft delete table $table 2>/dev/null || true
+            nft delete table "$table" 2>/dev/null || true
             echo "healed: no packets are dropped"
-        elif nft list table $table >/dev/null 2>&1; then
+        elif nft list table "$table" >/dev/null 2>&1; then
             change delete both "$@"
         fi
         ;;
     show)
         require_mode
-        nft list table $table 2>/dev/null || echo "nothing is dropped"
+        nft list table "$table" 2>/dev/null || echo "nothing is dropped"
         ;;
     -h|--help|help) usage 0 ;;
     *) usage ;;

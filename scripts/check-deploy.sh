@@ -34,7 +34,7 @@
 #   shell     shellcheck of the deployment scripts
 #
 # Installs what it needs (apt: docker-compose, systemd, nftables, iproute2,
-# shellcheck; pip: yamllint and kubernetes-validate in a venv under
+# and shellcheck; pip: yamllint and kubernetes-validate in a venv under
 # ${XDG_CACHE_HOME:-~/.cache}/kith-check-deploy). Needs root (apt, network
 # namespaces). Everything else lives in a temporary directory, removed at the end.
 set -uo pipefail
@@ -109,7 +109,8 @@ check_build() {
 # Throwaway keys made by the staged kithctl, in the layout docker/secrets uses.
 make_secrets() {
     local dir=$1
-    mkdir -p -m 0700 "$dir"
+    mkdir -p "$dir"
+    chmod 0700 "$dir"
     "$rootfs/usr/local/bin/kithctl" keygen --key "$dir/operator.key" >/dev/null 2>&1
     "$rootfs/usr/local/bin/kithctl" keys generate > "$dir/cluster.key"
 }
@@ -124,11 +125,12 @@ check_compose() {
     make_secrets "$tmp/secrets"
     "$venv/bin/yamllint" -s -d '{extends: default, rules: {line-length: {max: 120}}}' docker/compose.yaml
     echo "yamllint docker/compose.yaml: ok"
+    local variant assignments
     for variant in "" "KITH_NET_FAULTS=nft KITH_AGENT_KIND=python KITH_AGENTS=3 KITH_AGENT_POLICY=relaunch-and-mask"; do
-        # shellcheck disable=SC2086 # the variant is a list of assignments
-        env KITH_SECRETS_DIR="$tmp/secrets" $variant docker-compose -f docker/compose.yaml config > "$tmp/compose.resolved.yaml"
+        read -r -a assignments <<<"$variant"
+        env KITH_SECRETS_DIR="$tmp/secrets" "${assignments[@]}" docker-compose -f docker/compose.yaml config > "$tmp/compose.resolved.yaml"
         echo "docker-compose config${variant:+ with $variant}: ok"
-        "$venv/bin/python" - "$tmp/compose.resolved.yaml" "$repo" $variant <<'PY'
+        "$venv/bin/python" - "$tmp/compose.resolved.yaml" "$repo" "${assignments[@]}" <<'PY'
 import os, sys, yaml
 path, repo, assignments = sys.argv[1], sys.argv[2], dict(a.split("=", 1) for a in sys.argv[3:])
 doc = yaml.safe_load(open(path))
@@ -470,12 +472,14 @@ EOF
 check_entrypoint() {
     have_rootfs
     local ep=$rootfs/usr/local/bin/kith-entrypoint keys=$tmp/ep-keys out
+    # The image's PATH (Docker's default): Debian's python3, as in the image.
+    local image_path=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
     cmp -s docker/entrypoint.sh "$ep" || { echo "the staged entrypoint is not docker/entrypoint.sh"; return 1; }
     sh -n docker/entrypoint.sh && sh -n docker/netfault.sh
     mkdir -p "$keys"
     printf '%s\n' "$(printf 'a%.0s' $(seq 64))" > "$keys/pub"
     printf '# rotated\n3:%s\n%s\n' "$(printf 'b%.0s' $(seq 64))" "$(printf 'c%.0s' $(seq 64))" > "$keys/cluster"
-    out=$(env -i PATH="$PATH" KITH_NAME=n2 KITH_LISTEN=127.0.0.1:1 KITH_CONTROL=127.0.0.1:2 KITH_DATA_DIR="$tmp/ep-data" \
+    out=$(env -i PATH="$image_path" KITH_NAME=n2 KITH_LISTEN=127.0.0.1:1 KITH_CONTROL=127.0.0.1:2 KITH_DATA_DIR="$tmp/ep-data" \
           KITH_OPERATOR_KEYS_FILE="$keys/pub" KITH_CLUSTER_KEYS_FILE="$keys/cluster" KITH_CLUSTER_KEYS="" \
           KITH_AGENTS=3 KITH_AGENT_GUARDS=n3 KITH_AGENT_KIND=python KITH_AGENT_POLICY=relaunch-and-mask \
           KITH_TAGS="zone=a,rack=r2" "$ep" config)
@@ -493,7 +497,7 @@ assert command == sys.argv[1] + "/usr/local/lib/kith/agents/guardian.py" and os.
 assert "advertise" not in config and config["control"] == "127.0.0.1:2"
 PY
     echo "config: key files with and without IDs, tags, a python agent ring: ok"
-    out=$(env -i PATH="$PATH" KITH_NAME=n1 KITH_DATA_DIR="$tmp/ep-data" KITH_AGENTS=2 KITH_AGENT_GUARDS=n1 "$ep" config 2>/dev/null)
+    out=$(env -i PATH="$image_path" KITH_NAME=n1 KITH_DATA_DIR="$tmp/ep-data" KITH_AGENTS=2 KITH_AGENT_GUARDS=n1 "$ep" config 2>/dev/null)
     /usr/bin/python3 -c '
 import json, sys
 c = json.loads(sys.argv[1])
@@ -501,10 +505,16 @@ assert c["listen"] == "0.0.0.0:7946" and c["advertise"].endswith(":7946"), c
 assert not c["control"].startswith("0.0.0.0:") or True
 assert [a["protects"] for a in c["agents"]] == [["n1-a2"], ["n1-a1"]], c["agents"]' "$out"
     echo "defaults: listen 0.0.0.0:7946 with an advertise address, control $(/usr/bin/python3 -c 'import json,sys; print(json.loads(sys.argv[1])["control"])' "$out"); a lone node's agents guard each other: ok"
-    local bad
-    for bad in KITH_AGENT_POLICY=sometimes KITH_AGENT_KIND=ruby KITH_AGENTS=many KITH_LISTEN=nowhere KITH_NET_FAULTS=iptables; do
-        if env -i PATH="$PATH" KITH_NAME=n1 KITH_DATA_DIR="$tmp/ep-data" KITH_AGENTS=1 "$bad" "$ep" kithd >/dev/null 2>&1; then
-            echo "kith-entrypoint accepted $bad"; return 1
+    local bad expect err status
+    for bad in "KITH_AGENT_POLICY=sometimes:KITH_AGENT_POLICY" "KITH_AGENT_KIND=ruby:KITH_AGENT_KIND" \
+               "KITH_AGENTS=many:KITH_AGENTS" "KITH_LISTEN=nowhere:KITH_LISTEN" "KITH_NET_FAULTS=iptables:KITH_NET_FAULTS"; do
+        expect=${bad##*:}
+        bad=${bad%:*}
+        status=0
+        err=$(env -i PATH="$image_path" KITH_NAME=n1 KITH_DATA_DIR="$tmp/ep-data" KITH_USER=nobody KITH_AGENTS=1 \
+              KITH_LISTEN=127.0.0.1:1 KITH_CONTROL=127.0.0.1:2 "$bad" timeout 5 "$ep" kithd 2>&1 >/dev/null) || status=$?
+        if [ "$status" -ne 2 ] || ! grep -q "$expect" <<<"$err"; then
+            echo "with $bad: exit $status, expected 2 naming $expect: $err"; return 1
         fi
     done
     echo "refuses bad settings (policy, kind, count, address, net faults mode): ok"

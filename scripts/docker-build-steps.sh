@@ -313,7 +313,7 @@ entrypoint=$(sed -n 's/^ENTRYPOINT //p' "$dockerfile")
 mapfile -t command < <(/usr/bin/python3 -c 'import json, sys; [print(a) for a in json.loads(sys.argv[1])]' "$entrypoint") \
     || fail "ENTRYPOINT is not a JSON array: $entrypoint"
 for i in "${!command[@]}"; do
-    case ${command[$i]} in /usr/local/*) command[$i]=$rootfs${command[$i]} ;; esac
+    case ${command[$i]} in /usr/local/*) command[i]=$rootfs${command[$i]} ;; esac
     [ -x "${command[$i]}" ] || [ "$i" -gt 0 ] || fail "ENTRYPOINT ${command[$i]} is not executable here"
 done
 [ -x "${command[-1]}" ] || fail "ENTRYPOINT script ${command[-1]} was not staged"
@@ -332,6 +332,8 @@ print(*[s.getsockname()[1] for s in socks])
 PY
 )
 user=nobody
+# The image's PATH (Docker's default), so that the entrypoint finds Debian's python3 as in the image.
+image_path=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 data=$work/data
 mkdir -m 0700 "$data"
 node_env=(KITH_NAME=smoke KITH_LISTEN="127.0.0.1:$gossip_port" KITH_CONTROL="127.0.0.1:$control_port"
@@ -339,12 +341,12 @@ node_env=(KITH_NAME=smoke KITH_LISTEN="127.0.0.1:$gossip_port" KITH_CONTROL="127
           KITH_OPERATOR_KEYS_FILE="$secrets/operator.key.pub" KITH_CLUSTER_KEYS_FILE="$secrets/cluster.key"
           KITH_AGENTS=2 KITH_AGENT_GUARDS=smoke KITH_AGENT_POLICY=relaunch KITH_AGENT_KIND=swift)
 
-env "${node_env[@]}" "${command[-1]}" config > "$work/config.json" || fail "kith-entrypoint config failed"
+env PATH="$image_path" "${node_env[@]}" "${command[-1]}" config > "$work/config.json" || fail "kith-entrypoint config failed"
 grep -q '<redacted>' "$work/config.json" || fail "kith-entrypoint config does not redact the cluster key"
 ! grep -q "$(cat "$secrets/cluster.key")" "$work/config.json" || fail "kith-entrypoint config printed the cluster key"
 
 say "ENTRYPOINT ${entrypoint} as root: kithd 'smoke' on 127.0.0.1:$gossip_port, control :$control_port, 2 agents, as $user"
-env "${node_env[@]}" "${command[@]}" kithd > "$work/kithd.log" 2>&1 &
+env PATH="$image_path" "${node_env[@]}" "${command[@]}" kithd > "$work/kithd.log" 2>&1 &
 kithd_pid=$!
 ctl() { timeout 10 "$bin/kithctl" --node "127.0.0.1:$control_port" --key "$secrets/operator.key" "$@"; }
 deadline=$(( $(date +%s) + 30 ))

@@ -51,6 +51,13 @@ final class AgentGateway {
         return session.connection.send(Array(json.serialized().utf8))
     }
 
+    /// Pushes a line that is already serialized (the hot path of routed messages).
+    @discardableResult
+    func push(line: [UInt8], to agent: String) -> Bool {
+        guard let session = byAgent[agent] else { return false }
+        return session.connection.send(line)
+    }
+
     func reply(_ session: Session, id: JSON?, _ body: JSON) {
         var object = body.objectValue ?? [:]
         if let id { object["id"] = id }

@@ -55,4 +55,7 @@ struct AgentRouter {
     }
 
     mutating func countDelivered() { delivered += 1 }
+
+    /// A receiver that stops reading fills its bounded queue; what does not fit is dropped and counted.
+    mutating func countDropped() { dropped += 1 }
 }

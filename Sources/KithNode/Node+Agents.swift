@@ -101,11 +101,22 @@ extension Node {
             ? nil : "buffer for \(to) is full while it is being relaunched"
     }
 
+    /// The payload is JSON serialized by the sending daemon, so it is spliced
+    /// into the event line as is rather than parsed and written again; a
+    /// payload that could break the line framing is checked the slow way.
     private func deliver(from: String, to: String, payload: [UInt8]) {
-        let text = String(decoding: payload, as: UTF8.self)
-        let body = (try? JSON.parse(text)) ?? .string(text)
-        gateway?.push(["event": "message", "from": .string(from), "payload": body], to: to)
-        router.countDelivered()
+        var line: [UInt8]
+        if !payload.isEmpty, !payload.contains(UInt8(ascii: "\n")) {
+            line = Array("{\"event\":\"message\",\"from\":\(JSON.string(from).serialized()),\"payload\":".utf8)
+            line.reserveCapacity(line.count + payload.count + 1)
+            line.append(contentsOf: payload)
+            line.append(UInt8(ascii: "}"))
+        } else {
+            let text = String(decoding: payload, as: UTF8.self)
+            let body = (try? JSON.parse(text)) ?? .string(text)
+            line = Array(JSON.object(["event": "message", "from": .string(from), "payload": body]).serialized().utf8)
+        }
+        if gateway?.push(line: line, to: to) == true { router.countDelivered() } else { router.countDropped() }
     }
 
     /// Re-routes what waited for an agent, and tells its local senders where it runs now.

@@ -13,9 +13,13 @@ struct Options {
     /// What the daemon said at start; `hello`'s reply is authoritative.
     var node: String
     var generation: Int64?
+    /// The reference behaviour, or one of the message-bench modes (see `BenchMode`).
+    var mode: BenchMode = .reference
 
     static let usage = """
         usage: kith-agent [--policy none|relaunch|relaunch-and-mask] [--protects A,B] [--interval-ms N]
+               kith-agent --flood PEER --count N [--window W] [--payload-bytes B]
+               kith-agent --sink [--expect N] [--stall]
         Flags default to $KITH_POLICY, $KITH_PROTECTS and $KITH_INTERVAL_MS. The daemon sets
         KITH_AGENT, KITH_SOCKET, KITH_TOKEN, KITH_NODE and KITH_GENERATION.
         """
@@ -38,14 +42,22 @@ struct Options {
         for (flag, variable) in flags {
             if let value = environment[variable], !value.isEmpty { raw[flag] = (value, "$" + variable) }
         }
+        var bench = BenchMode.Flags()
         var rest = arguments[...]
         while let argument = rest.popFirst() {
             if argument == "--help" || argument == "-h" { return .help }
+            if BenchMode.switches.contains(argument) { bench.switches.insert(argument); continue }
             var flag = argument
             var value: String?
             if let equals = argument.firstIndex(of: "=") {
                 flag = String(argument[..<equals])
                 value = String(argument[argument.index(after: equals)...])
+            }
+            if BenchMode.valueFlags.contains(flag) {
+                if value == nil { value = rest.popFirst() }
+                guard let value else { throw UsageError(description: "\(flag) needs a value") }
+                bench.values[flag] = value
+                continue
             }
             guard flags[flag] != nil else { throw UsageError(description: "unknown flag \(argument)") }
             if value == nil { value = rest.popFirst() }
@@ -79,11 +91,12 @@ struct Options {
             }
             return value
         }
+        let mode = try BenchMode.parse(bench)
         return .run(Options(
             policy: policy, protects: protects, intervalMilliseconds: interval,
             agent: try required("KITH_AGENT"), socketPath: try required("KITH_SOCKET"),
             token: environment["KITH_TOKEN"] ?? "", node: environment["KITH_NODE"].flatMap { $0.isEmpty ? nil : $0 } ?? "?",
-            generation: environment["KITH_GENERATION"].flatMap { Int64($0) }))
+            generation: environment["KITH_GENERATION"].flatMap { Int64($0) }, mode: mode))
     }
 }
 

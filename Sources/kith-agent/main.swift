@@ -33,6 +33,17 @@ do {
     exit(2)
 }
 
+switch options.mode {
+case .reference:
+    break
+case .flood(let settings):
+    runFlood(options, settings)  // returns only when the daemon goes away
+    exit(1)
+case .sink(let settings):
+    runSink(options, settings)
+    exit(1)
+}
+
 do {
     let connection = try AgentConnection(path: options.socketPath)
     let agent = Agent(options: options, connection: connection)
