@@ -41,7 +41,7 @@ require_mode() {
 
 init() {
     nft -f - <<EOF
-table "$table" {
+table $table {
     set in4 { type ipv4_addr; }
     set out4 { type ipv4_addr; }
     set in6 { type ipv6_addr; }

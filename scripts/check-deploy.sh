@@ -100,6 +100,7 @@ install_tools() {
         "$("$venv/bin/yamllint" --version), kubernetes-validate $("$venv/bin/kubernetes-validate" --version 2>&1 | tail -n 1)"
 }
 venv=${XDG_CACHE_HOME:-$HOME/.cache}/kith-check-deploy/venv
+yamllint_config='{extends: default, rules: {line-length: {max: 120}, document-start: disable}}'
 
 # ------------------------------------------------------------------ build
 check_build() {
@@ -123,7 +124,7 @@ have_rootfs() {
 check_compose() {
     have_rootfs
     make_secrets "$tmp/secrets"
-    "$venv/bin/yamllint" -s -d '{extends: default, rules: {line-length: {max: 120}}}' docker/compose.yaml
+    "$venv/bin/yamllint" -s -d "$yamllint_config" docker/compose.yaml
     echo "yamllint docker/compose.yaml: ok"
     local variant assignments
     for variant in "" "KITH_NET_FAULTS=nft KITH_AGENT_KIND=python KITH_AGENTS=3 KITH_AGENT_POLICY=relaunch-and-mask"; do
@@ -219,7 +220,7 @@ check_systemd() {
 check_k8s() {
     local files=(deploy/k8s/*.yaml) template=deploy/k8s/secret.yaml.template
     [ -f "$template" ] || { echo "no $template"; return 1; }
-    "$venv/bin/yamllint" -s -d '{extends: default, rules: {line-length: {max: 120}}}' "${files[@]}" "$template"
+    "$venv/bin/yamllint" -s -d "$yamllint_config" "${files[@]}" "$template"
     echo "yamllint: ok"
     cp "$template" "$tmp/secret-template.yaml"
     "$venv/bin/kubernetes-validate" --strict --quiet "${files[@]}" "$tmp/secret-template.yaml"
@@ -405,8 +406,8 @@ ctl() { timeout 10 "$bin/kithctl" --node 127.0.0.1:7400 --key "$dir/keys/operato
 count() { /usr/bin/python3 -c 'import json,sys; print(sum(1 for x in json.load(sys.stdin) if x.get(sys.argv[1]) == sys.argv[2]))' "$@"; }
 alive=0 running=0
 for _ in $(seq 60); do
-    alive=$(ctl members --json 2>/dev/null | count state alive || echo 0)
-    running=$(ctl agents --json 2>/dev/null | count state running || echo 0)
+    alive=$(ctl members --json 2>/dev/null | count state alive 2>/dev/null || echo 0)
+    running=$(ctl agents --json 2>/dev/null | count state running 2>/dev/null || echo 0)
     [ "$alive" -eq 3 ] && [ "$running" -eq 3 ] && break
     sleep 0.5
 done
@@ -458,7 +459,7 @@ echo "refuses without KITH_NET_FAULTS=nft: ok"
 export KITH_NET_FAULTS=nft
 "$nf" init && "$nf" init
 "$nf" drop 127.0.0.2 >/dev/null;        expect dropped "drop"
-"$nf" show | grep -q 127.0.0.2 || { echo "show does not list the address"; exit 1; }
+shown=$("$nf" show); grep -q 127.0.0.2 <<<"$shown" || { echo "show does not list the address: $shown"; exit 1; }
 "$nf" heal 127.0.0.2 >/dev/null;        expect open "heal 127.0.0.2"
 "$nf" drop --out 127.0.0.2 >/dev/null;  expect dropped "drop --out"
 "$nf" heal >/dev/null;                  expect open "heal"
@@ -502,9 +503,23 @@ PY
 import json, sys
 c = json.loads(sys.argv[1])
 assert c["listen"] == "0.0.0.0:7946" and c["advertise"].endswith(":7946"), c
-assert not c["control"].startswith("0.0.0.0:") or True
 assert [a["protects"] for a in c["agents"]] == [["n1-a2"], ["n1-a1"]], c["agents"]' "$out"
     echo "defaults: listen 0.0.0.0:7946 with an advertise address, control $(/usr/bin/python3 -c 'import json,sys; print(json.loads(sys.argv[1])["control"])' "$out"); a lone node's agents guard each other: ok"
+    # As in a container: a hostname that /etc/hosts maps to the container's address
+    # (private UTS and mount namespaces; nothing is sent anywhere).
+    cat > "$tmp/ep-hosts.sh" <<'EOF'
+set -eu
+hostname n9
+printf '127.0.0.1 localhost\n192.0.2.9 n9\n' > "$1/hosts"
+mount --bind "$1/hosts" /etc/hosts
+env -i PATH="$2" KITH_DATA_DIR="$1/ep-data" "$3" config
+EOF
+    out=$(unshare -m -u sh "$tmp/ep-hosts.sh" "$tmp" "$image_path" "$ep" 2>/dev/null)
+    /usr/bin/python3 -c '
+import json, sys
+c = json.loads(sys.argv[1])
+assert (c["name"], c["listen"], c["advertise"], c["control"]) == ("n9", "0.0.0.0:7946", "n9:7946", "192.0.2.9:7400"), c' "$out"
+    echo "in a container named n9 at 192.0.2.9: name n9, advertise n9:7946, control 0.0.0.0 -> 192.0.2.9:7400: ok"
     local bad expect err status
     for bad in "KITH_AGENT_POLICY=sometimes:KITH_AGENT_POLICY" "KITH_AGENT_KIND=ruby:KITH_AGENT_KIND" \
                "KITH_AGENTS=many:KITH_AGENTS" "KITH_LISTEN=nowhere:KITH_LISTEN" "KITH_NET_FAULTS=iptables:KITH_NET_FAULTS"; do

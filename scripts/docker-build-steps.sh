@@ -9,7 +9,8 @@
 #        Debian bookworm for both stages).
 #     2. Installs BUILD_PACKAGES (as the build stage does) and RUNTIME_PACKAGES
 #        (so that the staged programs can run here as in the image).
-#     3. Copies the COPY sources into a fresh build context and runs the copied
+#     3. Copies the COPY sources (each must be allowed by
+#        docker/Dockerfile.dockerignore) into a fresh build context and runs the copied
 #        `scripts/docker-build-steps.sh stage` there, as the build stage's RUN
 #        does, into a staging tree that stands for the runtime image's root.
 #     4. Checks the staged tree: every shared library the binaries and python3
@@ -150,6 +151,7 @@ ctx=$work/src
 rootfs=$work/rootfs
 mkdir -p "$ctx" "$rootfs"
 say "build context: the build stage's COPY lines"
+dockerignore=$dockerfile.dockerignore
 awk '/^FROM /{ stage++ } stage == 1 && /^COPY / && !/--from/' "$dockerfile" > "$work/copies"
 [ -s "$work/copies" ] || fail "no COPY lines in the Dockerfile's build stage"
 while read -r _ args; do
@@ -160,6 +162,9 @@ while read -r _ args; do
     mkdir -p "$ctx/$dest"
     for source in "${parts[@]}"; do
         [ -e "$repo/$source" ] || fail "COPY source $source does not exist"
+        if [ -f "$dockerignore" ] && ! grep -qx "!${source%/}" "$dockerignore"; then
+            fail "COPY source $source is not allowed by docker/Dockerfile.dockerignore (add !${source%/})"
+        fi
         if [ -d "$repo/$source" ]; then cp -a "$repo/$source/." "$ctx/$dest/"; else cp -a "$repo/$source" "$ctx/$dest/"; fi
     done
     printf '  COPY %s\n' "$args" >&2
@@ -208,7 +213,7 @@ for module in list(sys.modules.values()):
 PY
 ) || fail "guardian.py --help under /usr/bin/python3 failed"
 while read -r path; do files+=("guardian.py:$path"); done <<<"$modules"
-for tool in /usr/bin/tini /usr/bin/setpriv /usr/sbin/nft /usr/sbin/ip /usr/bin/getent; do files+=("tool:$tool"); done
+for tool in /usr/bin/tini /usr/bin/setpriv /usr/sbin/nft /usr/sbin/ip /usr/bin/getent /usr/bin/python3 /usr/bin/env; do files+=("tool:$tool"); done
 
 printf '%s\n' "${files[@]}" > "$work/files"
 /usr/bin/python3 - "$work/files" "${runtime_packages[@]}" <<'PY' || fail "the runtime image would lack something (above)"
@@ -373,6 +378,23 @@ grep -q '^CapEff:[[:space:]]*0*$' "/proc/$(awk '{ print $1 }' <<<"$child")/statu
 ctl status >/dev/null || fail "kithctl status failed"
 ctl heal >/dev/null || { cat "$work/kithd.log" >&2; fail "a signed command (kithctl heal) was refused: is the operator key from KITH_OPERATOR_KEYS_FILE trusted?"; }
 printf '  kithd runs as %s, 2 agents running, kithctl status and a signed heal: ok\n' "$user" >&2
+env PATH="$image_path" KITH_DATA_DIR="$data" "${command[-1]}" health || fail "kith-entrypoint health (the compose healthcheck) failed"
+printf '  kith-entrypoint health: ok\n' >&2
+
+# The compose lab's coordinator: installs the operator key beside its counter, then idles until SIGTERM.
+coordinator_key=$work/coordinator/operator/operator.key
+env PATH="$image_path" KITH_DATA_DIR="$work/coordinator" KITH_OPERATOR_KEY_SECRET="$secrets/operator.key" \
+    KITH_OPERATOR_KEY="$coordinator_key" "${command[@]}" coordinator > "$work/coordinator.log" 2>&1 &
+coordinator_pid=$!
+for _ in $(seq 50); do [ -f "$coordinator_key" ] && break; sleep 0.1; done
+cmp -s "$coordinator_key" "$secrets/operator.key" || { cat "$work/coordinator.log" >&2; fail "the coordinator did not install the operator key"; }
+KITH_OPERATOR_KEY=$coordinator_key timeout 10 "$bin/kithctl" --node "127.0.0.1:$control_port" heal >/dev/null \
+    || fail "kithctl signing with the coordinator's key copy was refused"
+[ -f "$coordinator_key.counter" ] || fail "kithctl kept no counter beside the coordinator's key"
+kill -TERM "$coordinator_pid"
+for _ in $(seq 30); do kill -0 "$coordinator_pid" 2>/dev/null || break; sleep 0.1; done
+if kill -0 "$coordinator_pid" 2>/dev/null; then kill -KILL "$coordinator_pid"; fail "the coordinator ignored SIGTERM"; fi
+printf '  coordinator: key installed, kithctl signs with it, stops on SIGTERM: ok\n' >&2
 
 kill -TERM "$kithd_pid"
 for _ in $(seq 50); do kill -0 "$kithd_pid" 2>/dev/null || break; sleep 0.1; done

@@ -18,6 +18,8 @@ final class Supervisor {
     private var dying: [Int32: ChildProcess] = [:]
     private let graceMilliseconds: UInt64
 
+    static let setpriv = "/usr/bin/setpriv"
+
     /// The process exited: name, generation, a readable status.
     var onExit: ((String, UInt64, String) -> Void)?
 
@@ -59,7 +61,12 @@ final class Supervisor {
         environment["KITH_POLICY"] = record.spec.policy.rawValue
         environment["KITH_PROTECTS"] = record.spec.protects.joined(separator: ",")
         let log = logDirectory + "/" + record.name + ".log"
-        let options = SpawnOptions(executable: record.spec.command, arguments: record.spec.args,
+        // Through setpriv (util-linux, always on Debian) the agent gets SIGKILL if this daemon dies
+        // without stopping it, even by SIGKILL: no orphan agent outlives its daemon.
+        let wrapped = access(Supervisor.setpriv, X_OK) == 0
+        let options = SpawnOptions(executable: wrapped ? Supervisor.setpriv : record.spec.command,
+                                   arguments: wrapped ? ["--pdeathsig", "KILL", "--", record.spec.command] + record.spec.args
+                                                      : record.spec.args,
                                    environment: environment,
                                    workingDirectory: record.spec.workingDirectory.isEmpty ? nil : record.spec.workingDirectory,
                                    stdoutPath: log, stderrPath: log, newProcessGroup: true)

@@ -60,7 +60,7 @@ final class LineSocket {
         while reply == nil {
             var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
             guard poll(&poller, 1, 5000) > 0 else { throw Failure(description: "no reply to hello in 5 s") }
-            guard try fill() else { throw Failure(description: "the daemon closed the connection during hello") }
+            guard try fill() != nil else { throw Failure(description: "the daemon closed the connection during hello") }
             forEachLine { bytes in
                 if reply == nil && !Self.contains(bytes, Self.eventKey) { reply = Array(bytes) }
             }
@@ -81,9 +81,9 @@ final class LineSocket {
     static let eventKey = Array("\"event\":".utf8)
     static let messageEvent = Array("\"event\":\"message\"".utf8)
 
-    /// Reads what is available into the inbox. False when the daemon closed the connection;
-    /// true otherwise (also when nothing was there).
-    func fill() throws(Failure) -> Bool {
+    /// Reads what is available into the inbox: the number of bytes read (0 when nothing
+    /// was there), nil when the daemon closed the connection.
+    func fill() throws(Failure) -> Int? {
         if start == end { start = 0; end = 0 }
         if end == inbox.count {
             // Compact: move the unfinished line to the front.
@@ -95,12 +95,12 @@ final class LineSocket {
         }
         while true {
             let count = recv(fd, inbox.baseAddress! + end, inbox.count - end, 0)
-            if count > 0 { end += count; return true }
-            if count == 0 { return false }
+            if count > 0 { end += count; return count }
+            if count == 0 { return nil }
             switch errno {
             case EINTR: continue
-            case EAGAIN, EWOULDBLOCK: return true
-            case ECONNRESET: return false
+            case EAGAIN, EWOULDBLOCK: return 0
+            case ECONNRESET: return nil
             default: throw Failure(description: "read: \(String(cString: strerror(errno)))")
             }
         }

@@ -38,12 +38,18 @@ enum Bench {
     ]
 
     static func run(_ arguments: [String]) throws {
-        if benchmarkName(in: arguments) == "agents" {
+        switch benchmarkName(in: arguments) {
+        case "agents":
             try BenchAgents.run(arguments)
             return
+        case "messages":
+            try BenchMessages.run(arguments)
+            return
+        default:
+            break
         }
         let options = try Arguments(arguments, options: ["--nodes", "--trials", "--idle", "--kithd"], switches: ["--json"])
-        guard options.positionals == ["membership"] else { throw UsageError("'bench' takes one benchmark name: membership or agents") }
+        guard options.positionals == ["membership"] else { throw UsageError("'bench' takes one benchmark name: membership, agents or messages") }
         let count = try options.integer("--nodes", default: 5, in: 2...64)
         let trials = try options.integer("--trials", default: 3, in: 1...1000)
         let idleSeconds = try options.integer("--idle", default: 10, in: 1...3600)
@@ -79,7 +85,8 @@ enum Bench {
 
     /// The first argument that is neither an option nor an option's value.
     private static func benchmarkName(in arguments: [String]) -> String? {
-        let takesValue: Set<String> = ["--nodes", "--trials", "--idle", "--kithd", "--agents", "--kith-agent"]
+        let takesValue: Set<String> = Set(["--nodes", "--trials", "--idle", "--kithd", "--agents", "--kith-agent"])
+            .union(BenchMessages.valueOptions)
         var index = 0
         while index < arguments.count {
             let argument = arguments[index]

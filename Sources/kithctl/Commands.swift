@@ -22,6 +22,7 @@ enum Commands {
         case "lab": try LabCommands.run(tail)
         case "bench": try Bench.run(tail)
         case "demo": try Demo.run(tail)
+        case "run": try ScenarioRunner.run(tail)
         case "keygen": try Operator.keygen(tail)
         case "shutdown": try OperatorCommands.shutdown(tail, node: node)
         case "kill": try OperatorCommands.kill(tail, node: node)

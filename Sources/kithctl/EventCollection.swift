@@ -46,10 +46,12 @@ struct CollectedEvents {
         var records: Int
         var ok: Bool
         var detail: String
+        /// The log was read but does not verify (as opposed to a node that could not be read at all).
+        var broken = false
 
         var json: JSON {
             ["node": .string(node), "source": .string(source), "records": .int(Int64(records)), "ok": .bool(ok),
-             "detail": .string(detail)]
+             "broken": .bool(broken), "detail": .string(detail)]
         }
     }
 
@@ -57,6 +59,7 @@ struct CollectedEvents {
     var logs: [NodeLog]
 
     var allVerified: Bool { logs.allSatisfy(\.ok) }
+    var broken: [NodeLog] { logs.filter(\.broken) }
 }
 
 /// Reads every node's event log (the `events` control command with the
@@ -102,6 +105,7 @@ enum EventCollection {
                 let given = reply["public_key"]?.stringValue?.lowercased()
                 if let pinned = key, let given, given != pinned.lowercased() {
                     log.detail = "its public key \(given.prefix(16))… is not the \(pinned.prefix(16))… it had at the start of the run"
+                    log.broken = true
                     return (log, parse(lines, node: source.name))
                 }
                 key = key ?? given
@@ -132,8 +136,10 @@ enum EventCollection {
         let verification = EventLogVerifier.verify(lines: lines, publicKeyHex: key, allowPartial: partial)
         if !verification.ok {
             log.detail = verification.description
+            log.broken = true
         } else if let head, head.seq > 0, verification.lastSeq != head.seq || verification.lastHash != head.hash {
             log.detail = "the verified records end at seq \(verification.lastSeq ?? 0), but the node's head is seq \(head.seq)"
+            log.broken = true
         } else {
             log.ok = true
             log.detail = verification.description + (log.source == "file" ? " (read from the data directory: the daemon no longer answers)" : "")

@@ -130,8 +130,7 @@ final class ScenarioLab {
 /// outcome, which a scenario run keeps for its narration and report.
 enum OutputCapture {
     static func run(_ body: () throws -> Void) -> (error: Error?, output: String) {
-        fflush(stdout)
-        fflush(stderr)
+        fflush(nil)
         var template = Array((FileManager.default.temporaryDirectory.path + "/kithctl-capture-XXXXXX").utf8CString)
         let fd = mkstemp(&template)
         guard fd >= 0 else {
@@ -146,8 +145,7 @@ enum OutputCapture {
         dup2(fd, 2)
         var failure: Error?
         do { try body() } catch { failure = error }
-        fflush(stdout)
-        fflush(stderr)
+        fflush(nil)
         dup2(savedOut, 1)
         dup2(savedErr, 2)
         close(savedOut)

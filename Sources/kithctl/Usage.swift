@@ -97,6 +97,14 @@ let usageText = """
                                  (SIGKILL) and after a silent failure (SIGSTOP, with its detection
                                  time) over fresh clusters with K agents per node, policy relaunch
                                  (defaults: 16 nodes, 4 agents, 5 trials).
+      bench messages [--count N] [--trials T] [--payload-bytes B] [--window W]
+                     [--backpressure-count M] [--json] [--kithd PATH] [--kith-agent PATH]
+                                 Agent-to-agent throughput (msgs/s) and latency (p50/p99/max) on
+                                 fresh 2-node clusters: a kith-agent --flood on n1 sends N messages
+                                 (at most W unanswered) to a --sink on n2 (defaults: 200000, 3
+                                 trials, 64 B, window 1000). Then a back-pressure trial: the sink
+                                 stops reading while M messages (default 500000; 0 skips it) are
+                                 flooded; shows both daemons' RSS and drop counters.
       demo [--nodes N] [--kithd PATH]
                                  Start a lab, kill n3 and show every survivor noticing.
 

@@ -203,6 +203,38 @@ final class AgentLifecycleTests: LabTestCase {
                       "n3 should stop its copy as a duplicate: \(stops.map { $0.serialized() })")
     }
 
+    /// Split views start two copies; when the views merge, exactly one survives.
+    func testPartitionTwoThreeThenHealLeavesNoDuplicateAgent() throws {
+        try lab.start(nodes: 5, labArguments: LabHarness.agentRing(perNode: 1, policy: "relaunch"))
+        let all = (1...5).map { "n\($0)-a1" }
+        let cut = try lab.kithctl(on: "n1", ["partition", "n1,n2", "/", "n3,n4,n5", "--for", "8s"])
+        XCTAssertEqual(cut.status, 0, cut.stderr)
+        try lab.waitUntil("each side declares the other dead") {
+            lab.allSee(["n3", "n4", "n5"], as: "dead", observers: ["n1", "n2"])
+                && lab.allSee(["n1", "n2"], as: "dead", observers: ["n3", "n4", "n5"])
+        }
+        try lab.waitUntil("both sides run a copy of every agent (split brain, by design of quorum any)") {
+            let live = lab.liveAgentProcesses()
+            return all.allSatisfy { (live[$0]?.count ?? 0) >= 1 } && live.values.contains { $0.count == 2 }
+        }
+        // The fault expires on the nodes' own timers; no heal command is sent.
+        try lab.waitUntil("the views merge: everyone alive everywhere", timeout: 30) {
+            lab.allSee((1...5).map { "n\($0)" }, as: "alive")
+        }
+        try lab.waitUntil("exactly one live process per agent, the one every node's record names", timeout: 30) {
+            let live = lab.liveAgentProcesses()
+            let views = (1...5).compactMap { lab.agents(seenBy: "n\($0)") }
+            guard views.count == 5, live.count == all.count else { return false }
+            return all.allSatisfy { agent in
+                let pids = Set(views.map { Int32(truncatingIfNeeded: $0[agent]?["pid"]?.intValue ?? 0) })
+                return pids.count == 1 && live[agent] == [pids.first!] && views.allSatisfy { $0[agent]?["state"] == "running" }
+            }
+        }
+        let stops = (1...5).flatMap { lab.daemonEvents(on: "n\($0)", "agent_stopping") }
+        XCTAssertTrue(stops.contains { $0["reason"]?.stringValue?.contains("duplicate") == true },
+                      "the losing copies are stopped as duplicates: \(stops.map { $0.serialized() })")
+    }
+
     // MARK: - Messages and stop
 
     func testSendReachesAnAgentAndFollowsItWhenItMoves() throws {
