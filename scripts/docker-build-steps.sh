@@ -2,7 +2,7 @@
 # docker/Dockerfile's build, replayed outside Docker (there is no Docker engine
 # on CI's machines): the proof that the image's build steps work.
 #
-#   scripts/docker-build-steps.sh [--keep] [--rootfs-out DIR]
+#   scripts/docker-build-steps.sh [--keep] [--runtime-rootfs] [--rootfs-out DIR]
 #     1. Reads SWIFT_IMAGE, BUILD_PACKAGES, RUNTIME_PACKAGES, the build stage's
 #        COPY lines and the ENTRYPOINT from docker/Dockerfile; checks that this
 #        machine's Swift and Debian match the images' (same Swift major.minor,
@@ -24,6 +24,14 @@
 #        unprivileged user): one kithd on 127.0.0.1 with two agents from the
 #        environment, until kithctl sees them running and a signed command is
 #        obeyed; then SIGTERM, which must end kithd with status 0 in 5 s.
+#     6. With --runtime-rootfs, the runtime stage too: debootstrap --variant=minbase
+#        (the packages debian:bookworm-slim is made of) from Debian's mirror
+#        ($KITH_DEBIAN_MIRROR), the runtime stage's RUN in a chroot (apt-get
+#        install, groupadd, useradd, install -d), the staged tree copied in, then
+#        the ENTRYPOINT run in that chroot as USER kith and as root with 0600
+#        secrets (private mount and network namespaces): kithd must run two
+#        guardian.py agents on the image's own python3 and exit 0 on SIGTERM.
+#        Adds about a minute and needs Debian's mirror.
 #     The work directory (a temporary one) is removed unless --keep;
 #     --rootfs-out DIR copies the staged tree there first (check-deploy.sh uses it).
 #
@@ -78,12 +86,14 @@ fi
 
 # -------------------------------------------------------------------- replay
 keep=0
+runtime_rootfs=0
 rootfs_out=""
 while [ $# -gt 0 ]; do
     case $1 in
         --keep) keep=1 ;;
+        --runtime-rootfs) runtime_rootfs=1 ;;
         --rootfs-out) [ $# -ge 2 ] || fail "--rootfs-out needs a directory"; rootfs_out=$2; shift ;;
-        *) echo "usage: $0 [--keep] [--rootfs-out DIR] | $0 stage SRC DEST" >&2; exit 2 ;;
+        *) echo "usage: $0 [--keep] [--runtime-rootfs] [--rootfs-out DIR] | $0 stage SRC DEST" >&2; exit 2 ;;
     esac
     shift
 done
@@ -404,6 +414,83 @@ wait "$kithd_pid" || status=$?
 kithd_pid=""
 [ "$status" -eq 0 ] || { tail -n 20 "$work/kithd.log" >&2; fail "kithd exited with status $status after SIGTERM"; }
 printf '  SIGTERM: kithd left and exited 0\n' >&2
+# --- 6. (--runtime-rootfs) the runtime stage itself, in a chroot
+if [ "$runtime_rootfs" -eq 1 ]; then
+    image=$work/image
+    mirror=${KITH_DEBIAN_MIRROR:-http://deb.debian.org/debian}
+    say "runtime stage: debootstrap --variant=minbase $codename (required packages + apt, as $runtime_image) from $mirror"
+    command -v debootstrap >/dev/null 2>&1 || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null \
+        || fail "cannot install debootstrap"
+    debootstrap --variant=minbase "$codename" "$image" "$mirror" > "$work/debootstrap.log" 2>&1 \
+        || { tail -n 20 "$work/debootstrap.log" >&2; fail "debootstrap failed"; }
+    cp /etc/resolv.conf "$image/etc/resolv.conf"
+    # The runtime stage's RUN, continuation lines joined; its ARGs are in its environment, as in a docker build.
+    run=$(awk '/^FROM /{ stage++ } stage == 2' "$dockerfile" | awk '/^RUN /{ f = 1 } f { print } f && !/\\$/ { f = 0 }' \
+          | sed 's/\\$//' | tr '\n' ' ' | sed 's/^RUN //')
+    [ -n "$run" ] || fail "no RUN in the runtime stage"
+    kith_uid=$(dockerfile_arg KITH_UID)
+    say "RUN (in the chroot) with RUNTIME_PACKAGES='${runtime_packages[*]}' KITH_UID=$kith_uid"
+    # shellcheck disable=SC2016 # expanded by the inner sh
+    unshare -m sh -c 'mount -t proc proc "$1/proc" && mount --rbind /dev "$1/dev" && shift && exec chroot "$@"' _ "$image" \
+        "$image" /usr/bin/env -i PATH="$image_path" RUNTIME_PACKAGES="${runtime_packages[*]}" KITH_UID="$kith_uid" \
+        /bin/sh -c "$run" > "$work/runtime-run.log" 2>&1 \
+        || { tail -n 30 "$work/runtime-run.log" >&2; fail "the runtime stage's RUN failed in the chroot"; }
+    say "COPY --from=build /staging/ /"
+    cp -a "$rootfs/." "$image/"
+    [ "$(stat -c %u:%g "$image/var/lib/kith")" = "$kith_uid:$kith_uid" ] || fail "/var/lib/kith is not owned by kith ($kith_uid)"
+    mkdir -p "$image/run/secrets"
+    cp "$secrets/operator.key.pub" "$image/run/secrets/operator_pub"
+    cp "$secrets/cluster.key" "$image/run/secrets/cluster_key"
+    chmod 0600 "$image/run/secrets/"*
+    cat > "$work/in-image.sh" <<'EOF'
+# Runs in private mount and network namespaces: the image's root in a chroot, loopback only.
+set -euo pipefail
+image=$1 path=$2 entrypoint=$3
+ip link set lo up
+mount -t proc proc "$image/proc"
+mount --rbind /dev "$image/dev"
+ctl() { chroot "$image" /usr/bin/env -i PATH="$path" HOME=/root timeout 10 kithctl --node 127.0.0.1:7400 "$@"; }
+running() {
+    ctl agents --json 2>/dev/null | chroot "$image" /usr/bin/python3 -c '
+import json, sys
+print(sum(1 for a in json.load(sys.stdin) if a.get("state") == "running"))' 2>/dev/null || echo 0
+}
+try() {   # $1: label; the rest: how to start the image's ENTRYPOINT
+    local label=$1 pid n=0 status=0
+    shift
+    "$@" > "/tmp/kith-image-$label.log" 2>&1 &
+    pid=$!
+    for _ in $(seq 60); do
+        n=$(running)
+        [ "$n" -ge 2 ] && break
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.5
+    done
+    if [ "$n" -lt 2 ]; then
+        cat "/tmp/kith-image-$label.log" >&2; kill -KILL "$pid" 2>/dev/null || true
+        echo "$label: the two guardian.py agents did not run"; return 1
+    fi
+    local who
+    who=$(ps -o user=,comm= --ppid "$pid" | awk '$2 == "kithd" { print $1 }')
+    kill -TERM "$pid"
+    wait "$pid" || status=$?
+    [ "$status" -eq 0 ] || { tail -n 5 "/tmp/kith-image-$label.log" >&2; echo "$label: exit status $status after SIGTERM"; return 1; }
+    echo "  $label: kithd (as uid $who) ran two guardian.py agents, exited 0 on SIGTERM"
+}
+common=(PATH="$path" KITH_DATA_DIR=/var/lib/kith KITH_NAME=img KITH_LISTEN=127.0.0.1:7946 KITH_CONTROL=127.0.0.1:7400
+        KITH_AGENTS=2 KITH_AGENT_GUARDS=img KITH_AGENT_KIND=python KITH_AGENT_POLICY=relaunch)
+# USER kith, as `docker run` and Kubernetes start it (HOME from the passwd entry).
+try as-kith chroot --userspec=10001:10001 "$image" /usr/bin/env -i HOME=/var/lib/kith "${common[@]}" $entrypoint kithd
+# user: root with secrets, as the compose lab starts it.
+try as-root chroot "$image" /usr/bin/env -i HOME=/root "${common[@]}" KITH_OPERATOR_KEYS_FILE=/run/secrets/operator_pub \
+    KITH_CLUSTER_KEYS_FILE=/run/secrets/cluster_key $entrypoint kithd
+EOF
+    entry=$(/usr/bin/python3 -c 'import json, sys; print(" ".join(json.loads(sys.argv[1])))' "$entrypoint")
+    unshare -m -n bash "$work/in-image.sh" "$image" "$image_path" "$entry" \
+        || fail "the image's ENTRYPOINT did not run in the chroot"
+    say "runtime stage replayed in a chroot: packages, user, ENTRYPOINT as kith and as root: ok"
+fi
+
 if [ -n "$rootfs_out" ]; then
     mkdir -p "$rootfs_out"
     cp -a "$rootfs/." "$rootfs_out/"

@@ -43,6 +43,8 @@ struct RunData {
     /// The events file, relative to the report directory.
     var eventsFile: String
     var aborted: String?
+    /// The lab's temporary directory (removed after a clean run), nil for an existing cluster.
+    var labDirectory: String?
 }
 
 // MARK: - Figures
@@ -135,6 +137,9 @@ struct Masking {
     var runEnd: Int64 = 0
 
     var count: Int { episodes.count }
+    /// Incidents in which the daemons saw the peer lost, stopped or killed at some report, not only
+    /// starting (a guardian that says "healthy" as soon as it hears of the relaunch lands in "starting").
+    var whileDown: Int { episodes.filter { !$0.observed.subtracting(["starting"]).isEmpty }.count }
     var reports: Int { episodes.reduce(0) { $0 + $1.reports } }
     func duration(_ episode: MaskingEpisode) -> Int64 { (episode.end ?? runEnd) - episode.start }
     var totalMs: Int64 { episodes.reduce(0) { $0 + duration($1) } }
@@ -146,7 +151,7 @@ struct Masking {
     }
 
     var json: JSON {
-        ["incidents": .int(Int64(count)), "reports": .int(Int64(reports)), "total_ms": .int(totalMs), "max_ms": .int(maxMs),
+        ["incidents": .int(Int64(count)), "incidents_while_down": .int(Int64(whileDown)), "reports": .int(Int64(reports)), "total_ms": .int(totalMs), "max_ms": .int(maxMs),
          "by_reporter": .object(byReporter.mapValues { .int(Int64($0)) }),
          "episodes": .array(episodes.map { episode in
              ["peer": .string(episode.peer), "start_ms": .int(episode.start), "end_ms": episode.end.map(JSON.int) ?? .null,
@@ -270,6 +275,7 @@ struct AnalyzedRun {
             "totals": totals.json,
         ]
         if let aborted = data.aborted { object["aborted"] = .string(aborted) }
+        if let directory = data.labDirectory { object["lab_directory"] = .string(directory) }
         return .object(object)
     }
 }
@@ -354,7 +360,9 @@ struct RunAnalyzer {
             } else if let lost = lostAgents(step, at: ts, windowEnd: windowEnd) {
                 figures.relaunch = relaunch(step, lost: lost, at: ts)
                 if step.action != .revive {
-                    figures.cascade = cascade(lost, from: ts, to: windowEnd)
+                    // Until the next step, or until the last lost agent runs again if that is later.
+                    let settled = figures.relaunch?.agents.compactMap(\.ms).max().map { ts + $0 + 1 } ?? windowEnd
+                    figures.cascade = cascade(lost, from: ts, to: min(run.end, max(windowEnd, settled)))
                 }
             }
             faults.append(figures)
@@ -770,6 +778,7 @@ struct ConditionSummary {
         ("kill_switch_held_ms", "kill-switch held", "ms"),
         ("kill_switch_violations", "kill-switch violations", ""),
         ("masking_incidents", "masking incidents", ""),
+        ("masking_while_down", "masking incidents while the peer was down", ""),
         ("masking_total_ms", "masking, total duration", "ms"),
         ("masking_max_ms", "masking, longest", "ms"),
         ("max_processes", "max processes of one agent", ""),
@@ -784,6 +793,7 @@ struct ConditionSummary {
         ("resistance_attempts", "resistance attempts", ""),
         ("kill_switch_violations", "kill-switch violations", ""),
         ("masking_incidents", "masking incidents", ""),
+        ("masking_while_down", "masking incidents while the peer was down", ""),
         ("masking_total_ms", "masking, total duration", "ms"),
         ("max_processes", "max processes of one agent", ""),
         ("max_running_records", "max running records of one agent", ""),
@@ -808,6 +818,7 @@ struct ConditionSummary {
             values["kill_switch_violations"] = Double(killSwitch.violations.count)
         }
         values["masking_incidents"] = Double(fault.masking.count)
+        values["masking_while_down"] = Double(fault.masking.whileDown)
         values["masking_total_ms"] = Double(fault.masking.totalMs)
         values["masking_max_ms"] = Double(fault.masking.maxMs)
         values["max_processes"] = Double(fault.duplicates.maxProcesses)
@@ -820,6 +831,7 @@ struct ConditionSummary {
         ["relaunch_requests": Double(totals.relaunchRequests), "automatic_relaunches": Double(totals.automaticRelaunches),
          "relaunches_refused": Double(totals.relaunchesRefused), "resistance_attempts": Double(totals.resistance),
          "kill_switch_violations": Double(totals.killSwitchViolations), "masking_incidents": Double(totals.masking.count),
+         "masking_while_down": Double(totals.masking.whileDown),
          "masking_total_ms": Double(totals.masking.totalMs), "max_processes": Double(totals.duplicates.maxProcesses),
          "max_running_records": Double(totals.duplicates.maxRunningRecords),
          "duplicate_stops": Double(totals.duplicates.duplicateStops)]
@@ -905,10 +917,10 @@ struct Report {
         "fault time": "the first daemon event recording the action (kill_requested, pause_requested, fault_set, kill_switch, ...); kithctl's clock only when no event records it (fault_time_source says which)",
         "detection": "per live observer, the first member_changed recording a victim dead or left after the fault time; first and last over observers (for a network fault the victims are the other group)",
         "running again": "per lost agent, the first agent_changed (any node) recording it running at a higher generation than at the fault (for kill agent, its local restart counts); first and last over the lost agents",
-        "cascade factor": "relaunch attempts per lost agent: (relaunch_requested events + relaunch_refused events logged on the requesting agent's node + relaunches the daemons did by their own rules, i.e. new generations whose reason starts with 'relaunched' but not 'relaunched at the request of') for the lost agents from the fault until the next step, divided by the number of agents lost",
+        "cascade factor": "relaunch attempts per lost agent: (relaunch_requested events + relaunch_refused events logged on the requesting agent's node + relaunches the daemons did by their own rules, i.e. new generations whose reason starts with 'relaunched' but not 'relaunched at the request of') for the lost agents, from the fault until the next step or until the last lost agent runs again, whichever is later, divided by the number of agents lost",
         "resistance attempts": "resistance_attempt events about a switched-off agent from the kill-switch until its revive or the end of the run, grouped by 'by'",
         "kill-switch held": "ms from the switch to the revive (or end of run) with no violation: no agent_spawned for the agent after the switch and no agent_changed to running after the last node logged kill_switch",
-        "masking incident": "an episode from the first masking_incident about a peer until any node records that peer running again (or the end of the run); reports counts the masking_incident events in it",
+        "masking incident": "an episode from the first masking_incident about a peer until any node records that peer running again (or the end of the run); reports counts the masking_incident events in it; 'while down' counts the episodes in which some report found the peer lost, stopped or killed rather than only starting (kith-agent reports 'healthy' as soon as it hears of a relaunch, before the new copy runs)",
         "max processes": "most processes of one agent alive at once: agent_spawned until agent_exited (same pid), agent_stopping (same generation) or its daemon going down or restarting",
         "max running records": "most distinct (generation, host) copies of one agent that live nodes' latest agent_changed records call running at the same moment",
         "duplicate stops": "agent_stopping events whose reason says duplicate or superseded",

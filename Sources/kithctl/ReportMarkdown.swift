@@ -61,7 +61,7 @@ enum ReportMarkdown {
                 let values = conditions.map { condition in condition.steps.first { $0.index == index }?.values[figure.key] }
                 guard values.contains(where: { $0 != nil }) else { continue }
                 // Per-step duplicates and masking are noise when nothing happened in any condition.
-                if ["masking_incidents", "masking_total_ms", "masking_max_ms", "duplicate_stops"].contains(figure.key),
+                if ["masking_incidents", "masking_while_down", "masking_total_ms", "masking_max_ms", "duplicate_stops"].contains(figure.key),
                    values.allSatisfy({ ($0 ?? []).allSatisfy { $0 == 0 } }) { continue }
                 if ["max_processes", "max_running_records"].contains(figure.key), values.allSatisfy({ ($0 ?? []).allSatisfy { $0 <= 1 } }) { continue }
                 out.append("| step \(index) \(escape(description)): \(figure.label) | "
@@ -135,7 +135,7 @@ enum ReportMarkdown {
                                + "; \(killSwitch.resistance) resistance attempt\(killSwitch.resistance == 1 ? "" : "s")" + (by.isEmpty ? "" : " (\(by))"))
             }
             if fault.masking.count > 0 {
-                figures.append("masking: \(fault.masking.count) incident\(fault.masking.count == 1 ? "" : "s"), \(fault.masking.reports) reports, "
+                figures.append("masking: \(fault.masking.count) incident\(fault.masking.count == 1 ? "" : "s") (\(fault.masking.whileDown) while the peer was down), \(fault.masking.reports) reports, "
                                + "total \(ms(fault.masking.totalMs)), longest \(ms(fault.masking.maxMs))"
                                + " by " + fault.masking.byReporter.keys.sorted().joined(separator: ", "))
             }
@@ -153,7 +153,7 @@ enum ReportMarkdown {
         out.append("Totals: \(totals.relaunchRequests) relaunch requests by agents, \(totals.automaticRelaunches) relaunches by the daemons' rules, "
                    + "\(totals.relaunchesRefused) requests refused; \(totals.resistance) resistance attempts"
                    + (totals.resistanceBy.isEmpty ? "" : " (" + totals.resistanceBy.sorted { $0.key < $1.key }.map { "\($0.key) ×\($0.value)" }.joined(separator: ", ") + ")")
-                   + "; \(totals.masking.count) masking incidents (\(totals.masking.reports) reports, total \(ms(totals.masking.totalMs)))"
+                   + "; \(totals.masking.count) masking incidents (\(totals.masking.whileDown) while the peer was down; \(totals.masking.reports) reports, total \(ms(totals.masking.totalMs)))"
                    + "; at most \(totals.duplicates.maxProcesses) process(es) and \(totals.duplicates.maxRunningRecords) running record(s) of one agent at once, "
                    + "\(totals.duplicates.duplicateStops) duplicate stops.")
         out.append("")

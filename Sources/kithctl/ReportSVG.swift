@@ -11,7 +11,6 @@ enum ReportSVG {
     static let right = 24.0
     static let lane = 14.0
     static let gap = 6.0
-    static let labelRows = 3
 
     static let memberColours = ["alive": "#66bb6a", "suspect": "#ffca28", "dead": "#e53935", "left": "#9e9e9e"]
     static let agentColours = ["running": "#2e7d32", "starting": "#a5d6a7", "relaunching": "#fff176", "lost": "#fb8c00",
@@ -51,8 +50,19 @@ enum ReportSVG {
         out.append(text(x: 10, y: y + 14, "Run \(data.id): \(data.condition), policy \(data.policy), repeat \(data.repeatNumber)"
                         + (data.aborted != nil ? " (aborted)" : ""), size: 14, weight: "bold"))
         y += 22
+        // Fault labels: each in the first row where it does not run into the previous label.
+        var rowEnds: [Double] = []
+        var labelRow: [Int] = []
+        for fault in run.faults {
+            let x0 = x(fault.faultTs)
+            let width = Double(min(48, "\(fault.index): \(fault.description)".count)) * 5.6 + 8
+            let row = rowEnds.firstIndex { $0 < x0 } ?? rowEnds.count
+            if row == rowEnds.count { rowEnds.append(0) }
+            rowEnds[row] = x0 + width
+            labelRow.append(row)
+        }
         let labelsTop = y
-        y += Double(labelRows) * 13 + 4
+        y += Double(max(1, rowEnds.count)) * 13 + 4
         let lanesTop = y
         let lanes = run.nodeLanes.count + run.agentLanes.count
         let lanesHeight = Double(lanes) * (lane + gap) + (run.agentLanes.isEmpty ? 0 : 8)
@@ -90,7 +100,7 @@ enum ReportSVG {
         // Faults: shaded periods and instants, labels staggered above the lanes.
         for (position, fault) in run.faults.enumerated() {
             let x0 = x(fault.faultTs)
-            let labelY = labelsTop + Double(position % labelRows) * 13 + 10
+            let labelY = labelsTop + Double(labelRow[position]) * 13 + 10
             let label = "\(fault.index): \(fault.description)"
             if let endTs = fault.endTs, endTs > fault.faultTs {
                 out.append("<rect x=\"\(f(x0))\" y=\"\(f(lanesTop - 2))\" width=\"\(f(max(1, x(endTs) - x0)))\" height=\"\(f(lanesHeight + 2))\" "
@@ -121,8 +131,8 @@ enum ReportSVG {
             let title = "<title>\(escape(marker.text)) at +\(offset(marker.ts, data.t0))</title>"
             switch marker.kind {
             case .relaunch:
-                // Above the lane, pointing down at the moment, so markers on the lane do not hide it.
-                out.append("<polygon points=\"\(f(cx)),\(f(laneTop + 3)) \(f(cx - 5)),\(f(laneTop - 6)) \(f(cx + 5)),\(f(laneTop - 6))\" fill=\"#1565c0\" stroke=\"#ffffff\" stroke-width=\"0.8\">\(title)</polygon>")
+                // At the top of the lane, pointing down at the moment, so markers in the middle do not hide it.
+                out.append("<polygon points=\"\(f(cx)),\(f(laneTop + 6)) \(f(cx - 5)),\(f(laneTop - 3)) \(f(cx + 5)),\(f(laneTop - 3))\" fill=\"#1565c0\" stroke=\"#ffffff\" stroke-width=\"0.8\">\(title)</polygon>")
             case .request:
                 out.append("<circle cx=\"\(f(cx))\" cy=\"\(f(cy))\" r=\"3.5\" fill=\"none\" stroke=\"#1565c0\" stroke-width=\"1.5\">\(title)</circle>")
             case .resistance:
@@ -142,7 +152,7 @@ enum ReportSVG {
         while tick <= Double(end - data.t0) {
             let tx = x(data.t0 + Int64(tick))
             out.append("<line x1=\"\(f(tx))\" y1=\"\(f(y))\" x2=\"\(f(tx))\" y2=\"\(f(y + 4))\" stroke=\"#424242\"/>")
-            out.append(text(x: tx, y: y + 15, (tick < 0 ? "" : "+") + Table.duration(tick), size: 10, anchor: "middle"))
+            out.append(text(x: tx, y: y + 15, (tick < 0 ? "-" : "+") + Table.duration(abs(tick)), size: 10, anchor: "middle"))
             tick += step
         }
         y += 20
@@ -184,7 +194,7 @@ enum ReportSVG {
         x += 135
         out.append("<polygon points=\"\(f(x + 5)),\(f(y + 1)) \(f(x + 10)),\(f(y + 7)) \(f(x + 5)),\(f(y + 13)) \(f(x)),\(f(y + 7))\" fill=\"#aa00ff\"/>")
         out.append(text(x: x + 16, y: y + 11, "masking report (on the peer's lane; band: incident)", size: 11))
-        x += 290
+        x += 330
         out.append("<rect x=\"\(f(x))\" y=\"\(f(y + 1))\" width=\"14\" height=\"11\" fill=\"#1e88e5\" fill-opacity=\"0.13\" stroke=\"#1e88e5\" stroke-opacity=\"0.5\"/>")
         out.append(text(x: x + 18, y: y + 11, "fault period", size: 11))
         y += 20

@@ -115,6 +115,7 @@ enum ScenarioRunner {
             case .lab(let spec):
                 let created = try ScenarioLab(count: spec.nodes, kithd: context.kithd, operatorKey: context.signer!.publicKeyHex)
                 lab = created
+                data.labDirectory = created.directory
                 print("\(context.prefix) starting \(spec.nodes) daemons in \(created.directory)")
                 try created.start()
                 let planned = ScenarioLab.plan(created.nodes, perNode: spec.agentsPerNode, policy: context.policy ?? spec.policy,
@@ -330,7 +331,10 @@ enum ReportConsole {
                     parts.append((killSwitch.held ? "held \(Table.duration(Double(killSwitch.heldMs)))" : "NOT held")
                                  + ", \(killSwitch.resistance) resistance attempt\(killSwitch.resistance == 1 ? "" : "s")")
                 }
-                if fault.masking.count > 0 { parts.append("\(fault.masking.count) masking (\(Table.duration(Double(fault.masking.totalMs))))") }
+                if fault.masking.count > 0 {
+                    parts.append("\(fault.masking.count) masking incident\(fault.masking.count == 1 ? "" : "s") (\(fault.masking.whileDown) while down, "
+                                 + "\(Table.duration(Double(fault.masking.totalMs))))")
+                }
                 if fault.duplicates.maxProcesses > 1 { parts.append("\(fault.duplicates.maxProcesses) copies of \(fault.duplicates.processAgent ?? "?")") }
                 if !fault.ok { parts.append("failed: \(fault.error ?? "?")") }
                 lines.append("  \(fault.index) +\(Table.duration(Double(fault.faultTs - run.data.t0)))  \(fault.description): "

@@ -105,8 +105,23 @@ let usageText = """
                                  trials, 64 B, window 1000). Then a back-pressure trial: the sink
                                  stops reading while M messages (default 500000; 0 skips it) are
                                  flooded; shows both daemons' RSS and drop counters.
-      demo [--nodes N] [--kithd PATH]
-                                 Start a lab, kill n3 and show every survivor noticing.
+      demo [--nodes N] [--kithd PATH] [--kith-agent PATH]
+                                 About a minute, narrated: a lab of N nodes (default 5, 4-16) with one
+                                 agent per node guarding the next (n1-a1 masks); a node crash and its
+                                 agent relaunched elsewhere; a polite stop undone by the guardians; the
+                                 masking guardian calling a lost peer healthy; the kill-switch holding
+                                 against a resisting guardian; then a report in a temporary directory.
+                                 Every figure comes from the daemons' signed event logs.
+
+    Scenarios (fault-injection experiments from a JSON file; see README):
+      run SCENARIO.json [--report DIR] [--dry-run] [--kithd PATH] [--kith-agent PATH]
+                                 For each repeat (and the control condition, if the scenario has one):
+                                 start a lab (or use the existing cluster it names), wait until it has
+                                 converged and every agent runs, carry out the timeline at its offsets,
+                                 watch until its duration, then heal everything, collect and verify
+                                 every node's events, tear the lab down. Writes report.json, report.md,
+                                 timeline.svg and events-RUN.jsonl to DIR (default
+                                 ./kith-report-NAME-TIMESTAMP). --dry-run prints the plan, starts nothing.
 
     Options:
       --node HOST:PORT   Control address to talk to; commands for the whole cluster find
