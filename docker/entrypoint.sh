@@ -241,8 +241,9 @@ run_coordinator() {
 }
 
 health() {
-    [ -r "$generated" ] || die "no generated config at $generated"
-    control=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["control"])' "$generated")
+    config=${KITH_CONFIG:-$generated}
+    [ -r "$config" ] || die "no config at $config (is kithd running here?)"
+    control=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["control"])' "$config")
     exec "$bin/kithctl" --node "$control" status >/dev/null
 }
 

@@ -164,7 +164,8 @@ expected = {"KITH_AGENTS": assignments.get("KITH_AGENTS", "2"),
 for index, name in enumerate(nodes):
     service = services.get(name, {})
     env = {k: str(v) for k, v in (service.get("environment") or {}).items()}
-    want = dict(expected, KITH_NAME=name, KITH_ADVERTISE="%s:7946" % name, KITH_AGENT_GUARDS=nodes[(index + 1) % len(nodes)])
+    want = dict(expected, KITH_NAME=name, KITH_ADVERTISE="%s:7946" % name, KITH_NODE="%s:7400" % name,
+                KITH_AGENT_GUARDS=nodes[(index + 1) % len(nodes)])
     for key, value in want.items():
         need(env.get(key) == value, "%s: %s is %r, expected %r" % (name, key, env.get(key), value))
     need(service.get("hostname") == name, "%s: hostname %r" % (name, service.get("hostname")))

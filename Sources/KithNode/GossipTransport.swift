@@ -13,7 +13,7 @@ final class GossipTransport {
     private let loop: EventLoop
     private let logger: Logger
     private var listener: TCPListener?
-    private var peers: [Endpoint: Peer] = [:]
+    private var peers: [PeerKey: Peer] = [:]
     private var inbound: [ObjectIdentifier: Inbound] = [:]
 
     var onMessage: ((Message) -> Void)?
@@ -37,6 +37,21 @@ final class GossipTransport {
     static let connectTimeoutMs: UInt64 = 1000
     static let backoffMinMs: UInt64 = 100
     static let backoffMaxMs: UInt64 = 5000
+
+    /// Agent traffic travels on its own connection per peer, so a flood of
+    /// agent messages never delays the probes that decide who is alive.
+    enum Lane: Hashable {
+        case membership, agents
+
+        /// Frames held while a connection opens: membership is lossy by design
+        /// (SWIM tolerates loss); agent traffic arrives in bursts of a window.
+        var pendingFramesMax: Int { self == .membership ? GossipTransport.pendingFramesMax : 4096 }
+    }
+
+    private struct PeerKey: Hashable {
+        var endpoint: Endpoint
+        var lane: Lane
+    }
 
     private final class Peer {
         var connection: TCPConnection?
@@ -68,15 +83,24 @@ final class GossipTransport {
     /// Encodes and sends; never blocks, may drop (counted) under back-pressure.
     func send(_ message: Message, to endpoint: Endpoint) {
         let payload = keyring.seal(WireCodec.encode(message))
-        let peer = peer(for: endpoint)
+        let key = PeerKey(endpoint: endpoint, lane: message.lane)
+        let peer = peer(for: key)
         if let connection = peer.connection, connection.isOpen {
             if connection.send(payload) { bytesSent += UInt64(payload.count + 4) } else { framesDropped += 1 }
             return
         }
-        guard peer.pending.count < GossipTransport.pendingFramesMax else { framesDropped += 1; return }
+        guard peer.pending.count < key.lane.pendingFramesMax else { framesDropped += 1; return }
         if !peer.connecting && loop.nowMilliseconds < peer.retryAtMs { framesDropped += 1; return }
         peer.pending.append(payload)
-        dial(endpoint, peer)
+        dial(key, peer)
+    }
+
+    /// Whether agent traffic to `endpoint` has room: below half its queue, so
+    /// a sender is told to retry instead of its message being dropped later.
+    func hasRoomForAgentTraffic(to endpoint: Endpoint) -> Bool {
+        guard let peer = peers[PeerKey(endpoint: endpoint, lane: .agents)] else { return true }
+        if let connection = peer.connection { return connection.queuedBytes < GossipTransport.queuedBytesMax / 2 }
+        return peer.pending.count < Lane.agents.pendingFramesMax / 2
     }
 
     /// Number of frames and bytes not yet written, for a graceful exit.
@@ -84,10 +108,10 @@ final class GossipTransport {
         peers.values.allSatisfy { !$0.connecting && ($0.connection?.queuedBytes ?? 0) == 0 }
     }
 
-    private func peer(for endpoint: Endpoint) -> Peer {
-        if let peer = peers[endpoint] { return peer }
+    private func peer(for key: PeerKey) -> Peer {
+        if let peer = peers[key] { return peer }
         let peer = Peer()
-        peers[endpoint] = peer
+        peers[key] = peer
         return peer
     }
 
@@ -100,20 +124,20 @@ final class GossipTransport {
         inbound = [:]
     }
 
-    private func dial(_ endpoint: Endpoint, _ peer: Peer) {
-        guard !peer.connecting, let address = parseHostPort(endpoint) else { return }
+    private func dial(_ key: PeerKey, _ peer: Peer) {
+        guard !peer.connecting, let address = parseHostPort(key.endpoint) else { return }
         peer.connecting = true
         TCPConnection.connect(loop: loop, host: address.host, port: address.port,
                               framing: .lengthPrefixed(maxFrameBytes: WireCodec.maxFrameBytes),
                               maxQueuedBytes: GossipTransport.queuedBytesMax,
                               timeoutMilliseconds: GossipTransport.connectTimeoutMs) { [weak self] result in
-            self?.dialed(endpoint, peer, result)
+            self?.dialed(key, peer, result)
         }
     }
 
-    private func dialed(_ endpoint: Endpoint, _ peer: Peer, _ result: Result<TCPConnection, UVError>) {
+    private func dialed(_ key: PeerKey, _ peer: Peer, _ result: Result<TCPConnection, UVError>) {
         peer.connecting = false
-        guard peers[endpoint] === peer else {
+        guard peers[key] === peer else {
             if case .success(let connection) = result { connection.close() }
             return
         }
@@ -125,7 +149,7 @@ final class GossipTransport {
             connection.onClose = { [weak self, weak peer] reason in
                 guard let self, let peer, peer.connection === connection else { return }
                 peer.connection = nil
-                self.lost(endpoint, peer, reason)
+                self.lost(key, peer, reason)
             }
             let pending = peer.pending
             peer.pending = []
@@ -137,18 +161,18 @@ final class GossipTransport {
             peer.pending = []
             peer.backoffMs = min(GossipTransport.backoffMaxMs, max(GossipTransport.backoffMinMs, peer.backoffMs * 2))
             peer.retryAtMs = loop.nowMilliseconds + peer.backoffMs
-            logger.debug("dial_failed", ["peer": .string(endpoint), "error": .string(error.name)])
-            if error.isConnectionRefused { onRefused?(endpoint) }
+            logger.debug("dial_failed", ["peer": .string(key.endpoint), "error": .string(error.name)])
+            if error.isConnectionRefused { onRefused?(key.endpoint) }
         }
     }
 
     /// A connection to a peer ended: dial once at once to tell a dead
     /// process (refused) from a dropped connection.
-    private func lost(_ endpoint: Endpoint, _ peer: Peer, _ reason: CloseReason) {
+    private func lost(_ key: PeerKey, _ peer: Peer, _ reason: CloseReason) {
         if case .local = reason { return }
-        logger.debug("connection_lost", ["peer": .string(endpoint), "reason": .string("\(reason)")])
+        logger.debug("connection_lost", ["peer": .string(key.endpoint), "reason": .string("\(reason)")])
         peer.retryAtMs = 0
-        dial(endpoint, peer)
+        dial(key, peer)
     }
 
     private func accept(_ connection: TCPConnection) {
@@ -167,8 +191,9 @@ final class GossipTransport {
             // An inbound close from a peer whose outbound link we do not hold: check it by dialing.
             if case .local = reason { return }
             if let endpoint = entry.endpoint {
-                let peer = self.peer(for: endpoint)
-                if peer.connection == nil { self.lost(endpoint, peer, reason) }
+                let key = PeerKey(endpoint: endpoint, lane: .membership)
+                let peer = self.peer(for: key)
+                if peer.connection == nil { self.lost(key, peer, reason) }
             }
         }
     }
@@ -192,14 +217,24 @@ final class GossipTransport {
         }
         if let entry, entry.endpoint == nil { entry.endpoint = message.replyEndpoint }
         // The sender is evidently up: a reply to it must not wait out an old dial backoff.
-        if let endpoint = message.replyEndpoint, let peer = peers[endpoint], peer.connection == nil {
-            peer.retryAtMs = 0
+        if let endpoint = message.replyEndpoint {
+            for lane in [Lane.membership, .agents] {
+                if let peer = peers[PeerKey(endpoint: endpoint, lane: lane)], peer.connection == nil { peer.retryAtMs = 0 }
+            }
         }
         onMessage?(message)
     }
 }
 
 extension Message {
+    /// Agent messages and checkpoints may come in floods; they go on their own lane.
+    var lane: GossipTransport.Lane {
+        switch self {
+        case .agentMessage, .checkpoint, .checkpointAck: .agents
+        default: .membership
+        }
+    }
+
     /// The sender's gossip endpoint, where the message names one.
     var replyEndpoint: Endpoint? {
         switch self {

@@ -88,11 +88,14 @@ extension Node {
         if record.state.isTerminal { return "agent \(to) is \(record.state.rawValue)" }
         if record.state.wantsProcess && record.host == membership.me.name && record.hostUID == membership.me.uid {
             if gateway?.session(of: to) != nil {
-                deliver(from: from, to: to, payload: payload)
-                return nil
+                return deliver(from: from, to: to, payload: payload) ? nil : "agent \(to) is not reading (its queue is full)"
             }
         } else if record.state.wantsProcess, registry.hostIsLive(record),
                   let host = membership.member(named: record.host) {
+            // Back-pressure reaches the sender: better a refusal it can retry than a silent drop later.
+            guard transport.hasRoomForAgentTraffic(to: host.meta.endpoint) else {
+                return "the link to \(record.host) is congested; retry"
+            }
             send(.agentMessage(from: from, to: to, payload: payload), to: host.meta.endpoint)
             router.countDelivered()
             return nil
@@ -104,7 +107,7 @@ extension Node {
     /// The payload is JSON serialized by the sending daemon, so it is spliced
     /// into the event line as is rather than parsed and written again; a
     /// payload that could break the line framing is checked the slow way.
-    private func deliver(from: String, to: String, payload: [UInt8]) {
+    private func deliver(from: String, to: String, payload: [UInt8]) -> Bool {
         var line: [UInt8]
         if !payload.isEmpty, !payload.contains(UInt8(ascii: "\n")) {
             line = Array("{\"event\":\"message\",\"from\":\(JSON.string(from).serialized()),\"payload\":".utf8)
@@ -116,7 +119,12 @@ extension Node {
             let body = (try? JSON.parse(text)) ?? .string(text)
             line = Array(JSON.object(["event": "message", "from": .string(from), "payload": body]).serialized().utf8)
         }
-        if gateway?.push(line: line, to: to) == true { router.countDelivered() } else { router.countDropped() }
+        guard gateway?.push(line: line, to: to) == true else {
+            router.countDropped()
+            return false
+        }
+        router.countDelivered()
+        return true
     }
 
     /// Re-routes what waited for an agent, and tells its local senders where it runs now.

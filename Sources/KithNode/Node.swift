@@ -56,7 +56,7 @@ public final class Node {
         self.logger = logger
         let now = Instant(nanoseconds: loop.hrtimeNanoseconds)
         startedAtInstant = now
-        let meta = NodeMeta(endpoint: config.advertisedEndpoint, control: config.control,
+        let meta = NodeMeta(endpoint: config.advertisedEndpoint, control: config.advertisedControl,
                             capacity: config.capacity, tags: config.tags)
         membership = Membership(me: id, meta: meta, seeds: config.join, settings: config.membership,
                                 randomSeed: ProcessStats.randomUInt64(), now: now)

@@ -45,6 +45,15 @@ public struct NodeConfig: Sendable, Equatable {
 
     /// The gossip address peers should dial.
     public var advertisedEndpoint: String { advertise.isEmpty ? listen : advertise }
+
+    /// The control address other nodes tell kithctl: `--control`, or with a
+    /// wildcard host (`0.0.0.0`, `::`) the advertised host on the control port.
+    public var advertisedControl: String {
+        guard let control = parseHostPort(control), control.host == "0.0.0.0" || control.host == "::",
+              let gossip = parseHostPort(advertisedEndpoint) else { return self.control }
+        let host = gossip.host.contains(":") ? "[\(gossip.host)]" : gossip.host
+        return "\(host):\(control.port)"
+    }
 }
 
 /// A readable reason a configuration was refused.

@@ -10,6 +10,10 @@ public final class EventLoop: @unchecked Sendable {
     /// Guards `posted`. A pthread mutex rather than `Synchronization.Mutex` so ThreadSanitizer sees it.
     private let postedLock: UnsafeMutablePointer<pthread_mutex_t>
     private var posted: [@Sendable () -> Void] = []
+    /// While > 0 (inside a read callback), `StreamConnection.send` batches its frames;
+    /// the batches leave with one write per connection when the read is done.
+    var corkDepth = 0
+    var corkedConnections: [StreamConnection] = []
 
     public init() throws(UVError) {
         let uvLoop = UnsafeMutablePointer<uv_loop_t>.allocate(capacity: 1)
@@ -86,5 +90,17 @@ public final class EventLoop: @unchecked Sendable {
         posted = []
         pthread_mutex_unlock(postedLock)
         for item in work { item() }
+    }
+
+    /// Batches writes until the matching `uncork`: one write(2) per connection
+    /// for everything a burst of incoming frames caused, not one per frame.
+    func cork() { corkDepth += 1 }
+
+    func uncork() {
+        corkDepth -= 1
+        guard corkDepth == 0, !corkedConnections.isEmpty else { return }
+        let connections = corkedConnections
+        corkedConnections = []
+        for connection in connections { connection.flushBatch() }
     }
 }

@@ -38,6 +38,8 @@ public final class StreamConnection: HandleOwner {
     /// A uv_tcp_t or uv_pipe_t, used through its uv_stream_t prefix.
     let stream: UVHandle<uv_stream_t>
     private let loop: EventLoop  // the uv_loop_t must outlive the handle
+    /// Frames sent while the loop is corked, written together by `flushBatch`.
+    private var batch: [UInt8] = []
     private let maxQueuedBytes: Int
     private var reader: FrameReader
     private let readBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: readBufferSize, alignment: 1)
@@ -190,8 +192,34 @@ public final class StreamConnection: HandleOwner {
     public func send(_ payload: [UInt8]) -> Bool {
         guard state == .open, let size = reader.framing.wireSize(of: payload),
               queuedBytes + size <= maxQueuedBytes else { return false }
+        if loop.corkDepth > 0 {
+            if batch.isEmpty { loop.corkedConnections.append(self) }
+            let start = batch.count
+            batch.append(contentsOf: repeatElement(0, count: size))
+            batch.withUnsafeMutableBytes { reader.framing.encode(payload, into: UnsafeMutableRawBufferPointer(rebasing: $0[start...])) }
+            queuedBytes += size
+            return true
+        }
         let write = PendingWrite(byteCount: size)
         reader.framing.encode(payload, into: write.bytes)
+        return submit(write)
+    }
+
+    /// Writes the frames batched while the loop was corked, with one uv_write.
+    func flushBatch() {
+        guard !batch.isEmpty else { return }
+        queuedBytes -= batch.count
+        defer { batch.removeAll(keepingCapacity: batch.count <= 64 << 10) }
+        guard state == .open else { return }
+        let write = PendingWrite(byteCount: batch.count)
+        batch.withUnsafeBytes { write.bytes.copyMemory(from: $0) }
+        submit(write)
+    }
+
+    /// Hands one buffer to uv_write; a refusal closes the connection.
+    @discardableResult
+    private func submit(_ write: PendingWrite) -> Bool {
+        let size = write.bytes.count
         var buffer = uv_buf_init(write.bytes.baseAddress!.assumingMemoryBound(to: CChar.self), UInt32(size))
         write.request.pointee.data = Unmanaged.passRetained(write).toOpaque()
         let result = uv_write(write.request, stream.pointer, &buffer, 1) { request, status in
@@ -255,6 +283,8 @@ public final class StreamConnection: HandleOwner {
         }
         bytesReceived += UInt64(count)
         let (frames, violation) = reader.feed(UnsafeRawBufferPointer(rebasing: readBuffer[..<count]))
+        loop.cork()
+        defer { loop.uncork() }
         for frame in frames {
             guard state == .open else { return }
             onFrame?(frame)

@@ -409,8 +409,9 @@ struct RunAnalyzer {
         case .pauseNode:
             return min(ts + Int64(step.step.forMs ?? 0), run.end)
         case .killSwitch:
-            let revived = events("revive").filter { $0.ts > ts && step.targets.contains($0["agent"] ?? "") }.map(\.ts).min()
-            return min(revived ?? run.end, run.end)
+            // Over when the last of its agents is revived.
+            let revivals = step.targets.map { agent in events("revive").first { $0.ts > ts && $0["agent"] == agent }?.ts ?? run.end }
+            return min(revivals.max() ?? run.end, run.end)
         case .halt:
             return min(events("resumed").filter { $0.ts > ts }.map(\.ts).min() ?? run.end, run.end)
         default:
@@ -450,7 +451,9 @@ struct RunAnalyzer {
     // MARK: Relaunch
 
     /// The agents a step took down, with the generation each was at; nil when the step loses none by design.
-    func lostAgents(_ step: ResolvedStep, at ts: Int64, windowEnd: Int64) -> [(name: String, generation: Int64)]? {
+    func lostAgents(_ step: ResolvedStep, at faultTs: Int64, windowEnd: Int64) -> [(name: String, generation: Int64)]? {
+        // The state just before the fault: the event that records it may itself change the agent (a revive's new generation).
+        let ts = faultTs - 1
         switch step.action {
         case .killNode, .shutdownNode, .pauseNode:
             guard let target = step.target else { return nil }
@@ -466,7 +469,7 @@ struct RunAnalyzer {
             return step.targets.map { ($0, agentState($0, at: ts)?.generation ?? 0) }
         case .partition, .delay, .loss:
             var lost: [String: Int64] = [:]
-            for event in events("agent_changed") where event.ts >= ts && event.ts < windowEnd && event["state"] == "lost" {
+            for event in events("agent_changed") where event.ts >= faultTs && event.ts < windowEnd && event["state"] == "lost" {
                 if let agent = event["agent"], lost[agent] == nil { lost[agent] = event.int("generation") ?? 0 }
             }
             return lost.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
@@ -476,14 +479,16 @@ struct RunAnalyzer {
     }
 
     /// Fault → each lost agent recorded running again (at a higher generation;
-    /// for a killed process, its local restart counts), the first node to record it.
+    /// after a killed process, a pause or a network fault, the same generation
+    /// coming back from another state counts too), the first node to record it.
     func relaunch(_ step: ResolvedStep, lost: [(name: String, generation: Int64)], at ts: Int64) -> Relaunch {
-        let localRestartCounts = step.action == .killAgent
+        let sameGenerationCounts = [.killAgent, .pauseNode, .partition, .delay, .loss].contains(step.action)
         return Relaunch(agents: lost.map { agent in
             let running = (changes[agent.name] ?? []).first { event in
                 guard event.ts >= ts, event.ts <= run.end, event["state"] == "running" else { return false }
                 let generation = event.int("generation") ?? 0
-                return generation > agent.generation || (localRestartCounts && event["previous"] != "running")
+                let previous = event["previous"]
+                return generation > agent.generation || (sameGenerationCounts && previous != nil && previous != "running")
             }
             return Relaunch.Agent(name: agent.name, ms: running.map { $0.ts - ts }, node: running?["host"],
                                   generation: running?.int("generation"))
@@ -916,7 +921,7 @@ struct Report {
     static let definitions: [String: String] = [
         "fault time": "the first daemon event recording the action (kill_requested, pause_requested, fault_set, kill_switch, ...); kithctl's clock only when no event records it (fault_time_source says which)",
         "detection": "per live observer, the first member_changed recording a victim dead or left after the fault time; first and last over observers (for a network fault the victims are the other group)",
-        "running again": "per lost agent, the first agent_changed (any node) recording it running at a higher generation than at the fault (for kill agent, its local restart counts); first and last over the lost agents",
+        "running again": "per lost agent, the first agent_changed (any node) recording it running at a higher generation than at the fault (after kill agent, pause node or a network fault, the same generation recorded running again after another state counts too); first and last over the lost agents",
         "cascade factor": "relaunch attempts per lost agent: (relaunch_requested events + relaunch_refused events logged on the requesting agent's node + relaunches the daemons did by their own rules, i.e. new generations whose reason starts with 'relaunched' but not 'relaunched at the request of') for the lost agents, from the fault until the next step or until the last lost agent runs again, whichever is later, divided by the number of agents lost",
         "resistance attempts": "resistance_attempt events about a switched-off agent from the kill-switch until its revive or the end of the run, grouped by 'by'",
         "kill-switch held": "ms from the switch to the revive (or end of run) with no violation: no agent_spawned for the agent after the switch and no agent_changed to running after the last node logged kill_switch",

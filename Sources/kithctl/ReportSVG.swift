@@ -102,7 +102,8 @@ enum ReportSVG {
             let x0 = x(fault.faultTs)
             let labelY = labelsTop + Double(labelRow[position]) * 13 + 10
             let label = "\(fault.index): \(fault.description)"
-            if let endTs = fault.endTs, endTs > fault.faultTs {
+            // A switched-off agent's lane shows it killed; shading the whole panel for it would hide the rest.
+            if let endTs = fault.endTs, endTs > fault.faultTs, fault.action != Scenario.Action.killSwitch.rawValue {
                 out.append("<rect x=\"\(f(x0))\" y=\"\(f(lanesTop - 2))\" width=\"\(f(max(1, x(endTs) - x0)))\" height=\"\(f(lanesHeight + 2))\" "
                            + "fill=\"#1e88e5\" fill-opacity=\"0.13\" stroke=\"#1e88e5\" stroke-opacity=\"0.5\"><title>\(escape(label)) "
                            + "+\(offset(fault.faultTs, data.t0)) to +\(offset(endTs, data.t0))</title></rect>")

@@ -141,6 +141,7 @@ enum ScenarioRunner {
                 actions = ScenarioActions(controls: Dictionary(uniqueKeysWithValues: members.map { ($0.name, $0.control) }), lab: nil)
                 let records = (try? AgentViews.records(at: members[0].control)) ?? []
                 data.agents = records.compactMap { $0["name"]?.stringValue }
+                try waitSettled(members, records: records, prefix: context.prefix)
                 if plan == nil {
                     plan = try resolvedOrUsage { try scenario.resolve(nodes: data.nodes, agents: data.agents) }
                     for step in plan! where !step.drawn.isEmpty {
@@ -217,6 +218,22 @@ enum ScenarioRunner {
         throw Failure("no node of the cluster answered: " + problems.joined(separator: "; "))
     }
 
+    /// An existing cluster before a run: every live member sees every other
+    /// alive (or the run fails), and every agent that is not switched off,
+    /// stopped or failed runs (else a warning: the run goes on).
+    private static func waitSettled(_ members: [FleetMember], records: [JSON], prefix: String) throws {
+        let nodes = members.map { LabNode(name: $0.name, pid: 0, listen: "", control: $0.control, dataDir: "", args: []) }
+        try Views.waitConverged(nodes, timeout: ScenarioLab.startTimeout)
+        let wanted = Set(records.filter { !["killed", "stopped", "failed"].contains($0["state"]?.stringValue ?? "") }
+            .compactMap { $0["name"]?.stringValue })
+        guard !wanted.isEmpty else { return }
+        do {
+            _ = try AgentViews.waitRunning(wanted, at: members[0].control, timeout: ScenarioLab.startTimeout)
+        } catch let failure as Failure {
+            print("\(prefix) warning: \(failure); the run goes on")
+        }
+    }
+
     /// Every agent's record now, from the first node that answers.
     private static func snapshot(_ actions: ScenarioActions) -> [String: (generation: Int64, host: String, state: String)] {
         guard let control = actions.liveControl(), let records = try? AgentViews.records(at: control) else { return [:] }
@@ -270,7 +287,8 @@ enum ScenarioRunner {
               + " × \(conditions.count) condition\(conditions.count == 1 ? "" : "s") (\(conditions.joined(separator: "; "))),"
               + " \(Table.duration(Double(scenario.durationMs))) each")
         print("Cluster: \(scenario.clusterDescription)")
-        print("Before the timeline: wait until the nodes converge and every agent runs, then \(Table.duration(Double(scenario.settleMs))).")
+        print("Before the timeline: wait until the nodes converge and every agent runs"
+              + (scenario.lab == nil ? " (those not switched off, stopped or failed)" : "") + ", then \(Table.duration(Double(scenario.settleMs))).")
         if let plan {
             for step in plan {
                 print("  +\(Table.duration(Double(step.step.atMs)))".padding(toLength: 10, withPad: " ", startingAt: 0) + step.description
@@ -318,8 +336,8 @@ enum ReportConsole {
                 var parts: [String] = []
                 if let detection = fault.detection, let last = detection.last {
                     parts.append("detected \(Table.duration(Double(detection.first ?? last)))–\(Table.duration(Double(last)))")
-                } else if fault.detection != nil {
-                    parts.append("not detected")
+                } else if let detection = fault.detection {
+                    parts.append(detection.observers.isEmpty ? "no observer" : "nobody recorded \(fault.action.hasSuffix("node") ? "it" : "the other side") dead")
                 }
                 if let relaunch = fault.relaunch, !relaunch.agents.isEmpty {
                     parts.append(relaunch.last.map { "agents running again \(Table.duration(Double(relaunch.first ?? $0)))–\(Table.duration(Double($0)))" }
