@@ -40,7 +40,13 @@ private struct Flood {
     private var sent = 0
     private var ok = 0
     private var failed = 0
+    /// Refusals the daemon asked us to retry (a congested link): sent again, not counted as failed.
+    private var retried = 0
+    private var retryAfter: Int64 = 0
     private var firstError: String?
+
+    /// The daemon's word for back-pressure ("... congested; retry").
+    static let retryHint = Array("retry".utf8)
 
     init(_ settings: BenchMode.FloodSettings) {
         self.settings = settings
@@ -50,7 +56,9 @@ private struct Flood {
         tail = Array("},\"to\":\(JSON.string(settings.peer).serialized())}\n".utf8)
     }
 
-    private var answered: Int { ok + failed }
+    private var answered: Int { ok + failed + retried }
+    /// Messages settled for good (delivered to the daemon or refused for good).
+    private var settled: Int { ok + failed }
 
     /// Sends everything and waits for every reply; false when the daemon went away first.
     mutating func run(_ socket: LineSocket) throws(LineSocket.Failure) -> Bool {
@@ -62,13 +70,15 @@ private struct Flood {
         out.reserveCapacity(min(window, 8192) * (head.count + tail.count + 48))
         var offset = 0
         let begin = monotonicNanoseconds()
-        while answered < count {
+        while settled < count {
             var progressed = false
-            if offset == out.count {
+            if offset == out.count && monotonicNanoseconds() >= retryAfter {
                 out.removeAll(keepingCapacity: true)
                 offset = 0
-                let room = min(window - (sent - answered), count - sent)
-                if room > 0 && (room >= min(refillAt, count - sent) || sent == answered) {
+                let inFlight = sent - answered
+                let unsent = count - settled - inFlight
+                let room = min(window - inFlight, unsent)
+                if room > 0 && (room >= min(refillAt, unsent) || inFlight == 0) {
                     for _ in 0..<min(room, 8192) { appendRequest(to: &out) }
                 }
             }
@@ -90,16 +100,21 @@ private struct Flood {
                     if LineSocket.contains(line, LineSocket.okTrue) {
                         ok += 1
                     } else if LineSocket.contains(line, LineSocket.okFalse) {
-                        failed += 1
-                        if firstError == nil { firstError = String(decoding: line, as: UTF8.self) }
+                        if LineSocket.contains(line, Flood.retryHint) {
+                            retried += 1
+                            retryAfter = monotonicNanoseconds() + 1_000_000  // back off 1 ms before refilling
+                        } else {
+                            failed += 1
+                            if firstError == nil { firstError = String(decoding: line, as: UTF8.self) }
+                        }
                     }  // anything else is an event: not a reply
                 }
             }
-            if !progressed { socket.wait(writing: offset < out.count, milliseconds: 1000) }
+            if !progressed { socket.wait(writing: offset < out.count, milliseconds: retryAfter > 0 ? 1 : 1000) }
         }
         let elapsed = monotonicNanoseconds() - begin
         if let firstError { writeStdout("flood first_error \(firstError)\n") }
-        writeStdout("flood done count=\(count) ok=\(ok) failed=\(failed) seconds=\(formatSeconds(elapsed)) "
+        writeStdout("flood done count=\(count) ok=\(ok) failed=\(failed) retried=\(retried) seconds=\(formatSeconds(elapsed)) "
                     + "rate=\(formatRate(count, elapsed))\n")
         return true
     }

@@ -16,8 +16,10 @@ enum LabCommands {
     ]
 
     static func run(_ arguments: [String]) throws {
-        guard let action = arguments.first else { throw UsageError("'lab' needs an action: up, status, down, kill, pause, resume, stop or start") }
+        guard let action = arguments.first else { throw UsageError("'lab' needs an action: up, status, down, kill, pause, resume, stop, start, partition, heal or netem") }
         let rest = Array(arguments.dropFirst())
+        // Labs in network namespaces (up --netns, partition, heal, netem; status, down, start of such a lab).
+        if try NetnsLab.run(action, rest) { return }
         switch action {
         case "up":
             let options = try Arguments(rest, options: ["--nodes", "--dir", "--kithd", "--agents", "--policy", "--kith-agent"])

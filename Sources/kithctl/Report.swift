@@ -462,7 +462,12 @@ struct RunAnalyzer {
                       state.state == "running" || state.state == "starting" else { return nil }
                 return (agent, state.generation)
             }
-        case .killAgent, .shutdownAgent:
+        case .shutdownAgent:
+            guard let target = step.target else { return nil }
+            // The generation the stop hit (a node with a stale registry may stop an older one than the newest).
+            let stopped = (changes[target] ?? []).first { $0.ts >= faultTs && $0["state"] == "stopped" }?.int("generation")
+            return [(target, stopped ?? agentState(target, at: ts)?.generation ?? 0)]
+        case .killAgent:
             guard let target = step.target else { return nil }
             return [(target, agentState(target, at: ts)?.generation ?? 0)]
         case .revive:

@@ -88,6 +88,21 @@ let usageText = """
                                  SIGKILL, SIGSTOP, SIGCONT or SIGTERM one daemon, or start it
                                  again with its recorded name, ports, data directory and key.
 
+    Labs in network namespaces (root; ip, nft, and tc for netem):
+      lab up --netns [--nodes N] [--subnet CIDR] [--dir DIR] [--kithd PATH] [--agents K ...]
+                                 One namespace per daemon (kith-ID-nI, 10.77.0.I), veths on a bridge
+                                 kith-brID (10.77.0.254) in this namespace; gossip on :7946, control on
+                                 :7400 (kithctl --node 10.77.0.1:7400 members). A free /24 from 10.77.0.0
+                                 is picked unless --subnet. status, down, kill... work as above; down
+                                 also deletes every namespace, veth, bridge, nft table and qdisc.
+      lab partition A,B / C,D [--oneway] [--dir DIR]
+                                 Drop packets between the groups with nftables in each namespace
+                                 (--oneway: only A,B's packets to C,D). Adds up until lab heal.
+      lab heal [--dir DIR]       Remove every partition.
+      lab netem NODE|all [--delay MS [--jitter MS]] [--loss PERCENT] | --clear [--dir DIR]
+                                 tc netem on the node's veth (what it sends). Without netem in the
+                                 kernel, --loss alone falls back to an nftables rule.
+
     Measure and show:
       bench membership [--nodes N] [--trials T] [--idle SECONDS] [--json] [--kithd PATH]
                                  Join, crash and pause detection times, idle CPU, RSS and

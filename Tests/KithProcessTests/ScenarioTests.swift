@@ -156,6 +156,42 @@ final class ScenarioTests: LabTestCase {
         XCTAssertTrue(result.stdout.contains("Report: \(reportDirectory)/report.md"), result.stdout)
     }
 
+    /// A partition must not cost an agent whose host stayed up: once the sides
+    /// hear each other again, the host's running copy beats the other side's
+    /// "lost" verdict. With policy none nothing relaunches anything, so an
+    /// agent stopped by such a verdict stays down and shows.
+    func testAPartitionDoesNotStopAgentsWhoseHostsStayedUp() throws {
+        let scenario = try write("""
+            { "name": "partition-heal", "seed": 1, "repeats": 3, "settle": "500ms",
+              "cluster": { "lab": { "nodes": 4, "agents_per_node": 1, "policy": "none" } },
+              "timeline": [ { "at": "500ms", "action": "kill node", "target": "n3" },
+                            { "at": "1.5s",  "action": "partition", "groups": [["n1"], ["n2", "n4"]], "for": "2s" } ],
+              "duration": "6s" }
+            """)
+        let reportDirectory = workDirectory + "/report"
+        let result = try run(["run", scenario, "--report", reportDirectory, "--kithd", Binaries.kithd,
+                              "--kith-agent", LabHarness.kithAgent])
+        XCTAssertEqual(result.status, 0, result.stdout + result.stderr)
+        var problems: [String] = []
+        for repeatNumber in 1...3 {
+            let events = try records(reportDirectory + "/events-policy-\(repeatNumber).jsonl")
+            for stop in events where stop["event"] == "agent_stopping" && stop["reason"] == "agent lost" {
+                problems.append("run \(repeatNumber): \(stop["node"]?.stringValue ?? "?") stopped its own \(stop["agent"]?.stringValue ?? "?")"
+                                + " (generation \(stop["generation"]?.intValue ?? 0)) on another node's 'lost' verdict")
+            }
+            // At the end, every live node's latest record of each agent whose host stayed up says running.
+            for agent in ["n1-a1", "n2-a1", "n4-a1"] {
+                for node in ["n1", "n2", "n4"] {
+                    let last = events.last { $0["event"] == "agent_changed" && $0["node"]?.stringValue == node && $0["agent"]?.stringValue == agent }
+                    if let state = last?["state"]?.stringValue, state != "running" {
+                        problems.append("run \(repeatNumber): \(node) ends with \(agent) \(state) (\(last?["reason"]?.stringValue ?? ""))")
+                    }
+                }
+            }
+        }
+        XCTAssertTrue(problems.isEmpty, "agents on hosts that never went down were lost to the partition:\n" + problems.joined(separator: "\n"))
+    }
+
     // MARK: - Dry run and malformed files
 
     func testDryRunPrintsThePlanAndStartsNothing() throws {

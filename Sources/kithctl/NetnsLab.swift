@@ -1,0 +1,489 @@
+import Foundation
+import Glibc
+import KithCore
+
+/// `lab up --netns` and the lab actions of such a lab: every daemon on its own
+/// network namespace ("host"), joined by veth pairs to one bridge in the root
+/// namespace, so faults are real packet drops (nftables) and link trouble (tc
+/// netem) in the kernel, not frames the daemons choose to skip.
+///
+/// Layout of lab ID (6 hex digits) with subnet 10.77.0.0/24:
+/// bridge `kith-brID` (10.77.0.254/24), namespaces `kith-ID-nI`, each with
+/// `eth0` at 10.77.0.I/24 and `lo` up, whose peer `kith-ID-hI` sits on the
+/// bridge; kithd nI listens on 10.77.0.I:7946 (gossip) and 10.77.0.I:7400
+/// (control, reachable from the root namespace through the bridge).
+enum NetnsLab {
+    static let gossipPort = 7946
+    static let controlPort = 7400
+    /// The device name of each namespace's veth end.
+    static let device = "eth0"
+    /// Linux's limit on interface names (IFNAMSIZ - 1).
+    static let interfaceNameLimit = 15
+
+    /// Handles `lab ACTION` when it concerns a netns lab (or is a netns-only
+    /// action); false leaves it to `LabCommands`.
+    static func run(_ action: String, _ rest: [String]) throws -> Bool {
+        switch action {
+        case "up":
+            guard rest.contains("--netns") else {
+                let directory = directory(in: rest)
+                if NetnsLabRecord.isNetns(directory) {
+                    throw Failure("a netns lab is recorded in \(directory) (its namespaces and bridge may still exist);"
+                                  + " run 'kithctl lab down' first")
+                }
+                return false
+            }
+            try upCommand(rest)
+        case "partition", "heal", "netem":
+            try NetnsLabFaults.run(action, rest)
+        case "status", "down", "start":
+            guard NetnsLabRecord.isNetns(directory(in: rest)) else { return false }
+            switch action {
+            case "status":
+                let options = try Arguments(rest, options: ["--dir"], switches: ["--json"])
+                try options.expectPositionals([], command: "lab status")
+                try status(directory: directory(options), json: options.has("--json"))
+            case "down":
+                let options = try Arguments(rest, options: ["--dir"])
+                try options.expectPositionals([], command: "lab down")
+                try requireRoot("lab down of a netns lab")
+                try down(directory: directory(options))
+            default:
+                let options = try Arguments(rest, options: ["--dir"])
+                try options.expectPositionals(["NODE"], command: "lab start")
+                try requireRoot("lab start in a netns lab")
+                try start(options.positionals[0], directory: directory(options))
+            }
+        default:
+            return false
+        }
+        return true
+    }
+
+    static func directory(_ options: Arguments) -> String {
+        options.value("--dir").map(LabRecord.absolute) ?? LabRecord.defaultDirectory()
+    }
+
+    /// `--dir` from arguments not parsed yet (to decide who handles them).
+    static func directory(in arguments: [String]) -> String {
+        var found: String?
+        for (index, argument) in arguments.enumerated() {
+            if argument == "--dir", index + 1 < arguments.count { found = arguments[index + 1] }
+            if argument.hasPrefix("--dir=") { found = String(argument.dropFirst(6)) }
+        }
+        return found.map(LabRecord.absolute) ?? LabRecord.defaultDirectory()
+    }
+
+    static func requireRoot(_ command: String) throws {
+        guard geteuid() == 0 else { throw Failure("\(command) needs root (network namespaces)") }
+    }
+
+    /// The netns lab in `directory`, or a failure saying what is there instead.
+    static func record(in directory: String, for command: String) throws -> NetnsLabRecord {
+        if let record = try NetnsLabRecord.load(from: directory) { return record }
+        if try LabRecord.load(from: directory) != nil {
+            throw Failure("'\(command)' works on a lab started with 'kithctl lab up --netns'; the lab in \(directory) runs on"
+                          + " 127.0.0.1 (there, 'kithctl partition A / B', 'delay' and 'loss' have the daemons drop frames themselves)")
+        }
+        throw Failure("no lab recorded in \(directory) (start one with 'kithctl lab up --netns')")
+    }
+
+    // MARK: up
+
+    private static func upCommand(_ rest: [String]) throws {
+        let options = try Arguments(rest, options: ["--nodes", "--dir", "--kithd", "--agents", "--policy", "--kith-agent", "--subnet"],
+                                    switches: ["--netns"])
+        try options.expectPositionals([], command: "lab up --netns")
+        let perNode = try options.integer("--agents", default: 0, in: 0...64)
+        let policy = options.value("--policy") ?? "relaunch"
+        guard AgentCommands.policies.contains(policy) else {
+            throw UsageError("--policy must be none, relaunch or relaunch-and-mask, not '\(policy)'")
+        }
+        if perNode == 0 && (options.value("--policy") != nil || options.value("--kith-agent") != nil) {
+            throw UsageError("--policy and --kith-agent apply to agents; add --agents K")
+        }
+        let subnet = try options.value("--subnet").map { text throws(UsageError) in try NetnsSubnet(parsing: text) }
+        let count = try options.integer("--nodes", default: 5, in: 1...64)
+        try requireRoot("lab up --netns")
+        let agents = perNode > 0 ? LabCommands.LabAgents(perNode: perNode, policy: policy,
+                                                         kithAgent: try Executables.kithAgent(options.value("--kith-agent"))) : nil
+        try up(count: count, directory: directory(options), kithd: LabLayout.kithd(options.value("--kithd")),
+               agents: agents, subnet: subnet)
+    }
+
+    /// Records the plan, builds bridge, namespaces and veths, starts one kithd
+    /// per namespace and waits as `LabCommands.up` does. On any failure (or
+    /// Ctrl-C) everything created so far is removed again.
+    static func up(count: Int, directory: String, kithd: String, agents: LabCommands.LabAgents?, subnet requested: NetnsSubnet?) throws {
+        let list = try NetnsTools.run(["ip", "netns", "list"])
+        guard list.succeeded else { throw Failure("'ip netns' does not work here: \(list.output)") }
+        _ = try NetnsTools.path("nft")
+        if NetnsLabRecord.isNetns(directory) {
+            throw Failure("a netns lab is recorded in \(directory); run 'kithctl lab down' first")
+        }
+        if let existing = try LabRecord.load(from: directory),
+           existing.nodes.contains(where: { Processes.state(of: $0.pid, dataDir: $0.dataDir) != .dead }) {
+            throw Failure("a lab is already running in \(directory); run 'kithctl lab down' first")
+        }
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let (signer, createdKey) = try Operator.signerCreatingKey()
+        if createdKey {
+            printError("Created operator key \(Operator.keyPath) (public key \(signer.publicKeyHex)); the lab's daemons obey it.")
+        }
+        Interrupt.install()
+        let ip = try NetnsTools.path("ip")
+
+        // Pick an unused id and subnet and claim them (record, then bridge with its address) under a host-wide lock.
+        var record = try NetnsTools.withHostLock {
+            let subnet = try chooseSubnet(requested, count: count)
+            let record = try plan(count: count, directory: directory, kithd: kithd, operatorKey: signer.publicKeyHex,
+                                  id: try freshID(), subnet: subnet)
+            try record.save(to: directory)
+            do {
+                try createBridge(record.network)
+            } catch {
+                cleanUpAfterFailedUp(record, directory: directory)
+                throw error
+            }
+            return record
+        }
+        KnownNodes.forget(record.lab.nodes.map(\.name))
+        do {
+            for host in record.network.hosts {
+                try Interrupt.check()
+                try createHost(host, network: record.network)
+            }
+            for index in record.lab.nodes.indices {
+                record.lab.nodes[index].pid = try launch(record.lab.nodes[index], in: record.network.hosts[index], kithd: kithd, ip: ip)
+                try record.save(to: directory)
+            }
+            try waitUntilAnswering(record.lab.nodes)
+            let nodes = record.lab.nodes
+            do {
+                try Views.waitConverged(nodes, timeout: LabCommands.agentsTimeout) {
+                    for node in nodes { try LabLayout.checkStillRunning(node) }
+                }
+            } catch let failure as Failure {
+                throw Failure("\(failure.description)\nIf this host filters bridged traffic (br_netfilter with a FORWARD drop"
+                              + " policy, as Docker sets), allow \(record.network.bridge).")
+            }
+            if let agents {
+                let planned = AgentRing.plan(nodes, perNode: agents.perNode, policy: agents.policy, kithAgent: agents.kithAgent)
+                try AgentRing.start(planned, signer: signer)
+                _ = try AgentViews.waitRunning(Set(planned.map(\.name)), at: nodes[0].control, timeout: LabCommands.agentsTimeout) {
+                    for node in nodes { try LabLayout.checkStillRunning(node) }
+                }
+            }
+        } catch {
+            for node in record.lab.nodes where node.pid > 0 {
+                kill(node.pid, SIGKILL)
+                waitpid(node.pid, nil, 0)
+            }
+            Processes.killAgents(under: directory)
+            cleanUpAfterFailedUp(record, directory: directory)
+            throw error
+        }
+        let network = record.network
+        print("Netns lab \(network.id) of \(count) nodes running in \(directory):")
+        print("bridge \(network.bridge) \(network.gateway)/\(network.prefix); namespaces \(network.prefixName)n1..n\(count).")
+        print(nodeTable(record, agents: nil), terminator: "")
+        if let agents {
+            print("\(agents.perNode * count) agents running (\(agents.perNode) per node, policy \(agents.policy));"
+                  + " each node's agents protect the next node's. See them with 'kithctl agents'.")
+        }
+        print("kithctl reaches them from here: kithctl --node \(record.lab.nodes[0].control) members."
+              + " Cut the network with 'kithctl lab partition n1,n2 / n3,...', heal with 'kithctl lab heal'.")
+        if directory != LabRecord.defaultDirectory() {
+            print("Other commands find it with --dir \(directory) or KITH_LAB_DIR=\(directory).")
+        }
+    }
+
+    /// Removes what a failed `lab up` created; the record stays if something could not be removed.
+    private static func cleanUpAfterFailedUp(_ record: NetnsLabRecord, directory: String) {
+        let problems = removeNetwork(record.network, directory: directory)
+        let leftovers = self.leftovers(record.network)
+        if problems.isEmpty && leftovers.isEmpty {
+            try? LabRecord.remove(from: directory)
+        } else {
+            printError("kithctl: could not remove everything the failed lab created (\((problems + leftovers).joined(separator: "; ")));"
+                       + " 'kithctl lab down --dir \(directory)' retries")
+        }
+    }
+
+    /// Six hex digits no namespace or interface of this host uses yet.
+    private static func freshID() throws -> String {
+        let namespaces = NetnsTools.namespaces()
+        let links = NetnsTools.links()
+        for _ in 0..<100 {
+            let id = String(format: "%06x", UInt32.random(in: 0...0xff_ffff))
+            let prefix = "kith-\(id)-"
+            if !namespaces.contains(where: { $0.hasPrefix(prefix) }) && !links.contains(where: { $0.hasPrefix(prefix) })
+                && !links.contains("kith-br\(id)") {
+                return id
+            }
+        }
+        throw Failure("cannot find an unused lab id")
+    }
+
+    /// `requested`, unless it collides with an address of the root namespace; else
+    /// the first free /24 from 10.77.0.0/24 on, so labs side by side never share one.
+    private static func chooseSubnet(_ requested: NetnsSubnet?, count: Int) throws -> NetnsSubnet {
+        let used = NetnsTools.rootAddresses()
+        func clash(_ subnet: NetnsSubnet) -> String? {
+            used.first { subnet.overlaps($0.address, prefix: $0.prefix) }.map { "\(NetnsSubnet.format($0.address))/\($0.prefix)" }
+        }
+        if let requested {
+            guard requested.capacity >= count else {
+                throw Failure("subnet \(requested) has room for \(requested.capacity) nodes and the bridge, not \(count)")
+            }
+            if let clash = clash(requested) {
+                throw Failure("subnet \(requested) overlaps \(clash), already on an interface here (another lab?); pick another with --subnet")
+            }
+            return requested
+        }
+        var candidate: NetnsSubnet? = try NetnsSubnet(parsing: NetnsSubnet.defaultText)
+        for _ in 0..<256 {
+            guard let subnet = candidate else { break }
+            if clash(subnet) == nil { return subnet }
+            candidate = subnet.next
+        }
+        throw Failure("no free /24 from \(NetnsSubnet.defaultText) on; pass --subnet")
+    }
+
+    /// Names, addresses and kithd arguments of every node; nothing is created yet.
+    private static func plan(count: Int, directory: String, kithd: String, operatorKey: String,
+                             id: String, subnet: NetnsSubnet) throws -> NetnsLabRecord {
+        let addresses = (0..<count).map { NetnsSubnet.format(subnet.node($0)) }
+        let listens = addresses.map { "\($0):\(gossipPort)" }
+        var nodes: [LabNode] = []
+        var hosts: [NetnsHost] = []
+        for index in 0..<count {
+            let name = "n\(index + 1)"
+            let dataDir = directory + "/" + name
+            let control = "\(addresses[index]):\(controlPort)"
+            let seeds = listens.prefix(LabLayout.seedCount).filter { $0 != listens[index] }
+            var args = ["--name", name, "--listen", listens[index], "--control", control, "--data-dir", dataDir]
+            if !seeds.isEmpty { args += ["--join", seeds.joined(separator: ",")] }
+            args += ["--operator-key", operatorKey]
+            nodes.append(LabNode(name: name, pid: 0, listen: listens[index], control: control, dataDir: dataDir, args: args))
+            hosts.append(NetnsHost(node: name, namespace: "kith-\(id)-\(name)", veth: "kith-\(id)-h\(index + 1)",
+                                   device: device, address: addresses[index]))
+        }
+        let network = NetnsNetwork(id: id, subnet: subnet.description, bridge: "kith-br\(id)",
+                                   gateway: NetnsSubnet.format(subnet.gateway), prefix: subnet.prefix, hosts: hosts)
+        for name in [network.bridge] + hosts.map(\.veth) where name.utf8.count > interfaceNameLimit {
+            throw Failure("interface name \(name) is longer than \(interfaceNameLimit) characters")
+        }
+        return NetnsLabRecord(lab: LabRecord(kithd: kithd, nodes: nodes, operatorKey: operatorKey), network: network)
+    }
+
+    private static func createBridge(_ network: NetnsNetwork) throws {
+        try NetnsTools.must(["ip", "link", "add", network.bridge, "type", "bridge"])
+        try NetnsTools.must(["ip", "addr", "add", "\(network.gateway)/\(network.prefix)", "dev", network.bridge])
+        try NetnsTools.must(["ip", "link", "set", network.bridge, "up"])
+    }
+
+    /// A namespace with `lo` up and `eth0` at the host's address, its peer on the bridge.
+    private static func createHost(_ host: NetnsHost, network: NetnsNetwork) throws {
+        try NetnsTools.must(["ip", "netns", "add", host.namespace])
+        try NetnsTools.must(["ip", "link", "add", host.veth, "type", "veth", "peer", "name", host.device, "netns", host.namespace])
+        try NetnsTools.must(["ip", "link", "set", host.veth, "master", network.bridge, "up"])
+        try NetnsTools.must(["ip", "-n", host.namespace, "addr", "add", "\(host.address)/\(network.prefix)", "dev", host.device])
+        try NetnsTools.must(["ip", "-n", host.namespace, "link", "set", host.device, "up"])
+        try NetnsTools.must(["ip", "-n", host.namespace, "link", "set", "lo", "up"])
+    }
+
+    /// `ip netns exec NS kithd ARGS`: ip enters the namespace and execs kithd in
+    /// place, so the pid is the daemon's and its command line names its data directory.
+    private static func launch(_ node: LabNode, in host: NetnsHost, kithd: String, ip: String, appendingToLog: Bool = false) throws -> Int32 {
+        try FileManager.default.createDirectory(atPath: node.dataDir, withIntermediateDirectories: true)
+        return try Processes.spawn(ip, arguments: ["netns", "exec", host.namespace, kithd] + node.args,
+                                   logPath: node.logPath, appending: appendingToLog)
+    }
+
+    private static func waitUntilAnswering(_ nodes: [LabNode]) throws {
+        var answered: Set<String> = []
+        try Waiting.poll(every: 50, timeout: LabCommands.startTimeout, "no answer within \(Int(LabCommands.startTimeout)) s from "
+                         + nodes.filter { !answered.contains($0.name) }.map { "\($0.name) (log: \($0.logPath))" }.joined(separator: ", ")) {
+            for node in nodes where !answered.contains(node.name) {
+                try LabLayout.checkStillRunning(node)
+                if Views.answersStatus(node.control) { answered.insert(node.name) }
+            }
+            return answered.count == nodes.count ? () : nil
+        }
+    }
+
+    // MARK: status
+
+    static func status(directory: String, json: Bool) throws {
+        let record = try record(in: directory, for: "lab status")
+        let network = record.network
+        let agents = agentsRunning(record.lab)
+        let namespaces = NetnsTools.namespaces()
+        if json {
+            let nodes: [JSON] = zip(record.lab.nodes, network.hosts).map { node, host in
+                let state = Processes.state(of: node.pid, dataDir: node.dataDir)
+                var entry: [String: JSON] = [
+                    "name": .string(node.name), "pid": .int(Int64(node.pid)), "listen": .string(node.listen),
+                    "control": .string(node.control), "running": .bool(state == .running), "state": .string(state.rawValue),
+                    "namespace": .string(host.namespace), "address": .string(host.address), "veth": .string(host.veth),
+                    "namespace_present": .bool(namespaces.contains(host.namespace)),
+                ]
+                if let agents { entry["agents"] = .int(Int64(agents[node.name] ?? 0)) }
+                return .object(entry)
+            }
+            print(JSON.object(["nodes": .array(nodes), "netns": network.json]).serialized(pretty: true))
+            return
+        }
+        print(nodeTable(record, agents: agents), terminator: "")
+        let bridgeUp = NetnsTools.links().contains(network.bridge)
+        print("Lab \(network.id): bridge \(network.bridge) \(network.gateway)/\(network.prefix)\(bridgeUp ? "" : " (missing)"), subnet \(network.subnet).")
+        print(network.partitions.isEmpty ? "No partition."
+              : "Partitioned (nftables table inet \(NetnsNetwork.partitionTable)): "
+                + network.partitions.map(\.description).joined(separator: "; ") + ".")
+        if network.impairments.isEmpty {
+            print("No netem.")
+        } else {
+            for impairment in network.impairments { print("netem \(impairment.node): \(impairment.description)") }
+        }
+    }
+
+    /// Node → running agents, as the first answering node sees them; nil if none answers.
+    private static func agentsRunning(_ lab: LabRecord) -> [String: Int]? {
+        for node in lab.nodes where Processes.state(of: node.pid, dataDir: node.dataDir) == .running {
+            guard let agents = try? AgentViews.records(at: node.control, timeoutMilliseconds: 500) else { continue }
+            var running: [String: Int] = [:]
+            for agent in agents where agent["state"]?.stringValue == "running" {
+                if let host = agent["node"]?.stringValue { running[host, default: 0] += 1 }
+            }
+            return running
+        }
+        return nil
+    }
+
+    private static func nodeTable(_ record: NetnsLabRecord, agents: [String: Int]?) -> String {
+        let namespaces = NetnsTools.namespaces()
+        let rows = zip(record.lab.nodes, record.network.hosts).map { node, host in
+            [node.name, String(node.pid), Processes.state(of: node.pid, dataDir: node.dataDir).rawValue,
+             host.namespace + (namespaces.contains(host.namespace) ? "" : " (missing)"), host.address, node.listen, node.control]
+                + (agents.map { [String($0[node.name] ?? 0)] } ?? [])
+        }
+        let header = ["NAME", "PID", "STATE", "NAMESPACE", "ADDRESS", "LISTEN", "CONTROL"] + (agents == nil ? [] : ["AGENTS"])
+        return Table.render(header: header, rows: rows)
+    }
+
+    // MARK: start
+
+    /// Starts a stopped or killed node again in its namespace, with its recorded arguments.
+    static func start(_ name: String, directory: String) throws {
+        var record = try record(in: directory, for: "lab start")
+        let index = try record.lab.index(of: name)
+        let node = record.lab.nodes[index]
+        guard Processes.state(of: node.pid, dataDir: node.dataDir) == .dead else {
+            throw Failure("\(name) is already running (pid \(node.pid)); 'kithctl lab kill \(name)' first")
+        }
+        let host = try record.network.host(name)
+        guard NetnsTools.namespaces().contains(host.namespace) else {
+            throw Failure("namespace \(host.namespace) is gone; 'kithctl lab down' and 'lab up --netns' again")
+        }
+        Interrupt.install()
+        record.lab.nodes[index].pid = try launch(node, in: host, kithd: record.lab.kithd, ip: try NetnsTools.path("ip"), appendingToLog: true)
+        try record.save(to: directory)
+        try waitUntilAnswering([record.lab.nodes[index]])
+        print("Started \(name) (pid \(record.lab.nodes[index].pid)) in \(host.namespace).")
+    }
+
+    // MARK: down
+
+    /// Stops the daemons (SIGTERM, SIGKILL after `LabCommands.stopTimeout`) and
+    /// their agents, then deletes nft tables, qdiscs, veths, namespaces and the
+    /// bridge, also any leftover of this lab's id that the record missed.
+    /// Idempotent: what is already gone is skipped. The record is removed only
+    /// once nothing is left, so a failed `lab down` can be retried.
+    static func down(directory: String) throws {
+        guard let record = try NetnsLabRecord.load(from: directory) else {
+            print("No lab recorded in \(directory); nothing to stop.")
+            return
+        }
+        let running = record.lab.nodes.filter { Processes.state(of: $0.pid, dataDir: $0.dataDir) != .dead }
+        for node in running {
+            Processes.send(SIGCONT, to: node.pid, dataDir: node.dataDir)
+            Processes.send(SIGTERM, to: node.pid, dataDir: node.dataDir)
+        }
+        let start = Waiting.clock.now
+        var remaining = running
+        while !remaining.isEmpty && Waiting.milliseconds(since: start) < LabCommands.stopTimeout * 1000 {
+            usleep(20_000)
+            remaining.removeAll { Processes.state(of: $0.pid, dataDir: $0.dataDir) == .dead }
+        }
+        for node in remaining {
+            Processes.send(SIGKILL, to: node.pid, dataDir: node.dataDir)
+        }
+        Processes.killAgents(under: directory)
+        for node in record.lab.nodes {
+            let outcome = !running.contains { $0.name == node.name } ? "was not running"
+                : remaining.contains { $0.name == node.name } ? "killed (did not stop within \(Int(LabCommands.stopTimeout)) s)" : "stopped"
+            print("\(node.name): \(outcome)")
+        }
+        let network = record.network
+        let problems = removeNetwork(network, directory: directory)
+        let leftovers = self.leftovers(network)
+        guard leftovers.isEmpty else {
+            throw Failure("could not remove \(leftovers.joined(separator: ", ")): \(problems.joined(separator: "; "));"
+                          + " the record stays in \(directory) so 'kithctl lab down' can retry")
+        }
+        try LabRecord.remove(from: directory)
+        print("Removed lab \(network.id): \(network.hosts.count) namespaces and veth pairs, bridge \(network.bridge)"
+              + (network.nftTables.isEmpty ? "" : ", \(network.nftTables.count) nft tables")
+              + (network.qdiscs.isEmpty ? "" : ", \(network.qdiscs.count) qdiscs") + ".")
+    }
+
+    /// Deletes everything of `network` that still exists, most specific first;
+    /// returns what failed for a reason other than being gone already.
+    static func removeNetwork(_ network: NetnsNetwork, directory: String) -> [String] {
+        var problems: [String] = []
+        let namespaces = NetnsTools.namespaces()
+        let nft = (try? NetnsTools.path("nft")) ?? "nft"
+        var tables = Set(network.nftTables)
+        var qdiscs = Set(network.qdiscs)
+        for host in network.hosts {
+            tables.insert("\(host.namespace) inet \(NetnsNetwork.partitionTable)")
+            tables.insert("\(host.namespace) inet \(NetnsNetwork.lossTable)")
+        }
+        for impairment in network.impairments where impairment.mechanism == NetnsLabFaults.tcMechanism {
+            if let host = try? network.host(impairment.node) { qdiscs.insert("\(host.namespace) \(host.device)") }
+        }
+        for table in tables.sorted() {
+            let fields = table.split(separator: " ").map(String.init)
+            guard fields.count == 3, namespaces.contains(fields[0]) else { continue }
+            if let problem = NetnsTools.remove(["ip", "netns", "exec", fields[0], nft, "delete", "table", fields[1], fields[2]]) {
+                problems.append(problem)
+            }
+        }
+        for qdisc in qdiscs.sorted() {
+            let fields = qdisc.split(separator: " ").map(String.init)
+            guard fields.count == 2, namespaces.contains(fields[0]) else { continue }
+            if let problem = NetnsTools.remove(["tc", "-n", fields[0], "qdisc", "del", "dev", fields[1], "root"]) { problems.append(problem) }
+        }
+        let links = NetnsTools.links()
+        for veth in Set(network.hosts.map(\.veth)).union(links.filter { $0.hasPrefix(network.prefixName) }).sorted()
+        where links.contains(veth) {
+            if let problem = NetnsTools.remove(["ip", "link", "del", veth]) { problems.append(problem) }
+        }
+        for namespace in Set(network.hosts.map(\.namespace)).union(namespaces.filter { $0.hasPrefix(network.prefixName) }).sorted()
+        where namespaces.contains(namespace) {
+            if let problem = NetnsTools.remove(["ip", "netns", "del", namespace]) { problems.append(problem) }
+        }
+        if NetnsTools.links().contains(network.bridge) {
+            if let problem = NetnsTools.remove(["ip", "link", "del", network.bridge]) { problems.append(problem) }
+        }
+        return problems
+    }
+
+    /// Namespaces and interfaces of this lab that still exist.
+    static func leftovers(_ network: NetnsNetwork) -> [String] {
+        let namespaces = NetnsTools.namespaces().filter { $0.hasPrefix(network.prefixName) }.map { "namespace \($0)" }
+        let links = NetnsTools.links().filter { $0.hasPrefix(network.prefixName) || $0 == network.bridge }.map { "interface \($0)" }
+        return (namespaces + links).sorted()
+    }
+}

@@ -1,0 +1,245 @@
+import Foundation
+import Glibc
+import KithCore
+
+/// `lab partition`, `lab heal` and `lab netem` for a netns lab: faults in the
+/// kernel of each namespace, which the daemons cannot see or lift. Each change
+/// is recorded in lab.json before it is applied, so `lab down` finds it.
+enum NetnsLabFaults {
+    static let tcMechanism = "tc-netem"
+    static let nftMechanism = "nftables"
+
+    static func run(_ action: String, _ rest: [String]) throws {
+        switch action {
+        case "partition":
+            let options = try Arguments(rest, options: ["--dir"], switches: ["--oneway"])
+            let (left, right) = try FaultCommands.groups(options.positionals, command: "lab partition")
+            try partition(left: left, right: right, oneway: options.has("--oneway"), directory: NetnsLab.directory(options))
+        case "heal":
+            let options = try Arguments(rest, options: ["--dir"])
+            try options.expectPositionals([], command: "lab heal")
+            try heal(directory: NetnsLab.directory(options))
+        default:
+            let options = try Arguments(rest, options: ["--dir", "--delay", "--jitter", "--loss"], switches: ["--clear"])
+            try options.expectPositionals(["NODE|all"], command: "lab netem")
+            let target = options.positionals[0]
+            if options.has("--clear") {
+                guard options.value("--delay") == nil, options.value("--jitter") == nil, options.value("--loss") == nil else {
+                    throw UsageError("'lab netem --clear' takes no --delay, --jitter or --loss")
+                }
+                try clear(target, directory: NetnsLab.directory(options))
+                return
+            }
+            let delay = try options.value("--delay").map { text throws(UsageError) in try milliseconds(text, option: "--delay") }
+            let jitter = try options.value("--jitter").map { text throws(UsageError) in try milliseconds(text, option: "--jitter") }
+            let loss = try options.value("--loss").map { text throws(UsageError) in try percent(text) }
+            guard delay != nil || loss != nil else {
+                throw UsageError("'lab netem NODE|all' needs --delay MS and/or --loss PERCENT (or --clear)")
+            }
+            if jitter != nil && delay == nil { throw UsageError("--jitter needs --delay") }
+            try netem(target, delay: delay, jitter: jitter, loss: loss, directory: NetnsLab.directory(options))
+        }
+    }
+
+    /// `50`, `50ms` or `0.5s`: milliseconds from 0 to 60 s.
+    private static func milliseconds(_ text: String, option: String) throws(UsageError) -> Int {
+        if let number = Int(text), (0...60_000).contains(number) { return number }
+        return try Durations.milliseconds(text, option: option, in: 0...60_000)
+    }
+
+    /// `5` or `5%`: a share from 0 to 100.
+    private static func percent(_ text: String) throws(UsageError) -> Double {
+        let number = text.hasSuffix("%") ? String(text.dropLast()) : text
+        guard let value = Double(number), (0...100).contains(value) else {
+            throw UsageError("--loss takes a percentage from 0 to 100 (5 or 5%), not '\(text)'")
+        }
+        return value
+    }
+
+    // MARK: partition and heal
+
+    /// Drops, in each namespace, packets from and to the other group's
+    /// addresses (an `inet kith` table with input and output chains); with
+    /// `oneway` only the left group's packets to the right group. Partitions add
+    /// up until `lab heal`. Control traffic from the root namespace (the bridge
+    /// address) is never dropped.
+    static func partition(left: [String], right: [String], oneway: Bool, directory: String) throws {
+        var record = try NetnsLab.record(in: directory, for: "lab partition")
+        try NetnsLab.requireRoot("lab partition")
+        let network = record.network
+        let leftHosts = try left.map(network.host)
+        let rightHosts = try right.map(network.host)
+        // Per namespace: addresses whose packets are dropped on the way out, and on the way in.
+        var drops: [String: (output: [String], input: [String])] = [:]
+        func drop(at hosts: [NetnsHost], output: [NetnsHost], input: [NetnsHost]) {
+            for host in hosts {
+                drops[host.namespace, default: ([], [])].output += output.map(\.address)
+                drops[host.namespace, default: ([], [])].input += input.map(\.address)
+            }
+        }
+        drop(at: leftHosts, output: rightHosts, input: oneway ? [] : rightHosts)
+        drop(at: rightHosts, output: oneway ? [] : leftHosts, input: leftHosts)
+
+        record.network.partitions.append(NetnsPartition(left: left, right: right, oneway: oneway))
+        for namespace in drops.keys.sorted() {
+            let table = "\(namespace) inet \(NetnsNetwork.partitionTable)"
+            if !record.network.nftTables.contains(table) { record.network.nftTables.append(table) }
+        }
+        try record.save(to: directory)
+        let name = NetnsNetwork.partitionTable
+        for (namespace, drop) in drops.sorted(by: { $0.key < $1.key }) {
+            var script = """
+                add table inet \(name)
+                add chain inet \(name) input { type filter hook input priority 0; policy accept; }
+                add chain inet \(name) output { type filter hook output priority 0; policy accept; }
+
+                """
+            if !drop.input.isEmpty { script += "add rule inet \(name) input ip saddr { \(drop.input.joined(separator: ", ")) } counter drop\n" }
+            if !drop.output.isEmpty { script += "add rule inet \(name) output ip daddr { \(drop.output.joined(separator: ", ")) } counter drop\n" }
+            try NetnsTools.nft(script, in: namespace, scratch: directory)
+        }
+        print("Partitioned \(left.joined(separator: ",")) \(oneway ? "->" : "/") \(right.joined(separator: ",")):"
+              + " nftables drop \(oneway ? "the left group's packets to the right group" : "packets between the groups")"
+              + " in \(drops.count) namespaces. 'kithctl lab heal' removes it.")
+    }
+
+    /// Deletes the partition table in every namespace.
+    static func heal(directory: String) throws {
+        var record = try NetnsLab.record(in: directory, for: "lab heal")
+        try NetnsLab.requireRoot("lab heal")
+        let namespaces = NetnsTools.namespaces()
+        let nft = try NetnsTools.path("nft")
+        var problems: [String] = []
+        for host in record.network.hosts where namespaces.contains(host.namespace) {
+            if let problem = NetnsTools.remove(["ip", "netns", "exec", host.namespace, nft, "delete", "table", "inet", NetnsNetwork.partitionTable]) {
+                problems.append(problem)
+            }
+        }
+        let healed = record.network.partitions
+        guard problems.isEmpty else { throw Failure("heal failed: \(problems.joined(separator: "; "))") }
+        record.network.partitions = []
+        record.network.nftTables.removeAll { $0.hasSuffix(" inet \(NetnsNetwork.partitionTable)") }
+        try record.save(to: directory)
+        print(healed.isEmpty ? "No partition to heal; checked every namespace."
+              : "Healed \(healed.map(\.description).joined(separator: "; ")): partition rules removed from every namespace.")
+        if !record.network.impairments.isEmpty {
+            print("netem stays on \(record.network.impairments.map(\.node).joined(separator: ", ")) ('kithctl lab netem all --clear').")
+        }
+    }
+
+    // MARK: netem
+
+    private static func targets(_ target: String, _ network: NetnsNetwork) throws -> [NetnsHost] {
+        target == "all" ? network.hosts : [try network.host(target)]
+    }
+
+    /// tc netem on each target's `eth0` (its egress: everything the node sends).
+    /// Kernels without netem get loss from nftables instead (a share of the
+    /// packets the node sends, bridge address spared); delay then cannot be had.
+    static func netem(_ target: String, delay: Int?, jitter: Int?, loss: Double?, directory: String) throws {
+        var record = try NetnsLab.record(in: directory, for: "lab netem")
+        try NetnsLab.requireRoot("lab netem")
+        let hosts = try targets(target, record.network)
+        var mechanism = tcMechanism
+        var why = ""
+        for (position, host) in hosts.enumerated() {
+            let qdisc = "\(host.namespace) \(host.device)"
+            record.network.impairments.removeAll { $0.node == host.node }
+            if mechanism == tcMechanism {
+                if !record.network.qdiscs.contains(qdisc) { record.network.qdiscs.append(qdisc) }
+                record.network.impairments.append(NetnsImpairment(node: host.node, mechanism: tcMechanism, delayMilliseconds: delay,
+                                                                  jitterMilliseconds: jitter, lossPercent: loss))
+                try record.save(to: directory)
+                let outcome = try applyTC(host, delay: delay, jitter: jitter, loss: loss)
+                if outcome.succeeded { continue }
+                guard position == 0, netemMissing(outcome) else {
+                    throw Failure("tc netem on \(host.node) failed: \(outcome.output)")
+                }
+                // No netem in this kernel: undo the record, then loss by nftables or a clear refusal.
+                record.network.qdiscs.removeAll { $0 == qdisc }
+                record.network.impairments.removeAll { $0.node == host.node }
+                try record.save(to: directory)
+                guard delay == nil, let loss else {
+                    throw Failure("this kernel has no netem qdisc (CONFIG_NET_SCH_NETEM, module sch_netem): tc says '\(outcome.output)'."
+                                  + " --delay and --jitter need it; --loss alone falls back to nftables")
+                }
+                mechanism = nftMechanism
+                why = ": this kernel has no netem qdisc"
+            }
+            let table = "\(host.namespace) inet \(NetnsNetwork.lossTable)"
+            if !record.network.nftTables.contains(table) { record.network.nftTables.append(table) }
+            record.network.impairments.append(NetnsImpairment(node: host.node, mechanism: nftMechanism, delayMilliseconds: nil,
+                                                              jitterMilliseconds: nil, lossPercent: loss))
+            try record.save(to: directory)
+            try applyNftLoss(host, loss: loss ?? 0, gateway: record.network.gateway, directory: directory)
+        }
+        let description = NetnsImpairment(node: "", mechanism: mechanism, delayMilliseconds: delay, jitterMilliseconds: jitter,
+                                          lossPercent: loss).description
+        print("netem on \(hosts.map(\.node).joined(separator: ", ")): \(description.dropLast())\(why)). 'kithctl lab netem \(target) --clear' removes it.")
+    }
+
+    private static func applyTC(_ host: NetnsHost, delay: Int?, jitter: Int?, loss: Double?) throws -> NetnsTools.Outcome {
+        var argv = ["tc", "-n", host.namespace, "qdisc", "replace", "dev", host.device, "root", "netem"]
+        if let delay { argv += ["delay", "\(delay)ms"] + (jitter.map { ["\($0)ms"] } ?? []) }
+        if let loss { argv += ["loss", "\(NetnsImpairment.percent(loss))%"] }
+        var outcome: NetnsTools.Outcome
+        do {
+            outcome = try NetnsTools.run(argv)
+        } catch {
+            return NetnsTools.Outcome(status: 127, output: "\(error)")
+        }
+        // A kernel with netem as a module that is not loaded yet: load it once and retry.
+        if netemMissing(outcome), (try? NetnsTools.run(["modprobe", "sch_netem"]))?.succeeded == true {
+            outcome = try NetnsTools.run(argv)
+        }
+        return outcome
+    }
+
+    private static func netemMissing(_ outcome: NetnsTools.Outcome) -> Bool {
+        outcome.output.contains("qdisc kind is unknown") || outcome.output.contains("cannot find 'tc'")
+    }
+
+    /// Replaces the namespace's loss table: drop `loss`% of outgoing packets, except to the bridge address.
+    private static func applyNftLoss(_ host: NetnsHost, loss: Double, gateway: String, directory: String) throws {
+        let name = NetnsNetwork.lossTable
+        let basisPoints = Int((loss * 100).rounded())
+        let script = """
+            add table inet \(name)
+            delete table inet \(name)
+            add table inet \(name)
+            add chain inet \(name) output { type filter hook output priority 0; policy accept; }
+            add rule inet \(name) output ip daddr != \(gateway) numgen random mod 10000 < \(basisPoints) counter drop
+
+            """
+        try NetnsTools.nft(script, in: host.namespace, scratch: directory)
+    }
+
+    /// Removes netem (qdisc or loss table) from the targets.
+    static func clear(_ target: String, directory: String) throws {
+        var record = try NetnsLab.record(in: directory, for: "lab netem")
+        try NetnsLab.requireRoot("lab netem")
+        let hosts = try targets(target, record.network)
+        let namespaces = NetnsTools.namespaces()
+        let nft = try NetnsTools.path("nft")
+        var problems: [String] = []
+        for host in hosts where namespaces.contains(host.namespace) {
+            if (try? NetnsTools.path("tc")) != nil,
+               let problem = NetnsTools.remove(["tc", "-n", host.namespace, "qdisc", "del", "dev", host.device, "root"]) {
+                problems.append(problem)
+            }
+            if let problem = NetnsTools.remove(["ip", "netns", "exec", host.namespace, nft, "delete", "table", "inet", NetnsNetwork.lossTable]) {
+                problems.append(problem)
+            }
+        }
+        guard problems.isEmpty else { throw Failure("netem --clear failed: \(problems.joined(separator: "; "))") }
+        let cleared = Set(hosts.map(\.node))
+        let namespacesCleared = Set(hosts.map(\.namespace))
+        record.network.impairments.removeAll { cleared.contains($0.node) }
+        record.network.qdiscs.removeAll { namespacesCleared.contains(String($0.split(separator: " ")[0])) }
+        record.network.nftTables.removeAll {
+            $0.hasSuffix(" inet \(NetnsNetwork.lossTable)") && namespacesCleared.contains(String($0.split(separator: " ")[0]))
+        }
+        try record.save(to: directory)
+        print("netem cleared on \(hosts.map(\.node).joined(separator: ", ")).")
+    }
+}
