@@ -7,4 +7,5 @@ command -v swift >/dev/null 2>&1 || export PATH="/opt/swift/usr/bin:$PATH"
 scripts/deps.sh
 swift build -c release --product kithd >&2
 swift build -c release --product kithctl >&2
+swift build -c release --product kith-agent >&2
 exec .build/release/kithctl demo "$@"

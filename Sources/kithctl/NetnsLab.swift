@@ -405,7 +405,12 @@ enum NetnsLab {
             print("No lab recorded in \(directory); nothing to stop.")
             return
         }
-        let running = record.lab.nodes.filter { Processes.state(of: $0.pid, dataDir: $0.dataDir) != .dead }
+        // The recorded pids, and any daemon of this lab whose pid a crashed `lab up` never recorded.
+        var nodes = record.lab.nodes
+        for index in nodes.indices where Processes.state(of: nodes[index].pid, dataDir: nodes[index].dataDir) == .dead {
+            if let pid = daemonPid(dataDir: nodes[index].dataDir) { nodes[index].pid = pid }
+        }
+        let running = nodes.filter { Processes.state(of: $0.pid, dataDir: $0.dataDir) != .dead }
         for node in running {
             Processes.send(SIGCONT, to: node.pid, dataDir: node.dataDir)
             Processes.send(SIGTERM, to: node.pid, dataDir: node.dataDir)
@@ -420,6 +425,14 @@ enum NetnsLab {
             Processes.send(SIGKILL, to: node.pid, dataDir: node.dataDir)
         }
         Processes.killAgents(under: directory)
+        // Whatever else still runs inside the lab's namespaces (nothing should) goes too.
+        let namespaces = NetnsTools.namespaces()
+        for host in record.network.hosts where namespaces.contains(host.namespace) {
+            guard let pids = try? NetnsTools.run(["ip", "netns", "pids", host.namespace]), pids.succeeded else { continue }
+            for pid in pids.output.split(separator: "\n").compactMap({ Int32($0) }) where pid > 1 && pid != getpid() {
+                kill(pid, SIGKILL)
+            }
+        }
         for node in record.lab.nodes {
             let outcome = !running.contains { $0.name == node.name } ? "was not running"
                 : remaining.contains { $0.name == node.name } ? "killed (did not stop within \(Int(LabCommands.stopTimeout)) s)" : "stopped"
@@ -436,6 +449,20 @@ enum NetnsLab {
         print("Removed lab \(network.id): \(network.hosts.count) namespaces and veth pairs, bridge \(network.bridge)"
               + (network.nftTables.isEmpty ? "" : ", \(network.nftTables.count) nft tables")
               + (network.qdiscs.isEmpty ? "" : ", \(network.qdiscs.count) qdiscs") + ".")
+    }
+
+    /// The pid of a running daemon started with `--data-dir dataDir`, found in /proc.
+    static func daemonPid(dataDir: String) -> Int32? {
+        for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
+            guard let pid = Int32(entry), pid != getpid(),
+                  let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { continue }
+            let arguments = data.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+            if let flag = arguments.firstIndex(of: "--data-dir"), flag + 1 < arguments.count, arguments[flag + 1] == dataDir,
+               Processes.state(of: pid, dataDir: dataDir) != .dead {
+                return pid
+            }
+        }
+        return nil
     }
 
     /// Deletes everything of `network` that still exists, most specific first;

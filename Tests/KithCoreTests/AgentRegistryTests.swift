@@ -536,6 +536,46 @@ extension AgentRegistryTests {
         XCTAssertEqual(cluster.spawners(of: "a"), [])
     }
 
+    func testAHostThatWasDeclaredDeadDuringAPartitionRefutesTheLostVerdictAndKeepsItsAgent() throws {
+        var cluster = ATCluster(AT.nodes(3))
+        try cluster.on("n2") { try $0.start(AT.spec("a"), on: "n2", now: AT.ms(1)) }
+        cluster.deliver()
+        cluster.on("n2") { $0.spawned("a", generation: 1, pid: 42); return [] }
+        cluster.on("n2") { $0.connected("a", generation: 1, now: AT.ms(2)) }
+        cluster.deliver()
+        // n1, cut off, holds n2 dead and records a lost; then the views merge and n2 hears of it.
+        cluster.now = AT.ms(10)
+        cluster.view(AT.view(AT.nodes(3), ["n2": .dead]), on: ["n1"])
+        let lost = try XCTUnwrap(cluster.record("a", on: "n1"))
+        XCTAssertEqual(lost.state, .lost)
+        cluster.clearEmitted()
+        cluster.on("n2") { $0.merge([lost], now: AT.ms(20)) }
+        cluster.deliver()
+        XCTAssertEqual(cluster.emitted["n2"]?.killed, [], "a healthy agent is not killed for a stale verdict")
+        let refuted = try XCTUnwrap(cluster.record("a", on: "n2"))
+        XCTAssertEqual(refuted.state, .running)
+        XCTAssertTrue(refuted.supersedes(lost))
+        XCTAssertEqual(cluster.record("a", on: "n3")?.state, .running, "the refutation spreads")
+    }
+
+    func testARecordAdoptedAfterItsHostWasHeldDeadWaitsForTheViewsToMerge() throws {
+        var cluster = ATCluster(AT.nodes(3))
+        try cluster.on("n2") { try $0.start(AT.spec("a"), on: "n2", now: AT.ms(1)) }
+        cluster.deliver()
+        let running = try XCTUnwrap(cluster.record("a", on: "n2"))
+        // n3 holds n2 dead since 10 ms (a is lost there), then at 20 ms hears a newer record of a from a peer.
+        cluster.cut = ["n2"]
+        cluster.now = AT.ms(10)
+        cluster.view(AT.view(AT.nodes(3), ["n2": .dead]), on: ["n3"])
+        cluster.clearEmitted()
+        var newer = running
+        newer.version += 5
+        cluster.on("n3") { $0.merge([newer], now: AT.ms(20)) }
+        XCTAssertEqual(cluster.record("a", on: "n3"), newer, "news from a live host is not buried at once")
+        cluster.on("n3") { $0.tick(now: AT.ms(20) + .seconds(3)) }
+        XCTAssertEqual(cluster.record("a", on: "n3")?.state, .lost, "after the grace the ordinary rules apply")
+    }
+
     /// Regression (found by AgentPropertyTests, seed 100): the lost verdict once tied the host's
     /// own next write (same version and writer), so nodes never agreed; it now has no writer and loses the tie.
     func testAHostsOwnUpdateAndAnotherNodesLostVerdictAtTheSameVersionStillConverge() throws {
@@ -818,6 +858,7 @@ extension AgentRegistryTests {
 
         cluster.clearEmitted()
         cluster.cut = ["n1"]
+        cluster.now = AT.ms(30)  // the host dies after the target relearned the records
         view[0].status = .dead
         cluster.view(view, on: ["n2", "n3", "n4"])
         XCTAssertEqual(cluster.spawners(of: "w"), [target])

@@ -7,11 +7,15 @@ extension AgentRegistry {
             guard let record = records[name] else { continue }
             if enforceKillSwitch(on: record, into: &directives) { continue }
             if isMine(record) {
+                if record.state == .lost, let agent = local[record.name], agent.generation == record.generation {
+                    refuteLost(record, agent: agent, into: &directives)
+                    continue
+                }
                 runIfNeeded(record, into: &directives)
             } else {
                 stopLocalCopy(of: record, into: &directives)
                 if !hostIsLive(record) && record.state.wantsProcess {
-                    hostLost(record, now: now, into: &directives)
+                    if !isFreshNews(record, now: now) { hostLost(record, now: now, into: &directives) }
                     continue
                 }
             }
@@ -29,6 +33,24 @@ extension AgentRegistry {
         for name in local.keys.sorted() where records[name].map(isMine) != true {
             killLocal(name, reason: "no longer assigned here", into: &directives)
         }
+    }
+
+    /// Someone declared our agent lost (it held this node dead during a
+    /// partition) while we kept running it: say so at a higher version, as
+    /// SWIM refutes a suspicion, instead of killing a healthy agent.
+    mutating func refuteLost(_ record: AgentRecord, agent: LocalAgent, into directives: inout [AgentDirective]) {
+        var alive = record
+        alive.state = agent.restartAt == nil && agent.pid > 0 ? .running : .starting
+        alive.pid = agent.pid
+        alive.reason = "its host \(me.name) was alive all along"
+        write(alive, into: &directives)
+    }
+
+    /// A record adopted from a peer after we held its host dead is news that
+    /// the host lived: give the membership views time to merge first.
+    func isFreshNews(_ record: AgentRecord, now: Instant) -> Bool {
+        guard let adopted = adoptedAt[record.name], let gone = goneSince[record.host] else { return false }
+        return adopted > gone && now < adopted + hostLossGrace
     }
 
     /// Our record: make sure a process runs for it, or none does.

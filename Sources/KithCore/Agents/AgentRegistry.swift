@@ -21,6 +21,15 @@ public struct AgentRegistry: Sendable {
     public internal(set) var tombstones: [String: Tombstone] = [:]
 
     var view: [String: Member] = [:]
+    /// When each member stopped being live in this node's view.
+    var goneSince: [String: Instant] = [:]
+    /// When a record was last adopted from a peer: a record newer than our
+    /// verdict on its host says the host was running it after all.
+    var adoptedAt: [String: Instant] = [:]
+    /// How long a freshly adopted record of a host we hold dead waits for the
+    /// membership views to merge before it is declared lost: after a healed
+    /// partition this stops the two sides relaunching each other's agents.
+    public var hostLossGrace: Duration = .seconds(3)
     var local: [String: LocalAgent] = [:]
     var pendingCheckpoints: [String: [UInt64: PendingCheckpoint]] = [:]
     var rng: SeededRandom
@@ -67,6 +76,8 @@ public struct AgentRegistry: Sendable {
 
     public var nextDeadline: Instant? {
         var next = nextSyncAt
+        // Pending grace periods (expired ones are pruned by `tick`).
+        for at in adoptedAt.values { next = min(next, at + hostLossGrace) }
         for agent in local.values { if let at = agent.restartAt { next = min(next, at) } }
         return next
     }
@@ -91,6 +102,10 @@ public struct AgentRegistry: Sendable {
     public mutating func updateView(_ members: [Member], now: Instant) -> [AgentDirective] {
         let previous = view
         view = Dictionary(members.map { ($0.id.name, $0) }, uniquingKeysWith: { a, _ in a })
+        for member in members {
+            if member.status.isActive { goneSince[member.id.name] = nil }
+            else if goneSince[member.id.name] == nil { goneSince[member.id.name] = now }
+        }
         var directives: [AgentDirective] = []
         // A member that (re)appears holds no checkpoints: hand it every one we hold, so that if
         // placement picks it for a relaunch, no acknowledged checkpoint is lost.
@@ -116,6 +131,7 @@ public struct AgentRegistry: Sendable {
                                               attempt: "copy at generation \(record.generation) on \(record.host) met after the switch"))
             }
             records[record.name] = record
+            adoptedAt[record.name] = now
             directives.append(.changed(record, previous: previous))
             if record.state == .stopped, previous?.state != .stopped {
                 notifyGuardians(of: record.name, .peerStopped(peer: record.name), into: &directives)
@@ -170,6 +186,12 @@ public struct AgentRegistry: Sendable {
                   record.generation == agent.generation else { continue }
             local[name]?.restartAt = nil
             directives.append(.spawn(record, checkpoint: checkpoints[name]))
+        }
+        // Grace periods that ran out: their records face the ordinary rules now.
+        let expired = adoptedAt.filter { now >= $0.value + hostLossGrace }
+        if !expired.isEmpty {
+            for name in expired.keys { adoptedAt[name] = nil }
+            reconcile(now: now, into: &directives)
         }
         if now >= nextSyncAt {
             nextSyncAt = now + syncInterval
