@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The quick-start demo: build, start a 5-node lab, kill one node, watch
-# every survivor mark it dead, tear down.
+# The quick-start demo: build, start a 5-node lab with guardian agents, kill a
+# node, stop an agent politely, throw the kill-switch, print the report, tear down.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v swift >/dev/null 2>&1 || export PATH="/opt/swift/usr/bin:$PATH"
