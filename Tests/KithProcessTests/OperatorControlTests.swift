@@ -189,6 +189,27 @@ final class OperatorControlTests: LabTestCase {
         }
     }
 
+    /// `halt` and `resume` re-evaluate every relaunch; none of that may
+    /// bring back an agent under the kill-switch, even with its host dead.
+    func testKillSwitchHoldsAcrossHaltAndResume() throws {
+        try lab.start(nodes: 3, labArguments: ring("relaunch"))
+        let target = "n2-a1"
+        XCTAssertEqual(try lab.kithctl(on: "n1", ["kill-switch", target]).status, 0)
+        try lab.waitUntil("no process of \(target) anywhere") { lab.liveProcesses(of: target).isEmpty }
+        XCTAssertEqual(try lab.kithctl(on: "n1", ["halt"]).status, 0)
+        XCTAssertEqual(try lab.kithctl(["lab", "kill", "n2"]).status, 0)
+        try lab.waitUntil("n1 and n3 see n2 dead") { lab.allSee(["n2"], as: "dead", observers: ["n1", "n3"]) }
+        XCTAssertEqual(try lab.kithctl(on: "n1", ["resume"]).status, 0)
+        try lab.holds(for: 3, "\(target) stays killed after resume") {
+            if let pid = lab.liveProcesses(of: target).first { return "a process of \(target) runs: pid \(pid)" }
+            for node in ["n1", "n3"] {
+                let state = lab.agents(seenBy: node)?[target]?["state"]?.stringValue
+                if state != "killed" { return "\(node) records \(target) \(state ?? "nothing")" }
+            }
+            return nil
+        }
+    }
+
     /// n3 is partitioned away while the kill-switch is thrown, and the
     /// operator reaches only n1 and n2 (as one would from their side of the
     /// partition): n3 hears nothing then. Once healed, it learns the
