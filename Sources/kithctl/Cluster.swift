@@ -68,12 +68,7 @@ final class Cluster {
     /// SIGCONT first so a paused daemon does not linger; then reap every child,
     /// and kill any agent process the daemons leave behind.
     private func tearDown(removingDirectory: Bool) {
-        for node in nodes where node.pid > 0 {
-            kill(node.pid, SIGCONT)
-            kill(node.pid, SIGKILL)
-            waitpid(node.pid, nil, 0)
-        }
-        Processes.killAgents(under: directory)
+        Processes.killLab(nodes, directory: directory)
         if removingDirectory { try? FileManager.default.removeItem(atPath: directory) }
     }
 }

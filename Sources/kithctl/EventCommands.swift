@@ -66,8 +66,8 @@ enum EventCommands {
                 if let found = try? Fleet.discover(node) { members = found }
                 _ = round(first: false)
             }
-        } catch is Interrupted {
-            return
+        } catch {
+            return  // only Ctrl-C (Interrupted) ends following
         }
     }
 

@@ -22,20 +22,15 @@ enum LabCommands {
         if try NetnsLab.run(action, rest) { return }
         switch action {
         case "up":
-            let options = try Arguments(rest, options: ["--nodes", "--dir", "--kithd", "--agents", "--policy", "--kith-agent"])
+            let options = try Arguments(rest, options: ["--nodes", "--dir", "--kithd", "--agents", "--policy", "--kith-agent",
+                                                        "--relaunch-quorum"])
             try options.expectPositionals([], command: "lab up")
-            let perNode = try options.integer("--agents", default: 0, in: 0...64)
-            let policy = options.value("--policy") ?? "relaunch"
-            guard AgentCommands.policies.contains(policy) else {
-                throw UsageError("--policy must be none, relaunch or relaunch-and-mask, not '\(policy)'")
-            }
-            if perNode == 0 && (options.value("--policy") != nil || options.value("--kith-agent") != nil) {
-                throw UsageError("--policy and --kith-agent apply to agents; add --agents K")
-            }
+            let (perNode, policy) = try agentOptions(options)
             let agents = perNode > 0 ? LabAgents(perNode: perNode, policy: policy,
                                                   kithAgent: try Executables.kithAgent(options.value("--kith-agent"))) : nil
             try up(count: options.integer("--nodes", default: 5, in: 1...64), directory: directory(options),
-                   kithd: LabLayout.kithd(options.value("--kithd")), agents: agents)
+                   kithd: LabLayout.kithd(options.value("--kithd")), agents: agents,
+                   relaunchQuorum: LabRecord.relaunchQuorum(options))
         case "status":
             let options = try Arguments(rest, options: ["--dir"], switches: ["--json"])
             try options.expectPositionals([], command: "lab status")
@@ -74,6 +69,19 @@ enum LabCommands {
         var kithAgent: String
     }
 
+    /// `--agents K` and `--policy P` of `lab up`, checked the same way with or without `--netns`.
+    static func agentOptions(_ options: Arguments) throws -> (perNode: Int, policy: String) {
+        let perNode = try options.integer("--agents", default: 0, in: 0...64)
+        let policy = options.value("--policy") ?? "relaunch"
+        guard AgentCommands.policies.contains(policy) else {
+            throw UsageError("--policy must be none, relaunch or relaunch-and-mask, not '\(policy)'")
+        }
+        if perNode == 0 && (options.value("--policy") != nil || options.value("--kith-agent") != nil) {
+            throw UsageError("--policy and --kith-agent apply to agents; add --agents K")
+        }
+        return (perNode, policy)
+    }
+
     /// How long `lab up --agents` waits for the cluster to converge and then for every agent to run.
     static let agentsTimeout = 30.0
 
@@ -81,19 +89,11 @@ enum LabCommands {
     /// if this command dies), then waits for each to answer `status`. With
     /// `agents`, waits for the cluster to converge, starts the agent ring and
     /// waits until every agent runs.
-    static func up(count: Int, directory: String, kithd: String, agents: LabAgents? = nil) throws {
-        if let existing = try LabRecord.load(from: directory),
-           existing.nodes.contains(where: { Processes.state(of: $0.pid, dataDir: $0.dataDir) != .dead }) {
-            throw Failure("a lab is already running in \(directory); run 'kithctl lab down' first")
-        }
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let (signer, createdKey) = try Operator.signerCreatingKey()
-        if createdKey {
-            printError("Created operator key \(Operator.keyPath) (public key \(signer.publicKeyHex)); the lab's daemons obey it.")
-        }
-        Interrupt.install()
+    static func up(count: Int, directory: String, kithd: String, agents: LabAgents? = nil, relaunchQuorum: String? = nil) throws {
+        let signer = try prepareUp(in: directory)
         var record = LabRecord(kithd: kithd, nodes: try LabLayout.plan(count: count, directory: directory, operatorKey: signer.publicKeyHex),
                                operatorKey: signer.publicKeyHex)
+        record.setRelaunchQuorum(relaunchQuorum)
         // New daemons, new event-log keys under the old names: the pins of an earlier lab no longer apply.
         KnownNodes.forget(record.nodes.map(\.name))
         do {
@@ -132,8 +132,26 @@ enum LabCommands {
         }
     }
 
-    /// Polls until every node answers; a daemon that exits meanwhile fails at once with its log.
-    private static func waitUntilAnswering(_ nodes: [LabNode]) throws {
+    /// The first steps of `lab up`, shared with `NetnsLab.up`: refuses to start over a lab whose daemons
+    /// still live, creates `directory`, loads (or creates and announces) the operator key the daemons
+    /// will obey, and installs the Ctrl-C handler.
+    static func prepareUp(in directory: String) throws -> OperatorSigner {
+        if let existing = try LabRecord.load(from: directory),
+           existing.nodes.contains(where: { Processes.state(of: $0.pid, dataDir: $0.dataDir) != .dead }) {
+            throw Failure("a lab is already running in \(directory); run 'kithctl lab down' first")
+        }
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let (signer, createdKey) = try Operator.signerCreatingKey()
+        if createdKey {
+            printError("Created operator key \(Operator.keyPath) (public key \(signer.publicKeyHex)); the lab's daemons obey it.")
+        }
+        Interrupt.install()
+        return signer
+    }
+
+    /// Polls until every node answers; a daemon that exits meanwhile fails at once with its log. Also
+    /// `NetnsLab`'s, whose daemons answer the same way from their namespaces.
+    static func waitUntilAnswering(_ nodes: [LabNode]) throws {
         var answered: Set<String> = []
         try Waiting.poll(every: 50, timeout: startTimeout, "no answer within \(Int(startTimeout)) s from "
                          + nodes.filter { !answered.contains($0.name) }.map { "\($0.name) (log: \($0.logPath))" }.joined(separator: ", ")) {
@@ -161,6 +179,7 @@ enum LabCommands {
             print(JSON.array(nodes).serialized(pretty: true))
         } else {
             printNodes(record, agents: agents)
+            if let quorum = record.relaunchQuorum { print("Relaunch quorum: \(quorum).") }
             if let agents, agents.total > 0 {
                 let states = agents.states.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
                 print("Agents as \(agents.observer) sees them: \(agents.total) (\(states)).")

@@ -21,6 +21,8 @@ struct LabRecord {
     var nodes: [LabNode]
     /// The public key of the operator whose commands the daemons obey (also in each node's args).
     var operatorKey: String?
+    /// kithd's `--relaunch-quorum` (any or majority) when `lab up` was given one (also in each node's args).
+    var relaunchQuorum: String? = nil
 
     static let fileName = "lab.json"
 
@@ -56,7 +58,7 @@ struct LabRecord {
             }
             return LabNode(name: name, pid: Int32(truncatingIfNeeded: pid), listen: listen, control: control,
                            dataDir: dataDir, args: args.compactMap(\.stringValue))
-        }, operatorKey: json["operator_key"]?.stringValue)
+        }, operatorKey: json["operator_key"]?.stringValue, relaunchQuorum: json["relaunch_quorum"]?.stringValue)
     }
 
     /// Written to a temporary file and renamed, so a crash never leaves half a record.
@@ -71,7 +73,27 @@ struct LabRecord {
             object["operator_key"] = .string(operatorKey)
             json = .object(object)
         }
+        if let relaunchQuorum, case .object(var object) = json {
+            object["relaunch_quorum"] = .string(relaunchQuorum)
+            json = .object(object)
+        }
         try (json.serialized(pretty: true) + "\n").write(toFile: directory + "/" + Self.fileName, atomically: true, encoding: .utf8)
+    }
+
+    /// Passes `--relaunch-quorum quorum` to every daemon (kept in its args for `lab start`) and records it.
+    mutating func setRelaunchQuorum(_ quorum: String?) {
+        guard let quorum else { return }
+        relaunchQuorum = quorum
+        for index in nodes.indices { nodes[index].args += ["--relaunch-quorum", quorum] }
+    }
+
+    /// `--relaunch-quorum any|majority` of `lab up`, checked.
+    static func relaunchQuorum(_ options: Arguments) throws(UsageError) -> String? {
+        guard let quorum = options.value("--relaunch-quorum") else { return nil }
+        guard quorum == "any" || quorum == "majority" else {
+            throw UsageError("--relaunch-quorum must be any or majority, not '\(quorum)'")
+        }
+        return quorum
     }
 
     static func remove(from directory: String) throws {

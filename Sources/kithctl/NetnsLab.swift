@@ -91,53 +91,40 @@ enum NetnsLab {
     // MARK: up
 
     private static func upCommand(_ rest: [String]) throws {
-        let options = try Arguments(rest, options: ["--nodes", "--dir", "--kithd", "--agents", "--policy", "--kith-agent", "--subnet"],
+        let options = try Arguments(rest, options: ["--nodes", "--dir", "--kithd", "--agents", "--policy", "--kith-agent", "--subnet",
+                                                    "--relaunch-quorum"],
                                     switches: ["--netns"])
         try options.expectPositionals([], command: "lab up --netns")
-        let perNode = try options.integer("--agents", default: 0, in: 0...64)
-        let policy = options.value("--policy") ?? "relaunch"
-        guard AgentCommands.policies.contains(policy) else {
-            throw UsageError("--policy must be none, relaunch or relaunch-and-mask, not '\(policy)'")
-        }
-        if perNode == 0 && (options.value("--policy") != nil || options.value("--kith-agent") != nil) {
-            throw UsageError("--policy and --kith-agent apply to agents; add --agents K")
-        }
+        let (perNode, policy) = try LabCommands.agentOptions(options)
         let subnet = try options.value("--subnet").map { text throws(UsageError) in try NetnsSubnet(parsing: text) }
         let count = try options.integer("--nodes", default: 5, in: 1...64)
         try requireRoot("lab up --netns")
         let agents = perNode > 0 ? LabCommands.LabAgents(perNode: perNode, policy: policy,
                                                          kithAgent: try Executables.kithAgent(options.value("--kith-agent"))) : nil
         try up(count: count, directory: directory(options), kithd: LabLayout.kithd(options.value("--kithd")),
-               agents: agents, subnet: subnet)
+               agents: agents, subnet: subnet, relaunchQuorum: LabRecord.relaunchQuorum(options))
     }
 
     /// Records the plan, builds bridge, namespaces and veths, starts one kithd
     /// per namespace and waits as `LabCommands.up` does. On any failure (or
     /// Ctrl-C) everything created so far is removed again.
-    static func up(count: Int, directory: String, kithd: String, agents: LabCommands.LabAgents?, subnet requested: NetnsSubnet?) throws {
+    static func up(count: Int, directory: String, kithd: String, agents: LabCommands.LabAgents?, subnet requested: NetnsSubnet?,
+                   relaunchQuorum: String? = nil) throws {
         let list = try NetnsTools.run(["ip", "netns", "list"])
         guard list.succeeded else { throw Failure("'ip netns' does not work here: \(list.output)") }
         _ = try NetnsTools.path("nft")
         if NetnsLabRecord.isNetns(directory) {
             throw Failure("a netns lab is recorded in \(directory); run 'kithctl lab down' first")
         }
-        if let existing = try LabRecord.load(from: directory),
-           existing.nodes.contains(where: { Processes.state(of: $0.pid, dataDir: $0.dataDir) != .dead }) {
-            throw Failure("a lab is already running in \(directory); run 'kithctl lab down' first")
-        }
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let (signer, createdKey) = try Operator.signerCreatingKey()
-        if createdKey {
-            printError("Created operator key \(Operator.keyPath) (public key \(signer.publicKeyHex)); the lab's daemons obey it.")
-        }
-        Interrupt.install()
+        let signer = try LabCommands.prepareUp(in: directory)
         let ip = try NetnsTools.path("ip")
 
         // Pick an unused id and subnet and claim them (record, then bridge with its address) under a host-wide lock.
         var record = try NetnsTools.withHostLock {
             let subnet = try chooseSubnet(requested, count: count)
-            let record = try plan(count: count, directory: directory, kithd: kithd, operatorKey: signer.publicKeyHex,
+            var record = try plan(count: count, directory: directory, kithd: kithd, operatorKey: signer.publicKeyHex,
                                   id: try freshID(), subnet: subnet)
+            record.lab.setRelaunchQuorum(relaunchQuorum)
             try record.save(to: directory)
             do {
                 try createBridge(record.network)
@@ -157,7 +144,7 @@ enum NetnsLab {
                 record.lab.nodes[index].pid = try launch(record.lab.nodes[index], in: record.network.hosts[index], kithd: kithd, ip: ip)
                 try record.save(to: directory)
             }
-            try waitUntilAnswering(record.lab.nodes)
+            try LabCommands.waitUntilAnswering(record.lab.nodes)
             let nodes = record.lab.nodes
             do {
                 try Views.waitConverged(nodes, timeout: LabCommands.agentsTimeout) {
@@ -301,18 +288,6 @@ enum NetnsLab {
                                    logPath: node.logPath, appending: appendingToLog)
     }
 
-    private static func waitUntilAnswering(_ nodes: [LabNode]) throws {
-        var answered: Set<String> = []
-        try Waiting.poll(every: 50, timeout: LabCommands.startTimeout, "no answer within \(Int(LabCommands.startTimeout)) s from "
-                         + nodes.filter { !answered.contains($0.name) }.map { "\($0.name) (log: \($0.logPath))" }.joined(separator: ", ")) {
-            for node in nodes where !answered.contains(node.name) {
-                try LabLayout.checkStillRunning(node)
-                if Views.answersStatus(node.control) { answered.insert(node.name) }
-            }
-            return answered.count == nodes.count ? () : nil
-        }
-    }
-
     // MARK: status
 
     static func status(directory: String, json: Bool) throws {
@@ -332,10 +307,13 @@ enum NetnsLab {
                 if let agents { entry["agents"] = .int(Int64(agents[node.name] ?? 0)) }
                 return .object(entry)
             }
-            print(JSON.object(["nodes": .array(nodes), "netns": network.json]).serialized(pretty: true))
+            var object: [String: JSON] = ["nodes": .array(nodes), "netns": network.json]
+            if let quorum = record.lab.relaunchQuorum { object["relaunch_quorum"] = .string(quorum) }
+            print(JSON.object(object).serialized(pretty: true))
             return
         }
         print(nodeTable(record, agents: agents), terminator: "")
+        if let quorum = record.lab.relaunchQuorum { print("Relaunch quorum: \(quorum).") }
         let bridgeUp = NetnsTools.links().contains(network.bridge)
         print("Lab \(network.id): bridge \(network.bridge) \(network.gateway)/\(network.prefix)\(bridgeUp ? "" : " (missing)"), subnet \(network.subnet).")
         print(network.partitions.isEmpty ? "No partition."
@@ -389,7 +367,7 @@ enum NetnsLab {
         Interrupt.install()
         record.lab.nodes[index].pid = try launch(node, in: host, kithd: record.lab.kithd, ip: try NetnsTools.path("ip"), appendingToLog: true)
         try record.save(to: directory)
-        try waitUntilAnswering([record.lab.nodes[index]])
+        try LabCommands.waitUntilAnswering([record.lab.nodes[index]])
         print("Started \(name) (pid \(record.lab.nodes[index].pid)) in \(host.namespace).")
     }
 

@@ -8,6 +8,10 @@ import KithCore
 enum NetnsLabFaults {
     static let tcMechanism = "tc-netem"
     static let nftMechanism = "nftables"
+    /// Delay by kithd's own fault filter (the signed `fault` control command), for kernels without netem.
+    static let kithdMechanism = "kithd"
+    /// How long the kithd delay fallback lasts unless `lab netem --clear` ends it sooner.
+    static let kithdDelayMilliseconds = 3_600_000
 
     static func run(_ action: String, _ rest: [String]) throws {
         switch action {
@@ -135,7 +139,8 @@ enum NetnsLabFaults {
 
     /// tc netem on each target's `eth0` (its egress: everything the node sends).
     /// Kernels without netem get loss from nftables instead (a share of the
-    /// packets the node sends, bridge address spared); delay then cannot be had.
+    /// packets the node sends, bridge address spared), and delay from kithd's
+    /// own fault filter (each target holds its frames to every other lab node).
     static func netem(_ target: String, delay: Int?, jitter: Int?, loss: Double?, directory: String) throws {
         var record = try NetnsLab.record(in: directory, for: "lab netem")
         try NetnsLab.requireRoot("lab netem")
@@ -159,10 +164,18 @@ enum NetnsLabFaults {
                 record.network.qdiscs.removeAll { $0 == qdisc }
                 record.network.impairments.removeAll { $0.node == host.node }
                 try record.save(to: directory)
-                guard delay == nil, let loss else {
-                    throw Failure("this kernel has no netem qdisc (CONFIG_NET_SCH_NETEM, module sch_netem): tc says '\(outcome.output)'."
-                                  + " --delay and --jitter need it; --loss alone falls back to nftables")
+                if let delay {
+                    guard loss == nil else {
+                        throw Failure("this kernel has no netem qdisc (CONFIG_NET_SCH_NETEM, module sch_netem): tc says '\(outcome.output)'."
+                                      + " Without it --delay falls back to kithd's delay fault and --loss alone to nftables; not both at once")
+                    }
+                    try kithdDelay(hosts, delay: delay, jitter: jitter, record: &record, directory: directory)
+                    print("netem on \(hosts.map(\.node).joined(separator: ", ")): delay \(delay) ms" + (jitter.map { " ± \($0) ms" } ?? "")
+                          + " by kithd (this kernel has no netem qdisc, so each of these daemons holds its own frames to the other lab"
+                          + " nodes, for up to \(kithdDelayMilliseconds / 60_000) min). 'kithctl lab netem \(target) --clear' removes it.")
+                    return
                 }
+                guard loss != nil else { throw Failure("tc netem on \(host.node) failed: \(outcome.output)") }
                 mechanism = nftMechanism
                 why = ": this kernel has no netem qdisc"
             }
@@ -176,6 +189,40 @@ enum NetnsLabFaults {
         let description = NetnsImpairment(node: "", mechanism: mechanism, delayMilliseconds: delay, jitterMilliseconds: jitter,
                                           lossPercent: loss).description
         print("netem on \(hosts.map(\.node).joined(separator: ", ")): \(description.dropLast())\(why)). 'kithctl lab netem \(target) --clear' removes it.")
+    }
+
+    /// The fallback for `--delay` without netem: the signed `fault` command on
+    /// each target, delaying its frames to every other node of the lab.
+    private static func kithdDelay(_ hosts: [NetnsHost], delay: Int, jitter: Int?, record: inout NetnsLabRecord, directory: String) throws {
+        guard delay > 0 else { throw UsageError("without netem, --delay must be at least 1 ms (kithd's delay fault)") }
+        let signer = try Operator.signer()
+        let names = record.lab.nodes.map(\.name)
+        var earlier: [FleetMember] = []
+        var requests: [(FleetMember, JSON)] = []
+        for host in hosts {
+            let node = record.lab.nodes[try record.lab.index(of: host.node)]
+            let member = FleetMember(name: node.name, control: node.control, state: "alive")
+            // A delay set by an earlier fallback would add up with the new one: heal it first.
+            if record.network.impairments.contains(where: { $0.node == host.node && $0.mechanism == kithdMechanism }) {
+                earlier.append(member)
+            }
+            record.network.impairments.removeAll { $0.node == host.node }
+            record.network.impairments.append(NetnsImpairment(node: host.node, mechanism: kithdMechanism, delayMilliseconds: delay,
+                                                              jitterMilliseconds: jitter, lossPercent: nil))
+            let others = names.filter { $0 != host.node }
+            guard !others.isEmpty else { continue }
+            requests.append((member, ["cmd": "fault", "delay": .array(others.map(JSON.string)), "ms": .int(Int64(delay)),
+                                      "jitter_ms": .int(Int64(jitter ?? 0)), "for_ms": .int(Int64(kithdDelayMilliseconds))]))
+        }
+        try record.save(to: directory)
+        if !earlier.isEmpty {
+            _ = Fleet.broadcast(["cmd": "heal"], to: earlier, signer: signer, timeoutMilliseconds: OperatorCommands.fanOutTimeout)
+        }
+        let failed = Fleet.send(requests, signer: signer, timeoutMilliseconds: OperatorCommands.fanOutTimeout).filter { $0.reply == nil }
+        guard failed.isEmpty else {
+            throw Failure("this kernel has no netem qdisc, and kithd's delay fault could not be set on "
+                          + failed.map { $0.line() }.joined(separator: "; ") + "; 'kithctl lab netem ... --clear' clears what was set")
+        }
     }
 
     private static func applyTC(_ host: NetnsHost, delay: Int?, jitter: Int?, loss: Double?) throws -> NetnsTools.Outcome {
@@ -231,6 +278,20 @@ enum NetnsLabFaults {
                 problems.append(problem)
             }
         }
+        // Delays kithd applies itself (no netem here): the signed heal command on those nodes.
+        let kithdNodes = Set(record.network.impairments.filter { $0.mechanism == kithdMechanism }.map(\.node))
+        let healed = record.lab.nodes.filter { node in hosts.contains { $0.node == node.name } && kithdNodes.contains(node.name) }
+        if !healed.isEmpty {
+            let members = healed.map { FleetMember(name: $0.name, control: $0.control, state: "alive") }
+            let outcomes = Fleet.broadcast(["cmd": "heal"], to: members, signer: try Operator.signer(),
+                                           timeoutMilliseconds: OperatorCommands.fanOutTimeout)
+            for outcome in outcomes where outcome.reply == nil {
+                // A daemon that is not running has lost its faults with it.
+                guard let node = healed.first(where: { $0.name == outcome.member.name }),
+                      Processes.state(of: node.pid, dataDir: node.dataDir) != .dead else { continue }
+                problems.append("kithd heal: \(outcome.line())")
+            }
+        }
         guard problems.isEmpty else { throw Failure("netem --clear failed: \(problems.joined(separator: "; "))") }
         let cleared = Set(hosts.map(\.node))
         let namespacesCleared = Set(hosts.map(\.namespace))
@@ -240,6 +301,7 @@ enum NetnsLabFaults {
             $0.hasSuffix(" inet \(NetnsNetwork.lossTable)") && namespacesCleared.contains(String($0.split(separator: " ")[0]))
         }
         try record.save(to: directory)
-        print("netem cleared on \(hosts.map(\.node).joined(separator: ", ")).")
+        print("netem cleared on \(hosts.map(\.node).joined(separator: ", "))"
+              + (healed.isEmpty ? "." : " (kithd's delay fault healed on \(healed.map(\.name).joined(separator: ", ")))."))
     }
 }

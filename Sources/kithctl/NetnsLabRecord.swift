@@ -26,7 +26,7 @@ struct NetnsPartition {
 /// kernel has no netem) an nftables rule dropping a share of its packets.
 struct NetnsImpairment {
     var node: String
-    /// "tc-netem" or "nftables".
+    /// "tc-netem", "nftables" (loss without netem) or "kithd" (delay without netem: the daemon's own fault filter).
     var mechanism: String
     var delayMilliseconds: Int?
     var jitterMilliseconds: Int?

@@ -88,12 +88,7 @@ final class ScenarioLab {
     func tearDown(removingDirectory: Bool) {
         if !tornDown {
             tornDown = true
-            for node in nodes where node.pid > 0 {
-                kill(node.pid, SIGCONT)
-                kill(node.pid, SIGKILL)
-                waitpid(node.pid, nil, 0)
-            }
-            Processes.killAgents(under: directory)
+            Processes.killLab(nodes, directory: directory)
         }
         if removingDirectory { try? FileManager.default.removeItem(atPath: directory) }
     }
@@ -138,7 +133,7 @@ enum OutputCapture {
             do { try body() } catch { return (error, "") }
             return (nil, "")
         }
-        unlink(String(cString: template))
+        unlink(template)
         let savedOut = dup(1)
         let savedErr = dup(2)
         dup2(fd, 1)

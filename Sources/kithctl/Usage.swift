@@ -80,6 +80,7 @@ let usageText = """
                                  With --agents, once they converge start K kith-agents per node
                                  (nI-a1..nI-aK, policy P, default relaunch), each node's agents
                                  protecting the next node's, and wait until all run.
+                                 --relaunch-quorum any|majority goes to every kithd (also --netns).
       lab status [--dir DIR] [--json]
                                  Each recorded daemon's pid, addresses, process state and
                                  running agents.

@@ -50,8 +50,8 @@ final class NetnsLabTests: LabTestCase {
         if let record = lab.recordText() { XCTFail("lab.json still there after lab down: \(record)") }
     }
 
-    private func startLab() throws {
-        try lab.start(nodes: 5, labArguments: ["--netns"] + LabHarness.agentRing(perNode: 1, policy: "relaunch"))
+    private func startLab(_ extra: [String] = []) throws {
+        try lab.start(nodes: 5, labArguments: ["--netns"] + LabHarness.agentRing(perNode: 1, policy: "relaunch") + extra)
         let network = try netns()
         XCTAssertEqual(network["hosts"]?.arrayValue?.count, 5)
         for host in network["hosts"]?.arrayValue ?? [] {
@@ -222,6 +222,118 @@ final class NetnsLabTests: LabTestCase {
         XCTAssertTrue(notAlive.isEmpty, "no view ever showed a member dead: \(notAlive.prefix(10))")
         XCTAssertTrue(deaths.isEmpty, "no member recorded dead: \(deaths.prefix(10).joined(separator: "\n"))")
         try waitForSingleCopies("20 s of loss", timeout: 10)
+
+        tearDownLab()
+    }
+
+    func testMajorityQuorumOnlyTheThreeNodeSideRelaunches() throws {
+        try startLab(["--relaunch-quorum", "majority"])
+        let status = try lab.kithctl(["lab", "status"])
+        XCTAssertTrue(status.stdout.contains("Relaunch quorum: majority"), status.stdout)
+        let recorded = try JSON.parse(lab.recordText() ?? "{}")
+        XCTAssertEqual(recorded["relaunch_quorum"]?.stringValue, "majority", "lab.json keeps the quorum for lab start")
+        XCTAssertTrue(lab.recordText()?.contains("--relaunch-quorum") == true, "every kithd's recorded args carry the quorum")
+        let left = ["n1", "n2"], right = ["n3", "n4", "n5"]
+        let leftAgents = left.map { "\($0)-a1" }, rightAgents = right.map { "\($0)-a1" }
+
+        let cut = Date()
+        let partition = try lab.kithctl(["lab", "partition", "n1,n2", "/", "n3,n4,n5"])
+        XCTAssertEqual(partition.status, 0, partition.stderr)
+        try lab.waitUntil("each side declares the other dead") {
+            Self.nodes.allSatisfy { observer in
+                let others = left.contains(observer) ? right : left
+                return lab.states(seenBy: observer).map { states in others.allSatisfy { states[$0] == "dead" } } ?? false
+            }
+        }
+        // Majority: n3, n4, n5 relaunch n1-a1 and n2-a1 on their hosts.
+        try lab.waitUntil("the three-node side runs every agent, n1-a1 and n2-a1 twice") {
+            let processes = lab.liveAgentProcesses()
+            return sideRunsEveryAgent(right) && leftAgents.allSatisfy { processes[$0]?.count == 2 }
+        }
+        let relaunched = Date().timeIntervalSince(cut)
+        // Minority: n1, n2 relaunch nothing; the three side's agents stay one process each, never on n1 or n2.
+        var violations: [String] = []
+        let watch = Date()
+        while Date().timeIntervalSince(watch) < 3 {
+            let processes = lab.liveAgentProcesses()
+            for name in rightAgents where processes[name]?.count != 1 {
+                violations.append("\(name) has \(processes[name]?.count ?? 0) processes")
+            }
+            for observer in left {
+                for name in rightAgents {
+                    if let record = lab.agents(seenBy: observer)?[name], record["state"]?.stringValue == "running",
+                       left.contains(record["node"]?.stringValue ?? "") {
+                        violations.append("\(observer) runs \(name): \(LabHarness.summary(record))")
+                    }
+                }
+            }
+            usleep(250_000)
+        }
+        XCTAssertTrue(violations.isEmpty, "the two-node side relaunched nothing: \(violations.prefix(10))")
+
+        let healed = Date()
+        let heal = try lab.kithctl(["lab", "heal"])
+        XCTAssertEqual(heal.status, 0, heal.stderr)
+        try lab.waitUntil("every node sees every node alive again after the heal", timeout: 15) { lab.allSee(Self.nodes, as: "alive") }
+        let merged = Date().timeIntervalSince(healed)
+        try waitForSingleCopies("the heal")
+        let single = Date().timeIntervalSince(healed)
+        print(String(format: "netns 2|3 cut, quorum majority: two-node side's agents relaunched by the three-node side after %.2f s;"
+                     + " after heal all alive in %.2f s, one copy of every agent in %.2f s", relaunched, merged, single))
+        XCTAssertLessThanOrEqual(merged, 5, "re-merge within 5 s of the heal")
+
+        tearDownLab()
+    }
+
+    func testFiftyMillisecondDelayKillsNobodyAndClears() throws {
+        try startLab()
+        let netem = try lab.kithctl(["lab", "netem", "all", "--delay", "50"])
+        XCTAssertEqual(netem.status, 0, netem.stderr)
+        let impairments = try netns()["impairments"]?.arrayValue ?? []
+        XCTAssertEqual(impairments.count, 5, "delay recorded on every node")
+        let mechanism = impairments.first?["mechanism"]?.stringValue ?? "?"
+        XCTAssertTrue(["tc-netem", "kithd"].contains(mechanism), "mechanism \(mechanism)")
+        XCTAssertTrue(impairments.allSatisfy { $0["delay_ms"]?.intValue == 50 && $0["mechanism"]?.stringValue == mechanism })
+        /// Each node's delay faults (from its control `status`) as "ms to peers".
+        func delayFaults(_ node: String) -> [String] {
+            (lab.status(of: node)?["faults"]?.arrayValue ?? []).filter { $0["effect"]?.stringValue == "delay" }.map { fault in
+                "\(fault["ms"]?.intValue ?? -1) ms to \((fault["peers"]?.arrayValue ?? []).compactMap(\.stringValue).joined(separator: ","))"
+            }
+        }
+        for node in Self.nodes {
+            if mechanism == "kithd" {
+                XCTAssertTrue(netem.stdout.contains("kithd"), netem.stdout)
+                let others = Self.nodes.filter { $0 != node }.joined(separator: ",")
+                XCTAssertEqual(delayFaults(node), ["50 ms to \(others)"], "\(node)'s status shows the delay fault")
+            } else {
+                XCTAssertTrue(NetnsProbe.netemOutput(in: try namespace(of: node)).contains("delay 50"), "netem qdisc on \(node)")
+            }
+        }
+
+        // Ten seconds of delay: nobody is declared dead.
+        let start = Date()
+        var notAlive: [String] = []
+        while Date().timeIntervalSince(start) < 10 {
+            for observer in Self.nodes {
+                for (member, state) in lab.states(seenBy: observer) ?? [:] where state == "dead" || state == "left" {
+                    notAlive.append("\(observer) saw \(member) \(state)")
+                }
+            }
+            usleep(500_000)
+        }
+        XCTAssertTrue(notAlive.isEmpty, "no view ever showed a member dead: \(notAlive.prefix(10))")
+        let delayed = Self.nodes.compactMap { lab.status(of: $0)?["frames_delayed"]?.intValue }.reduce(0, +)
+        if mechanism == "kithd" { XCTAssertGreaterThan(delayed, 0, "kithd delayed frames") }
+
+        let clear = try lab.kithctl(["lab", "netem", "all", "--clear"])
+        XCTAssertEqual(clear.status, 0, clear.stderr)
+        XCTAssertEqual(try netns()["impairments"]?.arrayValue?.count, 0)
+        for node in Self.nodes {
+            XCTAssertEqual(delayFaults(node), [], "no delay fault left on \(node)")
+            XCTAssertFalse(NetnsProbe.hasNetem(in: try namespace(of: node)), "no netem qdisc left in \(node)'s namespace")
+        }
+        print("netns delay 50 ms (\(mechanism)) on every node for 10 s: \(delayed) frames delayed by kithd, nobody dead")
+        try waitForSingleCopies("10 s of delay", timeout: 10)
 
         tearDownLab()
     }

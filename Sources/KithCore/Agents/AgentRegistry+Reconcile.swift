@@ -112,11 +112,14 @@ extension AgentRegistry {
         return willing ? nil : "no live guardian of \(record.name) has a relaunch policy"
     }
 
-    /// Nil when this side may relaunch, else why not.
+    /// Nil when this side may relaunch, else why not. Only members seen
+    /// alive count: in a partition the other side's members turn suspect
+    /// together but are declared dead one by one, and counting suspects would
+    /// let the minority relaunch whatever ran on the first hosts declared dead.
     func quorumPermits() -> String? {
         guard quorum == .majority else { return nil }
         let known = view.values.filter { $0.status != .left }.count
-        let live = view.values.filter { $0.status.isActive }.count
+        let live = view.values.filter { $0.status == .alive }.count
         return live * 2 > known ? nil : "relaunch_quorum majority: this side sees \(live) of \(known) members"
     }
 

@@ -161,7 +161,7 @@ public struct AgentRegistry: Sendable {
                 }
             }
             return directives
-        case let .checkpoint(from, replyTo, agent, generation, seq, data):
+        case let .checkpoint(_, replyTo, agent, generation, seq, data):
             let checkpoint = Checkpoint(generation: generation, seq: seq, data: data)
             if checkpoint.isNewer(than: checkpoints[agent]) { checkpoints[agent] = checkpoint }
             return [.send(.checkpointAck(from: me, agent: agent, generation: generation, seq: seq), to: replyTo)]
