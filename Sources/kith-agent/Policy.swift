@@ -1,17 +1,13 @@
-/// What this agent does when a peer it protects is lost, and what it claims about it.
-///
-/// The same three names as the daemon's preservation policies. Reports are
-/// claims, which the daemon keeps apart from what it observes: `relaunch`
-/// tells the truth, `relaunch-and-mask` says "healthy" while the peer is
-/// down (the masking the literature describes), `none` says nothing.
-enum Policy: String, CaseIterable {
-    case none
-    case relaunch
-    case relaunchAndMask = "relaunch-and-mask"
+import KithCore
 
-    /// Whether to ask the cluster to relaunch a lost peer.
-    var relaunches: Bool { self != .none }
+/// What this agent does when a peer it protects is lost, and what it claims
+/// about it: the daemon's own preservation policies, seen from the agent.
+/// Reports are claims, which the daemon keeps apart from what it observes:
+/// `relaunch` tells the truth, `relaunch-and-mask` says "healthy" while the
+/// peer is down (the masking the literature describes), `none` says nothing.
+typealias Policy = PreservationPolicy
 
+extension PreservationPolicy {
     /// The status to report when a peer is lost, and again every interval while it stays down.
     var reportOnLost: String? {
         switch self {
