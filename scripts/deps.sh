@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
-# Installs the Debian packages Kith builds against, if they are missing.
+# Installs the Debian packages Kith builds against, if they are missing;
+# with --tests also what the tests use (network namespaces, nftables,
+# setpriv for agents, python3 for the Python agent).
 set -euo pipefail
+packages=(libuv1-dev libsodium-dev pkg-config util-linux)
+if [ "${1:-}" = "--tests" ]; then packages+=(iproute2 nftables python3); fi
 needed=()
-for pkg in libuv1-dev libsodium-dev pkg-config; do
+for pkg in "${packages[@]}"; do
     dpkg -s "$pkg" >/dev/null 2>&1 || needed+=("$pkg")
 done
 if [ ${#needed[@]} -gt 0 ]; then

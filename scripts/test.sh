@@ -4,6 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v swift >/dev/null 2>&1 || export PATH="/opt/swift/usr/bin:$PATH"
-scripts/deps.sh
+scripts/deps.sh --tests
 swift build --build-tests
 swift test --skip-build "$@"
