@@ -125,7 +125,8 @@ public final class Node {
         gateway?.close()
         supervisor.stopAll { [unowned self] in
             self.perform(self.membership.leave(now: self.now))
-            let deadline = self.loop.nowMilliseconds + 1000
+            // Agents took up to 1 s; the goodbyes get 700 ms more, so SIGTERM to exit stays under 2 s.
+            let deadline = self.loop.nowMilliseconds + 700
             self.timer.start(afterMilliseconds: 10, repeatMilliseconds: 10) { [unowned self] in
                 guard self.transport.isFlushed || self.loop.nowMilliseconds >= deadline else { return }
                 self.timer.stop()
