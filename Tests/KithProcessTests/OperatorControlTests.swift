@@ -89,7 +89,7 @@ final class OperatorControlTests: LabTestCase {
             if lab.agents(seenBy: "n1")?["r1"]?["state"]?.stringValue != "stopped" { return "r1 came back" }
             return nil
         }
-        XCTAssertTrue(lab.allSee(["n1", "n2", "n3"], as: "alive"))
+        try lab.waitUntil("every node still sees the others alive") { lab.allSee(["n1", "n2", "n3"], as: "alive") }
         for node in ["n1", "n2", "n3"] {
             let status = try XCTUnwrap(lab.status(of: node))
             XCTAssertEqual(status["halted"], false, node)
@@ -110,7 +110,7 @@ final class OperatorControlTests: LabTestCase {
         let elsewhere = refusal { try ControlClient(address: lab.node("n3").control).request(forN2) }
         XCTAssertNotNil(elsewhere, "n3 obeyed a pause_node signed for n2")
         try lab.holds(for: 1, "n3 keeps running") { Self.processState(lab.node("n3").pid) == "T" ? "n3 is stopped" : nil }
-        XCTAssertTrue(lab.allSee(["n1", "n2", "n3"], as: "alive"))
+        try lab.waitUntil("every node still sees the others alive") { lab.allSee(["n1", "n2", "n3"], as: "alive") }
         // The node it names obeys it; kithctl's own fan-out targets each node.
         let halted = try lab.kithctl(on: "n1", ["halt"])
         XCTAssertEqual(halted.status, 0, halted.stderr + halted.stdout)
