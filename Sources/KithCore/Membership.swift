@@ -93,6 +93,13 @@ public struct Membership: Sendable {
 
     public func member(named name: String) -> Member? { table[name] }
 
+    /// The member at `endpoint`. Several records may share an endpoint (a
+    /// dead boot, a renamed node): a live one is preferred.
+    public func member(at endpoint: Endpoint) -> Member? {
+        let matches = table.values.filter { $0.meta.endpoint == endpoint }
+        return matches.first { $0.status.isActive } ?? matches.first
+    }
+
     /// Members other than this one that are alive or suspect.
     var activeOthers: [Member] {
         table.values.filter { $0.id != me && $0.status.isActive }
@@ -209,10 +216,7 @@ public struct Membership: Sendable {
     /// The shell could not connect to `endpoint`: nothing listens there, so the
     /// process is gone. Hard evidence, so the suspicion is short.
     public mutating func peerRefused(_ endpoint: Endpoint, now: Instant) -> [MembershipDirective] {
-        // Several records may share an endpoint (a dead boot, a renamed node); only a live one matters.
-        guard !hasLeft,
-              let member = table.values.first(where: { $0.meta.endpoint == endpoint && $0.id != me && $0.status.isActive })
-        else { return [] }
+        guard !hasLeft, let member = member(at: endpoint), member.status.isActive, member.id != me else { return [] }
         var directives: [MembershipDirective] = []
         let short = settings.refusedSuspicionTimeout
         if member.status == .alive {

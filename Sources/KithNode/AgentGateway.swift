@@ -47,8 +47,7 @@ final class AgentGateway {
     /// Pushes an event or message line to an agent, if it is connected here.
     @discardableResult
     func push(_ json: JSON, to agent: String) -> Bool {
-        guard let session = byAgent[agent] else { return false }
-        return session.connection.send(Array(json.serialized().utf8))
+        push(line: Array(json.serialized().utf8), to: agent)
     }
 
     /// Pushes a line that is already serialized (the hot path of routed messages).

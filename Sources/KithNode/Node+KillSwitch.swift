@@ -1,7 +1,5 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import KithCore
+import KithCrypto
 
 /// Kill-switch tombstones on disk: a daemon restarted from its data dir
 /// refuses to relaunch a switched-off agent before it has heard anyone.
@@ -14,8 +12,10 @@ extension Node {
              "active": .bool(tombstone.active), "reason": .string(tombstone.reason),
              "issued_by": .string(tombstone.issuedBy)]
         })
-        if let problem = writeFileAtomically(tombstonePath, json.serialized(pretty: true) + "\n") {
-            logger.error("tombstones_not_persisted", ["path": .string(tombstonePath), "error": .string(problem)])
+        do {
+            try KeyFile.write(json.serialized(pretty: true) + "\n", to: tombstonePath)
+        } catch {
+            logger.error("tombstones_not_persisted", ["path": .string(tombstonePath), "error": .string(error.description)])
         }
     }
 
@@ -73,37 +73,4 @@ extension Node {
         }
         return ["ok": true, "node": .string(config.name)]
     }
-}
-
-/// Writes a file by writing a temporary one and renaming it over, so a crash never leaves half a file.
-func writeFileAtomically(_ path: String, _ text: String) -> String? {
-    let temporary = path + ".tmp"
-    let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-    guard fd >= 0 else { return String(cString: strerror(errno)) }
-    let bytes = Array(text.utf8)
-    let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-    fsync(fd)
-    close(fd)
-    guard written == bytes.count else { return "short write" }
-    return rename(temporary, path) == 0 ? nil : String(cString: strerror(errno))
-}
-
-/// Why a file could not be read.
-public struct ReadError: Error, CustomStringConvertible {
-    public var description: String
-}
-
-/// Reads a whole (small) file without Foundation, which would double the daemon's memory.
-public func readWholeFile(_ path: String) throws -> String {
-    let fd = open(path, O_RDONLY)
-    guard fd >= 0 else { throw ReadError(description: String(cString: strerror(errno))) }
-    defer { close(fd) }
-    var bytes: [UInt8] = []
-    var chunk = [UInt8](repeating: 0, count: 65536)
-    while bytes.count < 64 << 20 {
-        let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, 65536) }
-        if n <= 0 { break }
-        bytes.append(contentsOf: chunk[0..<n])
-    }
-    return String(decoding: bytes, as: UTF8.self)
 }

@@ -180,7 +180,7 @@ public final class Node {
 
     /// Every frame to a peer goes through the fault filter first.
     func send(_ message: Message, to endpoint: Endpoint) {
-        guard !faults.rules.isEmpty, let peer = membership.members.first(where: { $0.meta.endpoint == endpoint }) else {
+        guard !faults.rules.isEmpty, let peer = membership.member(at: endpoint) else {
             transport.send(message, to: endpoint)
             return
         }

@@ -120,11 +120,7 @@ extension NodeConfig {
         case "control": control = try value.requireString(key)
         case "data_dir": dataDir = try value.requireString(key)
         case "join":
-            if let list = value.arrayValue {
-                join = try list.map { item throws(ConfigError) in try item.requireString(key) }
-            } else {
-                join = try value.requireString(key).split(separator: ",").map { String($0) }
-            }
+            join = try value.requireStringList(key)
         case "capacity":
             let n = try value.requireInt(key, fromFlag: fromFlag)
             guard (0...100_000).contains(n) else { throw ConfigError("capacity must be 0...100000, got \(n)") }
@@ -153,22 +149,13 @@ extension NodeConfig {
             guard !fromFlag, let list = value.arrayValue else { throw ConfigError("agents must be an array of agent specs") }
             agents = try list.map { item throws(ConfigError) in try AgentSpec(config: item) }
         case "operator_keys":
-            let keys: [String]
-            if let list = value.arrayValue {
-                keys = try list.map { item throws(ConfigError) in try item.requireString(key) }
-            } else {
-                keys = try value.requireString(key).split(separator: ",").map { String($0) }
-            }
+            let keys = try value.requireStringList(key)
             for hex in keys where hex.utf8.count != 64 || !hex.allSatisfy(\.isHexDigit) {
                 throw ConfigError("operator keys must be 64 hex digits (kithctl keygen prints one), got '\(hex)'")
             }
             operatorKeys += keys
         case "cluster_keys":
-            if let list = value.arrayValue {
-                clusterKeys = try list.map { item throws(ConfigError) in try item.requireString(key) }
-            } else {
-                clusterKeys = try value.requireString(key).split(separator: ",").map { String($0) }
-            }
+            clusterKeys = try value.requireStringList(key)
             _ = try Keyring.parse(clusterKeys)
         case "log_level":
             let text = try value.requireString(key)
@@ -213,6 +200,12 @@ extension JSON {
     func requireString(_ key: String) throws(ConfigError) -> String {
         guard let s = stringValue else { throw ConfigError("\(key) must be a string") }
         return s
+    }
+
+    /// An array of strings, or one comma-separated string (as a flag gives it).
+    func requireStringList(_ key: String) throws(ConfigError) -> [String] {
+        guard let list = arrayValue else { return try requireString(key).split(separator: ",").map { String($0) } }
+        return try list.map { item throws(ConfigError) in try item.requireString(key) }
     }
 
     func requireInt(_ key: String, fromFlag: Bool) throws(ConfigError) -> Int64 {

@@ -63,7 +63,7 @@ struct OperatorAuthority {
 
     private func persist() {
         let json = JSON.object(lastCounter.mapValues { .int(Int64(clamping: $0)) })
-        _ = writeFileAtomically(statePath, json.serialized() + "\n")
+        try? KeyFile.write(json.serialized() + "\n", to: statePath)
     }
 }
 

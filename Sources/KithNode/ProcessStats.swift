@@ -6,7 +6,7 @@ import Glibc
 public enum ProcessStats {
     /// Resident set size in bytes, from /proc/self/statm (pages × page size).
     public static var residentBytes: UInt64 {
-        let fields = readSmallFile("/proc/self/statm").split(separator: " ")
+        let fields = ((try? readWholeFile("/proc/self/statm")) ?? "").split(separator: " ")
         guard fields.count > 1, let pages = UInt64(fields[1]) else { return 0 }
         return pages * UInt64(sysconf(Int32(_SC_PAGESIZE)))
     }
@@ -36,15 +36,5 @@ public enum ProcessStats {
             close(fd)
         }
         return value ^ (UInt64(truncatingIfNeeded: wallMilliseconds) &* 0x9E37_79B9_7F4A_7C15) ^ UInt64(getpid())
-    }
-
-    private static func readSmallFile(_ path: String) -> Substring {
-        let fd = open(path, O_RDONLY)
-        guard fd >= 0 else { return "" }
-        defer { close(fd) }
-        var buffer = [UInt8](repeating: 0, count: 256)
-        let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, 256) }
-        guard count > 0 else { return "" }
-        return Substring(decoding: buffer[0..<count], as: UTF8.self)
     }
 }

@@ -162,13 +162,3 @@ final class Supervisor {
         return environment
     }
 }
-
-/// `mkdir -p`; returns a reason on failure.
-func makeDirectory(_ path: String) -> String? {
-    var prefix = path.hasPrefix("/") ? "/" : ""
-    for part in path.split(separator: "/") {
-        prefix += part + "/"
-        if mkdir(prefix, 0o755) != 0 && errno != EEXIST { return String(cString: strerror(errno)) }
-    }
-    return nil
-}

@@ -12,7 +12,7 @@ final class EventLogTests: XCTestCase {
         Sodium.ensureInitialized()
         var template = Array("/tmp/kithlog-XXXXXX".utf8CString)
         guard mkdtemp(&template) != nil else { throw XCTSkip("mkdtemp failed") }
-        directory = String(cString: template)
+        directory = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     override func tearDown() {
