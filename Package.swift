@@ -12,13 +12,15 @@ let package = Package(
         // C libraries from Debian packages: a modulemap and a shim header, nothing else.
         .systemLibrary(name: "CLibUV", pkgConfig: "libuv", providers: [.apt(["libuv1-dev"])]),
         .systemLibrary(name: "CSodium", pkgConfig: "libsodium", providers: [.apt(["libsodium-dev"])]),
+        // Debian ships no pkg-config file for http-parser; the modulemap links libhttp_parser itself.
+        .systemLibrary(name: "CHTTPParser", providers: [.apt(["libhttp-parser-dev"])]),
 
         // The protocol: pure value types and state machines, no IO, no clocks.
         .target(name: "KithCore"),
         // Deterministic simulator: many KithCore nodes on virtual time.
         .target(name: "KithSim", dependencies: ["KithCore"]),
         // The thin libuv shell: loop, timers, TCP framing, signals.
-        .target(name: "KithUV", dependencies: ["CLibUV"]),
+        .target(name: "KithUV", dependencies: ["CLibUV", "CHTTPParser"]),
         // Signatures, MACs and digests over libsodium, and small secret files.
         .target(name: "KithCrypto", dependencies: ["CSodium"]),
         // The daemon's composition: drives the core with shell events.
