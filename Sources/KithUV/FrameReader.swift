@@ -15,6 +15,7 @@ struct FrameReader {
         switch framing {
         case .lengthPrefixed(let maxFrameBytes): feedLengthPrefixed(chunk[...], maxFrameBytes: maxFrameBytes)
         case .lines(let maxLineBytes): feedLines(chunk[...], maxLineBytes: maxLineBytes)
+        case .raw: (chunk.isEmpty ? [] : [Array(chunk)], nil)
         }
     }
 

@@ -6,6 +6,9 @@ public enum Framing: Sendable {
     case lengthPrefixed(maxFrameBytes: Int)
     /// Newline-terminated lines; the '\n' is stripped on read and appended by `send`.
     case lines(maxLineBytes: Int)
+    /// No framing: each read's bytes (at most 64 KiB) are delivered as they come and payloads leave
+    /// verbatim, for protocols parsed by their owner (HTTP), which must bound what it keeps.
+    case raw
 
     /// Bytes `payload` occupies on the wire, or nil if this framing cannot carry it
     /// (a line containing '\n', a payload whose length does not fit the 4-byte prefix).
@@ -15,6 +18,8 @@ public enum Framing: Sendable {
             payload.count <= Int(UInt32.max) ? 4 + payload.count : nil
         case .lines:
             payload.contains(newline) ? nil : payload.count + 1
+        case .raw:
+            payload.count
         }
     }
 
@@ -27,6 +32,8 @@ public enum Framing: Sendable {
         case .lines:
             buffer.copyBytes(from: payload)
             buffer[payload.count] = newline
+        case .raw:
+            buffer.copyBytes(from: payload)
         }
     }
 }

@@ -59,6 +59,12 @@ final class FrameReaderTests: XCTestCase {
         XCTAssertNotNil(result.violation)
     }
 
+    func testRawDeliversEachChunkAsItCameAndWritesPayloadsVerbatim() {
+        let stream = Array(0...255).map(UInt8.init)
+        XCTAssertEqual(read(stream, .raw, chunkSize: 100).frames, [Array(stream[..<100]), Array(stream[100..<200]), Array(stream[200...])])
+        XCTAssertEqual(framed([1, 10, 2], .raw), [1, 10, 2])
+    }
+
     func testRandomBytesNeverCrashAndRespectTheBound() {
         var generator = SystemRandomNumberGenerator()
         for round in 0..<500 {
@@ -68,6 +74,7 @@ final class FrameReaderTests: XCTestCase {
             let bound = switch framing {
             case .lengthPrefixed(let max): max
             case .lines(let max): max
+            case .raw: Int.max
             }
             let stream = (0..<Int.random(in: 0...4096, using: &generator)).map { _ in
                 UInt8.random(in: 0...255, using: &generator)
