@@ -21,6 +21,8 @@ let package = Package(
         .target(name: "KithSim", dependencies: ["KithCore"]),
         // The thin libuv shell: loop, timers, TCP framing, signals.
         .target(name: "KithUV", dependencies: ["CLibUV", "CHTTPParser"]),
+        // The Prometheus text exposition format, pure: metric values in, text out.
+        .target(name: "KithMetrics"),
         // Signatures, MACs and digests over libsodium, and small secret files.
         .target(name: "KithCrypto", dependencies: ["CSodium"]),
         // The daemon's composition: drives the core with shell events.
@@ -34,6 +36,7 @@ let package = Package(
         .testTarget(name: "KithCoreTests", dependencies: ["KithCore"]),
         .testTarget(name: "KithSimTests", dependencies: ["KithSim", "KithCore"]),
         .testTarget(name: "KithUVTests", dependencies: ["KithUV"]),
+        .testTarget(name: "KithMetricsTests", dependencies: ["KithMetrics"]),
         .testTarget(name: "KithCryptoTests", dependencies: ["KithCrypto"]),
         .testTarget(name: "KithNodeTests", dependencies: ["KithNode", "KithCore", "KithCrypto"]),
         .testTarget(name: "KithProcessTests", dependencies: ["KithCore", "KithNode", "kithd", "kithctl", "kith-agent"]),
