@@ -34,6 +34,10 @@ public final class HTTPServer {
         boundPort = listener.boundPort
     }
 
+    deinit {
+        close()  // connections call back into the server; none may outlive it
+    }
+
     /// Open connections, event streams included.
     public var connectionCount: Int { connections.count }
 
