@@ -8,6 +8,9 @@ public final class HTTPServer {
     /// The port actually bound, which differs from the requested one when that was 0.
     public private(set) var boundPort: UInt16 = 0
     public private(set) var statistics = Statistics()
+    /// Called for each request the server refuses itself (400, 408, 413, 431, 503) with the status, why,
+    /// and the client's address, e.g. to log it.
+    public var onRejected: ((_ status: Int, _ reason: String, _ peerAddress: String) -> Void)?
 
     private let settings: Settings
     private let handler: (HTTPRequest) -> HTTPResponse
@@ -52,6 +55,7 @@ public final class HTTPServer {
         guard connections.count < settings.connectionsMax else {
             statistics.connectionsRefused += 1
             count(503)
+            onRejected?(503, "\(settings.connectionsMax) connections open", connection.peerAddress)
             connection.send(HTTPResponse.status(503).message(keepAlive: false, omittingBody: false)!)
             connection.shutdownAndClose()
             return
@@ -65,7 +69,10 @@ public final class HTTPServer {
                 count(response.status)
                 return response
             },
-            countRejection: { [unowned self] status in count(status) },
+            reject: { [unowned self] status, reason, peerAddress in
+                count(status)
+                onRejected?(status, reason, peerAddress)
+            },
             onClosed: { [weak self] in self?.connections[key] = nil })
     }
 

@@ -16,12 +16,13 @@ final class HTTPServerConnection {
     private let deadline: Timer
     private let requestTimeoutMilliseconds: UInt64
     private let respond: (HTTPRequest) -> HTTPResponse
-    private let countRejection: (Int) -> Void
+    private let reject: (_ status: Int, _ reason: String, _ peerAddress: String) -> Void
     private var state = State.serving
 
     init(
         connection: StreamConnection, loop: EventLoop, settings: HTTPServer.Settings,
-        respond: @escaping (HTTPRequest) -> HTTPResponse, countRejection: @escaping (Int) -> Void,
+        respond: @escaping (HTTPRequest) -> HTTPResponse,
+        reject: @escaping (_ status: Int, _ reason: String, _ peerAddress: String) -> Void,
         onClosed: @escaping () -> Void
     ) {
         self.connection = connection
@@ -30,7 +31,7 @@ final class HTTPServerConnection {
         deadline = Timer(loop: loop)
         requestTimeoutMilliseconds = settings.requestTimeoutMilliseconds
         self.respond = respond
-        self.countRejection = countRejection
+        self.reject = reject
         // The connection's callbacks hold this object; they are cleared when it closes, ending the cycle.
         connection.onFrame = { [self] bytes in didReceive(bytes) }
         connection.onClose = { [self] _ in
@@ -54,8 +55,8 @@ final class HTTPServerConnection {
             case .request(var request, let keepAlive):
                 request.peerAddress = connection.peerAddress
                 answer(request, with: respond(request), keepAlive: keepAlive)
-            case .rejected(let status, _):
-                countRejection(status)
+            case .rejected(let status, let reason):
+                reject(status, reason, connection.peerAddress)
                 finish(with: .status(status))
             }
         }
@@ -106,7 +107,7 @@ final class HTTPServerConnection {
 
     private func deadlinePassed() {
         guard case .serving = state, parser.hasPartialRequest else { return connection.close() }
-        countRejection(408)
+        reject(408, "request incomplete after \(requestTimeoutMilliseconds) ms", connection.peerAddress)
         finish(with: .status(408))
     }
 }

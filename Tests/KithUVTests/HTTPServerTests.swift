@@ -164,7 +164,9 @@ final class HTTPServerTests: XCTestCase {
     }
 
     func testMalformedBytesGet400AndTheServerCarriesOn() throws {
+        var rejections: [(status: Int, reason: String, peer: String)] = []
         try withServer { harness in
+            harness.onLoop { harness.server.onRejected = { rejections.append(($0, $1, $2)) } }
             let inputs: [[UInt8]] = [
                 [0x00, 0xff, 0x13, 0x37] + Array("\r\n\r\n".utf8),
                 Array("GET /hello HTTP/9.x\r\n\r\n".utf8),
@@ -180,6 +182,10 @@ final class HTTPServerTests: XCTestCase {
                 XCTAssertTrue(client.isClosedByServer())
             }
             XCTAssertEqual(try XCTUnwrap(HTTPTestClient(port: harness.port).get("/hello")).status, 200)
+            XCTAssertEqual(harness.onLoop { rejections }.map(\.reason),
+                           ["HPE_INVALID_METHOD", "HPE_INVALID_VERSION", "HPE_INVALID_HEADER_TOKEN",
+                            "HPE_INVALID_CONTENT_LENGTH", "HPE_INVALID_METHOD"])
+            XCTAssertTrue(harness.onLoop { rejections }.allSatisfy { $0.status == 400 && $0.peer.hasPrefix("127.0.0.1:") })
         }
     }
 
