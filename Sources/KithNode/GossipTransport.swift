@@ -56,9 +56,10 @@ final class GossipTransport {
     /// A connection that starts a frame must complete a valid one within this: a real peer sends a
     /// frame at once (frames are at most 4 MiB, a second's work on any link we run on), a trickler does not.
     static let helloDeadline = Duration.seconds(5)
-    /// A peer that spoke and then fell silent this long is closed: live members probe each other every
-    /// few seconds (`MembershipSettings.probeInterval`); it redials when it has something to say.
-    static let inboundIdleDeadline = Duration.seconds(120)
+    /// A peer that spoke and then fell silent this long is closed (it redials when it has something to
+    /// say). A member probes each other one about every N probe intervals: 64 WAN members, every 192 s;
+    /// ten minutes keeps the reconnections of quiet lanes rare.
+    static let inboundIdleDeadline = Duration.seconds(600)
     /// An outbound peer nobody has sent to this long is forgotten, with its connection: members are
     /// probed far more often, so only endpoints that left (or never existed) go.
     static let peerIdleDeadline = Duration.seconds(600)
