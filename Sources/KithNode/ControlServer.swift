@@ -49,7 +49,7 @@ final class ControlServer {
         connections[key] = connection
         connection.onFrame = { [weak self, unowned connection] line in
             guard let self else { return }
-            connection.send(Array(self.answer(line).serialized().utf8))
+            connection.send(Array(ControlServer.cutShort(self.answer(line)).serialized().utf8))
             self.pool.noteValid(connection)
         }
         connection.onClose = { [weak self] _ in
@@ -70,6 +70,15 @@ final class ControlServer {
             return ["ok": false, "error": .string("unknown command '\(cmd.cutShort(toUTF8Bytes: ControlServer.commandBytesMax))'")]
         }
         return handle(cmd, request)
+    }
+
+    /// A refusal's `error` at most `Logger.fieldBytesMax` bytes: refusals quote the request (the node a
+    /// command was signed for, its name), and a 1 MiB request must not come back as a 1 MiB answer.
+    static func cutShort(_ answer: JSON) -> JSON {
+        guard answer["ok"]?.boolValue == false, var object = answer.objectValue,
+              let error = object["error"]?.stringValue else { return answer }
+        object["error"] = .string(error.cutShort(toUTF8Bytes: Logger.fieldBytesMax))
+        return .object(object)
     }
 
     func close() {

@@ -63,6 +63,37 @@ final class ConnectionFloodTests: LabTestCase {
               + "\(Self.idleControlConnections) idle control connections")
     }
 
+    func testAHugeRefusedRequestIsRecordedWithItsFieldsCutShort() throws {
+        try lab.start(nodes: 1)
+        let huge = String(repeating: "n", count: 200_000)
+        let client = ControlClient(address: lab.node("n1").control, timeoutMilliseconds: 20_000)
+        let signer = try lab.operatorSigner()
+        // Signed, but for another node: refused, and the refusal names the target it was signed for.
+        let request = signer.sign(["cmd": "heal", "target": .string(huge)], counter: try signer.nextCounter())
+        for (what, hugeRequest) in [("signed for a huge target", request), ("a huge command name", ["cmd": .string(huge)])] {
+            do {
+                let reply = try client.request(hugeRequest)
+                XCTFail("\(what): accepted, \(reply.serialized().prefix(200))")
+            } catch .rejected(_, let message) {
+                XCTAssertLessThanOrEqual(message.utf8.count, 2048, "\(what): the refusal quotes the request cut short")
+            } catch {
+                XCTFail("\(what): \(String(error.description.prefix(300)))")
+            }
+        }
+
+        var refusals: [JSON] = []
+        try lab.waitUntil("n1 records the refusal") {
+            refusals = lab.events("command_refused", on: ["n1"]).map(\.record)
+            return !refusals.isEmpty
+        }
+        for record in refusals {
+            XCTAssertLessThan(record.serialized().utf8.count, 4096, "a refusal record of \(record.serialized().utf8.count) bytes")
+        }
+        let log = try String(contentsOfFile: lab.directory + "/n1/kithd.log", encoding: .utf8)
+        let longest = log.split(separator: "\n").map(\.utf8.count).max() ?? 0
+        XCTAssertLessThan(longest, 4096, "n1's longest log line")
+    }
+
     /// A blocking TCP connection to `address` (HOST:PORT), closed in tearDown.
     private func connect(to address: String) throws -> Int32 {
         guard let colon = address.lastIndex(of: ":"), let port = UInt16(address[address.index(after: colon)...]) else {
