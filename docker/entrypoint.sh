@@ -3,13 +3,14 @@
 #
 #   kith-entrypoint [kithd] [KITHD_FLAGS...]   run kithd (the default command); flags override the config
 #   kith-entrypoint coordinator                an operator container: installs the operator key, then idles
-#   kith-entrypoint config                     print the kithd config the environment makes (keys redacted)
+#   kith-entrypoint config                     print the generated part of kithd's config (keys redacted)
+#   kith-entrypoint check                      kithd --check of the config the environment makes
 #   kith-entrypoint health                     exit 0 when this container's kithd answers `kithctl status`
 #   kith-entrypoint COMMAND [ARGS...]          run anything else as is (kithctl members, sh, ...)
 #
 # kithd's config is either KITH_CONFIG (a complete JSON file, used as is) or
-# made from the environment and written to $KITH_DATA_DIR/kithd.generated.json
-# (mode 0600):
+# made from the environment in two parts. The entrypoint writes what needs this
+# container's knowledge or root to $KITH_DATA_DIR/kithd.generated.json (mode 0600):
 #   KITH_NAME            member name (default: the hostname)
 #   KITH_LISTEN          gossip address (default 0.0.0.0:7946)
 #   KITH_ADVERTISE       gossip address peers dial (default: the FQDN and the listen port,
@@ -18,15 +19,20 @@
 #                        its control address as given and kithctl dials those to reach the
 #                        whole cluster, so an unspecified host (0.0.0.0) is replaced by this
 #                        container's own IP address.
-#   KITH_JOIN            seeds, HOST:PORT,...
 #   KITH_DATA_DIR        data directory (default /var/lib/kith)
-#   KITH_CAPACITY, KITH_LOG_LEVEL, KITH_RELAUNCH_QUORUM   as the config keys
-#   KITH_TAGS            KEY=VALUE,...
 #   KITH_OPERATOR_KEYS   operator public keys, hex, comma-separated; and/or
 #   KITH_OPERATOR_KEYS_FILE  a file of them, one per line (kithctl keygen's KEY.pub)
 #   KITH_CLUSTER_KEYS    cluster keys ID:HEX, comma-separated, the first signs; and/or
 #   KITH_CLUSTER_KEYS_FILE   a file of them, one per line; a bare HEX line (kithctl keys
 #                        generate) gets the next free ID, starting at 1
+#                        (key files are read as root, before kithd drops privileges)
+# and kithd reads every other config key from its own variable (kithd
+# --config-from-env: KITH_ and the key in capitals, see README.md), e.g.
+#   KITH_JOIN            seeds, HOST:PORT,...
+#   KITH_CAPACITY, KITH_LOG_LEVEL, KITH_RELAUNCH_QUORUM   as the config keys
+#   KITH_TAGS            KEY=VALUE,...
+# Both parts are checked by `kithd --check` before kithd starts: a bad value
+# stops the container with kithd's own words and exit status 2.
 #   KITH_AGENTS          K reference agents on this node, named NAME-a1..NAME-aK (default 0)
 #   KITH_AGENT_GUARDS    the node whose agents these protect (its NAME-a1..NAME-aK)
 #   KITH_AGENT_POLICY    none | relaunch | relaunch-and-mask (default relaunch)
@@ -110,25 +116,7 @@ if control_host in unspecified:
                          "kithctl cannot fan out through it\n" % control)
 config["control"] = control
 
-if env.get("KITH_JOIN"):
-    config["join"] = listed(env["KITH_JOIN"])
 config["data_dir"] = env.get("KITH_DATA_DIR") or "/var/lib/kith"
-if env.get("KITH_CAPACITY"):
-    if not env["KITH_CAPACITY"].isdigit():
-        fail("KITH_CAPACITY must be a whole number")
-    config["capacity"] = int(env["KITH_CAPACITY"])
-if env.get("KITH_LOG_LEVEL"):
-    config["log_level"] = env["KITH_LOG_LEVEL"]
-if env.get("KITH_RELAUNCH_QUORUM"):
-    config["relaunch_quorum"] = env["KITH_RELAUNCH_QUORUM"]
-if env.get("KITH_TAGS"):
-    tags = {}
-    for pair in listed(env["KITH_TAGS"]):
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            fail("KITH_TAGS takes KEY=VALUE,...; got %r" % pair)
-        tags[key] = value
-    config["tags"] = tags
 
 operator_keys = listed(env.get("KITH_OPERATOR_KEYS")) + file_lines(env.get("KITH_OPERATOR_KEYS_FILE"), "operator key")
 if operator_keys:
@@ -194,9 +182,19 @@ prepare_net_faults() {
     esac
 }
 
-run_kithd() {
+# Replaces this shell with "$@" without the variables make_config has consumed, so that
+# kithd --config-from-env takes only the others (never overriding the derived addresses,
+# never seeing the key files' paths).
+exec_without_consumed() {
+    exec env -u KITH_NAME -u KITH_LISTEN -u KITH_ADVERTISE -u KITH_CONTROL -u KITH_DATA_DIR \
+        -u KITH_OPERATOR_KEYS -u KITH_OPERATOR_KEYS_FILE -u KITH_CLUSTER_KEYS -u KITH_CLUSTER_KEYS_FILE "$@"
+}
+
+# Writes the generated config (unless KITH_CONFIG names one) and sets $config and $from_env.
+prepare_config() {
     if [ -n "${KITH_CONFIG:-}" ]; then
         config=$KITH_CONFIG
+        from_env=
     else
         mkdir -p "$data_dir"
         if is_root; then chown "$run_as:" "$data_dir"; fi
@@ -205,14 +203,28 @@ run_kithd() {
         mv "$generated.tmp" "$generated"
         if is_root; then chown "$run_as:" "$generated"; fi
         config=$generated
+        from_env=--config-from-env
     fi
+}
+
+# kithd --check of the config kithd would run with; kithd names every problem.
+check_config() {
+    # shellcheck disable=SC2086 # $from_env is one flag or none
+    ( exec_without_consumed "$bin/kithd" --check --config "$config" $from_env "$@" )
+}
+
+run_kithd() {
+    prepare_config
+    check_config "$@" >/dev/null || die "kithd refused the configuration (above)"
     prepare_net_faults
     if is_root; then
         # The secrets are read; kithd and its agents need no privilege at all.
-        exec setpriv --reuid="$run_as" --regid="$(id -g "$run_as")" --init-groups --inh-caps=-all \
-            --bounding-set=-all --no-new-privs -- "$bin/kithd" --config "$config" "$@"
+        # shellcheck disable=SC2086
+        exec_without_consumed setpriv --reuid="$run_as" --regid="$(id -g "$run_as")" --init-groups --inh-caps=-all \
+            --bounding-set=-all --no-new-privs -- "$bin/kithd" --config "$config" $from_env "$@"
     fi
-    exec "$bin/kithd" --config "$config" "$@"
+    # shellcheck disable=SC2086
+    exec_without_consumed "$bin/kithd" --config "$config" $from_env "$@"
 }
 
 run_coordinator() {
@@ -252,6 +264,7 @@ case ${1:-kithd} in
     -*) run_kithd "$@" ;;
     coordinator) run_coordinator ;;
     config) make_config redact ;;
+    check) prepare_config && check_config ;;
     health) health ;;
     *) exec "$@" ;;
 esac

@@ -12,7 +12,10 @@ final class AgentGateway {
         let connection: StreamConnection
         var agent: String?
         var generation: UInt64 = 0
-        var subscriptions: Set<String> = []
+        /// Only names in `AgentGateway.eventNames`: a session can never grow this past that fixed set.
+        var subscriptions: Set<String> = [] {
+            didSet { subscriptions.formIntersection(AgentGateway.eventNames) }
+        }
         init(_ connection: StreamConnection) { self.connection = connection }
     }
 
@@ -21,10 +24,16 @@ final class AgentGateway {
     private var byAgent: [String: Session] = [:]
     private let logger: Logger
 
+    /// A line carries at most one message or checkpoint (each capped well below this by the wire codec).
     static let maxLineBytes = 1 << 20
     /// An agent that stops reading may hold this much of our memory, no more.
     static let queuedBytesMax = 4 << 20
+    /// Sessions at once: `AgentSpec`'s capacity bounds running agents far below this; the rest is room
+    /// for reconnections, and a fork-storming agent meets this wall, not the file-descriptor limit.
     static let maxSessions = 1024
+    /// The events an agent may subscribe to (README, agent API): peer events for the agents it guards,
+    /// member events for the cluster. A fixed set, so subscriptions cost a few bytes per session.
+    static let eventNames: Set<String> = ["peer_lost", "peer_relaunched", "peer_stopped", "member_dead", "member_alive"]
 
     /// Checks a hello: returns the generation when `token` belongs to `agent`.
     var authenticate: ((String, String) -> UInt64?)?
@@ -114,7 +123,26 @@ final class AgentGateway {
             reply(session, id: id, ["ok": false, "error": "say hello first"])
             return
         }
+        if op == "subscribe", let problem = AgentGateway.subscriptionProblem(request["events"]) {
+            linesRejected += 1
+            reply(session, id: id, ["ok": false, "error": .string(problem)])
+            return
+        }
         if let answer = handle?(session, op, request) { reply(session, id: id, answer) }
+    }
+
+    /// Why `events` is not a list of known event names, or nil when it is.
+    static func subscriptionProblem(_ events: JSON?) -> String? {
+        guard let list = events?.arrayValue, list.count <= eventNames.count * 4 else {
+            return "subscribe needs \"events\": [names], at most \(eventNames.count * 4) of them"
+        }
+        for item in list {
+            guard let name = item.stringValue else { return "event names must be strings" }
+            guard eventNames.contains(name) else {
+                return "unknown event '\(name.cutShort(toUTF8Bytes: 64))'; known: \(eventNames.sorted().joined(separator: ", "))"
+            }
+        }
+        return nil
     }
 
     private func hello(_ request: JSON, id: JSON?, session: Session) {

@@ -9,16 +9,30 @@ public struct ReadError: Error, CustomStringConvertible {
     public var description: String
 }
 
-/// Reads a whole (small) file without Foundation, which would double the daemon's memory.
+/// The largest file `readWholeFile` reads: configs, counters and tombstone files are a few KiB; a
+/// larger one is a mistake or an attack, refused rather than cut short.
+public let wholeFileBytesMax = 64 << 20
+
+/// Reads a whole (small) file without Foundation, which would double the daemon's memory. A read error
+/// (EIO, EISDIR, ...) fails the read rather than passing for the end of the file, and so does a file
+/// larger than `wholeFileBytesMax`: a truncated config or counter file must never look complete.
 public func readWholeFile(_ path: String) throws -> String {
-    let fd = open(path, O_RDONLY)
+    let fd = open(path, O_RDONLY | O_CLOEXEC)
     guard fd >= 0 else { throw ReadError(description: String(cString: strerror(errno))) }
     defer { close(fd) }
+    let chunkBytes = 64 << 10
     var bytes: [UInt8] = []
-    var chunk = [UInt8](repeating: 0, count: 65536)
-    while bytes.count < 64 << 20 {
-        let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, 65536) }
-        if n <= 0 { break }
+    var chunk = [UInt8](repeating: 0, count: chunkBytes)
+    while true {
+        let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, chunkBytes) }
+        if n == 0 { break }
+        if n < 0 {
+            if errno == EINTR { continue }
+            throw ReadError(description: String(cString: strerror(errno)))
+        }
+        guard bytes.count + n <= wholeFileBytesMax else {
+            throw ReadError(description: "larger than \(wholeFileBytesMax) bytes")
+        }
         bytes.append(contentsOf: chunk[0..<n])
     }
     return String(decoding: bytes, as: UTF8.self)

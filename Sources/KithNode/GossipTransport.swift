@@ -15,6 +15,9 @@ final class GossipTransport {
     private var listener: TCPListener?
     private var peers: [PeerKey: Peer] = [:]
     private var inbound: [ObjectIdentifier: Inbound] = [:]
+    private let inboundPool: ConnectionPool
+    /// Forgets peers nobody has sent to for `peerIdleDeadline`.
+    private let pruner: Timer
 
     var onMessage: ((Message) -> Void)?
     var onRefused: ((Endpoint) -> Void)?
@@ -25,6 +28,8 @@ final class GossipTransport {
     private(set) var framesDropped: UInt64 = 0
     /// Frames that failed cluster-key authentication: dropped, never decoded.
     private(set) var framesUnauthenticated: UInt64 = 0
+    /// Inbound connections refused, evicted or expired by the connection limits.
+    var inboundShed: UInt64 { inboundPool.refusedCount + inboundPool.evictedCount + inboundPool.expiredCount }
     /// Seals outgoing frames and checks incoming ones (empty: no authentication).
     var keyring = Keyring()
 
@@ -34,9 +39,39 @@ final class GossipTransport {
     /// Bytes queued in libuv per connection before sends are dropped: a
     /// frozen peer must not make this daemon grow without bound.
     static let queuedBytesMax = 1 << 20
+    /// A dial that has not completed by then is as good as refused: peers are one LAN/WAN hop away.
     static let connectTimeoutMs: UInt64 = 1000
+    /// Redials after a failure back off from this...
     static let backoffMinMs: UInt64 = 100
+    /// ...doubling up to this, so a dead peer costs one dial per 5 s, and a revived one waits at most that.
     static let backoffMaxMs: UInt64 = 5000
+    /// Agent-lane frames held while its connection opens: a burst of one agent window.
+    static let pendingAgentFramesMax = 4096
+    /// Inbound connections at once: a 64-node lab holds 2 × 63 (two lanes per peer); 512 leaves room for
+    /// reconnections and stays well inside the default 1024 file descriptors.
+    static let inboundConnectionsMax = 512
+    /// Inbound connections from one host: half the total, so one host can never take them all; on a
+    /// loopback lab every peer shares 127.0.0.1 and a 64-node lab needs 126.
+    static let inboundConnectionsPerAddressMax = 256
+    /// A connection that starts a frame must complete a valid one within this: a real peer sends a
+    /// frame at once (frames are at most 4 MiB, a second's work on any link we run on), a trickler does not.
+    static let helloDeadline = Duration.seconds(5)
+    /// A peer that spoke and then fell silent this long is closed (it redials when it has something to
+    /// say). A member probes each other one about every N probe intervals: 64 WAN members, every 192 s;
+    /// ten minutes keeps the reconnections of quiet lanes rare.
+    static let inboundIdleDeadline = Duration.seconds(600)
+    /// An outbound peer nobody has sent to this long is forgotten, with its connection: members are
+    /// probed far more often, so only endpoints that left (or never existed) go.
+    static let peerIdleDeadline = Duration.seconds(600)
+    /// Outbound peers remembered at once; the least recently used goes first. Four lanes' worth of
+    /// the largest member table we expect (a few thousand), so forged endpoints cannot grow it unbounded.
+    static let peersMax = 8192
+    /// How often idle peers are pruned.
+    static let pruneIntervalMs: UInt64 = 10_000
+
+    static let inboundLimits = ConnectionPool.Limits(
+        connectionsMax: inboundConnectionsMax, connectionsPerAddressMax: inboundConnectionsPerAddressMax,
+        helloDeadline: helloDeadline, silentMayWait: true, idleDeadline: inboundIdleDeadline, eviction: .oldestUnproven)
 
     /// Agent traffic travels on its own connection per peer, so a flood of
     /// agent messages never delays the probes that decide who is alive.
@@ -45,7 +80,7 @@ final class GossipTransport {
 
         /// Frames held while a connection opens: membership is lossy by design
         /// (SWIM tolerates loss); agent traffic arrives in bursts of a window.
-        var pendingFramesMax: Int { self == .membership ? GossipTransport.pendingFramesMax : 4096 }
+        var pendingFramesMax: Int { self == .membership ? GossipTransport.pendingFramesMax : GossipTransport.pendingAgentFramesMax }
     }
 
     private struct PeerKey: Hashable {
@@ -59,6 +94,8 @@ final class GossipTransport {
         var pending: [[UInt8]] = []
         var backoffMs: UInt64 = 0
         var retryAtMs: UInt64 = 0
+        /// When something was last sent (or queued) to this peer, for pruning.
+        var lastUsedMs: UInt64 = 0
     }
 
     private final class Inbound {
@@ -70,6 +107,11 @@ final class GossipTransport {
     init(loop: EventLoop, logger: Logger) {
         self.loop = loop
         self.logger = logger
+        inboundPool = ConnectionPool(loop: loop, limits: GossipTransport.inboundLimits)
+        pruner = Timer(loop: loop)
+        inboundPool.onShed = { [logger] connection, shed in
+            logger.debug("inbound_shed", ["peer": .string(connection.peerAddress), "why": .string("\(shed)")])
+        }
     }
 
     func listen(host: String, port: UInt16) throws(UVError) {
@@ -78,6 +120,9 @@ final class GossipTransport {
                                    maxQueuedBytes: GossipTransport.queuedBytesMax) { [weak self] connection in
             self?.accept(connection)
         }
+        pruner.start(afterMilliseconds: GossipTransport.pruneIntervalMs, repeatMilliseconds: GossipTransport.pruneIntervalMs) {
+            [weak self] in self?.pruneIdlePeers()
+        }
     }
 
     /// Encodes and sends; never blocks, may drop (counted) under back-pressure.
@@ -85,6 +130,7 @@ final class GossipTransport {
         let payload = keyring.seal(WireCodec.encode(message))
         let key = PeerKey(endpoint: endpoint, lane: message.lane)
         let peer = peer(for: key)
+        peer.lastUsedMs = loop.nowMilliseconds
         if let connection = peer.connection, connection.isOpen {
             if connection.send(payload) { bytesSent += UInt64(payload.count + 4) } else { framesDropped += 1 }
             return
@@ -110,12 +156,34 @@ final class GossipTransport {
 
     private func peer(for key: PeerKey) -> Peer {
         if let peer = peers[key] { return peer }
+        if peers.count >= GossipTransport.peersMax, let oldest = peers.min(by: { $0.value.lastUsedMs < $1.value.lastUsedMs }) {
+            forget(oldest.key)
+        }
         let peer = Peer()
+        peer.lastUsedMs = loop.nowMilliseconds
         peers[key] = peer
         return peer
     }
 
+    /// Drops peers unused for `peerIdleDeadline`, closing their connections: a forged or departed
+    /// endpoint must not hold a connection and an entry for ever.
+    private func pruneIdlePeers() {
+        let now = loop.nowMilliseconds
+        let idleMs = UInt64(GossipTransport.peerIdleDeadline.nanoseconds / 1_000_000)
+        for (key, peer) in peers where !peer.connecting && now >= peer.lastUsedMs + idleMs {
+            forget(key)
+        }
+    }
+
+    private func forget(_ key: PeerKey) {
+        guard let peer = peers.removeValue(forKey: key) else { return }
+        framesDropped += UInt64(peer.pending.count)
+        peer.connection?.close()
+    }
+
     func close() {
+        pruner.close()
+        inboundPool.close()
         listener?.close()
         listener = nil
         for peer in peers.values { peer.connection?.close() }
@@ -176,6 +244,7 @@ final class GossipTransport {
     }
 
     private func accept(_ connection: TCPConnection) {
+        guard inboundPool.admit(connection) else { return }
         let entry = Inbound(connection)
         let key = ObjectIdentifier(connection)
         inbound[key] = entry
@@ -183,6 +252,7 @@ final class GossipTransport {
             self?.received(frame, from: connection, entry: entry)
         }
         connection.onClose = { [weak self] reason in
+            self?.inboundPool.remove(connection)
             guard let self, let entry = self.inbound.removeValue(forKey: key) else { return }
             if case .framingViolation(let why) = reason {
                 self.framesRejected += 1
@@ -215,6 +285,7 @@ final class GossipTransport {
             connection.close()
             return
         }
+        if entry != nil { inboundPool.noteValid(connection) }
         if let entry, entry.endpoint == nil { entry.endpoint = message.replyEndpoint }
         // The sender is evidently up: a reply to it must not wait out an old dial backoff.
         if let endpoint = message.replyEndpoint {

@@ -66,32 +66,67 @@ public struct ConfigError: Error, CustomStringConvertible, Equatable {
 extension NodeConfig {
     /// Flags take the form of `kithd --help`; `readFile` loads `--config`.
     public static func parse(arguments: [String], readFile: (String) throws -> String) throws(ConfigError) -> NodeConfig {
+        try parse(arguments: arguments, environment: nil, readFile: readFile)
+    }
+
+    /// As `parse(arguments:readFile:)`, with the keys of `environment` (see `apply(environment:)`) between
+    /// the file and the flags when it is given: file < environment < flags.
+    public static func parse(
+        arguments: [String], environment: [String: String]?, readFile: (String) throws -> String
+    ) throws(ConfigError) -> NodeConfig {
+        let (config, problems) = check(arguments: arguments, environment: environment, readFile: readFile)
+        if let first = problems.first { throw ConfigError(first) }
+        return config
+    }
+
+    /// Assembles the configuration exactly as `parse` does, but goes on past a problem: every flag, file
+    /// key and variable is tried, then the whole is validated, and every problem is returned (`kithd --check`).
+    public static func check(
+        arguments: [String], environment: [String: String]?, readFile: (String) throws -> String
+    ) -> (config: NodeConfig, problems: [String]) {
+        var problems: [String] = []
         var flags: [(String, String)] = []
         var configPath: String?
         var index = 0
         while index < arguments.count {
             let flag = arguments[index]
             guard flag.hasPrefix("--"), NodeConfig.flagKeys[flag] != nil || flag == "--config" else {
-                throw ConfigError("unknown flag '\(flag)' (see kithd --help)")
+                problems.append("unknown flag '\(flag)' (see kithd --help)")
+                index += 1
+                continue
             }
-            guard index + 1 < arguments.count else { throw ConfigError("flag \(flag) needs a value") }
+            guard index + 1 < arguments.count else {
+                problems.append("flag \(flag) needs a value")
+                break
+            }
             let value = arguments[index + 1]
             if flag == "--config" { configPath = value } else { flags.append((flag, value)) }
             index += 2
         }
         var config = NodeConfig()
         if let configPath {
-            let text: String
-            do { text = try readFile(configPath) } catch { throw ConfigError("cannot read config file \(configPath): \(error)") }
-            let json: JSON
-            do { json = try JSON.parse(text) } catch { throw ConfigError("config file \(configPath): \(error)") }
-            try config.apply(file: json)
+            do throws(ConfigError) {
+                let text: String
+                do { text = try readFile(configPath) } catch { throw ConfigError("cannot read config file \(configPath): \(error)") }
+                let json: JSON
+                do { json = try JSON.parse(text) } catch { throw ConfigError("config file \(configPath): \(error)") }
+                guard let object = json.objectValue else { throw ConfigError("config file must hold a JSON object") }
+                for (key, value) in object.sorted(by: { $0.key < $1.key }) {
+                    do throws(ConfigError) { try config.apply(file: .object([key: value])) } catch { problems.append(error.message) }
+                }
+            } catch {
+                problems.append(error.message)
+            }
         }
+        if let environment { problems += config.apply(environment: environment, readFile: readFile) }
         for (flag, value) in flags {
-            try config.apply(key: NodeConfig.flagKeys[flag]!, value: .string(value), fromFlag: true)
+            do throws(ConfigError) {
+                try config.apply(key: NodeConfig.flagKeys[flag]!, value: .string(value), fromFlag: true)
+            } catch {
+                problems.append(error.message)
+            }
         }
-        try config.validate()
-        return config
+        return (config, problems + config.problems())
     }
 
     static let flagKeys: [String: String] = [
@@ -170,29 +205,40 @@ extension NodeConfig {
 
     /// Checks the whole configuration and names the first problem.
     public func validate() throws(ConfigError) {
-        if name.isEmpty { throw ConfigError("--name is required") }
-        if name.utf8.count > 64 || name.contains(where: { $0 == "/" || $0 == " " || $0.isNewline }) {
-            throw ConfigError("name must be 1-64 characters without spaces or '/': '\(name)'")
+        if let first = problems().first { throw ConfigError(first) }
+    }
+
+    /// Every problem with the configuration as a whole, in a fixed order (empty when it is usable).
+    public func problems() -> [String] {
+        var problems: [String] = []
+        if name.isEmpty {
+            problems.append("--name is required")
+        } else if name.utf8.count > 64 || name.contains(where: { $0 == "/" || $0 == " " || $0.isNewline }) {
+            problems.append("name must be 1-64 characters without spaces or '/': '\(name)'")
         }
         for (label, address) in [("listen", listen), ("control", control)] {
-            if address.isEmpty { throw ConfigError("--\(label) is required") }
-            guard parseHostPort(address) != nil else { throw ConfigError("\(label) must be HOST:PORT, got '\(address)'") }
+            if address.isEmpty {
+                problems.append("--\(label) is required")
+            } else if parseHostPort(address) == nil {
+                problems.append("\(label) must be HOST:PORT, got '\(address)'")
+            }
         }
         if !advertise.isEmpty, parseHostPort(advertise) == nil {
-            throw ConfigError("advertise must be HOST:PORT, got '\(advertise)'")
+            problems.append("advertise must be HOST:PORT, got '\(advertise)'")
         }
         if advertise.isEmpty, let listen = parseHostPort(listen), listen.host == "0.0.0.0" || listen.host == "::" {
-            throw ConfigError("listening on \(listen.host) needs --advertise HOST:PORT so peers know where to dial")
+            problems.append("listening on \(listen.host) needs --advertise HOST:PORT so peers know where to dial")
         }
         for seed in join where parseHostPort(seed) == nil {
-            throw ConfigError("join addresses must be HOST:PORT, got '\(seed)'")
+            problems.append("join addresses must be HOST:PORT, got '\(seed)'")
         }
-        if let problem = membership.validate().first { throw ConfigError("membership: \(problem)") }
+        problems += membership.validate().map { "membership: \($0)" }
         var names: Set<String> = []
         for spec in agents {
-            if let problem = spec.validate().first { throw ConfigError(problem) }
-            guard names.insert(spec.name).inserted else { throw ConfigError("agent \(spec.name) is listed twice") }
+            problems += spec.validate()
+            if !names.insert(spec.name).inserted { problems.append("agent \(spec.name) is listed twice") }
         }
+        return problems
     }
 }
 

@@ -1,9 +1,14 @@
 /// Cuts incoming bytes into frames. It holds at most one incomplete frame, so its memory never exceeds
-/// the framing's bound (plus the 4-byte prefix) whatever the peer sends.
+/// the framing's bound (plus the 4-byte prefix) whatever the peer sends; and it reserves memory only for
+/// bytes that have arrived (growing geometrically), so a peer that announces a large frame and sends a
+/// few bytes of it costs a few bytes, not the bound.
 struct FrameReader {
     let framing: Framing
     /// The bytes of a frame that started in an earlier chunk.
     private var partial: [UInt8] = []
+
+    /// Bytes reserved for the incomplete frame (its prefix included), for tests and memory accounting.
+    var partialCapacity: Int { partial.capacity }
 
     init(framing: Framing) {
         self.framing = framing
@@ -42,8 +47,8 @@ struct FrameReader {
                 partial.removeAll(keepingCapacity: true)
                 continue
             }
-            partial.reserveCapacity(4 + length)
             let payloadBytes = rest.prefix(4 + length - partial.count)
+            reserve(payloadBytes.count, upTo: 4 + length)
             partial.append(contentsOf: payloadBytes)
             rest = rest.dropFirst(payloadBytes.count)
             if partial.count == 4 + length {
@@ -66,6 +71,7 @@ struct FrameReader {
                 return (frames, "line of more than \(maxLineBytes) bytes")
             }
             guard end < rest.endIndex else {
+                reserve(rest.count, upTo: maxLineBytes)
                 partial.append(contentsOf: rest)
                 break
             }
@@ -79,5 +85,13 @@ struct FrameReader {
             rest = rest[(end + 1)...]
         }
         return (frames, nil)
+    }
+
+    /// Makes room for `count` more bytes in `partial`: at least double the current capacity (so appends
+    /// stay amortised O(1)), never more than `limit`, the most the frame can need.
+    private mutating func reserve(_ count: Int, upTo limit: Int) {
+        let needed = partial.count + count
+        guard needed > partial.capacity else { return }
+        partial.reserveCapacity(min(limit, max(needed, 2 * partial.capacity)))
     }
 }

@@ -32,8 +32,6 @@ public final class StreamConnection: HandleOwner {
 
     private enum State { case connecting, open, shuttingDown, closing, closed }
 
-    private static let readBufferSize = 64 << 10
-
     let kind: Kind
     /// A uv_tcp_t or uv_pipe_t, used through its uv_stream_t prefix.
     let stream: UVHandle<uv_stream_t>
@@ -42,7 +40,7 @@ public final class StreamConnection: HandleOwner {
     private var batch: [UInt8] = []
     private let maxQueuedBytes: Int
     private var reader: FrameReader
-    private let readBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: readBufferSize, alignment: 1)
+    private let readBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: ShellLimits.readBufferBytes, alignment: 1)
     private var state = State.connecting
     private var closeReason = CloseReason.local
     /// The caller of `connectUnix` while its uv_pipe_connect is in flight.
@@ -97,7 +95,7 @@ public final class StreamConnection: HandleOwner {
     /// never synchronously: with the reading connection, the connect error (ENOENT, ECONNREFUSED, ...),
     /// ENAMETOOLONG for a path the socket address cannot hold, or ECANCELED if `EventLoop.closeAll` ends it.
     public static func connectUnix(
-        loop: EventLoop, path: String, framing: Framing, maxQueuedBytes: Int = 4 << 20,
+        loop: EventLoop, path: String, framing: Framing, maxQueuedBytes: Int = ShellLimits.queuedBytesDefault,
         completion: @escaping (Result<StreamConnection, UVError>) -> Void
     ) {
         let connection: StreamConnection
@@ -135,7 +133,7 @@ public final class StreamConnection: HandleOwner {
         case .tcp:
             let tcp = stream.pointer(as: uv_tcp_t.self)
             uv_tcp_nodelay(tcp, 1)
-            uv_tcp_keepalive(tcp, 1, 30)
+            uv_tcp_keepalive(tcp, 1, ShellLimits.keepAliveDelaySeconds)
             peerAddress = (try? SocketAddress(of: tcp, uv_tcp_getpeername))?.description ?? "?"
         case .pipe:
             peerAddress = "unix"
@@ -209,7 +207,7 @@ public final class StreamConnection: HandleOwner {
     func flushBatch() {
         guard !batch.isEmpty else { return }
         queuedBytes -= batch.count
-        defer { batch.removeAll(keepingCapacity: batch.count <= 64 << 10) }
+        defer { batch.removeAll(keepingCapacity: batch.count <= ShellLimits.batchBytesKeptMax) }
         guard state == .open else { return }
         let write = PendingWrite(byteCount: batch.count)
         batch.withUnsafeBytes { write.bytes.copyMemory(from: $0) }

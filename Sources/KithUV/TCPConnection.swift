@@ -8,8 +8,8 @@ extension StreamConnection {
     /// connection with TCP_NODELAY and keepalive on. `completion` runs exactly once, never synchronously;
     /// if the whole attempt takes longer than `timeoutMilliseconds` it fails with ETIMEDOUT.
     public static func connect(
-        loop: EventLoop, host: String, port: UInt16, framing: Framing, maxQueuedBytes: Int = 4 << 20,
-        timeoutMilliseconds: UInt64 = 2000,
+        loop: EventLoop, host: String, port: UInt16, framing: Framing, maxQueuedBytes: Int = ShellLimits.queuedBytesDefault,
+        timeoutMilliseconds: UInt64 = ShellLimits.connectTimeoutMillisecondsDefault,
         completion: @escaping (Result<TCPConnection, UVError>) -> Void
     ) {
         ConnectAttempt(

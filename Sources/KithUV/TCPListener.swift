@@ -10,8 +10,8 @@ public final class TCPListener {
 
     /// Binds `host` (an IPv4 or IPv6 literal such as "0.0.0.0", "127.0.0.1" or "::") and starts listening.
     public init(
-        loop: EventLoop, host: String, port: UInt16, framing: Framing, maxQueuedBytes: Int = 4 << 20,
-        backlog: Int32 = 511, onConnection: @escaping (TCPConnection) -> Void
+        loop: EventLoop, host: String, port: UInt16, framing: Framing, maxQueuedBytes: Int = ShellLimits.queuedBytesDefault,
+        backlog: Int32 = ShellLimits.tcpBacklogDefault, onConnection: @escaping (TCPConnection) -> Void
     ) throws(UVError) {
         let address = try SocketAddress(ip: host, port: port)
         listener = try StreamListener(

@@ -14,8 +14,8 @@ public final class UnixListener {
     /// so no peer can connect under looser permissions. A missing directory fails with EACCES (libuv's
     /// mapping of ENOENT); a path longer than a socket address holds (107 bytes) with ENAMETOOLONG.
     public init(
-        loop: EventLoop, path: String, framing: Framing, maxQueuedBytes: Int = 1 << 20, mode: UInt32 = 0o600,
-        backlog: Int32 = 128, onConnection: @escaping (StreamConnection) -> Void
+        loop: EventLoop, path: String, framing: Framing, maxQueuedBytes: Int = ShellLimits.unixQueuedBytesDefault, mode: UInt32 = 0o600,
+        backlog: Int32 = ShellLimits.unixBacklogDefault, onConnection: @escaping (StreamConnection) -> Void
     ) throws(UVError) {
         try checkUnixSocketPath(path)
         try removeStaleSocket(at: path)

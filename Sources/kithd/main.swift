@@ -7,14 +7,19 @@ import KithNode
 import KithUV
 
 /// kithd: one Kith node. Parses flags and config, runs the libuv loop,
-/// leaves gracefully on SIGTERM or SIGINT.
+/// leaves gracefully on SIGTERM, SIGINT or SIGHUP.
 
 let usage = """
     usage: kithd --name NAME --listen HOST:PORT --control HOST:PORT
                  [--join HOST:PORT,...] [--advertise HOST:PORT] [--data-dir DIR]
                  [--capacity N] [--tag KEY=VALUE]... [--log-level debug|info|warn|error]
-                 [--config FILE]
-    Flags override the same keys in the JSON config file (see README.md).
+                 [--relaunch-quorum any|majority] [--operator-key HEX]... [--cluster-key ID:HEX,...]
+                 [--config FILE] [--config-from-env]
+           kithd --check-config FILE [FLAGS...]   (or --check with any of the above)
+    Precedence: the JSON config file < KITH_* environment variables (with --config-from-env;
+    KITH_ and the key in capitals, e.g. KITH_DATA_DIR, or KITH_<KEY>_FILE) < flags. See README.md.
+    --check prints every problem with the configuration, or "ok", and exits 2 or 0 without starting.
+    SIGTERM, SIGINT and SIGHUP all make kithd leave the cluster gracefully and exit 0.
     """
 
 func fail(_ message: String, code: Int32) -> Never {
@@ -22,15 +27,51 @@ func fail(_ message: String, code: Int32) -> Never {
     exit(code)
 }
 
-let arguments = Array(CommandLine.arguments.dropFirst())
-if arguments.contains("--help") || arguments.contains("-h") {
+/// What kithd does besides parsing flags: the switches that are not config keys.
+struct Mode {
+    var check = false
+    var fromEnvironment = false
+    var arguments: [String] = []
+
+    /// Takes `--check`, `--check-config FILE` (`--check --config FILE`) and `--config-from-env` out of `arguments`.
+    init(_ raw: [String]) {
+        var index = 0
+        while index < raw.count {
+            switch raw[index] {
+            case "--check": check = true
+            case "--config-from-env": fromEnvironment = true
+            case "--check-config" where index + 1 < raw.count:
+                check = true
+                arguments += ["--config", raw[index + 1]]
+                index += 1
+            default: arguments.append(raw[index])
+            }
+            index += 1
+        }
+    }
+}
+
+let rawArguments = Array(CommandLine.arguments.dropFirst())
+if rawArguments.contains("--help") || rawArguments.contains("-h") {
     print(usage)
+    exit(0)
+}
+let mode = Mode(rawArguments)
+let environment = mode.fromEnvironment ? processEnvironment() : nil
+
+if mode.check {
+    let (_, problems) = NodeConfig.check(arguments: mode.arguments, environment: environment, readFile: readWholeFile)
+    guard problems.isEmpty else {
+        for problem in problems { writeStderr("kithd: config: \(problem)\n") }
+        exit(2)
+    }
+    print("ok")
     exit(0)
 }
 
 let config: NodeConfig
 do {
-    config = try NodeConfig.parse(arguments: arguments, readFile: readWholeFile)
+    config = try NodeConfig.parse(arguments: mode.arguments, environment: environment, readFile: readWholeFile)
 } catch {
     writeStderr("kithd: error: \(error)\n\(usage)\n")
     exit(2)
@@ -45,9 +86,14 @@ do {
     let loop = try EventLoop()
     let node = try Node(config: config, loop: loop, logger: logger)
     var watchers: [SignalWatcher] = []
-    for number in [SIGTERM, SIGINT] {
+    var stopping = false
+    // SIGHUP too: a closed terminal or a supervisor's hang-up must not kill the node without a goodbye
+    // (its agents would be relaunched elsewhere while the members saw it `dead`, not `left`).
+    for number in [SIGTERM, SIGINT, SIGHUP] {
         watchers.append(try SignalWatcher(loop: loop, signal: number) { received in
-            logger.info("signal", ["signal": .int(Int64(received))])
+            logger.info("signal", ["signal": .int(Int64(received)), "leaving": .bool(!stopping)])
+            guard !stopping else { return }
+            stopping = true
             node.shutdown {
                 for watcher in watchers { watcher.close() }
                 logger.info("stopped")

@@ -53,6 +53,50 @@ final class FrameReaderTests: XCTestCase {
         XCTAssertNotNil(result.violation)
     }
 
+    func testPartialFrameReservesAboutWhatArrivedNotTheLimit() {
+        // A peer announces a 4 MiB frame and sends 1,000 bytes of it: we hold about 1,000 bytes.
+        let limit = 4 << 20
+        var reader = FrameReader(framing: .lengthPrefixed(maxFrameBytes: limit))
+        let header: [UInt8] = [0x00, 0x40, 0x00, 0x00]  // 4 MiB exactly
+        let result = (header + Array(repeating: 7, count: 1000)).withUnsafeBytes { reader.feed($0) }
+        XCTAssertEqual(result.frames, [])
+        XCTAssertNil(result.violation)
+        XCTAssertGreaterThanOrEqual(reader.partialCapacity, 1004)
+        XCTAssertLessThan(reader.partialCapacity, 4 * 1004, "reserved \(reader.partialCapacity) bytes for 1,004 received")
+    }
+
+    func testPartialFrameGrowsGeometricallyUpToItsLengthAndCompletes() {
+        let length = 300_000
+        let payload = (0..<length).map { UInt8(truncatingIfNeeded: $0) }
+        let framing = Framing.lengthPrefixed(maxFrameBytes: 1 << 20)
+        let stream = framed(payload, framing)
+        var reader = FrameReader(framing: framing)
+        var frames: [[UInt8]] = []
+        var capacities: Set<Int> = []
+        for start in stride(from: 0, to: stream.count, by: 1000) {
+            let chunk = Array(stream[start..<min(start + 1000, stream.count)])
+            frames += chunk.withUnsafeBytes { reader.feed($0) }.frames
+            if frames.isEmpty {
+                let received = min(start + 1000, stream.count)
+                // Doubling, plus what malloc rounds up (a few percent).
+                XCTAssertLessThanOrEqual(reader.partialCapacity, 2 * received + received / 16 + 1024, "after \(received) bytes")
+                XCTAssertLessThanOrEqual(reader.partialCapacity, 4 + length + length / 16, "about the frame's own length at most")
+                capacities.insert(reader.partialCapacity)
+            }
+        }
+        XCTAssertEqual(frames, [payload])
+        // Doubling from ~1 KB to 300 KB takes about nine steps, not one per chunk (amortised copies).
+        XCTAssertLessThan(capacities.count, 20, "capacities \(capacities.sorted())")
+        XCTAssertEqual(reader.partialCapacity, 0, "a completed frame releases its buffer")
+    }
+
+    func testPartialLineReservesAboutWhatArrived() {
+        var reader = FrameReader(framing: .lines(maxLineBytes: 1 << 20))
+        let result = Array(repeating: UInt8(65), count: 5000).withUnsafeBytes { reader.feed($0) }
+        XCTAssertEqual(result.frames, [])
+        XCTAssertLessThan(reader.partialCapacity, 4 * 5000)
+    }
+
     func testOverlongLineIsRejectedBeforeItsNewlineArrives() {
         let result = read(Array(repeating: 65, count: 9), .lines(maxLineBytes: 8), chunkSize: 3)
         XCTAssertEqual(result.frames, [])
