@@ -36,8 +36,10 @@ extension AgentRegistry {
             if tombstone.agent != name { return "tombstone \(name) is for \(tombstone.agent)" }
             if tombstone.epoch > WireCodec.counterMax { return "tombstone of \(name) at epoch \(tombstone.epoch)" }
         }
-        if checkpoints.count > AgentRegistry.checkpointsMax { return "\(checkpoints.count) checkpoints exceed the cap" }
-        if checkpointBytes > AgentRegistry.checkpointBytesMax { return "\(checkpointBytes) checkpoint bytes exceed the cap" }
+        if checkpoints.count > checkpointsMax { return "\(checkpoints.count) checkpoints exceed the cap" }
+        if checkpointBytes > checkpointBytesMax { return "\(checkpointBytes) checkpoint bytes exceed the cap" }
+        let bytes = checkpoints.values.reduce(0) { $0 + $1.data.count }
+        if bytes != checkpointBytes { return "checkpoints hold \(bytes) bytes, counted \(checkpointBytes)" }
         for (name, checkpoint) in checkpoints {
             if records[name] == nil { return "a checkpoint of \(name), which has no record" }
             if checkpoint.data.count > WireCodec.maxCheckpointBytes { return "checkpoint of \(name) larger than a frame allows" }

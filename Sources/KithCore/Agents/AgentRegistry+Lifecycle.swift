@@ -189,10 +189,6 @@ extension AgentRegistry {
     public static let checkpointReplicas = 2
     /// Checkpoints of one agent that may wait for acknowledgement at once.
     public static let pendingCheckpointsMax: UInt64 = 16
-    /// Agents whose checkpoint this node holds: at most one per known agent, and at most this many.
-    public static let checkpointsMax = 4096
-    /// Bytes of checkpoint data this node holds at most: 1024 checkpoints of the largest size.
-    public static let checkpointBytesMax = 1024 * WireCodec.maxCheckpointBytes
 
     /// A local agent checkpointed: keep it and replicate it to every alive
     /// member; it is acknowledged once two others hold it. With fewer than
@@ -239,8 +235,9 @@ extension AgentRegistry {
         if let held, !checkpoint.isNewer(than: held) { return true }  // holds this one or a newer: as good
         let count = checkpoints.count + (held == nil ? 1 : 0)
         let bytes = checkpointBytes - (held?.data.count ?? 0) + checkpoint.data.count
-        guard count <= AgentRegistry.checkpointsMax, bytes <= AgentRegistry.checkpointBytesMax else { return false }
+        guard count <= checkpointsMax, bytes <= checkpointBytesMax else { return false }
         checkpoints[agent] = checkpoint
+        checkpointBytes = bytes
         return true
     }
 

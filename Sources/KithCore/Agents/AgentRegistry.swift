@@ -17,11 +17,14 @@ public struct AgentRegistry: Sendable {
     public var syncInterval: Duration
     public internal(set) var records: [String: AgentRecord] = [:]
     /// The newest checkpoint of each known agent, this node's and replicas of others'.
-    public internal(set) var checkpoints: [String: Checkpoint] = [:] {
-        didSet { checkpointBytes = checkpoints.values.reduce(0) { $0 + $1.data.count } }
-    }
-    /// The bytes `checkpoints` holds, kept within `checkpointBytesMax`.
-    public private(set) var checkpointBytes = 0
+    /// Changed only through `store(_:of:)`, which keeps the caps.
+    public internal(set) var checkpoints: [String: Checkpoint] = [:]
+    /// The bytes `checkpoints` holds.
+    public internal(set) var checkpointBytes = 0
+    /// Agents whose checkpoint this node holds at most (one per known agent).
+    public var checkpointsMax = 4096
+    /// Bytes of checkpoint data this node holds at most: 1024 checkpoints of the largest size.
+    public var checkpointBytesMax = 1024 * WireCodec.maxCheckpointBytes
     /// Kill-switch tombstones and revivals, by agent; never dropped.
     public internal(set) var tombstones: [String: Tombstone] = [:]
 
