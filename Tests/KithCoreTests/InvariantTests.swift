@@ -126,4 +126,15 @@ final class InvariantTests: XCTestCase {
         XCTAssertEqual(registry.checkpointBytes, 2 * WireCodec.maxCheckpointBytes + 2)
         XCTAssertNil(registry.checkInvariants())
     }
+
+    func test_localCheckpoint_shouldReplaceAPeersNewerLookingOne() throws {
+        var registry = AT.registry("n1", members: AT.view(AT.nodes(4)))
+        _ = try registry.start(AT.spec("a"), on: "n1", now: AT.ms(1))
+        _ = registry.receive(.checkpoint(from: AT.id("n2"), replyTo: AT.endpoint("n2"), agent: "a", generation: 9, seq: 9,
+                                         data: [9]), now: AT.ms(2))
+        XCTAssertEqual(registry.checkpoints["a"]?.generation, 9, "a peer's copy is held like any replica")
+        _ = try registry.checkpoint("a", data: [1], now: AT.ms(3))
+        XCTAssertEqual(registry.checkpoints["a"], Checkpoint(generation: 1, seq: 1, data: [1]), "the host's own checkpoint wins")
+        XCTAssertEqual(registry.checkpointBytes, 1)
+    }
 }

@@ -203,7 +203,7 @@ extension AgentRegistry {
         guard data.count <= WireCodec.maxCheckpointBytes else {
             throw AgentError("checkpoint refused: \(data.count) bytes exceed the limit \(WireCodec.maxCheckpointBytes)")
         }
-        guard store(Checkpoint(generation: record.generation, seq: seq, data: data), of: name) else {
+        guard store(Checkpoint(generation: record.generation, seq: seq, data: data), of: name, replacingNewer: true) else {
             throw AgentError("checkpoint refused: this node holds \(checkpoints.count) checkpoints of \(checkpointBytes) bytes, "
                              + "the most it keeps")
         }
@@ -225,14 +225,15 @@ extension AgentRegistry {
         return copies
     }
 
-    /// Keeps a checkpoint if it is of a known agent, newer than the one held,
-    /// and fits the count and byte caps; true when this node now holds it.
-    /// A hostile peer can then neither grow memory without bound nor park data
-    /// under names no agent has.
-    mutating func store(_ checkpoint: Checkpoint, of agent: String) -> Bool {
+    /// Keeps a checkpoint if it is of a known agent, newer than the one held
+    /// (or, from the agent's own host, whatever is held), and fits the count
+    /// and byte caps; true when this node holds it or a newer one. A hostile
+    /// peer can then neither grow memory without bound nor park data under
+    /// names no agent has.
+    mutating func store(_ checkpoint: Checkpoint, of agent: String, replacingNewer: Bool = false) -> Bool {
         guard records[agent] != nil, checkpoint.data.count <= WireCodec.maxCheckpointBytes else { return false }
         let held = checkpoints[agent]
-        if let held, !checkpoint.isNewer(than: held) { return true }  // holds this one or a newer: as good
+        if let held, !replacingNewer, !checkpoint.isNewer(than: held) { return true }  // holds this one or a newer: as good
         let count = checkpoints.count + (held == nil ? 1 : 0)
         let bytes = checkpointBytes - (held?.data.count ?? 0) + checkpoint.data.count
         guard count <= checkpointsMax, bytes <= checkpointBytesMax else { return false }
