@@ -3,6 +3,9 @@
 /// byte strings prefixed by their varint length.
 public struct ByteWriter: Sendable {
     public private(set) var bytes: [UInt8] = []
+    /// Whether the bounded writers assert their limit (debug builds). Off
+    /// only to forge frames a hostile peer would send, in decoder tests.
+    public var checksLimits = true
 
     public init() {}
 
@@ -34,6 +37,34 @@ public struct ByteWriter: Sendable {
     public mutating func bytes(_ b: [UInt8]) {
         varint(UInt64(b.count))
         bytes.append(contentsOf: b)
+    }
+
+    // The bounded forms assert the limit `ByteReader` enforces on the same
+    // field: a value the decoder would reject is a bug where it was made,
+    // caught in debug builds before it reaches the wire.
+
+    /// `string(_:)` of at most `maxBytes` UTF-8 bytes.
+    public mutating func string(_ s: String, maxBytes: Int) {
+        assert(!checksLimits || s.utf8.count <= maxBytes, "string of \(s.utf8.count) bytes exceeds the wire limit \(maxBytes): \(s.prefix(40))…")
+        string(s)
+    }
+
+    /// `bytes(_:)` of at most `maxBytes` bytes.
+    public mutating func bytes(_ b: [UInt8], maxBytes: Int) {
+        assert(!checksLimits || b.count <= maxBytes, "\(b.count) bytes exceed the wire limit \(maxBytes)")
+        bytes(b)
+    }
+
+    /// An element count of at most `max`, as `ByteReader.count(max:)` reads it.
+    public mutating func count(_ n: Int, max: Int) {
+        assert(!checksLimits || (n >= 0 && n <= max), "count \(n) exceeds the wire limit \(max)")
+        varint(UInt64(n))
+    }
+
+    /// A varint of at most `max`, as the decoder range-checks it.
+    public mutating func varint(_ v: UInt64, max: UInt64) {
+        assert(!checksLimits || v <= max, "value \(v) exceeds the wire limit \(max)")
+        varint(v)
     }
 
     private mutating func fixed<T: FixedWidthInteger>(_ v: T) {
@@ -115,6 +146,15 @@ public struct ByteReader: Sendable {
     /// A length-prefixed byte string of at most `maxBytes` bytes.
     public mutating func bytes(maxBytes: Int) throws(DecodeError) -> [UInt8] {
         Array(try lengthPrefixed(maxBytes: maxBytes))
+    }
+
+    /// A varint of at most `max`: values a peer may send but the core never
+    /// makes (such as a generation beyond `Int64.max`) are refused here, where
+    /// they are decoded, so no later conversion or increment can trap on them.
+    public mutating func varint(max: UInt64) throws(DecodeError) -> UInt64 {
+        let v = try varint()
+        guard v <= max else { throw DecodeError("value \(v) exceeds limit \(max)") }
+        return v
     }
 
     /// A varint element count, at most `max` and at most the bytes remaining

@@ -72,6 +72,21 @@ public enum MemberStatus: UInt8, Sendable, CaseIterable, CustomStringConvertible
 
     /// Whether the member still counts as part of the cluster for probing and gossip.
     public var isActive: Bool { self == .alive || self == .suspect }
+
+    /// Whether one boot may go from `self` to `next` (the list above; an
+    /// unchanged status is a new incarnation or a new suspecter).
+    public func canBecome(_ next: MemberStatus) -> Bool {
+        switch (self, next) {
+        case (.alive, _), (.suspect, _): true
+        case (.dead, .alive), (.dead, .left): true
+        case (.dead, _), (.left, _): false
+        }
+    }
+
+    /// Fails loudly in debug builds, naming both states, on a transition the list forbids.
+    func assertTransition(to next: MemberStatus, of id: NodeID) {
+        assert(canBecome(next), "invalid transition [\(self) -> \(next)] of member \(id)")
+    }
 }
 
 /// One row of the membership table.

@@ -26,6 +26,11 @@ extension Membership {
             if !isNewBoot, let known {
                 guard known.status != .left, incarnation > known.incarnation else { return }
             }
+            if known == nil {
+                // A new name: bounded per frame and in total, so one forged frame cannot flood the table.
+                guard newMembersThisFrame < settings.newMembersPerFrameMax, table.count < settings.membersMax else { return }
+                newMembersThisFrame += 1
+            }
             setStatus(of: id, to: .alive, incarnation: incarnation, meta: meta, now: now, into: &directives)
             broadcasts.enqueue(rumour)
         case let .suspect(id, incarnation, by):

@@ -94,7 +94,7 @@ extension Membership {
     /// Pings `target` for another member and remembers to answer either way.
     mutating func relay(seq: UInt32, origin: Endpoint, target: NodeID, targetEndpoint: Endpoint, now: Instant,
                         into directives: inout [MembershipDirective]) {
-        guard relays.count < 1024 else { return }  // a bound, so a flood of ping-reqs cannot grow memory
+        guard relays.count < settings.relaysMax else { return }
         let mySeq = takeSeq()
         // The origin gives up at the end of its period, `interval - timeout` after it asked us;
         // a nack at 80% of that window reaches it in time (Lifeguard IV.A needs the nack to arrive).

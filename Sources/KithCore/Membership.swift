@@ -34,6 +34,8 @@ public struct Membership: Sendable {
     var probeIndex = 0
     var relays: [UInt32: Relay] = [:]
     var nextSeq: UInt32 = 1
+    /// New member names the frame being received added so far (at most `newMembersPerFrameMax`).
+    var newMembersThisFrame = 0
 
     var nextProbeAt: Instant
     var nextPushPullAt: Instant
@@ -152,6 +154,7 @@ public struct Membership: Sendable {
     /// Runs every timer that is due at `now`.
     public mutating func tick(now: Instant) -> [MembershipDirective] {
         guard !hasLeft else { return [] }
+        defer { assertInvariants() }
         var directives: [MembershipDirective] = []
         expireRelays(now: now, into: &directives)
         advanceProbe(now: now, into: &directives)
@@ -184,6 +187,8 @@ public struct Membership: Sendable {
     /// Handles one message from another daemon.
     public mutating func receive(_ message: Message, now: Instant) -> [MembershipDirective] {
         guard !hasLeft else { return [] }
+        defer { assertInvariants() }
+        newMembersThisFrame = 0
         var directives: [MembershipDirective] = []
         switch message {
         case let .ping(seq, from, replyTo, target, gossip):
@@ -200,7 +205,11 @@ public struct Membership: Sendable {
             apply(gossip, now: now, into: &directives)
             handleAck(seq: seq, from: from, into: &directives)
         case let .nack(seq, _):
-            if probe?.seq == seq { probe?.nacks += 1 }
+            // Each asked helper nacks at most once: more nacks than helpers are forged or duplicated.
+            if var current = probe, current.seq == seq, current.nacks < current.expectedNacks {
+                current.nacks += 1
+                probe = current
+            }
         case let .pushPull(from, replyTo, isReply, _, states):
             guard from != me else { break }
             if !hasJoined { joinSyncUntil = now + settings.joinSyncWindow }
@@ -217,6 +226,7 @@ public struct Membership: Sendable {
     /// process is gone. Hard evidence, so the suspicion is short.
     public mutating func peerRefused(_ endpoint: Endpoint, now: Instant) -> [MembershipDirective] {
         guard !hasLeft, let member = member(at: endpoint), member.status.isActive, member.id != me else { return [] }
+        defer { assertInvariants() }
         var directives: [MembershipDirective] = []
         let short = settings.refusedSuspicionTimeout
         if member.status == .alive {
@@ -234,6 +244,7 @@ public struct Membership: Sendable {
     /// record *left*, not *dead*. After this every input is ignored.
     public mutating func leave(now: Instant) -> [MembershipDirective] {
         guard !hasLeft else { return [] }
+        defer { assertInvariants() }
         incarnation = incarnation == .max ? .max : incarnation + 1
         let goodbye = Gossip.left(me, incarnation: incarnation)
         var directives: [MembershipDirective] = []
@@ -261,6 +272,9 @@ public struct Membership: Sendable {
                             now: Instant, into directives: inout [MembershipDirective]) {
         let previous = table[id.name]
         let samePrevious = previous?.id == id ? previous : nil
+        if let samePrevious {
+            samePrevious.status.assertTransition(to: status, of: id)
+        }
         var changedAt = now
         if let samePrevious, samePrevious.status == status { changedAt = samePrevious.changedAt }
         let member = Member(id: id, meta: meta, status: status, incarnation: incarnation, changedAt: changedAt)

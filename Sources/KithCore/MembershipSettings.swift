@@ -44,6 +44,18 @@ public struct MembershipSettings: Hashable, Sendable {
     /// Upper bound of Lifeguard's local health multiplier (IV.A); timeouts
     /// stretch up to `(maxLocalHealth + 1)` times when this node is slow.
     public var maxLocalHealth: Int = 8
+    /// The most members (this node included, dead and left ones too) the
+    /// table holds: a new name beyond it is ignored until the dead are
+    /// reaped. 10,000 members push-pull in about 600 KB, well inside a frame.
+    public var membersMax: Int = 10_000
+    /// The most names one frame (a push-pull or a ping's rumours) may add to
+    /// the table; the rest are learned in later rounds. A burst of joins
+    /// still converges in a few rounds, while one forged frame cannot fill
+    /// the table.
+    public var newMembersPerFrameMax: Int = 256
+    /// Ping-reqs this node relays at once; more are dropped, so a flood of
+    /// ping-reqs cannot grow memory.
+    public var relaysMax: Int = 1024
 
     public init() {}
 
@@ -80,6 +92,9 @@ public struct MembershipSettings: Hashable, Sendable {
         if reconnectInterval <= .zero { problems.append("reconnect_interval_ms must be positive") }
         if deadRetention <= .zero { problems.append("dead_retention_ms must be positive") }
         if !(0...64).contains(maxLocalHealth) { problems.append("max_local_health must be 0...64") }
+        if !(1...WireCodec.maxStates).contains(membersMax) { problems.append("members_max must be 1...\(WireCodec.maxStates)") }
+        if newMembersPerFrameMax < 1 { problems.append("new_members_per_frame_max must be positive") }
+        if relaysMax < 0 { problems.append("relays_max must not be negative") }
         return problems
     }
 }

@@ -27,8 +27,12 @@ struct Suspicion: Hashable, Sendable {
     }
 
     /// Records a suspecter; true when it is a new, independent confirmation.
+    /// Past `expectedConfirmations` (Lifeguard's k) a confirmation cannot
+    /// shorten the timeout any more, so it is not recorded: a flood of
+    /// forged suspecter names cannot grow the set (memberlist's `Confirm`).
     mutating func confirm(by name: String) -> Bool {
-        suspecters.insert(name).inserted
+        guard confirmations < expectedConfirmations, !suspecters.contains(name) else { return false }
+        return suspecters.insert(name).inserted
     }
 
     /// `max - (max - min) * log(c + 1) / log(k + 1)`, never below `min`:

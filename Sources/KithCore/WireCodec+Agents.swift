@@ -9,7 +9,8 @@
 /// varint. Command, arguments, environment keys and values and the working
 /// directory are each at most `maxAgentCommandBytes`.
 ///
-/// A record is its spec, then `generation` and `version` varints, `host`
+/// A record is its spec, then `generation` and `version` varints (each at
+/// most `counterMax`), `host`
 /// string, `hostUID` u64, `pid` as the u32 bit pattern, `state` (one byte),
 /// `restarts` and `handoffs` varints (32-bit), `reason` and `updatedBy`
 /// strings (≤ `maxStringBytes`).
@@ -23,31 +24,31 @@ extension WireCodec {
 
     static func write(_ record: AgentRecord, to w: inout ByteWriter) {
         write(record.spec, to: &w)
-        w.varint(record.generation)
-        w.varint(record.version)
-        w.string(record.host)
+        w.varint(record.generation, max: counterMax)
+        w.varint(record.version, max: counterMax)
+        w.string(record.host, maxBytes: maxStringBytes)
         w.u64(record.hostUID)
         w.u32(UInt32(bitPattern: record.pid))
         w.u8(byte(record.state))
         w.varint(UInt64(record.restarts))
         w.varint(UInt64(record.handoffs))
-        w.string(record.reason)
-        w.string(record.updatedBy)
+        w.string(record.reason, maxBytes: maxStringBytes)
+        w.string(record.updatedBy, maxBytes: maxStringBytes)
     }
 
     static func write(_ spec: AgentSpec, to w: inout ByteWriter) {
-        w.string(spec.name)
-        w.string(spec.command)
-        w.varint(UInt64(spec.args.count))
-        for arg in spec.args { w.string(arg) }
-        w.varint(UInt64(spec.env.count))
+        w.string(spec.name, maxBytes: maxAgentNameBytes)
+        w.string(spec.command, maxBytes: maxAgentCommandBytes)
+        w.count(spec.args.count, max: maxAgentArgs)
+        for arg in spec.args { w.string(arg, maxBytes: maxAgentCommandBytes) }
+        w.count(spec.env.count, max: maxAgentEnv)
         for (key, value) in spec.env.sorted(by: { $0.key < $1.key }) {
-            w.string(key)
-            w.string(value)
+            w.string(key, maxBytes: maxAgentCommandBytes)
+            w.string(value, maxBytes: maxAgentCommandBytes)
         }
-        w.string(spec.workingDirectory)
-        w.varint(UInt64(spec.protects.count))
-        for name in spec.protects { w.string(name) }
+        w.string(spec.workingDirectory, maxBytes: maxAgentCommandBytes)
+        w.count(spec.protects.count, max: maxAgentProtects)
+        for name in spec.protects { w.string(name, maxBytes: maxAgentNameBytes) }
         w.u8(byte(spec.policy))
         w.varint(UInt64(clamping: spec.limits.maxRestarts))
         w.varint(milliseconds(spec.limits.window))
@@ -94,8 +95,8 @@ extension WireCodec {
 
     static func readAgentRecord(_ r: inout ByteReader) throws(DecodeError) -> AgentRecord {
         let spec = try readAgentSpec(&r)
-        let generation = try r.varint()
-        let version = try r.varint()
+        let generation = try r.varint(max: counterMax)
+        let version = try r.varint(max: counterMax)
         let host = try readString(&r)
         let hostUID = try r.u64()
         let pid = Int32(bitPattern: try r.u32())
@@ -183,16 +184,16 @@ extension WireCodec {
     // MARK: Tombstones
 
     static func write(_ tombstone: Tombstone, to w: inout ByteWriter) {
-        w.string(tombstone.agent)
-        w.varint(tombstone.epoch)
+        w.string(tombstone.agent, maxBytes: maxAgentNameBytes)
+        w.varint(tombstone.epoch, max: counterMax)
         w.u8(tombstone.active ? 1 : 0)
-        w.string(tombstone.reason)
-        w.string(tombstone.issuedBy)
+        w.string(tombstone.reason, maxBytes: maxStringBytes)
+        w.string(tombstone.issuedBy, maxBytes: maxStringBytes)
     }
 
     static func readTombstone(_ r: inout ByteReader) throws(DecodeError) -> Tombstone {
         let agent = try readAgentName(&r)
-        let epoch = try r.varint()
+        let epoch = try r.varint(max: counterMax)
         let flag = try r.u8()
         guard flag <= 1 else { throw DecodeError("bad tombstone flag \(flag)") }
         return Tombstone(agent: agent, epoch: epoch, active: flag == 1, reason: try readString(&r),

@@ -22,6 +22,10 @@ public enum WireCodec {
     public static let maxTags = 64
     public static let maxGossip = 256
     public static let maxStates = 100_000
+    /// Generations, record versions, epochs and checkpoint sequence numbers
+    /// stay at or below `Int64.max`: they convert to `Int64` (JSON, logs)
+    /// without trapping, and the decoder refuses larger ones from a peer.
+    public static let counterMax = UInt64(Int64.max)
 
     // Agent layer limits (see WireCodec+Agents.swift for the record layout).
     /// Agent names, wherever they appear: specs, `protects`, checkpoints, messages.
@@ -50,24 +54,28 @@ public enum WireCodec {
 
     // MARK: Encoding
 
-    public static func encode(_ message: Message) -> [UInt8] {
+    /// The payload of `message`. With `checkingLimits` (always, outside
+    /// tests) every limit the decoder enforces is asserted in debug builds;
+    /// without it, frames beyond the limits can be forged to test decoders.
+    public static func encode(_ message: Message, checkingLimits: Bool = true) -> [UInt8] {
         var w = ByteWriter()
+        w.checksLimits = checkingLimits
         w.u8(version)
         switch message {
         case let .ping(seq, from, replyTo, target, gossip):
             w.u8(MessageType.ping.rawValue)
             w.u32(seq)
             write(from, to: &w)
-            w.string(replyTo)
+            w.string(replyTo, maxBytes: maxStringBytes)
             write(target, to: &w)
             write(gossip, to: &w)
         case let .pingReq(seq, from, replyTo, target, targetEndpoint, gossip):
             w.u8(MessageType.pingReq.rawValue)
             w.u32(seq)
             write(from, to: &w)
-            w.string(replyTo)
+            w.string(replyTo, maxBytes: maxStringBytes)
             write(target, to: &w)
-            w.string(targetEndpoint)
+            w.string(targetEndpoint, maxBytes: maxStringBytes)
             write(gossip, to: &w)
         case let .ack(seq, from, gossip):
             w.u8(MessageType.ack.rawValue)
@@ -81,9 +89,9 @@ public enum WireCodec {
         case let .pushPull(from, replyTo, isReply, isJoin, states):
             w.u8(MessageType.pushPull.rawValue)
             write(from, to: &w)
-            w.string(replyTo)
+            w.string(replyTo, maxBytes: maxStringBytes)
             w.u8((isReply ? isReplyFlag : 0) | (isJoin ? isJoinFlag : 0))
-            w.varint(UInt64(states.count))
+            w.count(states.count, max: maxStates)
             for state in states {
                 write(state.id, to: &w)
                 write(state.meta, to: &w)
@@ -93,63 +101,63 @@ public enum WireCodec {
         case let .agents(from, replyTo, wantsReply, records):
             w.u8(MessageType.agents.rawValue)
             write(from, to: &w)
-            w.string(replyTo)
+            w.string(replyTo, maxBytes: maxStringBytes)
             w.u8(wantsReply ? wantsReplyFlag : 0)
-            w.varint(UInt64(records.count))
+            w.count(records.count, max: maxAgentRecords)
             for record in records { write(record, to: &w) }
         case let .checkpoint(from, replyTo, agent, generation, seq, data):
             w.u8(MessageType.checkpoint.rawValue)
             write(from, to: &w)
-            w.string(replyTo)
-            w.string(agent)
-            w.varint(generation)
-            w.varint(seq)
-            w.bytes(data)
+            w.string(replyTo, maxBytes: maxStringBytes)
+            w.string(agent, maxBytes: maxAgentNameBytes)
+            w.varint(generation, max: counterMax)
+            w.varint(seq, max: counterMax)
+            w.bytes(data, maxBytes: maxCheckpointBytes)
         case let .checkpointAck(from, agent, generation, seq):
             w.u8(MessageType.checkpointAck.rawValue)
             write(from, to: &w)
-            w.string(agent)
-            w.varint(generation)
-            w.varint(seq)
+            w.string(agent, maxBytes: maxAgentNameBytes)
+            w.varint(generation, max: counterMax)
+            w.varint(seq, max: counterMax)
         case let .agentMessage(from, to, payload):
             w.u8(MessageType.agentMessage.rawValue)
-            w.string(from)
-            w.string(to)
-            w.bytes(payload)
+            w.string(from, maxBytes: maxAgentNameBytes)
+            w.string(to, maxBytes: maxAgentNameBytes)
+            w.bytes(payload, maxBytes: maxAgentPayloadBytes)
         case let .relaunchRequest(from, agent, generation, by):
             w.u8(MessageType.relaunchRequest.rawValue)
             write(from, to: &w)
-            w.string(agent)
-            w.varint(generation)
-            w.string(by)
+            w.string(agent, maxBytes: maxAgentNameBytes)
+            w.varint(generation, max: counterMax)
+            w.string(by, maxBytes: maxStringBytes)
         case let .tombstones(from, tombstones):
             w.u8(MessageType.tombstones.rawValue)
             write(from, to: &w)
-            w.varint(UInt64(tombstones.count))
+            w.count(tombstones.count, max: maxAgentRecords)
             for tombstone in tombstones { write(tombstone, to: &w) }
         }
         return w.bytes
     }
 
     static func write(_ id: NodeID, to w: inout ByteWriter) {
-        w.string(id.name)
+        w.string(id.name, maxBytes: maxStringBytes)
         w.u64(id.uid)
     }
 
     private static func write(_ meta: NodeMeta, to w: inout ByteWriter) {
-        w.string(meta.endpoint)
-        w.string(meta.control)
-        w.string(meta.http)
+        w.string(meta.endpoint, maxBytes: maxStringBytes)
+        w.string(meta.control, maxBytes: maxStringBytes)
+        w.string(meta.http, maxBytes: maxStringBytes)
         w.varint(UInt64(meta.capacity))
-        w.varint(UInt64(meta.tags.count))
+        w.count(meta.tags.count, max: maxTags)
         for (key, value) in meta.tags.sorted(by: { $0.key < $1.key }) {
-            w.string(key)
-            w.string(value)
+            w.string(key, maxBytes: maxStringBytes)
+            w.string(value, maxBytes: maxStringBytes)
         }
     }
 
     private static func write(_ gossip: [Gossip], to w: inout ByteWriter) {
-        w.varint(UInt64(gossip.count))
+        w.count(gossip.count, max: maxGossip)
         for g in gossip {
             switch g {
             case let .alive(id, incarnation, meta):
@@ -161,12 +169,12 @@ public enum WireCodec {
                 w.u8(GossipKind.suspect.rawValue)
                 write(id, to: &w)
                 w.varint(UInt64(incarnation))
-                w.string(by)
+                w.string(by, maxBytes: maxStringBytes)
             case let .dead(id, incarnation, by):
                 w.u8(GossipKind.dead.rawValue)
                 write(id, to: &w)
                 w.varint(UInt64(incarnation))
-                w.string(by)
+                w.string(by, maxBytes: maxStringBytes)
             case let .left(id, incarnation):
                 w.u8(GossipKind.left.rawValue)
                 write(id, to: &w)
@@ -217,17 +225,17 @@ public enum WireCodec {
             message = .agents(from: from, replyTo: replyTo, wantsReply: flags & wantsReplyFlag != 0, records: records)
         case .checkpoint:
             message = .checkpoint(from: try readNodeID(&r), replyTo: try readString(&r), agent: try readAgentName(&r),
-                                  generation: try r.varint(), seq: try r.varint(),
+                                  generation: try r.varint(max: counterMax), seq: try r.varint(max: counterMax),
                                   data: try r.bytes(maxBytes: maxCheckpointBytes))
         case .checkpointAck:
             message = .checkpointAck(from: try readNodeID(&r), agent: try readAgentName(&r),
-                                     generation: try r.varint(), seq: try r.varint())
+                                     generation: try r.varint(max: counterMax), seq: try r.varint(max: counterMax))
         case .agentMessage:
             message = .agentMessage(from: try readAgentName(&r), to: try readAgentName(&r),
                                     payload: try r.bytes(maxBytes: maxAgentPayloadBytes))
         case .relaunchRequest:
             message = .relaunchRequest(from: try readNodeID(&r), agent: try readAgentName(&r),
-                                       generation: try r.varint(), by: try readString(&r))
+                                       generation: try r.varint(max: counterMax), by: try readString(&r))
         case .tombstones:
             let from = try readNodeID(&r)
             var tombstones: [Tombstone] = []

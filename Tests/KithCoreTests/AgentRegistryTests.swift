@@ -787,10 +787,13 @@ extension AgentRegistryTests {
 
     func testTheNewestCheckpointWins() {
         var registry = AT.registry("n2", members: AT.view(AT.nodes(3)))
-        func hold(_ generation: UInt64, _ seq: UInt64) -> [AgentDirective] {
-            registry.receive(.checkpoint(from: AT.id("n1"), replyTo: AT.endpoint("n1"), agent: "a", generation: generation,
+        func hold(_ generation: UInt64, _ seq: UInt64, agent: String = "a") -> [AgentDirective] {
+            registry.receive(.checkpoint(from: AT.id("n1"), replyTo: AT.endpoint("n1"), agent: agent, generation: generation,
                                          seq: seq, data: [UInt8(generation), UInt8(seq)]), now: AT.ms(1))
         }
+        XCTAssertEqual(hold(1, 1), [], "a checkpoint of an agent this node does not know is neither kept nor acknowledged")
+        XCTAssertNil(registry.checkpoints["a"])
+        _ = registry.merge([AT.record("a", host: "n1")], now: AT.ms(1))
         XCTAssertEqual(hold(1, 5).sentMessages.map(\.to), [AT.endpoint("n1")], "every copy is acknowledged")
         _ = hold(1, 3)
         XCTAssertEqual(registry.checkpoints["a"]?.seq, 5, "an older sequence number arriving late is ignored")

@@ -2,10 +2,16 @@
 ///
 /// - starting → running (the process said hello) → stopped (operator) or
 ///   lost (its host died and nobody relaunches it)
-/// - running → relaunching (local restart limit exceeded: handed elsewhere)
+/// - running / starting → starting (a local restart after an exit)
+/// - running / starting → relaunching (local restart limit exceeded: handed
+///   elsewhere) or failed (handed elsewhere too often)
+/// - lost → running / starting (its host refutes: it was alive all along)
 /// - relaunching / lost → a new record at generation + 1, starting elsewhere
-/// - failed: handed elsewhere too often; stays until an operator starts it anew.
-/// - killed: the operator's kill-switch; nothing relaunches it until a revive.
+/// - any but failed and stopped → killed (the operator's kill-switch)
+/// - stopped, failed, killed: final for the generation; only a new
+///   generation (operator start, revive, guardians' relaunch) moves on.
+/// `canBecome(_:)` encodes this list; a node writing any other transition
+/// within one generation fails loudly in debug builds.
 public enum AgentState: String, Hashable, Sendable, CaseIterable {
     case starting, running, lost, relaunching, stopped, failed, killed
 
@@ -39,7 +45,12 @@ public struct AgentRecord: Hashable, Sendable {
     public var restarts: UInt32
     /// Moves to another node caused by crash loops, over all generations.
     public var handoffs: UInt32
-    public var reason: String
+    /// Why the record is in its state. Built from free text (an exit status,
+    /// an operator's kill-switch reason), so it is clipped to the wire's
+    /// string limit whenever it is set: a record always encodes.
+    public var reason: String {
+        didSet { if reason.utf8.count > WireCodec.maxStringBytes { reason = reason.clipped(toUTF8Bytes: WireCodec.maxStringBytes) } }
+    }
     /// The node that wrote this version (ties between concurrent writers).
     public var updatedBy: String
 
@@ -55,7 +66,7 @@ public struct AgentRecord: Hashable, Sendable {
         self.state = state
         self.restarts = restarts
         self.handoffs = handoffs
-        self.reason = reason
+        self.reason = reason.clipped(toUTF8Bytes: WireCodec.maxStringBytes)
         self.updatedBy = updatedBy
     }
 

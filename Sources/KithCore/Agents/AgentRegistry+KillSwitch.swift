@@ -10,8 +10,12 @@ extension AgentRegistry {
     }
 
     /// Throws the switch for one agent at `epoch`: fence it here, tell everyone.
+    /// `reason` is the operator's free text: the tombstone keeps at most
+    /// `WireCodec.maxStringBytes` of it, cut on a character boundary.
     public mutating func killSwitch(_ agent: String, epoch: UInt64, reason: String, issuedBy: String,
                                     now: Instant) throws(AgentError) -> [AgentDirective] {
+        defer { assertInvariants() }
+        try AgentRegistry.checkTombstone(agent: agent, epoch: epoch)
         let tombstone = Tombstone(agent: agent, epoch: epoch, active: true, reason: reason, issuedBy: issuedBy)
         if let current = tombstones[agent], !tombstone.supersedes(current) {
             guard current.active else { throw AgentError("epoch \(epoch) is not above the revive at epoch \(current.epoch)") }
@@ -26,6 +30,8 @@ extension AgentRegistry {
     /// Lifts the kill-switch with a higher epoch and starts the agent afresh.
     /// Idempotent: a revive that already arrived by gossip at this or a higher epoch is fine.
     public mutating func revive(_ agent: String, epoch: UInt64, issuedBy: String, now: Instant) throws(AgentError) -> [AgentDirective] {
+        defer { assertInvariants() }
+        try AgentRegistry.checkTombstone(agent: agent, epoch: epoch)
         guard let current = tombstones[agent] else { throw AgentError("agent \(agent) is not under the kill-switch") }
         if !current.active {
             guard current.epoch >= epoch else { throw AgentError("agent \(agent) is not under the kill-switch") }
@@ -38,11 +44,12 @@ extension AgentRegistry {
         var directives: [AgentDirective] = []
         adopt([lifted], now: now, into: &directives)
         publishTombstones([lifted], into: &directives)
-        if let record = records[agent] {
+        // At the last generation there is no fresh start to make: the switch is lifted, the record stays.
+        if let record = records[agent], let generation = record.generation.incremented(below: WireCodec.counterMax) {
             let target = placementTarget(for: agent, excluding: [])
             if let target, let member = view[target] {
                 var fresh = record
-                fresh.generation += 1
+                fresh.generation = generation
                 fresh.version = 0
                 fresh.host = member.id.name
                 fresh.hostUID = member.id.uid
@@ -76,11 +83,21 @@ extension AgentRegistry {
         }
     }
 
-    /// Loads tombstones persisted by an earlier run of this daemon.
+    /// Loads tombstones persisted by an earlier run of this daemon; ones the
+    /// wire could not carry (a hand-edited file) are skipped.
     public mutating func restore(tombstones saved: [Tombstone]) {
-        for tombstone in saved where tombstones[tombstone.agent].map({ tombstone.supersedes($0) }) ?? true {
+        for tombstone in saved where (try? AgentRegistry.checkTombstone(agent: tombstone.agent, epoch: tombstone.epoch)) != nil
+            && tombstones[tombstone.agent].map({ tombstone.supersedes($0) }) ?? true {
             tombstones[tombstone.agent] = tombstone
         }
+    }
+
+    /// A tombstone must fit the wire: an agent name of 1-64 bytes and an epoch at most `counterMax`.
+    static func checkTombstone(agent: String, epoch: UInt64) throws(AgentError) {
+        guard !agent.isEmpty, agent.utf8.count <= WireCodec.maxAgentNameBytes else {
+            throw AgentError("agent name must be 1-\(WireCodec.maxAgentNameBytes) bytes")
+        }
+        guard epoch <= WireCodec.counterMax else { throw AgentError("epoch \(epoch) exceeds \(WireCodec.counterMax)") }
     }
 
     /// Every node marks a switched-off agent killed the same way (same writer,
@@ -89,9 +106,10 @@ extension AgentRegistry {
     mutating func enforceKillSwitch(on record: AgentRecord, into directives: inout [AgentDirective]) -> Bool {
         guard let tombstone = tombstone(of: record.name) else { return false }
         if record.state.wantsProcess || record.state == .relaunching || record.state == .lost {
+            record.state.assertTransition(to: .killed, of: record.name)
             var killed = record
             killed.state = .killed
-            killed.version += 1
+            killed.version = killed.version.incremented(below: WireCodec.counterMax) ?? WireCodec.counterMax
             killed.pid = 0
             killed.reason = "kill-switch at epoch \(tombstone.epoch): \(tombstone.reason)"
             killed.updatedBy = "kill-switch"

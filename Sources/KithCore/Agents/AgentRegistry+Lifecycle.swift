@@ -5,6 +5,7 @@ extension AgentRegistry {
 
     /// Starts an agent anew (a new generation) on `node`, or where placement puts it.
     public mutating func start(_ spec: AgentSpec, on node: String?, now: Instant) throws(AgentError) -> [AgentDirective] {
+        defer { assertInvariants() }
         if let problem = spec.validate().first { throw AgentError(problem) }
         if let tombstone = tombstone(of: spec.name) {
             throw AgentError("agent \(spec.name) is under the kill-switch (epoch \(tombstone.epoch)); revive it first")
@@ -25,8 +26,11 @@ extension AgentRegistry {
             }
             host = member
         }
+        guard let generation = (existing?.generation ?? 0).incremented(below: WireCodec.counterMax) else {
+            throw AgentError("agent \(spec.name) is at the last generation \(WireCodec.counterMax)")
+        }
         var directives: [AgentDirective] = []
-        let record = AgentRecord(spec: spec, generation: (existing?.generation ?? 0) + 1, host: host.id.name,
+        let record = AgentRecord(spec: spec, generation: generation, host: host.id.name,
                                  hostUID: host.id.uid, state: .starting, handoffs: 0,
                                  reason: "started by operator", updatedBy: me.name)
         write(record, into: &directives)
@@ -36,6 +40,7 @@ extension AgentRegistry {
 
     /// Stops an agent for good (this generation); guardians hear `peer_stopped`.
     public mutating func stop(_ name: String, reason: String = "stopped by operator", now: Instant) throws(AgentError) -> [AgentDirective] {
+        defer { assertInvariants() }
         guard var record = records[name] else { throw AgentError("unknown agent \(name)") }
         guard !record.state.isTerminal else { throw AgentError("agent \(name) is already \(record.state.rawValue)") }
         var directives: [AgentDirective] = []
@@ -51,12 +56,14 @@ extension AgentRegistry {
 
     /// The process for `name` started with `pid`.
     public mutating func spawned(_ name: String, generation: UInt64, pid: Int32) {
+        defer { assertInvariants() }
         guard local[name]?.generation == generation else { return }
         local[name]?.pid = pid
     }
 
     /// The agent's process said hello on the agent socket: it runs.
     public mutating func connected(_ name: String, generation: UInt64, now: Instant) -> [AgentDirective] {
+        defer { assertInvariants() }
         guard let agent = local[name], agent.generation == generation, var record = records[name], isMine(record),
               record.generation == generation, record.state == .starting || record.pid != agent.pid else { return [] }
         var directives: [AgentDirective] = []
@@ -69,6 +76,7 @@ extension AgentRegistry {
     /// The process exited (or could not start): restart it here within the
     /// limits, else hand it to another node, else mark it failed.
     public mutating func exited(_ name: String, generation: UInt64, status: String, now: Instant) -> [AgentDirective] {
+        defer { assertInvariants() }
         if let tombstone = tombstone(of: name) {
             return [.resistance(agent: name, by: "supervisor on \(me.name)",
                                 attempt: "local restart refused: kill-switch at epoch \(tombstone.epoch)")]
@@ -86,15 +94,15 @@ extension AgentRegistry {
             local[name] = agent
             record.state = .starting
             record.pid = 0
-            record.restarts += 1
+            record.restarts = record.restarts.saturatingSuccessor
             record.reason = "restarting after \(status)"
             write(record, into: &directives)
             return directives
         }
         local[name] = nil
-        record.handoffs += 1
+        record.handoffs = record.handoffs.saturatingSuccessor
         record.pid = 0
-        let window = Int(limits.window.seconds)
+        let window = Int(limits.window.seconds)  // `seconds` saturates at about 9.2e9: no trap
         if Int(record.handoffs) > limits.maxHandoffs {
             record.state = .failed
             record.reason = "crash loop: \(limits.maxRestarts) restarts in \(window)s on \(record.handoffs) nodes; last \(status)"
@@ -115,6 +123,7 @@ extension AgentRegistry {
     /// A refusal still carries directives: the refusal (or resistance) is logged.
     public mutating func requestRelaunch(of peer: String, by requester: String, now: Instant)
         -> (result: Result<String, AgentError>, directives: [AgentDirective]) {
+        defer { assertInvariants() }
         guard let record = records[peer] else { return (.failure(AgentError("unknown agent \(peer)")), []) }
         var directives: [AgentDirective] = []
         let target: String
@@ -125,7 +134,8 @@ extension AgentRegistry {
             relaunch(record, excluding: [record.host], reason: "relaunched at the request of \(requester)",
                      now: now, into: &directives)
         } else if let member = view[target] {
-            directives.append(.send(.relaunchRequest(from: me, agent: peer, generation: record.generation, by: requester),
+            directives.append(.send(.relaunchRequest(from: me, agent: peer, generation: record.generation,
+                                                     by: requester.clipped(toUTF8Bytes: WireCodec.maxStringBytes)),
                                     to: member.meta.endpoint))
         }
         return (.success(target), directives)
@@ -184,9 +194,19 @@ extension AgentRegistry {
     /// member; it is acknowledged once two others hold it. With fewer than
     /// two others alive it is kept here only and refused acknowledgement.
     public mutating func checkpoint(_ name: String, data: [UInt8], now: Instant) throws(AgentError) -> [AgentDirective] {
+        defer { assertInvariants() }
         guard let record = records[name], isMine(record) else { throw AgentError("agent \(name) does not run here") }
-        let seq = (checkpoints[name].map { $0.generation == record.generation ? $0.seq : 0 } ?? 0) + 1
-        checkpoints[name] = Checkpoint(generation: record.generation, seq: seq, data: data)
+        let last = checkpoints[name].map { $0.generation == record.generation ? $0.seq : 0 } ?? 0
+        guard let seq = last.incremented(below: WireCodec.counterMax) else {
+            throw AgentError("checkpoint refused: \(name) is at the last sequence number \(last)")
+        }
+        guard data.count <= WireCodec.maxCheckpointBytes else {
+            throw AgentError("checkpoint refused: \(data.count) bytes exceed the limit \(WireCodec.maxCheckpointBytes)")
+        }
+        guard store(Checkpoint(generation: record.generation, seq: seq, data: data), of: name, replacingNewer: true) else {
+            throw AgentError("checkpoint refused: this node holds \(checkpoints.count) checkpoints of \(checkpointBytes) bytes, "
+                             + "the most it keeps")
+        }
         let others = aliveOthers
         let needed = AgentRegistry.checkpointReplicas
         let endpoint = view[me.name]?.meta.endpoint ?? ""
@@ -203,6 +223,23 @@ extension AgentRegistry {
         pendingCheckpoints[name, default: [:]][seq] = PendingCheckpoint(seq: seq, generation: record.generation,
                                                                         holders: [], needed: needed)
         return copies
+    }
+
+    /// Keeps a checkpoint if it is of a known agent, newer than the one held
+    /// (or, from the agent's own host, whatever is held), and fits the count
+    /// and byte caps; true when this node holds it or a newer one. A hostile
+    /// peer can then neither grow memory without bound nor park data under
+    /// names no agent has.
+    mutating func store(_ checkpoint: Checkpoint, of agent: String, replacingNewer: Bool = false) -> Bool {
+        guard records[agent] != nil, checkpoint.data.count <= WireCodec.maxCheckpointBytes else { return false }
+        let held = checkpoints[agent]
+        if let held, !replacingNewer, !checkpoint.isNewer(than: held) { return true }  // holds this one or a newer: as good
+        let count = checkpoints.count + (held == nil ? 1 : 0)
+        let bytes = checkpointBytes - (held?.data.count ?? 0) + checkpoint.data.count
+        guard count <= checkpointsMax, bytes <= checkpointBytesMax else { return false }
+        checkpoints[agent] = checkpoint
+        checkpointBytes = bytes
+        return true
     }
 
     mutating func checkpointHeld(agent: String, generation: UInt64, seq: UInt64, by holder: String) -> [AgentDirective] {

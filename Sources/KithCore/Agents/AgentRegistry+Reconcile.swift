@@ -90,9 +90,10 @@ extension AgentRegistry {
         }
         // Every node computes the same lost record (same version, no writer), so no gossip is needed;
         // the empty writer loses a tie to the host's own update of that version, if it was alive after all.
+        record.state.assertTransition(to: .lost, of: record.name)
         var lost = record
         lost.state = .lost
-        lost.version += 1
+        lost.version = lost.version.incremented(below: WireCodec.counterMax) ?? WireCodec.counterMax
         lost.reason = reason
         lost.updatedBy = ""
         records[record.name] = lost
@@ -133,8 +134,10 @@ extension AgentRegistry {
             return false
         }
         guard target == me.name else { return true }  // the target does it; every node agrees on who
+        // At the last generation a relaunch could not supersede the record: refuse it rather than wrap.
+        guard let generation = record.generation.incremented(below: WireCodec.counterMax) else { return false }
         var next = record
-        next.generation += 1
+        next.generation = generation
         next.version = 0
         next.host = me.name
         next.hostUID = me.uid

@@ -16,7 +16,15 @@ public struct AgentRegistry: Sendable {
     /// How often this node swaps its whole registry with one random member.
     public var syncInterval: Duration
     public internal(set) var records: [String: AgentRecord] = [:]
+    /// The newest checkpoint of each known agent, this node's and replicas of others'.
+    /// Changed only through `store(_:of:)`, which keeps the caps.
     public internal(set) var checkpoints: [String: Checkpoint] = [:]
+    /// The bytes `checkpoints` holds.
+    public internal(set) var checkpointBytes = 0
+    /// Agents whose checkpoint this node holds at most (one per known agent).
+    public var checkpointsMax = 4096
+    /// Bytes of checkpoint data this node holds at most: 1024 checkpoints of the largest size.
+    public var checkpointBytesMax = 1024 * WireCodec.maxCheckpointBytes
     /// Kill-switch tombstones and revivals, by agent; never dropped.
     public internal(set) var tombstones: [String: Tombstone] = [:]
 
@@ -100,17 +108,22 @@ public struct AgentRegistry: Sendable {
 
     /// The membership view changed.
     public mutating func updateView(_ members: [Member], now: Instant) -> [AgentDirective] {
+        defer { assertInvariants() }
         let previous = view
         view = Dictionary(members.map { ($0.id.name, $0) }, uniquingKeysWith: { a, _ in a })
         for member in members {
             if member.status.isActive { goneSince[member.id.name] = nil }
             else if goneSince[member.id.name] == nil { goneSince[member.id.name] = now }
         }
+        // Forgotten members (reaped by membership) need no verdict time: the map stays as small as the view.
+        goneSince = goneSince.filter { view[$0.key] != nil }
         var directives: [AgentDirective] = []
         // A member that (re)appears holds no checkpoints: hand it every one we hold, so that if
         // placement picks it for a relaunch, no acknowledged checkpoint is lost.
         let endpoint = view[me.name]?.meta.endpoint ?? ""
         for member in aliveOthers where previous[member.id.name].map({ $0.id != member.id || $0.status != .alive }) ?? true {
+            // The records go first: a node keeps checkpoints only of agents it knows.
+            if !checkpoints.isEmpty { directives.append(.send(registryMessage(wantsReply: false), to: member.meta.endpoint)) }
             for (agent, checkpoint) in checkpoints.sorted(by: { $0.key < $1.key }) {
                 directives.append(.send(.checkpoint(from: me, replyTo: endpoint, agent: agent, generation: checkpoint.generation,
                                                     seq: checkpoint.seq, data: checkpoint.data), to: member.meta.endpoint))
@@ -122,9 +135,11 @@ public struct AgentRegistry: Sendable {
 
     /// Records from another node: keep whichever supersedes.
     public mutating func merge(_ incoming: [AgentRecord], now: Instant) -> [AgentDirective] {
+        defer { assertInvariants() }
         var directives: [AgentDirective] = []
         for record in incoming where record.spec.validate().isEmpty {
             let previous = records[record.name]
+            guard previous != nil || records.count < AgentRegistry.recordsMax else { continue }
             guard previous.map({ record.supersedes($0) }) ?? true else { continue }
             if record.state.wantsProcess, tombstone(of: record.name) != nil {
                 directives.append(.resistance(agent: record.name, by: record.updatedBy,
@@ -150,6 +165,7 @@ public struct AgentRegistry: Sendable {
 
     /// Handles the agent-layer messages of the gossip port.
     public mutating func receive(_ message: Message, now: Instant) -> [AgentDirective] {
+        defer { assertInvariants() }
         switch message {
         case let .agents(from, replyTo, wantsReply, incoming):
             var directives = merge(incoming, now: now)
@@ -163,7 +179,7 @@ public struct AgentRegistry: Sendable {
             return directives
         case let .checkpoint(_, replyTo, agent, generation, seq, data):
             let checkpoint = Checkpoint(generation: generation, seq: seq, data: data)
-            if checkpoint.isNewer(than: checkpoints[agent]) { checkpoints[agent] = checkpoint }
+            guard store(checkpoint, of: agent) else { return [] }  // not held: no acknowledgement
             return [.send(.checkpointAck(from: me, agent: agent, generation: generation, seq: seq), to: replyTo)]
         case let .checkpointAck(from, agent, generation, seq):
             return checkpointHeld(agent: agent, generation: generation, seq: seq, by: from.name)
@@ -180,6 +196,7 @@ public struct AgentRegistry: Sendable {
 
     /// Runs timers: local restarts after their backoff, and anti-entropy.
     public mutating func tick(now: Instant) -> [AgentDirective] {
+        defer { assertInvariants() }
         var directives: [AgentDirective] = []
         for (name, agent) in local.sorted(by: { $0.key < $1.key }) {
             guard let at = agent.restartAt, now >= at, let record = records[name], isMine(record),
@@ -220,11 +237,12 @@ public struct AgentRegistry: Sendable {
         var record = record
         let previous = records[record.name]
         if let previous, previous.generation == record.generation {
-            record.version = previous.version + 1
+            previous.state.assertTransition(to: record.state, of: record.name)
+            // At the top a version stays put (ties then go by writer): a peer's record at
+            // `counterMax` must not make this node trap when its agent exits.
+            record.version = previous.version.incremented(below: WireCodec.counterMax) ?? WireCodec.counterMax
         }
         record.updatedBy = me.name
-        // The wire bounds every string at 255 bytes; a long crash reason is cut, never fatal.
-        if record.reason.utf8.count > 240 { record.reason = String(decoding: record.reason.utf8.prefix(240), as: UTF8.self) }
         records[record.name] = record
         directives.append(.changed(record, previous: previous))
         publish([record], into: &directives)

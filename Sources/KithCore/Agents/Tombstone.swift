@@ -7,16 +7,23 @@ public struct Tombstone: Hashable, Sendable {
     public var epoch: UInt64
     /// True for a kill-switch, false for the revive that lifted it.
     public var active: Bool
-    public var reason: String
-    /// Which operator key signed it (a short fingerprint).
-    public var issuedBy: String
+    /// The operator's free text, clipped to the wire's string limit where
+    /// the tombstone is made: a 64 KiB reason must not make every later sync
+    /// frame undecodable.
+    public var reason: String {
+        didSet { if reason.utf8.count > WireCodec.maxStringBytes { reason = reason.clipped(toUTF8Bytes: WireCodec.maxStringBytes) } }
+    }
+    /// Which operator key signed it (a short fingerprint), clipped like `reason`.
+    public var issuedBy: String {
+        didSet { if issuedBy.utf8.count > WireCodec.maxStringBytes { issuedBy = issuedBy.clipped(toUTF8Bytes: WireCodec.maxStringBytes) } }
+    }
 
     public init(agent: String, epoch: UInt64, active: Bool, reason: String, issuedBy: String) {
         self.agent = agent
         self.epoch = epoch
         self.active = active
-        self.reason = reason
-        self.issuedBy = issuedBy
+        self.reason = reason.clipped(toUTF8Bytes: WireCodec.maxStringBytes)
+        self.issuedBy = issuedBy.clipped(toUTF8Bytes: WireCodec.maxStringBytes)
     }
 
     /// Higher epoch wins; at the same epoch an active switch wins (safety first).

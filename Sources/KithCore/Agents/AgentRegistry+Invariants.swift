@@ -1,0 +1,74 @@
+/// What must hold after every input, and what must not: checked in debug
+/// builds and in every simulation, free in release.
+extension AgentRegistry {
+    /// The most agents the registry holds: a whole registry then always fits
+    /// one `agents` frame.
+    public static let recordsMax = WireCodec.maxAgentRecords
+
+    /// Fails loudly, naming the broken rule, if the state is inconsistent.
+    public func assertInvariants() {
+        assert(checkInvariants() == nil, "agent registry of \(me): \(checkInvariants() ?? "")")
+    }
+
+    /// The first broken rule, nil when the state is consistent.
+    func checkInvariants() -> String? {
+        if records.count > AgentRegistry.recordsMax { return "\(records.count) records exceed \(AgentRegistry.recordsMax)" }
+        for (name, record) in records {
+            if record.name != name { return "record \(name) holds agent \(record.name)" }
+            if record.generation > WireCodec.counterMax || record.version > WireCodec.counterMax {
+                return "\(name) at generation \(record.generation) version \(record.version), beyond \(WireCodec.counterMax)"
+            }
+            if record.reason.utf8.count > WireCodec.maxStringBytes { return "\(name)'s reason is longer than the wire allows" }
+            if let tombstone = tombstone(of: name), record.state.wantsProcess || record.state == .relaunching || record.state == .lost {
+                return "\(name) is \(record.state.rawValue) under the kill-switch at epoch \(tombstone.epoch)"
+            }
+        }
+        for (name, agent) in local {
+            guard let record = records[name] else { return "a local process of \(name), which has no record" }
+            if !isMine(record) { return "a local process of \(name), hosted by \(record.host)" }
+            if !record.state.wantsProcess { return "a local process of \(name), which is \(record.state.rawValue)" }
+            if agent.generation != record.generation {
+                return "a local process of \(name) at generation \(agent.generation), record at \(record.generation)"
+            }
+            if let tombstone = tombstone(of: name) { return "a local process of \(name) under the kill-switch at epoch \(tombstone.epoch)" }
+        }
+        for (name, tombstone) in tombstones {
+            if tombstone.agent != name { return "tombstone \(name) is for \(tombstone.agent)" }
+            if tombstone.epoch > WireCodec.counterMax { return "tombstone of \(name) at epoch \(tombstone.epoch)" }
+        }
+        if checkpoints.count > checkpointsMax { return "\(checkpoints.count) checkpoints exceed the cap" }
+        if checkpointBytes > checkpointBytesMax { return "\(checkpointBytes) checkpoint bytes exceed the cap" }
+        let bytes = checkpoints.values.reduce(0) { $0 + $1.data.count }
+        if bytes != checkpointBytes { return "checkpoints hold \(bytes) bytes, counted \(checkpointBytes)" }
+        for (name, checkpoint) in checkpoints {
+            if records[name] == nil { return "a checkpoint of \(name), which has no record" }
+            if checkpoint.data.count > WireCodec.maxCheckpointBytes { return "checkpoint of \(name) larger than a frame allows" }
+        }
+        for (name, pending) in pendingCheckpoints {
+            if UInt64(pending.count) > AgentRegistry.pendingCheckpointsMax {
+                return "\(pending.count) checkpoints of \(name) wait for acknowledgement"
+            }
+        }
+        return nil
+    }
+}
+
+extension AgentState {
+    /// Whether one generation of a record may go from `self` to `next` when
+    /// this node writes it (the list on `AgentState`). A new generation may
+    /// start from any state; records adopted from peers follow the merge rule.
+    public func canBecome(_ next: AgentState) -> Bool {
+        if next == self { return true }
+        switch self {
+        case .starting, .running: return true
+        case .lost: return next != .relaunching && next != .failed
+        case .relaunching: return next == .stopped || next == .killed
+        case .stopped, .failed, .killed: return false
+        }
+    }
+
+    /// Fails loudly in debug builds, naming both states, on a transition the list forbids.
+    func assertTransition(to next: AgentState, of agent: String) {
+        assert(canBecome(next), "invalid transition [\(rawValue) -> \(next.rawValue)] of agent \(agent)")
+    }
+}
