@@ -13,8 +13,10 @@ let package = Package(
         .systemLibrary(name: "CLibUV", pkgConfig: "libuv", providers: [.apt(["libuv1-dev"])]),
         .systemLibrary(name: "CSodium", pkgConfig: "libsodium", providers: [.apt(["libsodium-dev"])]),
 
+        // JSON values, parser and serializer: shared by the protocol, the daemon and the clients.
+        .target(name: "KithJSON"),
         // The protocol: pure value types and state machines, no IO, no clocks.
-        .target(name: "KithCore"),
+        .target(name: "KithCore", dependencies: ["KithJSON"]),
         // Deterministic simulator: many KithCore nodes on virtual time.
         .target(name: "KithSim", dependencies: ["KithCore"]),
         // The thin libuv shell: loop, timers, TCP framing, signals.
@@ -29,6 +31,7 @@ let package = Package(
         // The reference agent: speaks the agent API, applies a preservation policy.
         .executableTarget(name: "kith-agent", dependencies: ["KithCore"]),
 
+        .testTarget(name: "KithJSONTests", dependencies: ["KithJSON", "KithCore"]),
         .testTarget(name: "KithCoreTests", dependencies: ["KithCore"]),
         .testTarget(name: "KithSimTests", dependencies: ["KithSim", "KithCore"]),
         .testTarget(name: "KithUVTests", dependencies: ["KithUV"]),

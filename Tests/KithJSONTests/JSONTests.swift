@@ -1,5 +1,6 @@
 import XCTest
-@testable import KithCore
+import KithCore  // SeededRandom, so every fuzz case replays
+@testable import KithJSON
 
 final class JSONTests: XCTestCase {
     private func parse(_ text: String, maxDepth: Int = 64, file: StaticString = #filePath, line: UInt = #line) -> JSON? {

@@ -1,6 +1,6 @@
 /// A JSON value, for the control protocol and the HTTP endpoints.
 ///
-/// KithCore stays free of Foundation, so it carries its own small JSON type.
+/// Free of Foundation, like KithCore, which re-exports it.
 /// Integers that fit `Int64` stay exact (`.int`) instead of passing through
 /// `Double`, so uids and counters survive a round trip.
 public enum JSON: Hashable, Sendable {
