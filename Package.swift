@@ -23,8 +23,10 @@ let package = Package(
         .target(name: "KithUV", dependencies: ["CLibUV"]),
         // Signatures, MACs and digests over libsodium, and small secret files.
         .target(name: "KithCrypto", dependencies: ["CSodium"]),
+        // What a client needs to talk to a node: control client, operator signer, event-log verifier.
+        .target(name: "KithControl", dependencies: ["KithJSON", "KithCrypto"]),
         // The daemon's composition: drives the core with shell events.
-        .target(name: "KithNode", dependencies: ["KithCore", "KithUV", "KithCrypto"]),
+        .target(name: "KithNode", dependencies: ["KithCore", "KithUV", "KithCrypto", "KithControl"]),
 
         .executableTarget(name: "kithd", dependencies: ["KithNode"]),
         .executableTarget(name: "kithctl", dependencies: ["KithCore", "KithNode", "KithCrypto"]),

@@ -1,7 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import KithCore
+import KithJSON
 import KithCrypto
 
 /// Why a control request failed, worded for an operator.
@@ -39,7 +39,7 @@ public enum ControlError: Error, CustomStringConvertible, Sendable {
 public struct ControlClient: Sendable {
     public let address: String
     public let timeoutMilliseconds: Int
-    /// Signs every command that is not read-only (see `OperatorAuthority.readOnly`); nil sends requests as given.
+    /// Signs every command that is not read-only (see `OperatorRequest.readOnlyCommands`); nil sends requests as given.
     public let signer: OperatorSigner?
 
     /// Replies larger than this are treated as a broken daemon rather than buffered forever.
@@ -54,7 +54,7 @@ public struct ControlClient: Sendable {
     /// Whether a request needs `auth`: every command but the read-only ones.
     public static func needsSignature(_ json: JSON) -> Bool {
         guard let cmd = json["cmd"]?.stringValue else { return true }
-        return !OperatorAuthority.readOnly.contains(cmd)
+        return !OperatorRequest.readOnlyCommands.contains(cmd)
     }
 
     /// Sends `json` and returns the reply object; throws `ControlError` on any

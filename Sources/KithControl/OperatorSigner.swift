@@ -1,7 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import KithCore
+import KithJSON
 import KithCrypto
 
 /// The operator's side: signs control requests with a key file and a
@@ -48,9 +48,10 @@ public struct OperatorSigner: Sendable {
     /// The request with `auth` added; the same signed request may go to every node.
     public func sign(_ request: JSON, counter: UInt64) -> JSON {
         guard var object = request.objectValue else { return request }
-        let nonce = Hex.encode((0..<2).flatMap { _ in withUnsafeBytes(of: ProcessStats.randomUInt64()) { Array($0) } })
+        var random = SystemRandomNumberGenerator()
+        let nonce = Hex.encode((0..<2).flatMap { _ in withUnsafeBytes(of: random.next() as UInt64) { Array($0) } })
         object["auth"] = ["key": .string(publicKeyHex), "counter": .int(Int64(clamping: counter)), "nonce": .string(nonce)]
-        let signature = key.sign(OperatorAuthority.signedBytes(of: .object(object)))
+        let signature = key.sign(OperatorRequest.signedBytes(of: .object(object)))
         var auth = object["auth"]?.objectValue ?? [:]
         auth["sig"] = .string(Hex.encode(signature))
         object["auth"] = .object(auth)
@@ -90,3 +91,12 @@ extension OperatorSigner {
 }
 
 private func systemError(_ code: Int32) -> String { String(cString: strerror(code)).lowercased() }
+
+private extension String {
+    /// Without leading and trailing whitespace (key files end in a newline).
+    var trimmingSpaces: String {
+        let isSpace: (Character) -> Bool = { $0.isWhitespace }
+        guard let first = firstIndex(where: { !isSpace($0) }), let last = lastIndex(where: { !isSpace($0) }) else { return "" }
+        return String(self[first...last])
+    }
+}

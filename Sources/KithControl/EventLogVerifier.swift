@@ -1,4 +1,4 @@
-import KithCore
+import KithJSON
 import KithCrypto
 
 /// The outcome of checking an event log: how far it is intact, and for a
@@ -75,6 +75,9 @@ public struct Verification: Sendable, Equatable, CustomStringConvertible {
 /// network IO, so `kithctl` can check what nodes send it and tests can check
 /// edited copies.
 public enum EventLogVerifier {
+    /// The log's file in a node's data directory; a client reads it directly when the daemon is gone.
+    public static let fileName = "events.jsonl"
+
     /// Checks every record and stops at the first that fails.
     ///
     /// Per record, in order: it parses (an unparsable *last* line is a torn
@@ -150,7 +153,7 @@ public enum EventLogVerifier {
 
     /// The bytes a record's `hash` is the SHA-256 of: the record without `hash`
     /// and `sig`, serialized compactly with sorted keys (KithCore's `JSON.serialized()`).
-    static func canonicalBody(_ members: [String: JSON]) -> [UInt8] {
+    package static func canonicalBody(_ members: [String: JSON]) -> [UInt8] {
         var body = members
         body["hash"] = nil
         body["sig"] = nil
@@ -167,17 +170,17 @@ public enum EventLogVerifier {
 }
 
 /// The fields every record has, checked for type.
-struct EventRecordFields {
-    struct Problem: Error { let detail: String }
+package struct EventRecordFields {
+    package struct Problem: Error { let detail: String }
 
-    let members: [String: JSON]
-    let seq: Int64
-    let tsMs: Int64
-    let prev: String
-    let hash: String
-    let sig: String
+    package let members: [String: JSON]
+    package let seq: Int64
+    package let tsMs: Int64
+    package let prev: String
+    package let hash: String
+    package let sig: String
 
-    static func from(_ json: JSON) -> Result<EventRecordFields, Problem> {
+    package static func from(_ json: JSON) -> Result<EventRecordFields, Problem> {
         guard case .object(let members) = json else { return .failure(Problem(detail: "not a JSON object")) }
         func int(_ key: String) throws(Problem) -> Int64 {
             guard case .int(let value)? = members[key] else { throw Problem(detail: "\"\(key)\" must be an integer") }
