@@ -27,9 +27,13 @@ let package = Package(
         .target(name: "KithControl", dependencies: ["KithJSON", "KithCrypto"]),
         // The daemon's composition: drives the core with shell events.
         .target(name: "KithNode", dependencies: ["KithCore", "KithUV", "KithCrypto", "KithControl"]),
+        // The scenario report: figures computed from event logs alone, Markdown and SVG. Pure.
+        .target(name: "KithReport", dependencies: ["KithJSON"]),
+        // Labs of real daemons (loopback, network namespaces), scenarios, benches and the demo.
+        .target(name: "KithLab", dependencies: ["KithCore", "KithControl", "KithReport"]),
 
         .executableTarget(name: "kithd", dependencies: ["KithNode"]),
-        .executableTarget(name: "kithctl", dependencies: ["KithCore", "KithNode", "KithCrypto"]),
+        .executableTarget(name: "kithctl", dependencies: ["KithCore", "KithCrypto", "KithControl", "KithLab", "KithReport"]),
         // The reference agent: speaks the agent API, applies a preservation policy.
         .executableTarget(name: "kith-agent", dependencies: ["KithCore"]),
 
