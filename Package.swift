@@ -43,6 +43,7 @@ let package = Package(
         .testTarget(name: "KithUVTests", dependencies: ["KithUV"]),
         .testTarget(name: "KithCryptoTests", dependencies: ["KithCrypto"]),
         .testTarget(name: "KithNodeTests", dependencies: ["KithNode", "KithCore", "KithCrypto"]),
+        .testTarget(name: "KithReportTests", dependencies: ["KithReport", "KithJSON"], resources: [.copy("Fixtures")]),
         .testTarget(name: "KithProcessTests", dependencies: ["KithCore", "KithNode", "kithd", "kithctl", "kith-agent"]),
     ]
 )
