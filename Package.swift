@@ -44,6 +44,7 @@ let package = Package(
         .testTarget(name: "KithCryptoTests", dependencies: ["KithCrypto"]),
         .testTarget(name: "KithNodeTests", dependencies: ["KithNode", "KithCore", "KithCrypto"]),
         .testTarget(name: "KithReportTests", dependencies: ["KithReport", "KithJSON"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "KithLabTests", dependencies: ["KithLab", "KithReport", "KithJSON"]),
         .testTarget(name: "KithProcessTests", dependencies: ["KithCore", "KithNode", "kithd", "kithctl", "kith-agent"]),
     ]
 )
