@@ -221,7 +221,6 @@ public struct ControlClient: Sendable {
     }
 }
 
-
 private func monotonicMilliseconds() -> Int {
     var now = timespec()
     clock_gettime(CLOCK_MONOTONIC, &now)

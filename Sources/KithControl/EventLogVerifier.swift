@@ -1,5 +1,5 @@
-import KithJSON
 import KithCrypto
+import KithJSON
 
 /// The outcome of checking an event log: how far it is intact, and for a
 /// broken one the first record that fails and why.

@@ -1,5 +1,5 @@
-import KithCore
 import KithControl
+import KithCore
 
 /// The reference agents of `lab up --agents` and `bench agents`: K per node,
 /// named nI-aJ, started on nI; every agent of a node protects every agent of

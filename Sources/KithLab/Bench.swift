@@ -1,7 +1,7 @@
 import Foundation
 import Glibc
-import KithCore
 import KithControl
+import KithCore
 import KithReport
 
 /// `bench membership`: the numbers the membership defaults are judged by, from
@@ -68,7 +68,6 @@ package enum Bench {
     }
 
     package static func rounded(_ value: Double) -> Double { (value * 100).rounded() / 100 }
-
 
     /// Join, idle window, pause detection and recovery, then crash detection, on one cluster.
     private static func runTrial(_ cluster: Cluster, idleSeconds: Int, into samples: inout Samples) throws {

@@ -1,7 +1,7 @@
 import Foundation
 import Glibc
-import KithCore
 import KithControl
+import KithCore
 import KithReport
 
 /// `bench messages`: agent-to-agent message throughput and latency between two

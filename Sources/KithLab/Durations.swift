@@ -27,7 +27,6 @@ package enum Durations {
         return nil
     }
 
-
     /// Wall-clock milliseconds since the Unix epoch, the clock of event records.
     package static var nowMilliseconds: Int64 { Int64((Date().timeIntervalSince1970 * 1000).rounded()) }
 }

@@ -1,9 +1,9 @@
 import Dispatch
 import Foundation
-import KithCore
 import KithControl
-import Synchronization
+import KithCore
 import KithReport
+import Synchronization
 
 /// Reads every node's event log (the `events` control command with the
 /// daemon's largest limit, or a lab daemon's file when it is gone) and checks

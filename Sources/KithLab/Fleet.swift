@@ -1,9 +1,9 @@
 import Dispatch
 import Foundation
-import KithCore
 import KithControl
-import Synchronization
+import KithCore
 import KithReport
+import Synchronization
 
 /// One member of the cluster as a node's table lists it.
 package struct FleetMember: Sendable {

@@ -87,7 +87,6 @@ package struct LabRecord {
         for index in nodes.indices { nodes[index].args += ["--relaunch-quorum", quorum] }
     }
 
-
     package static func remove(from directory: String) throws {
         try FileManager.default.removeItem(atPath: directory + "/" + fileName)
     }

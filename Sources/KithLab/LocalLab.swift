@@ -1,7 +1,7 @@
 import Foundation
-import KithCore
-import KithControl
 import Glibc
+import KithControl
+import KithCore
 import KithReport
 
 /// A lab of daemons on 127.0.0.1 that outlives kithctl, remembered in DIR/lab.json.

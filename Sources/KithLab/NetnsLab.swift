@@ -21,9 +21,6 @@ package enum NetnsLab: LabKind {
     /// Linux's limit on interface names (IFNAMSIZ - 1).
     package static let interfaceNameLimit = 15
 
-
-
-
     package static func isRecorded(in directory: String) -> Bool {
         NetnsLabRecord.isNetns(directory)
     }
@@ -43,7 +40,6 @@ package enum NetnsLab: LabKind {
     }
 
     // MARK: up
-
 
     /// Records the plan, builds bridge, namespaces and veths, starts one kithd
     /// per namespace and waits as `LocalLab.up` does. On any failure (or

@@ -13,9 +13,6 @@ package enum NetnsLabFaults {
     /// How long the kithd delay fallback lasts unless `lab netem --clear` ends it sooner.
     package static let kithdDelayMilliseconds = 3_600_000
 
-
-
-
     // MARK: partition and heal
 
     /// Drops, in each namespace, packets from and to the other group's

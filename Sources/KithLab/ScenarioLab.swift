@@ -1,7 +1,7 @@
 import Foundation
 import Glibc
-import KithCore
 import KithControl
+import KithCore
 
 /// The daemons one scenario run (or the demo) starts in a fresh temporary
 /// directory, obeying a given operator key, and always tears down.

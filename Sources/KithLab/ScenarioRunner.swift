@@ -1,7 +1,7 @@
 import Foundation
 import Glibc
-import KithCore
 import KithControl
+import KithCore
 import KithReport
 
 /// `kithctl run SCENARIO.json [--report DIR] [--dry-run] [--kithd PATH] [--kith-agent PATH]`:

@@ -1,5 +1,5 @@
-import KithCore
 import KithControl
+import KithCore
 
 /// How daemons see each other, read through their control ports.
 package enum Views {

@@ -20,7 +20,6 @@ enum AgentCommands {
         print(AgentViews.table(agents), terminator: "")
     }
 
-
     /// `agent start|stop ...`
     static func agent(_ arguments: [String], node: String, key: OperatorKey) throws {
         guard let action = arguments.first else { throw UsageError("'agent' needs an action: start or stop") }

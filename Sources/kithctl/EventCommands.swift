@@ -1,7 +1,7 @@
 import Foundation
 import Glibc
-import KithCore
 import KithControl
+import KithCore
 import KithLab
 import KithReport
 

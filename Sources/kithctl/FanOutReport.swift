@@ -1,5 +1,5 @@
-import KithLab
 import KithJSON
+import KithLab
 
 /// Prints fan-out outcomes (or their JSON) and fails when the command did not
 /// take everywhere it had to.

@@ -1,6 +1,6 @@
 import Foundation
-import KithCore
 import KithControl
+import KithCore
 import KithLab
 import KithReport
 

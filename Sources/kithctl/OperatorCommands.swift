@@ -1,7 +1,7 @@
 import Foundation
+import KithControl
 import KithCore
 import KithCrypto
-import KithControl
 import KithLab
 import KithReport
 
