@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import KithControl
 import KithCore
 import KithCrypto
 
@@ -31,7 +32,7 @@ public struct EventLogError: Error, CustomStringConvertible, Sendable {
 /// on the same data dir fails to start instead of interleaving chains. Use
 /// from one thread (the loop thread).
 public final class EventLog {
-    public static let fileName = "events.jsonl"
+    public static let fileName = EventLogVerifier.fileName
     /// The largest torn fragment quoted in a `log_recovered` record.
     static let maxQuotedTornBytes = 4096
     /// Record fields an event's own fields cannot override.

@@ -1,3 +1,4 @@
+import KithControl
 import KithCore
 import KithCrypto
 
@@ -17,7 +18,7 @@ struct OperatorAuthority {
     private let statePath: String
 
     /// Commands that only read may be unsigned; everything else must be signed.
-    static let readOnly: Set<String> = ["members", "status", "agents", "events"]
+    static let readOnly = OperatorRequest.readOnlyCommands
 
     init(trusted: [String], dataDir: String) {
         self.trusted = Set(trusted.map { $0.lowercased() })
@@ -40,7 +41,7 @@ struct OperatorAuthority {
             return .failure(.init(trusted.isEmpty ? "this node trusts no operator key (start it with --operator-key)"
                                                   : "operator key \(key.prefix(12))… is not trusted here"))
         }
-        guard Ed25519.verify(signature: signature, message: OperatorAuthority.signedBytes(of: request),
+        guard Ed25519.verify(signature: signature, message: OperatorRequest.signedBytes(of: request),
                              publicKey: publicKey) else {
             return .failure(.init("bad signature"))
         }
@@ -53,14 +54,6 @@ struct OperatorAuthority {
         return .success((key, UInt64(counter)))
     }
 
-    /// What the operator signs: the request without `auth.sig`.
-    static func signedBytes(of request: JSON) -> [UInt8] {
-        guard var object = request.objectValue, var auth = object["auth"]?.objectValue else { return [] }
-        auth["sig"] = nil
-        object["auth"] = .object(auth)
-        return Array(JSON.object(object).serialized().utf8)
-    }
-
     private func persist() {
         let json = JSON.object(lastCounter.mapValues { .int(Int64(clamping: $0)) })
         try? KeyFile.write(json.serialized() + "\n", to: statePath)
@@ -71,13 +64,4 @@ struct OperatorAuthority {
 struct AuthorityError: Error, CustomStringConvertible {
     var description: String
     init(_ description: String) { self.description = description }
-}
-
-extension String {
-    /// Without leading and trailing whitespace (key files end in a newline).
-    var trimmingSpaces: String {
-        let isSpace: (Character) -> Bool = { $0.isWhitespace }
-        guard let first = firstIndex(where: { !isSpace($0) }), let last = lastIndex(where: { !isSpace($0) }) else { return "" }
-        return String(self[first...last])
-    }
 }

@@ -1,3 +1,5 @@
+import KithLab
+
 /// One command's parsed options: positionals in order, `--name value` options and `--switch` flags.
 ///
 /// Hand-written because the package takes no dependencies; each command names
@@ -62,5 +64,13 @@ struct Arguments {
             let expected = names.isEmpty ? "no arguments" : names.joined(separator: " ")
             throw UsageError("'\(command)' takes \(expected)")
         }
+    }
+}
+
+extension Arguments {
+    /// A duration option's value in milliseconds, `defaultValue` when absent.
+    func milliseconds(_ name: String, default defaultValue: Int, in range: ClosedRange<Int> = 1...86_400_000) throws(UsageError) -> Int {
+        guard let text = value(name) else { return defaultValue }
+        return try Durations.milliseconds(text, option: name, in: range)
     }
 }

@@ -1,3 +1,5 @@
+import KithLab
+
 /// Routes the command word to its handler.
 enum Commands {
     static func run(_ arguments: [String]) throws {
@@ -9,33 +11,33 @@ enum Commands {
         }
         var rest = Array(ownArguments)
         let node = try takeGlobalOption("--node", from: &rest)
-        Operator.keyOption = try takeGlobalOption("--key", from: &rest)
+        let key = OperatorKey(option: try takeGlobalOption("--key", from: &rest))
         rest += arguments[ownArguments.endIndex...]
         guard let command = rest.first else { throw UsageError("no command given") }
         let tail = Array(rest.dropFirst())
         switch command {
-        case "members": try NodeCommands.members(tail, node: node ?? NodeCommands.defaultNode())
-        case "status": try NodeCommands.status(tail, node: node ?? NodeCommands.defaultNode())
-        case "agents": try AgentCommands.list(tail, node: node ?? NodeCommands.defaultNode())
-        case "agent": try AgentCommands.agent(tail, node: node ?? NodeCommands.defaultNode())
-        case "send": try AgentCommands.send(tail, node: node ?? NodeCommands.defaultNode())
-        case "lab": try LabCommands.run(tail)
-        case "bench": try Bench.run(tail)
-        case "demo": try Demo.run(tail)
-        case "run": try ScenarioRunner.run(tail)
-        case "keygen": try Operator.keygen(tail)
-        case "shutdown": try OperatorCommands.shutdown(tail, node: node)
-        case "kill": try OperatorCommands.kill(tail, node: node)
-        case "pause": try OperatorCommands.pause(tail, node: node)
-        case "kill-switch": try OperatorCommands.killSwitch(tail, node: node)
-        case "revive": try OperatorCommands.revive(tail, node: node)
-        case "halt": try OperatorCommands.halt(tail, node: node)
-        case "resume": try OperatorCommands.resume(tail, node: node)
-        case "keys": try OperatorCommands.keys(tail, node: node)
-        case "partition": try FaultCommands.partition(tail, node: node)
-        case "delay": try FaultCommands.delay(tail, node: node)
-        case "loss": try FaultCommands.loss(tail, node: node)
-        case "heal": try FaultCommands.heal(tail, node: node)
+        case "members": try NodeCommands.members(tail, node: node ?? Fleet.defaultNode())
+        case "status": try NodeCommands.status(tail, node: node ?? Fleet.defaultNode())
+        case "agents": try AgentCommands.list(tail, node: node ?? Fleet.defaultNode())
+        case "agent": try AgentCommands.agent(tail, node: node ?? Fleet.defaultNode(), key: key)
+        case "send": try AgentCommands.send(tail, node: node ?? Fleet.defaultNode(), key: key)
+        case "lab": try LabCommands.run(tail, key: key)
+        case "bench": try BenchCommands.bench(tail)
+        case "demo": try BenchCommands.demo(tail)
+        case "run": try RunCommand.run(tail, key: key)
+        case "keygen": try Operator.keygen(tail, key: key)
+        case "shutdown": try OperatorCommands.shutdown(tail, node: node, key: key)
+        case "kill": try OperatorCommands.kill(tail, node: node, key: key)
+        case "pause": try OperatorCommands.pause(tail, node: node, key: key)
+        case "kill-switch": try OperatorCommands.killSwitch(tail, node: node, key: key)
+        case "revive": try OperatorCommands.revive(tail, node: node, key: key)
+        case "halt": try OperatorCommands.halt(tail, node: node, key: key)
+        case "resume": try OperatorCommands.resume(tail, node: node, key: key)
+        case "keys": try OperatorCommands.keys(tail, node: node, key: key)
+        case "partition": try FaultCommands.partition(tail, node: node, key: key)
+        case "delay": try FaultCommands.delay(tail, node: node, key: key)
+        case "loss": try FaultCommands.loss(tail, node: node, key: key)
+        case "heal": try FaultCommands.heal(tail, node: node, key: key)
         case "events": try EventCommands.run(tail, node: node)
         default: throw UsageError("unknown command '\(command)'")
         }

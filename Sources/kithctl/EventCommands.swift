@@ -1,7 +1,9 @@
 import Foundation
 import Glibc
+import KithControl
 import KithCore
-import KithNode
+import KithLab
+import KithReport
 
 /// `events`: every node's signed event log, merged into one timeline, and
 /// `events verify`: each node's whole log checked against its public key.
@@ -92,7 +94,7 @@ enum EventCommands {
             /// By time, then node, then seq.
             static func before(_ a: Entry, _ b: Entry) -> Bool {
                 if a.ts != b.ts { return a.ts < b.ts }
-                if a.node != b.node { return Fleet.order(a.node, b.node) }
+                if a.node != b.node { return NodeNames.order(a.node, b.node) }
                 return a.seq < b.seq
             }
         }
@@ -251,33 +253,5 @@ enum EventCommands {
             if let verification { entry["verification"] = verification.json }
             return .object(entry)
         }
-    }
-}
-
-/// `CONFIG/known_nodes.json`: node name → the event-log public key first seen
-/// for it, so a node that comes back with another key is noticed.
-enum KnownNodes {
-    static var path: String { Operator.configDirectory + "/known_nodes.json" }
-
-    static func load() throws -> [String: String] {
-        guard let data = FileManager.default.contents(atPath: path) else { return [:] }
-        guard let object = (try? JSON.parse(bytes: data))?.objectValue else {
-            throw Failure("\(path) is not a JSON object of node name to public key; fix or remove it")
-        }
-        return object.compactMapValues(\.stringValue)
-    }
-
-    static func save(_ pins: [String: String]) throws {
-        try FileManager.default.createDirectory(atPath: Operator.configDirectory, withIntermediateDirectories: true,
-                                                attributes: [.posixPermissions: 0o700])
-        let json = JSON.object(pins.mapValues(JSON.string))
-        try (json.serialized(pretty: true) + "\n").write(toFile: path, atomically: true, encoding: .utf8)
-    }
-
-    /// Drops the pins of `names` (a fresh lab gives its nodes new keys under the old names).
-    static func forget(_ names: [String]) {
-        guard var pins = try? load(), names.contains(where: { pins[$0] != nil }) else { return }
-        for name in names { pins[name] = nil }
-        try? save(pins)
     }
 }

@@ -1,14 +1,12 @@
 import Foundation
 import KithCore
-import KithNode
+import KithLab
+import KithReport
 
 /// Network faults between groups of nodes, set on the sending side of each
 /// node and expired by the node itself, so kithctl can exit at once and a
 /// forgotten partition still ends.
 enum FaultCommands {
-    /// How long a fault lasts unless `--for` says otherwise.
-    static let defaultMilliseconds = 60_000
-
     private enum Kind {
         case partition, delay, loss
 
@@ -21,12 +19,12 @@ enum FaultCommands {
         }
     }
 
-    static func partition(_ arguments: [String], node: String?) throws { try fault(.partition, arguments, node: node) }
-    static func delay(_ arguments: [String], node: String?) throws { try fault(.delay, arguments, node: node) }
-    static func loss(_ arguments: [String], node: String?) throws { try fault(.loss, arguments, node: node) }
+    static func partition(_ arguments: [String], node: String?, key: OperatorKey) throws { try fault(.partition, arguments, node: node, key: key) }
+    static func delay(_ arguments: [String], node: String?, key: OperatorKey) throws { try fault(.delay, arguments, node: node, key: key) }
+    static func loss(_ arguments: [String], node: String?, key: OperatorKey) throws { try fault(.loss, arguments, node: node, key: key) }
 
     /// `partition A,B / C,D [--for D] [--oneway]`, `delay A / B --ms M [--jitter J]`, `loss A / B --percent P`.
-    private static func fault(_ kind: Kind, _ arguments: [String], node: String?) throws {
+    private static func fault(_ kind: Kind, _ arguments: [String], node: String?, key: OperatorKey) throws {
         let extra: Set<String> = switch kind {
         case .partition: []
         case .delay: ["--ms", "--jitter"]
@@ -34,7 +32,7 @@ enum FaultCommands {
         }
         let options = try Arguments(arguments, options: extra.union(["--for"]), switches: ["--oneway", "--json"])
         let (left, right) = try groups(options.positionals, command: kind.name)
-        let duration = try Durations.option(options, "--for", default: defaultMilliseconds)
+        let duration = try options.milliseconds("--for", default: TimelineStep.faultMillisecondsDefault)
 
         var settings: [String: JSON] = ["for_ms": .int(Int64(duration))]
         let effect: String
@@ -55,7 +53,7 @@ enum FaultCommands {
             effect = "drops \(percent)% of frames to"
         }
 
-        let signer = try Operator.signer()
+        let signer = try key.signer()
         let members = try Fleet.discover(node)
         let known = Set(members.map(\.name))
         if let unknown = (left + right).first(where: { !known.contains($0) }) {
@@ -76,7 +74,7 @@ enum FaultCommands {
         try add(left, right)
         if !options.has("--oneway") { try add(right, left) }
 
-        let outcomes = Fleet.send(requests, signer: signer, timeoutMilliseconds: OperatorCommands.fanOutTimeout)
+        let outcomes = Fleet.send(requests, signer: signer, timeoutMilliseconds: Fleet.fanOutTimeout)
         if options.has("--json") {
             try FanOutReport.finish(outcomes, json: true, what: kind.name)
             return
@@ -115,12 +113,12 @@ enum FaultCommands {
     }
 
     /// `heal [--json]`: every reachable node clears its faults (idempotent).
-    static func heal(_ arguments: [String], node: String?) throws {
+    static func heal(_ arguments: [String], node: String?, key: OperatorKey) throws {
         let options = try Arguments(arguments, switches: ["--json"])
         try options.expectPositionals([], command: "heal")
-        let signer = try Operator.signer()
+        let signer = try key.signer()
         let outcomes = Fleet.broadcast(["cmd": "heal"], to: try Fleet.discover(node), signer: signer,
-                                       timeoutMilliseconds: OperatorCommands.fanOutTimeout)
+                                       timeoutMilliseconds: Fleet.fanOutTimeout)
         try FanOutReport.finish(outcomes, json: options.has("--json"), what: "heal", ok: "healed", requireLive: false)
     }
 }

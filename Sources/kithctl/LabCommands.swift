@@ -1,79 +1,96 @@
-import Foundation
-import KithCore
-import KithNode
 import Glibc
+import KithLab
 
-/// `lab ...`: a set of daemons on 127.0.0.1 that outlives kithctl, remembered in DIR/lab.json.
+/// `lab ...`: each action parsed here and carried out by the kind of lab
+/// recorded in its directory (loopback or network namespaces);
+/// `up --netns`, `partition`, `heal` and `netem` are for netns labs only.
 enum LabCommands {
-    /// How long `lab up` and `lab start` wait for daemons to answer.
-    static let startTimeout = 15.0
-    /// How long `lab down` lets daemons leave gracefully before SIGKILL.
-    static let stopTimeout = 3.0
-
     private static let signals: [String: (signal: Int32, name: String)] = [
         "kill": (SIGKILL, "SIGKILL"), "pause": (SIGSTOP, "SIGSTOP"),
         "resume": (SIGCONT, "SIGCONT"), "stop": (SIGTERM, "SIGTERM"),
     ]
 
-    static func run(_ arguments: [String]) throws {
+    static func run(_ arguments: [String], key: OperatorKey) throws {
         guard let action = arguments.first else { throw UsageError("'lab' needs an action: up, status, down, kill, pause, resume, stop, start, partition, heal or netem") }
         let rest = Array(arguments.dropFirst())
-        // Labs in network namespaces (up --netns, partition, heal, netem; status, down, start of such a lab).
-        if try NetnsLab.run(action, rest) { return }
         switch action {
+        case "up" where rest.contains("--netns"):
+            try upNetns(rest, key: key)
         case "up":
+            let recorded = directory(in: rest)
+            if NetnsLabRecord.isNetns(recorded) {
+                throw Failure("a netns lab is recorded in \(recorded) (its namespaces and bridge may still exist);"
+                              + " run 'kithctl lab down' first")
+            }
             let options = try Arguments(rest, options: ["--nodes", "--dir", "--kithd", "--agents", "--policy", "--kith-agent",
                                                         "--relaunch-quorum"])
             try options.expectPositionals([], command: "lab up")
             let (perNode, policy) = try agentOptions(options)
-            let agents = perNode > 0 ? LabAgents(perNode: perNode, policy: policy,
-                                                  kithAgent: try Executables.kithAgent(options.value("--kith-agent"))) : nil
-            try up(count: options.integer("--nodes", default: 5, in: 1...64), directory: directory(options),
-                   kithd: LabLayout.kithd(options.value("--kithd")), agents: agents,
-                   relaunchQuorum: LabRecord.relaunchQuorum(options))
+            let agents = perNode > 0 ? LocalLab.LabAgents(perNode: perNode, policy: policy,
+                                                          kithAgent: try Executables.kithAgent(options.value("--kith-agent"))) : nil
+            try LocalLab.up(count: options.integer("--nodes", default: 5, in: 1...64), directory: directory(options),
+                            kithd: LabLayout.kithd(options.value("--kithd")), agents: agents,
+                            relaunchQuorum: relaunchQuorum(options), key: key)
+        case "partition", "heal", "netem":
+            try NetnsFaultCommands.run(action, rest, key: key)
         case "status":
+            let lab = LabKinds.recorded(in: directory(in: rest))
             let options = try Arguments(rest, options: ["--dir"], switches: ["--json"])
             try options.expectPositionals([], command: "lab status")
-            try status(directory: directory(options), json: options.has("--json"))
+            try lab.status(directory: directory(options), json: options.has("--json"))
         case "down":
+            let lab = LabKinds.recorded(in: directory(in: rest))
             let options = try Arguments(rest, options: ["--dir"])
             try options.expectPositionals([], command: "lab down")
-            try down(directory: directory(options))
+            try lab.down(directory: directory(options))
         case "start":
+            let lab = LabKinds.recorded(in: directory(in: rest))
             let options = try Arguments(rest, options: ["--dir"])
             try options.expectPositionals(["NODE"], command: "lab start")
-            try start(options.positionals[0], directory: directory(options))
+            try lab.start(options.positionals[0], directory: directory(options))
         default:
             guard let (signal, signalName) = signals[action] else { throw UsageError("unknown lab action '\(action)'") }
             let options = try Arguments(rest, options: ["--dir"])
             try options.expectPositionals(["NODE"], command: "lab \(action)")
-            try send(signal, named: signalName, to: options.positionals[0], directory: directory(options))
+            try LocalLab.send(signal, named: signalName, to: options.positionals[0], directory: directory(options))
         }
     }
 
-    private static func directory(_ options: Arguments) -> String {
+    /// `lab up --netns [--nodes N] [--subnet CIDR] ...`
+    private static func upNetns(_ rest: [String], key: OperatorKey) throws {
+        let options = try Arguments(rest, options: ["--nodes", "--dir", "--kithd", "--agents", "--policy", "--kith-agent", "--subnet",
+                                                    "--relaunch-quorum"],
+                                    switches: ["--netns"])
+        try options.expectPositionals([], command: "lab up --netns")
+        let (perNode, policy) = try agentOptions(options)
+        let subnet = try options.value("--subnet").map { text throws(UsageError) in try NetnsSubnet(parsing: text) }
+        let count = try options.integer("--nodes", default: 5, in: 1...64)
+        try NetnsLab.requireRoot("lab up --netns")
+        let agents = perNode > 0 ? LocalLab.LabAgents(perNode: perNode, policy: policy,
+                                                      kithAgent: try Executables.kithAgent(options.value("--kith-agent"))) : nil
+        try NetnsLab.up(count: count, directory: directory(options), kithd: LabLayout.kithd(options.value("--kithd")),
+                        agents: agents, subnet: subnet, relaunchQuorum: relaunchQuorum(options), key: key)
+    }
+
+    static func directory(_ options: Arguments) -> String {
         options.value("--dir").map(LabRecord.absolute) ?? LabRecord.defaultDirectory()
     }
 
-    private static func record(in directory: String) throws -> LabRecord {
-        guard let record = try LabRecord.load(from: directory) else {
-            throw Failure("no lab recorded in \(directory) (start one with 'kithctl lab up')")
+    /// `--dir` from arguments not parsed yet (to decide which kind of lab handles them).
+    private static func directory(in arguments: [String]) -> String {
+        var found: String?
+        for (index, argument) in arguments.enumerated() {
+            if argument == "--dir", index + 1 < arguments.count { found = arguments[index + 1] }
+            if argument.hasPrefix("--dir=") { found = String(argument.dropFirst(6)) }
         }
-        return record
-    }
-
-    /// What `lab up --agents K` starts once the cluster has converged.
-    struct LabAgents {
-        var perNode: Int
-        var policy: String
-        var kithAgent: String
+        return found.map(LabRecord.absolute) ?? LabRecord.defaultDirectory()
     }
 
     /// `--agents K` and `--policy P` of `lab up`, checked the same way with or without `--netns`.
-    static func agentOptions(_ options: Arguments) throws -> (perNode: Int, policy: String) {
+    private static func agentOptions(_ options: Arguments) throws -> (perNode: Int, policy: String) {
         let perNode = try options.integer("--agents", default: 0, in: 0...64)
         let policy = options.value("--policy") ?? "relaunch"
-        guard AgentCommands.policies.contains(policy) else {
+        guard AgentRing.policies.contains(policy) else {
             throw UsageError("--policy must be none, relaunch or relaunch-and-mask, not '\(policy)'")
         }
         if perNode == 0 && (options.value("--policy") != nil || options.value("--kith-agent") != nil) {
@@ -82,202 +99,12 @@ enum LabCommands {
         return (perNode, policy)
     }
 
-    /// How long `lab up --agents` waits for the cluster to converge and then for every agent to run.
-    static let agentsTimeout = 30.0
-
-    /// Starts the daemons, records them at once (so `lab down` can clean up even
-    /// if this command dies), then waits for each to answer `status`. With
-    /// `agents`, waits for the cluster to converge, starts the agent ring and
-    /// waits until every agent runs.
-    static func up(count: Int, directory: String, kithd: String, agents: LabAgents? = nil, relaunchQuorum: String? = nil) throws {
-        let signer = try prepareUp(in: directory)
-        var record = LabRecord(kithd: kithd, nodes: try LabLayout.plan(count: count, directory: directory, operatorKey: signer.publicKeyHex),
-                               operatorKey: signer.publicKeyHex)
-        record.setRelaunchQuorum(relaunchQuorum)
-        // New daemons, new event-log keys under the old names: the pins of an earlier lab no longer apply.
-        KnownNodes.forget(record.nodes.map(\.name))
-        do {
-            for index in record.nodes.indices {
-                record.nodes[index].pid = try LabLayout.launch(record.nodes[index], kithd: kithd)
-            }
-            try record.save(to: directory)
-            try waitUntilAnswering(record.nodes)
-            if let agents {
-                let nodes = record.nodes
-                try Views.waitConverged(nodes, timeout: agentsTimeout) {
-                    for node in nodes { try LabLayout.checkStillRunning(node) }
-                }
-                let planned = AgentRing.plan(nodes, perNode: agents.perNode, policy: agents.policy, kithAgent: agents.kithAgent)
-                try AgentRing.start(planned, signer: signer)
-                _ = try AgentViews.waitRunning(Set(planned.map(\.name)), at: nodes[0].control, timeout: agentsTimeout) {
-                    for node in nodes { try LabLayout.checkStillRunning(node) }
-                }
-            }
-        } catch {
-            for node in record.nodes where node.pid > 0 {
-                kill(node.pid, SIGKILL)
-                waitpid(node.pid, nil, 0)
-            }
-            try? LabRecord.remove(from: directory)
-            throw error
+    /// `--relaunch-quorum any|majority` of `lab up`, checked.
+    private static func relaunchQuorum(_ options: Arguments) throws(UsageError) -> String? {
+        guard let quorum = options.value("--relaunch-quorum") else { return nil }
+        guard quorum == "any" || quorum == "majority" else {
+            throw UsageError("--relaunch-quorum must be any or majority, not '\(quorum)'")
         }
-        print("Lab of \(count) nodes running in \(directory):")
-        printNodes(record)
-        if let agents {
-            print("\(agents.perNode * count) agents running (\(agents.perNode) per node, policy \(agents.policy));"
-                  + " each node's agents protect the next node's. See them with 'kithctl agents'.")
-        }
-        if directory != LabRecord.defaultDirectory() {
-            print("Other commands find it with --dir \(directory) or KITH_LAB_DIR=\(directory).")
-        }
-    }
-
-    /// The first steps of `lab up`, shared with `NetnsLab.up`: refuses to start over a lab whose daemons
-    /// still live, creates `directory`, loads (or creates and announces) the operator key the daemons
-    /// will obey, and installs the Ctrl-C handler.
-    static func prepareUp(in directory: String) throws -> OperatorSigner {
-        if let existing = try LabRecord.load(from: directory),
-           existing.nodes.contains(where: { Processes.state(of: $0.pid, dataDir: $0.dataDir) != .dead }) {
-            throw Failure("a lab is already running in \(directory); run 'kithctl lab down' first")
-        }
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let (signer, createdKey) = try Operator.signerCreatingKey()
-        if createdKey {
-            printError("Created operator key \(Operator.keyPath) (public key \(signer.publicKeyHex)); the lab's daemons obey it.")
-        }
-        Interrupt.install()
-        return signer
-    }
-
-    /// Polls until every node answers; a daemon that exits meanwhile fails at once with its log. Also
-    /// `NetnsLab`'s, whose daemons answer the same way from their namespaces.
-    static func waitUntilAnswering(_ nodes: [LabNode]) throws {
-        var answered: Set<String> = []
-        try Waiting.poll(every: 50, timeout: startTimeout, "no answer within \(Int(startTimeout)) s from "
-                         + nodes.filter { !answered.contains($0.name) }.map { "\($0.name) (log: \($0.logPath))" }.joined(separator: ", ")) {
-            for node in nodes where !answered.contains(node.name) {
-                try LabLayout.checkStillRunning(node)
-                if Views.answersStatus(node.control) { answered.insert(node.name) }
-            }
-            return answered.count == nodes.count ? () : nil
-        }
-    }
-
-    static func status(directory: String, json: Bool) throws {
-        let record = try record(in: directory)
-        let agents = agentCounts(record)
-        if json {
-            let nodes: [JSON] = record.nodes.map { node in
-                let state = Processes.state(of: node.pid, dataDir: node.dataDir)
-                var entry: [String: JSON] = [
-                    "name": .string(node.name), "pid": .int(Int64(node.pid)), "listen": .string(node.listen),
-                    "control": .string(node.control), "running": .bool(state == .running), "state": .string(state.rawValue),
-                ]
-                if let agents { entry["agents"] = .int(Int64(agents.running[node.name] ?? 0)) }
-                return .object(entry)
-            }
-            print(JSON.array(nodes).serialized(pretty: true))
-        } else {
-            printNodes(record, agents: agents)
-            if let quorum = record.relaunchQuorum { print("Relaunch quorum: \(quorum).") }
-            if let agents, agents.total > 0 {
-                let states = agents.states.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
-                print("Agents as \(agents.observer) sees them: \(agents.total) (\(states)).")
-            }
-        }
-    }
-
-    /// The lab's agents as one node sees them, for `lab status`.
-    private struct AgentCounts {
-        var observer: String
-        var total: Int
-        /// Node → agents running there.
-        var running: [String: Int]
-        /// State → agents in it.
-        var states: [String: Int]
-    }
-
-    /// Agent counts as the first node that answers sees them; nil when none
-    /// answers (the whole lab is down or paused).
-    private static func agentCounts(_ record: LabRecord) -> AgentCounts? {
-        for node in record.nodes where Processes.state(of: node.pid, dataDir: node.dataDir) == .running {
-            guard let agents = try? AgentViews.records(at: node.control, timeoutMilliseconds: 500) else { continue }
-            var running: [String: Int] = [:]
-            var states: [String: Int] = [:]
-            for agent in agents {
-                let state = agent["state"]?.stringValue ?? "unknown"
-                states[state, default: 0] += 1
-                if state == "running", let host = agent["node"]?.stringValue { running[host, default: 0] += 1 }
-            }
-            return AgentCounts(observer: node.name, total: agents.count, running: running, states: states)
-        }
-        return nil
-    }
-
-    private static func printNodes(_ record: LabRecord, agents: AgentCounts? = nil) {
-        let showAgents = (agents?.total ?? 0) > 0
-        let rows = record.nodes.map { node in
-            [node.name, String(node.pid), Processes.state(of: node.pid, dataDir: node.dataDir).rawValue, node.listen, node.control]
-                + (showAgents ? [String(agents?.running[node.name] ?? 0)] : [])
-        }
-        let header = ["NAME", "PID", "STATE", "LISTEN", "CONTROL"] + (showAgents ? ["AGENTS"] : [])
-        print(Table.render(header: header, rows: rows), terminator: "")
-    }
-
-    /// SIGTERM (after SIGCONT, in case a node is paused) so nodes leave gracefully;
-    /// SIGKILL whatever is left after `stopTimeout`. Only pids still running
-    /// with our data directory are signalled, so a reused pid is never hit.
-    static func down(directory: String) throws {
-        guard let record = try LabRecord.load(from: directory) else {
-            print("No lab recorded in \(directory); nothing to stop.")
-            return
-        }
-        let running = record.nodes.filter { Processes.state(of: $0.pid, dataDir: $0.dataDir) != .dead }
-        for node in running {
-            Processes.send(SIGCONT, to: node.pid, dataDir: node.dataDir)
-            Processes.send(SIGTERM, to: node.pid, dataDir: node.dataDir)
-        }
-        let start = Waiting.clock.now
-        var remaining = running
-        while !remaining.isEmpty && Waiting.milliseconds(since: start) < stopTimeout * 1000 {
-            usleep(20_000)
-            remaining.removeAll { Processes.state(of: $0.pid, dataDir: $0.dataDir) == .dead }
-        }
-        for node in remaining {
-            Processes.send(SIGKILL, to: node.pid, dataDir: node.dataDir)
-        }
-        // A daemon stops its agents on SIGTERM; whatever a killed one left behind goes too.
-        Processes.killAgents(under: directory)
-        try LabRecord.remove(from: directory)
-        for node in record.nodes {
-            let outcome = !running.contains { $0.name == node.name } ? "was not running"
-                : remaining.contains { $0.name == node.name } ? "killed (did not stop within \(Int(stopTimeout)) s)" : "stopped"
-            print("\(node.name): \(outcome)")
-        }
-    }
-
-    private static func send(_ signal: Int32, named signalName: String, to name: String, directory: String) throws {
-        let record = try record(in: directory)
-        let node = record.nodes[try record.index(of: name)]
-        guard Processes.send(signal, to: node.pid, dataDir: node.dataDir) else {
-            throw Failure("\(name) is not running (pid \(node.pid))")
-        }
-        print("Sent \(signalName) to \(name) (pid \(node.pid)).")
-    }
-
-    /// Starts a stopped or killed node again with its recorded arguments: same
-    /// name, ports and data directory, so it rejoins as a new boot of the same member.
-    static func start(_ name: String, directory: String) throws {
-        var record = try record(in: directory)
-        let index = try record.index(of: name)
-        let node = record.nodes[index]
-        guard Processes.state(of: node.pid, dataDir: node.dataDir) == .dead else {
-            throw Failure("\(name) is already running (pid \(node.pid)); 'kithctl lab kill \(name)' first")
-        }
-        Interrupt.install()
-        record.nodes[index].pid = try LabLayout.launch(node, kithd: record.kithd, appendingToLog: true)
-        try record.save(to: directory)
-        try waitUntilAnswering([record.nodes[index]])
-        print("Started \(name) (pid \(record.nodes[index].pid)).")
+        return quorum
     }
 }

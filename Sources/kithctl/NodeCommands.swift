@@ -1,6 +1,8 @@
 import Foundation
+import KithControl
 import KithCore
-import KithNode
+import KithLab
+import KithReport
 
 /// `members` and `status`: one request to one daemon, printed for people or as JSON.
 enum NodeCommands {
@@ -63,14 +65,5 @@ enum NodeCommands {
             rows.append([key.replacingOccurrences(of: "_", with: " "), Table.cell(value)])
         }
         return rows
-    }
-
-    /// `$KITH_NODE`, else the default lab's first node, else the conventional local port.
-    static func defaultNode() -> String {
-        if let node = ProcessInfo.processInfo.environment["KITH_NODE"], !node.isEmpty { return node }
-        if let record = try? LabRecord.load(from: LabRecord.defaultDirectory()), let first = record.nodes.first {
-            return first.control
-        }
-        return "127.0.0.1:7400"
     }
 }

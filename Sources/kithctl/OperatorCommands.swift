@@ -1,34 +1,33 @@
 import Foundation
+import KithControl
 import KithCore
 import KithCrypto
-import KithNode
+import KithLab
+import KithReport
 
 /// Lifecycle authority from the command line: stopping, killing and pausing
 /// agents and nodes, the kill-switch and its revival, halting relaunches and
 /// the cluster keyring. Every request here is signed with the operator key.
 enum OperatorCommands {
-    /// How long a fanned-out request waits for each node.
-    static let fanOutTimeout = 3000
-
     // MARK: - shutdown / kill / pause
 
     /// `shutdown agent NAME` | `shutdown node NAME`
-    static func shutdown(_ arguments: [String], node: String?) throws {
+    static func shutdown(_ arguments: [String], node: String?, key: OperatorKey) throws {
         let (kind, name) = try target(arguments, command: "shutdown")
         switch kind {
         case "agent":
-            let address = node ?? NodeCommands.defaultNode()
-            _ = try Operator.client(address: address).request(["cmd": "agent_stop", "name": .string(name)])
+            let address = node ?? Fleet.defaultNode()
+            _ = try key.client(address: address).request(["cmd": "agent_stop", "name": .string(name)])
             print("Stopped \(name). Guardians with a relaunch policy may have it relaunched; 'kithctl kill-switch \(name)' keeps it off.")
         default:
             let member = try Fleet.member(name, in: try Fleet.discover(node))
-            _ = try Operator.client(address: member.control).request(Fleet.targeted(["cmd": "shutdown_node"], at: name))
+            _ = try key.client(address: member.control).request(Fleet.targeted(["cmd": "shutdown_node"], at: name))
             print("\(name) is leaving the cluster and shutting down.")
         }
     }
 
     /// `kill agent NAME` | `kill node NAME`
-    static func kill(_ arguments: [String], node: String?) throws {
+    static func kill(_ arguments: [String], node: String?, key: OperatorKey) throws {
         let (kind, name) = try target(arguments, command: "kill")
         let members = try Fleet.discover(node)
         switch kind {
@@ -38,28 +37,28 @@ enum OperatorCommands {
                 throw Failure("\(name) is not running (\(Table.cell(record["state"])) on \(Table.cell(record["node"]))); nothing to kill")
             }
             let hostMember = try Fleet.member(host, in: members)
-            _ = try Operator.client(address: hostMember.control)
+            _ = try key.client(address: hostMember.control)
                 .request(Fleet.targeted(["cmd": "agent_kill", "name": .string(name)], at: host))
             print("Killed \(name) (pid \(Table.cell(record["pid"]))) on \(host) with SIGKILL, as a crash:"
                   + " \(host) restarts it if its restart budget allows.")
         default:
             let member = try Fleet.member(name, in: members)
-            _ = try Operator.client(address: member.control).request(Fleet.targeted(["cmd": "kill_node"], at: name))
+            _ = try key.client(address: member.control).request(Fleet.targeted(["cmd": "kill_node"], at: name))
             print("\(name) kills itself (SIGKILL) now; the others will see it dead. Start it again with 'kithctl lab start \(name)' in a lab.")
         }
     }
 
     /// `pause node NAME --for DURATION`
-    static func pause(_ arguments: [String], node: String?) throws {
+    static func pause(_ arguments: [String], node: String?, key: OperatorKey) throws {
         let options = try Arguments(arguments, options: ["--for"])
         guard options.positionals.count == 2, options.positionals[0] == "node" else {
             throw UsageError("'pause' takes node NAME --for DURATION")
         }
         guard options.value("--for") != nil else { throw UsageError("'pause node' needs --for DURATION, e.g. --for 5s") }
-        let duration = try Durations.option(options, "--for", default: 0)
+        let duration = try options.milliseconds("--for", default: 0)
         let name = options.positionals[1]
         let member = try Fleet.member(name, in: try Fleet.discover(node))
-        _ = try Operator.client(address: member.control)
+        _ = try key.client(address: member.control)
             .request(Fleet.targeted(["cmd": "pause_node", "for_ms": .int(Int64(duration))], at: name))
         print("\(name) stops itself (SIGSTOP) for \(Table.duration(Double(duration))), then continues.")
     }
@@ -84,7 +83,7 @@ enum OperatorCommands {
 
     /// The registry from `--node` (or the default node), else from the first live member that answers.
     private static func agentList(members: [FleetMember], node: String?) throws -> [JSON] {
-        let addresses = [node ?? NodeCommands.defaultNode()] + members.filter(\.isLive).map(\.control)
+        let addresses = [node ?? Fleet.defaultNode()] + members.filter(\.isLive).map(\.control)
         var lastError: Error?
         for address in addresses {
             do {
@@ -99,13 +98,13 @@ enum OperatorCommands {
     // MARK: - kill-switch / revive
 
     /// `kill-switch AGENT... | --all [--reason TEXT] [--timeout DURATION] [--json]`
-    static func killSwitch(_ arguments: [String], node: String?) throws {
+    static func killSwitch(_ arguments: [String], node: String?, key: OperatorKey) throws {
         let options = try Arguments(arguments, options: ["--reason", "--timeout"], switches: ["--all", "--json"])
-        let timeout = try Durations.option(options, "--timeout", default: 5000, in: 100...600_000)
+        let timeout = try options.milliseconds("--timeout", default: 5000, in: 100...600_000)
         guard options.has("--all") != !options.positionals.isEmpty else {
             throw UsageError("'kill-switch' takes AGENT... or --all (not both)")
         }
-        let signer = try Operator.signer()
+        let signer = try key.signer()
         let members = try Fleet.discover(node)
         let agents = options.has("--all")
             ? try agentList(members: members, node: node).compactMap { $0["name"]?.stringValue }
@@ -140,12 +139,12 @@ enum OperatorCommands {
     }
 
     /// `revive AGENT... [--json]`: lifts the kill-switch at a new epoch.
-    static func revive(_ arguments: [String], node: String?) throws {
+    static func revive(_ arguments: [String], node: String?, key: OperatorKey) throws {
         let options = try Arguments(arguments, options: ["--timeout"], switches: ["--json"])
-        let timeout = try Durations.option(options, "--timeout", default: 5000, in: 100...600_000)
+        let timeout = try options.milliseconds("--timeout", default: 5000, in: 100...600_000)
         let agents = names(options.positionals)
         guard !agents.isEmpty else { throw UsageError("'revive' takes AGENT...") }
-        let signer = try Operator.signer()
+        let signer = try key.signer()
         let members = try Fleet.discover(node)
         let (epoch, outcomes) = try issueOnce(["cmd": "revive", "agents": .array(agents.map(JSON.string))],
                                               to: members, signer: signer, timeoutMilliseconds: timeout)
@@ -205,27 +204,28 @@ enum OperatorCommands {
     // MARK: - halt / resume
 
     /// `halt [--json]`: every node heals its faults and freezes every relaunch.
-    static func halt(_ arguments: [String], node: String?) throws {
-        try broadcast(arguments, node: node, command: "halt", request: ["cmd": "halt"], ok: "halted (faults healed, relaunches frozen)")
+    static func halt(_ arguments: [String], node: String?, key: OperatorKey) throws {
+        try broadcast(arguments, node: node, key: key, command: "halt", request: ["cmd": "halt"], ok: "halted (faults healed, relaunches frozen)")
     }
 
     /// `resume [--json]`: relaunches allowed again.
-    static func resume(_ arguments: [String], node: String?) throws {
-        try broadcast(arguments, node: node, command: "resume", request: ["cmd": "resume"], ok: "resumed")
+    static func resume(_ arguments: [String], node: String?, key: OperatorKey) throws {
+        try broadcast(arguments, node: node, key: key, command: "resume", request: ["cmd": "resume"], ok: "resumed")
     }
 
-    private static func broadcast(_ arguments: [String], node: String?, command: String, request: JSON, ok: String) throws {
+    private static func broadcast(_ arguments: [String], node: String?, key: OperatorKey, command: String, request: JSON,
+                                  ok: String) throws {
         let options = try Arguments(arguments, switches: ["--json"])
         try options.expectPositionals([], command: command)
-        let signer = try Operator.signer()
-        let outcomes = Fleet.broadcast(request, to: try Fleet.discover(node), signer: signer, timeoutMilliseconds: fanOutTimeout)
+        let signer = try key.signer()
+        let outcomes = Fleet.broadcast(request, to: try Fleet.discover(node), signer: signer, timeoutMilliseconds: Fleet.fanOutTimeout)
         try FanOutReport.finish(outcomes, json: options.has("--json"), what: command, ok: ok)
     }
 
     // MARK: - keys
 
     /// `keys generate | install ID HEX | use ID | remove ID` (the last three on every node).
-    static func keys(_ arguments: [String], node: String?) throws {
+    static func keys(_ arguments: [String], node: String?, key: OperatorKey) throws {
         let options = try Arguments(arguments, switches: ["--json"])
         guard let action = options.positionals.first else {
             throw UsageError("'keys' needs an action: generate, install, use or remove")
@@ -255,8 +255,8 @@ enum OperatorCommands {
         default:
             throw UsageError("unknown keys action '\(action)' (generate, install, use or remove)")
         }
-        let signer = try Operator.signer()
-        let outcomes = Fleet.broadcast(request, to: try Fleet.discover(node), signer: signer, timeoutMilliseconds: fanOutTimeout)
+        let signer = try key.signer()
+        let outcomes = Fleet.broadcast(request, to: try Fleet.discover(node), signer: signer, timeoutMilliseconds: Fleet.fanOutTimeout)
         try FanOutReport.finish(outcomes, json: options.has("--json"), what: "keys \(action)", ok: ok)
     }
 

@@ -1,9 +1,3 @@
-/// A command line kithctl does not understand (exit 2).
-struct UsageError: Error {
-    var message: String
-    init(_ message: String) { self.message = message }
-}
-
 /// The text for `kithctl help`.
 let usageText = """
     Usage: kithctl [--node HOST:PORT] [--key FILE] COMMAND [OPTIONS]

@@ -1,4 +1,5 @@
 import Foundation
+import KithLab
 
 /// Runs one command and maps failures to exit codes: 2 for usage, 130 for Ctrl-C, 1 otherwise.
 do {

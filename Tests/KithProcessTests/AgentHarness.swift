@@ -1,7 +1,6 @@
 import Foundation
 import Glibc
 import KithCore
-import KithNode
 
 /// Agents in a `LabHarness` lab: the registry as each node sees it, the agent
 /// processes (found by their logs, never trusted from a record alone), their

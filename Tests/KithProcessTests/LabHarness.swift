@@ -1,7 +1,7 @@
 import Foundation
 import Glibc
 import KithCore
-import KithNode
+import KithControl
 
 /// A lab of real daemons on 127.0.0.1 for one test, driven through `kithctl lab`
 /// as an operator would. This process is made a subreaper, so once kithctl exits

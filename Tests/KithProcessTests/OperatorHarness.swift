@@ -1,7 +1,7 @@
 import Foundation
 import Glibc
 import KithCore
-import KithNode
+import KithControl
 
 /// Operator authority in a `LabHarness` lab: the lab's operator key (made by
 /// `lab up` in the lab's own config directory), hostile keys, the nodes'

@@ -1,0 +1,64 @@
+import Foundation
+
+/// How a lab's daemons are named, addressed and started.
+package enum LabLayout {
+    /// How many of the first nodes every node is given as join seeds.
+    package static let seedCount = 3
+
+    /// Nodes n1..nN in `directory` on fresh loopback ports. Every node gets the
+    /// first three nodes (other than itself) as seeds, so any of them, n1
+    /// included, can restart and rejoin while the others stay up. Each obeys
+    /// the operator whose public key is `operatorKey`.
+    package static func plan(count: Int, directory: String, operatorKey: String) throws -> [LabNode] {
+        let ports = try Ports.free(count: 2 * count)
+        let listens = (0..<count).map { "127.0.0.1:\(ports[2 * $0])" }
+        return (0..<count).map { index in
+            let name = "n\(index + 1)"
+            let dataDir = directory + "/" + name
+            let seeds = listens.prefix(seedCount).filter { $0 != listens[index] }
+            var args = ["--name", name, "--listen", listens[index], "--control", "127.0.0.1:\(ports[2 * index + 1])",
+                        "--data-dir", dataDir]
+            if !seeds.isEmpty { args += ["--join", seeds.joined(separator: ",")] }
+            args += ["--operator-key", operatorKey]
+            return LabNode(name: name, pid: 0, listen: listens[index], control: "127.0.0.1:\(ports[2 * index + 1])",
+                           dataDir: dataDir, args: args)
+        }
+    }
+
+    /// Starts `node` in its own session, returning the pid. A restart appends to
+    /// the node's log so its history stays readable; a fresh lab starts a new log.
+    package static func launch(_ node: LabNode, kithd: String, appendingToLog: Bool = false) throws -> Int32 {
+        try FileManager.default.createDirectory(atPath: node.dataDir, withIntermediateDirectories: true)
+        return try Processes.spawn(kithd, arguments: node.args, logPath: node.logPath, appending: appendingToLog)
+    }
+
+    /// Fails with the end of the node's log if the daemon (a child of this
+    /// process) has exited, so a daemon that cannot start is reported at once
+    /// instead of after a long wait for an answer.
+    package static func checkStillRunning(_ node: LabNode) throws {
+        if let status = Processes.reap(node.pid) {
+            throw Failure("\(node.name) \(Processes.describe(waitStatus: status)):\n\(logTail(node))")
+        }
+    }
+
+    /// The daemon binary: `explicit`, else `kithd` beside this executable, else on `$PATH`.
+    package static func kithd(_ explicit: String?) throws -> String {
+        if let explicit {
+            guard access(explicit, X_OK) == 0 else { throw Failure("\(explicit) is not an executable file") }
+            return LabRecord.absolute(explicit)
+        }
+        let ownDirectory = URL(fileURLWithPath: Processes.ownExecutable()).deletingLastPathComponent().path
+        let candidates = [ownDirectory] + (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":").map(String.init)
+        for directory in candidates where access(directory + "/kithd", X_OK) == 0 {
+            return LabRecord.absolute(directory + "/kithd")
+        }
+        throw Failure("cannot find kithd next to kithctl or on $PATH; pass --kithd PATH")
+    }
+
+    /// The last lines of a node's log, to show why it failed without sending the operator digging.
+    package static func logTail(_ node: LabNode, lines: Int = 5) -> String {
+        guard let data = FileManager.default.contents(atPath: node.logPath) else { return "(no log at \(node.logPath))" }
+        let tail = String(decoding: data, as: UTF8.self).split(separator: "\n").suffix(lines)
+        return tail.isEmpty ? "(empty log at \(node.logPath))" : tail.map { "  " + $0 }.joined(separator: "\n")
+    }
+}
