@@ -92,9 +92,9 @@ extension OperatorSigner {
 
 private func systemError(_ code: Int32) -> String { String(cString: strerror(code)).lowercased() }
 
-private extension String {
+extension String {
     /// Without leading and trailing whitespace (key files end in a newline).
-    var trimmingSpaces: String {
+    package var trimmingSpaces: String {
         let isSpace: (Character) -> Bool = { $0.isWhitespace }
         guard let first = firstIndex(where: { !isSpace($0) }), let last = lastIndex(where: { !isSpace($0) }) else { return "" }
         return String(self[first...last])
