@@ -7,27 +7,20 @@ import KithCore
 /// would send across), a one-way cut only on the sending side; loss and
 /// delay likewise. Every rule expires by itself, held here and not by the
 /// coordinator, so a partition heals on time even if `kithctl` dies. The
-/// control port is never filtered, so `heal` always gets through.
+/// control port is never filtered, so `heal` always gets through. Which
+/// rules are valid is the core's decision (`FaultRule.parse`).
 struct FaultFilter {
-    enum Effect: Equatable {
-        case drop
-        /// Drop this share of frames (0...100).
-        case loss(percent: Double)
-        /// Hold each frame this long plus up to `jitterMs` more.
-        case delay(ms: UInt64, jitterMs: UInt64)
-    }
-
     struct Rule: Equatable {
         var peers: Set<String>
-        var effect: Effect
-        var untilMs: UInt64
+        var effect: FaultEffect
+        var until: Instant
     }
 
     /// What to do with one frame.
     enum Verdict: Equatable {
         case send
         case drop
-        case delay(ms: UInt64)
+        case delay(Duration)
     }
 
     private(set) var rules: [Rule] = []
@@ -36,20 +29,20 @@ struct FaultFilter {
     private var rng: SeededRandom
 
     /// The longest a fault may last: a forgotten fault must not outlive an experiment.
-    static let maxDurationMs: UInt64 = 24 * 3600 * 1000
+    static let durationMax: Duration = .seconds(24 * 3600)
 
     init(randomSeed: UInt64) { rng = SeededRandom(seed: randomSeed) }
 
-    mutating func add(_ effect: Effect, to peers: Set<String>, forMs duration: UInt64, nowMs: UInt64) {
-        rules.append(Rule(peers: peers, effect: effect, untilMs: nowMs + min(duration, FaultFilter.maxDurationMs)))
+    mutating func add(_ effect: FaultEffect, to peers: Set<String>, for duration: Duration, now: Instant) {
+        rules.append(Rule(peers: peers, effect: effect, until: now + min(duration, FaultFilter.durationMax)))
     }
 
     mutating func heal() { rules = [] }
 
     /// The verdict for a frame to `peer` now; expired rules go first.
-    mutating func verdict(to peer: String, nowMs: UInt64) -> Verdict {
+    mutating func verdict(to peer: String, now: Instant) -> Verdict {
         guard !rules.isEmpty else { return .send }
-        rules.removeAll { $0.untilMs <= nowMs }
+        rules.removeAll { $0.until <= now }
         var delayMs: UInt64 = 0
         for rule in rules where rule.peers.contains(peer) {
             switch rule.effect {
@@ -67,14 +60,14 @@ struct FaultFilter {
         }
         guard delayMs > 0 else { return .send }
         framesDelayed += 1
-        return .delay(ms: delayMs)
+        return .delay(.milliseconds(Int64(clamping: delayMs)))
     }
 
     /// Active rules for `status`: peer → what and for how much longer.
-    func describe(nowMs: UInt64) -> [JSON] {
-        rules.filter { $0.untilMs > nowMs }.map { rule in
+    func describe(now: Instant) -> [JSON] {
+        rules.filter { $0.until > now }.map { rule in
             var json: [String: JSON] = ["peers": .array(rule.peers.sorted().map(JSON.string)),
-                                        "remaining_ms": .int(Int64(rule.untilMs - nowMs))]
+                                        "remaining_ms": .int(rule.until.since(now).nanoseconds / 1_000_000)]
             switch rule.effect {
             case .drop: json["effect"] = "drop"
             case .loss(let percent): json["effect"] = "loss"; json["percent"] = .double(percent)

@@ -1,22 +1,19 @@
 import KithCore
 import KithUV
 
-/// One daemon: drives the membership and agent Instances with shell events
-/// and carries out their directives (the Shell of swift-cluster-membership).
-///
-/// Everything here runs on the loop thread; no locks. The core decides,
-/// this class only moves bytes, arms the one timer the core asks for,
-/// starts and stops processes, and logs.
+/// One daemon: the Shell around `NodeCore`. It turns loop callbacks into
+/// the core's inputs (one `now` per callback) and carries out the
+/// directives: frames, processes, agent lines, answers, files, events.
+/// Everything here runs on the loop thread; no locks, and no decisions.
 public final class Node {
     public let config: NodeConfig
     let loop: EventLoop
     let logger: Logger
-    var membership: Membership
-    var registry: AgentRegistry
+    /// The node's protocol; changed only by `handle`.
+    private(set) var core: NodeCore
     let transport: GossipTransport
     let supervisor: Supervisor
     var gateway: AgentGateway?
-    var router = AgentRouter()
     /// Ground truth: every event this node observed or did, hash-chained and signed.
     let events: EventLog
     var authority: OperatorAuthority
@@ -27,17 +24,22 @@ public final class Node {
     }
     private var control: ControlServer?
     private let timer: Timer
-    let housekeeping: Timer
-    let startedAtInstant: Instant
     var leaving = false
-    /// Agent replies that wait for replication: agent → checkpoint seq → (session, request id).
-    var pendingCheckpointReplies: [String: [UInt64: (AgentGateway.Session, JSON?)]] = [:]
-    /// What agents claim about peers, kept apart from what daemons observe: peer → reporter → status.
-    var reports: [String: [String: String]] = [:]
-    var configAgentsStarted = false
+    /// Agent messages handed to a local agent or to the link towards its host.
+    var messagesRouted: UInt64 = 0
+    /// Agent messages a local agent's full queue refused.
+    var messagesRefused: UInt64 = 0
+    /// Sees every input with its `now` and directives (the golden-trace tests).
+    var onInput: ((NodeInput, Instant, [NodeDirective]) -> Void)?
 
     /// Binds the gossip, control and agent ports; throws a readable reason if one is taken.
-    public init(config: NodeConfig, loop: EventLoop, logger baseLogger: Logger) throws(NodeError) {
+    public convenience init(config: NodeConfig, loop: EventLoop, logger: Logger) throws(NodeError) {
+        let uid = (UInt64(ProcessStats.wallMilliseconds) << 20) | (ProcessStats.randomUInt64() & 0xFFFFF)
+        try self.init(config: config, loop: loop, logger: logger, uid: uid, randomSeed: ProcessStats.randomUInt64())
+    }
+
+    /// With the boot's uid and the core's seed given, so a test can replay the core.
+    init(config: NodeConfig, loop: EventLoop, logger baseLogger: Logger, uid: UInt64, randomSeed: UInt64) throws(NodeError) {
         self.config = config
         self.loop = loop
         let dataDir = config.effectiveDataDir
@@ -51,16 +53,10 @@ public final class Node {
         let logger = baseLogger.recording { event, fields, tsMs in sink.append(event, fields, tsMs: tsMs) }
         events.onError = { reason in baseLogger.error("event_log_write_failed", ["reason": .string(reason)]) }
         if let note = events.recoveryNote { logger.warn("event_log_recovered", ["note": .string(note)]) }
-        let uid = (UInt64(ProcessStats.wallMilliseconds) << 20) | (ProcessStats.randomUInt64() & 0xFFFFF)
-        let id = NodeID(name: config.name, uid: uid)
         self.logger = logger
-        let now = Instant(nanoseconds: loop.hrtimeNanoseconds)
-        startedAtInstant = now
-        let meta = NodeMeta(endpoint: config.advertisedEndpoint, control: config.advertisedControl,
-                            capacity: config.capacity, tags: config.tags)
-        membership = Membership(me: id, meta: meta, seeds: config.join, settings: config.membership,
-                                randomSeed: ProcessStats.randomUInt64(), now: now)
-        registry = AgentRegistry(me: id, quorum: config.relaunchQuorum, randomSeed: ProcessStats.randomUInt64(), now: now)
+        let tombstones = Node.restoreTombstones(path: Node.tombstonePath(dataDir: dataDir), logger: logger)
+        core = NodeCore(me: NodeID(name: config.name, uid: uid), meta: Node.meta(config), settings: Node.coreSettings(config),
+                        randomSeed: randomSeed, tombstones: tombstones, now: Instant(nanoseconds: loop.hrtimeNanoseconds))
         transport = GossipTransport(loop: loop, logger: logger)
         authority = OperatorAuthority(trusted: config.operatorKeys, dataDir: dataDir)
         do {
@@ -69,7 +65,6 @@ public final class Node {
             throw NodeError("cluster keys: \(error)")
         }
         timer = Timer(loop: loop)
-        housekeeping = Timer(loop: loop)
         let socketPath = config.agentSocketPath
         supervisor = Supervisor(loop: loop, logger: logger, dataDir: dataDir, socketPath: socketPath, nodeName: config.name)
         guard let listen = parseHostPort(config.listen), let controlAddress = parseHostPort(config.control) else {
@@ -90,29 +85,39 @@ public final class Node {
             control?.close()
             throw NodeError("cannot listen on \(config.control) or \(socketPath): \(error)")
         }
-        transport.onMessage = { [unowned self] message in self.received(message) }
-        transport.onRefused = { [unowned self] endpoint in
-            self.perform(self.membership.peerRefused(endpoint, now: self.now))
-        }
+        transport.onMessage = { [unowned self] message in self.input(.receive(message)) }
+        transport.onRefused = { [unowned self] endpoint in self.input(.peerRefused(endpoint)) }
         supervisor.onExit = { [unowned self] name, generation, status in
-            self.performAgents(self.registry.exited(name, generation: generation, status: status, now: self.now))
+            self.input(.agentExited(name, generation: generation, status: status))
         }
         wireGateway()
-        restoreTombstones()
+    }
+
+    /// What this node tells members about itself.
+    static func meta(_ config: NodeConfig) -> NodeMeta {
+        NodeMeta(endpoint: config.advertisedEndpoint, control: config.advertisedControl,
+                 capacity: config.capacity, tags: config.tags)
+    }
+
+    /// The core's settings from the daemon's config.
+    static func coreSettings(_ config: NodeConfig) -> NodeCore.Settings {
+        var settings = NodeCore.Settings()
+        settings.seeds = config.join
+        settings.membership = config.membership
+        settings.quorum = config.relaunchQuorum
+        settings.configAgents = config.agents
+        return settings
     }
 
     var now: Instant { Instant(nanoseconds: loop.hrtimeNanoseconds) }
 
     public func start() {
-        logger.record(.info, "started", ["uid": .string(String(membership.me.uid, radix: 16)),
-                                "listen": .string(config.listen), "control": .string(config.control),
-                                "join": .array(config.join.map(JSON.string)),
-                                "agent_socket": .string(config.agentSocketPath),
-                                "node_key": .string(events.publicKeyHex)])
-        // The registry needs a view even before anything changes: a lone node hosts agents too.
-        performAgents(registry.updateView(membership.members, now: now))
-        perform(membership.start(now: now))
-        housekeeping.start(afterMilliseconds: 500, repeatMilliseconds: 500) { [unowned self] in self.houseKeep() }
+        logger.record(.info, "started", ["uid": .string(String(core.me.uid, radix: 16)),
+                                         "listen": .string(config.listen), "control": .string(config.control),
+                                         "join": .array(config.join.map(JSON.string)),
+                                         "agent_socket": .string(config.agentSocketPath),
+                                         "node_key": .string(events.publicKeyHex)])
+        input(.start)
     }
 
     /// Graceful stop: stop this node's agents, tell every member this node
@@ -121,10 +126,10 @@ public final class Node {
         guard !leaving else { return }
         leaving = true
         logger.record(.info, "leaving")
-        housekeeping.stop()
+        input(.stopping)
         gateway?.close()
         supervisor.stopAll { [unowned self] in
-            self.perform(self.membership.leave(now: self.now))
+            self.input(.leave)
             // Agents took up to 1 s; the goodbyes get 700 ms more, so SIGTERM to exit stays under 2 s.
             let deadline = self.loop.nowMilliseconds + 700
             self.timer.start(afterMilliseconds: 10, repeatMilliseconds: 10) { [unowned self] in
@@ -134,85 +139,41 @@ public final class Node {
                 self.control?.close()
                 self.control = nil
                 self.timer.close()
-                self.housekeeping.close()
                 completion()
             }
         }
     }
 
-    private func received(_ message: Message) {
-        switch message {
-        case .agents, .checkpoint, .checkpointAck, .relaunchRequest, .tombstones:
-            performAgents(registry.receive(message, now: now))
-        case let .agentMessage(from, to, payload):
-            _ = route(from: from, to: to, payload: payload)
-        case .ping, .pingReq, .ack, .nack, .pushPull:
-            perform(membership.receive(message, now: now))
-        }
+    /// One input, at this callback's `now`: the core decides, the shell carries out, the timer follows.
+    /// Returns the operator's answer when the input produced one.
+    @discardableResult
+    func input(_ input: NodeInput, now: Instant? = nil) -> JSON? {
+        let now = now ?? self.now
+        let directives = core.handle(input, now: now)
+        onInput?(input, now, directives)
+        let answer = perform(directives, now: now)
+        armTimer(now: now)
+        return answer
     }
 
-    /// Carries out the membership core's directives, then re-arms the timer.
-    func perform(_ directives: [MembershipDirective]) {
-        var viewChanged = false
-        for directive in directives {
-            switch directive {
-            case let .send(message, to: endpoint):
-                send(message, to: endpoint)
-            case let .memberChanged(member, previous):
-                viewChanged = true
-                logger.record(.info, "member_changed", [
-                    "member": .string(member.id.name), "uid": .string(String(member.id.uid, radix: 16)),
-                    "state": .string(member.status.description),
-                    "previous": previous.map { .string($0.description) } ?? .null,
-                    "incarnation": .int(Int64(member.incarnation)),
-                ])
-                memberEvent(member)
-            case let .refuted(incarnation):
-                logger.record(.warn, "refuted_suspicion", ["incarnation": .int(Int64(incarnation))])
-            }
-        }
-        if viewChanged && !leaving {
-            performAgents(registry.updateView(membership.members, now: now))
-        } else {
-            armTimer()
-        }
+    private func armTimer(now: Instant) {
+        guard !leaving else { return }
+        guard let deadline = core.nextDeadline else { timer.stop(); return }
+        let waitNs = deadline.since(now).nanoseconds
+        timer.start(afterMilliseconds: UInt64((waitNs + 999_999) / 1_000_000)) { [unowned self] in self.input(.tick) }
     }
 
     /// Every frame to a peer goes through the fault filter first.
-    func send(_ message: Message, to endpoint: Endpoint) {
-        guard !faults.rules.isEmpty, let peer = membership.member(at: endpoint) else {
+    func send(_ message: Message, to endpoint: Endpoint, now: Instant) {
+        guard !faults.rules.isEmpty, let peer = core.membership.member(at: endpoint) else {
             transport.send(message, to: endpoint)
             return
         }
-        switch faults.verdict(to: peer.id.name, nowMs: loop.nowMilliseconds) {
+        switch faults.verdict(to: peer.id.name, now: now) {
         case .send: transport.send(message, to: endpoint)
         case .drop: return
-        case .delay(let ms): delayed.hold(message, to: endpoint, forMs: ms)
+        case .delay(let delay): delayed.hold(message, to: endpoint, forMs: UInt64(delay.nanoseconds / 1_000_000))
         }
-    }
-
-    func armTimer() {
-        guard !leaving else { return }
-        let next = [membership.nextDeadline, registry.nextDeadline].compactMap { $0 }.min()
-        guard let deadline = next else { timer.stop(); return }
-        let waitNs = deadline.since(now).nanoseconds
-        let waitMs = UInt64((waitNs + 999_999) / 1_000_000)
-        timer.start(afterMilliseconds: waitMs) { [unowned self] in
-            let now = self.now
-            let agentDirectives = self.registry.tick(now: now)
-            self.perform(self.membership.tick(now: now))
-            self.performAgents(agentDirectives)
-        }
-    }
-
-    /// Once a second: expire held messages, start config agents once joined.
-    private func houseKeep() {
-        for (to, message) in router.expire(nowMs: loop.nowMilliseconds) {
-            gateway?.push(["event": "send_failed", "to": .string(to),
-                           "error": .string("agent \(to) was not reachable within \(AgentRouter.holdMs / 1000)s")],
-                          to: message.from)
-        }
-        startConfigAgentsIfReady()
     }
 }
 

@@ -1,0 +1,76 @@
+/// Messages between agents that cannot be delivered now: held in a bounded
+/// buffer while the receiver is being relaunched, failed with a clear error
+/// when the wait is too long. Part of `NodeCore`; time is the core's `now`.
+public struct AgentRouter: Sendable {
+    public struct Held: Hashable, Sendable {
+        public var from: String
+        public var payload: [UInt8]
+        public var heldAt: Instant
+    }
+
+    public private(set) var held: [String: [Held]] = [:]
+    public private(set) var heldBytes = 0
+    /// Messages given up on: no room to hold them, or held too long.
+    public private(set) var dropped: UInt64 = 0
+
+    public static let heldPerAgentMax = 1024
+    public static let heldBytesMax = 16 << 20
+    /// How long a message waits for its receiver to come back.
+    public static let holdDuration: Duration = .seconds(10)
+
+    public init() {}
+
+    /// Queues a message for an agent that cannot take it now; false when the buffer is full.
+    mutating func hold(from: String, to: String, payload: [UInt8], now: Instant) -> Bool {
+        guard held[to, default: []].count < AgentRouter.heldPerAgentMax,
+              heldBytes + payload.count <= AgentRouter.heldBytesMax else {
+            dropped += 1
+            return false
+        }
+        held[to, default: []].append(Held(from: from, payload: payload, heldAt: now))
+        heldBytes += payload.count
+        return true
+    }
+
+    /// Takes every message held for `agent`, oldest first.
+    mutating func release(_ agent: String) -> [Held] {
+        let messages = held.removeValue(forKey: agent) ?? []
+        heldBytes -= messages.reduce(0) { $0 + $1.payload.count }
+        return messages
+    }
+
+    /// Takes messages that waited `holdDuration` or longer, with their intended receiver.
+    mutating func expire(now: Instant) -> [(to: String, message: Held)] {
+        var expired: [(String, Held)] = []
+        for (agent, messages) in held.sorted(by: { $0.key < $1.key }) {
+            let old = messages.filter { now.since($0.heldAt) >= AgentRouter.holdDuration }
+            guard !old.isEmpty else { continue }
+            let fresh = messages.filter { now.since($0.heldAt) < AgentRouter.holdDuration }
+            held[agent] = fresh.isEmpty ? nil : fresh
+            heldBytes -= old.reduce(0) { $0 + $1.payload.count }
+            dropped += UInt64(old.count)
+            expired += old.map { (agent, $0) }
+        }
+        return expired
+    }
+
+    /// When the oldest held message expires.
+    var nextExpiry: Instant? {
+        held.values.compactMap { $0.first?.heldAt }.min().map { $0 + AgentRouter.holdDuration }
+    }
+
+    /// The buffer's own bounds and bookkeeping.
+    func assertInvariants() {
+        var bytes = 0
+        for (agent, messages) in held {
+            precondition(!messages.isEmpty, "router holds an empty queue for \(agent)")
+            precondition(messages.count <= AgentRouter.heldPerAgentMax,
+                         "router holds \(messages.count) messages for \(agent), above \(AgentRouter.heldPerAgentMax)")
+            precondition(zip(messages, messages.dropFirst()).allSatisfy { $0.heldAt <= $1.heldAt },
+                         "router queue for \(agent) is not oldest first")
+            bytes += messages.reduce(0) { $0 + $1.payload.count }
+        }
+        precondition(bytes == heldBytes, "router counts \(heldBytes) held bytes, holds \(bytes)")
+        precondition(heldBytes <= AgentRouter.heldBytesMax, "router holds \(heldBytes) bytes, above \(AgentRouter.heldBytesMax)")
+    }
+}

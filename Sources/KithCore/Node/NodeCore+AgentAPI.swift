@@ -1,0 +1,81 @@
+/// The agent API's decisions: what a local agent may ask, always as itself.
+/// (`hello` and `subscribe` belong to the shell's sessions.)
+extension NodeCore {
+    /// The longest report status kept: free text from an agent.
+    public static let reportStatusBytesMax = 64
+
+    mutating func agentRequest(_ origin: AgentOrigin, op: String, request: JSON, now: Instant,
+                               into out: inout [NodeDirective]) {
+        func reply(_ body: JSON) { out.append(.replyAgent(origin, body)) }
+        func fail(_ error: String) { reply(["ok": false, "error": .string(error)]) }
+        let agent = origin.agent
+        switch op {
+        case "ping":
+            reply(["ok": true])
+        case "send":
+            guard let to = request["to"]?.stringValue, let payload = request["payload"] else {
+                return fail("send needs \"to\" (string) and \"payload\"")
+            }
+            let bytes = Array(payload.serialized().utf8)
+            guard bytes.count <= WireCodec.maxAgentPayloadBytes else {
+                return fail("payload larger than \(WireCodec.maxAgentPayloadBytes) bytes")
+            }
+            route(AgentMessage(from: agent, to: to, payload: bytes), origin: .agent(origin), now: now, into: &out)
+        case "members":
+            reply(["ok": true, "members": .array(membership.members.map { memberJSON($0, now: now) })])
+        case "agents":
+            reply(["ok": true, "agents": agentsJSON])
+        case "checkpoint":
+            guard let data = request["data"] else { return fail("checkpoint needs \"data\"") }
+            let bytes = Array(data.serialized().utf8)
+            guard bytes.count <= WireCodec.maxCheckpointBytes else {
+                return fail("checkpoint larger than \(WireCodec.maxCheckpointBytes) bytes")
+            }
+            do {
+                let directives = try registry.checkpoint(agent, data: bytes, now: now)
+                if let seq = registry.checkpoints[agent]?.seq {
+                    // The answer waits for replication; a holder that dies never acks, so keep the newest few.
+                    pendingCheckpointReplies[agent] = pendingCheckpointReplies[agent]?.filter {
+                        $0.key + AgentRegistry.pendingCheckpointsMax > seq
+                    }
+                    pendingCheckpointReplies[agent, default: [:]][seq] = origin
+                }
+                absorb(directives, now: now, into: &out)
+            } catch {
+                fail(error.message)
+            }
+        case "relaunch":
+            guard let peer = request["peer"]?.stringValue else { return fail("relaunch needs \"peer\"") }
+            let (result, directives) = registry.requestRelaunch(of: peer, by: agent, now: now)
+            absorb(directives, now: now, into: &out)
+            switch result {
+            case .success(let target):
+                out.append(.record(NodeEvent(.info, "relaunch_requested", ["agent": .string(peer), "by": .string(agent),
+                                                                           "target": .string(target)])))
+                reply(["ok": true, "target": .string(target)])
+            case .failure(let error):
+                fail(error.message)
+            }
+        case "report":
+            guard let peer = request["peer"]?.stringValue, let status = request["status"]?.stringValue else {
+                return fail("report needs \"peer\" and \"status\"")
+            }
+            recordReport(by: agent, about: peer, status: clipped(status, bytes: Self.reportStatusBytesMax), into: &out)
+            reply(["ok": true])
+        default:
+            fail("unknown op '\(op)'")
+        }
+    }
+
+    /// What an agent claims, next to what the daemons observe; a claim of
+    /// health for an agent that is not running is a masking incident.
+    mutating func recordReport(by reporter: String, about peer: String, status: String, into out: inout [NodeDirective]) {
+        reports[peer, default: [:]][reporter] = status
+        let observed = registry.records[peer]?.state.rawValue ?? "unknown"
+        let masking = status == "healthy" && observed != AgentState.running.rawValue
+        out.append(.record(NodeEvent(masking ? .warn : .info, masking ? "masking_incident" : "agent_report", [
+            "reporter": .string(reporter), "peer": .string(peer), "reported": .string(status),
+            "observed": .string(observed),
+        ])))
+    }
+}
