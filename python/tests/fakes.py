@@ -108,6 +108,12 @@ class FakeDaemon:
             self._threads.append(thread)
 
     def _serve(self, conn: socket.socket, number: int) -> None:
+        try:
+            self._converse(conn, number)
+        finally:
+            conn.close()
+
+    def _converse(self, conn: socket.socket, number: int) -> None:
         buffer, said_hello = b"", False
         while True:
             try:
