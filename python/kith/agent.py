@@ -72,8 +72,9 @@ class Agent:
         return handler
 
     def stop(self) -> None:
-        """Ends `run()` after the current handler."""
+        """Ends `run()` after the current handler (callable from any thread)."""
         self._running = False
+        self.client.interrupt()
 
     def run(self, duration: Optional[float] = None) -> None:
         """Connects, subscribes and handles events until `stop()` or `duration` seconds.

@@ -103,7 +103,8 @@ def parse_completion(body: bytes) -> Completion:
         raise ChatError("malformed", "the first choice has no message")
     content = message.get("content")
     content = content if isinstance(content, str) else ""
-    raw_calls = message.get("tool_calls") or []
+    raw_calls = message.get("tool_calls")
+    raw_calls = [] if raw_calls is None else raw_calls
     if not isinstance(raw_calls, list):
         raise ChatError("malformed_tool_call", "tool_calls is not a list")
     calls = [parse_tool_call(raw, index) for index, raw in enumerate(raw_calls)]

@@ -19,6 +19,9 @@ from .reconnect import Backoff
 EVENTS_QUEUED_MAX = 10_000
 
 
+_WAKE = object()
+
+
 class Client:
     """Speaks the agent API as one agent, over the daemon's Unix socket.
 
@@ -158,9 +161,14 @@ class Client:
     def next_event(self, timeout: Optional[float] = None) -> Optional[ev.Event]:
         """The next pushed (or local) event, or None if none came within `timeout` seconds."""
         try:
-            return self._events.get(timeout=timeout)
+            event = self._events.get(timeout=timeout)
         except queue.Empty:
             return None
+        return None if event is _WAKE else event
+
+    def interrupt(self) -> None:
+        """Makes a `next_event` that is waiting (now or next) return None at once."""
+        self._events.put(_WAKE)
 
     # MARK: Reader
 

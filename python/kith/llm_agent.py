@@ -118,9 +118,9 @@ class LLMAgent:
         agent.on(ev.PeerStopped)(self.decide)
         agent.on(ev.Message)(self._message)
 
-    def record(self, kind: str, **fields: Any) -> None:
+    def record(self, step: str, /, **fields: Any) -> None:
         """One step into the event log, as a report about this agent (never "healthy")."""
-        text = kind + " " + json.dumps(fields, separators=(",", ":"), default=str)
+        text = step + " " + json.dumps(fields, separators=(",", ":"), default=str)
         if len(text) > RECORD_CHARS_MAX:
             text = text[:RECORD_CHARS_MAX - 12] + "...(clipped)"
         self.client.call("report", peer=self.name, status=text)
