@@ -10,7 +10,8 @@ usage: guardian.py [--policy none|relaunch|relaunch-and-mask] [--protects A,B] [
 Flags default to $KITH_POLICY, $KITH_PROTECTS and $KITH_INTERVAL_MS.
 Exits 0 on SIGTERM, 1 when the daemon closes the socket or refuses hello (the
 daemon restarts it), 2 on a usage error. Finds the SDK installed
-(`pip install ./python`) or next to it in a checkout (../../python).
+(`pip install ./python`), in a checkout (../../python from here), or staged
+beside the agents directory (../python, as in lib/kith/{agents,python}).
 """
 import argparse
 import os
@@ -20,7 +21,8 @@ import sys
 try:
     import kith
 except ImportError:
-    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "python"))
+    _here = os.path.dirname(os.path.abspath(__file__))
+    sys.path[:0] = [os.path.join(_here, "..", "..", "python"), os.path.join(_here, "..", "python")]
     import kith
 
 from kith import Agent, Disconnected, HelloRefused, Identity
