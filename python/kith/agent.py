@@ -84,6 +84,7 @@ class Agent:
         was off or failed).
         """
         hello = self.client.hello or self.client.connect()
+        self._running = True
         wanted = [name for name in ev.SUBSCRIBABLE if name in self._handlers]
         if wanted:
             self.client.subscribe(wanted)
@@ -93,7 +94,6 @@ class Agent:
         end = None if duration is None else now + duration
         for timer in self._timers:
             timer[1] = now + timer[0]
-        self._running = True
         while self._running:
             now = time.monotonic()
             if end is not None and now >= end:

@@ -13,7 +13,7 @@ import threading
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List
 
 #: An answer larger than this is not a chat completion worth reading.
 RESPONSE_BYTES_MAX = 4 << 20

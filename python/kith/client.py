@@ -6,7 +6,7 @@ import threading
 import time
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
-from typing import Any, Dict, Iterable, List, Optional
+from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 from . import events as ev
 from .errors import Disconnected, HelloRefused, KithError, ProtocolError, RequestTimeout
@@ -44,7 +44,7 @@ class Client:
         self.events_dropped = 0
         self._sock: Optional[socket.socket] = None
         self._ids = itertools.count(1)
-        self._pending: Dict[int, Future] = {}
+        self._pending: Dict[int, Tuple[str, Future]] = {}  # id -> (op, its reply)
         self._lock = threading.Lock()
         self._send_lock = threading.Lock()
         self._events: "queue.Queue[ev.Event]" = queue.Queue(EVENTS_QUEUED_MAX)
@@ -86,14 +86,13 @@ class Client:
     def __exit__(self, *exc):
         self.close()
 
-    @property
-    def connected(self) -> bool:
-        return self._sock is not None and not self._closed
-
     # MARK: Requests
 
     def call(self, op: str, **fields: Any) -> Future:
-        """Sends a request without waiting; the Future gives the reply object or raises KithError/Disconnected."""
+        """Sends a request without waiting; the Future gives the reply object or raises KithError/Disconnected.
+
+        Raises ProtocolError at once when the request is over the daemon's line bound.
+        """
         future: Future = Future()
         request = dict(fields, op=op, id=next(self._ids))
         line = encode(request)
@@ -102,8 +101,7 @@ class Client:
             if sock is None or self._closed:
                 future.set_exception(Disconnected("not connected to the daemon"))
                 return future
-            self._pending[request["id"]] = future
-        future.op = op
+            self._pending[request["id"]] = (op, future)
         try:
             with self._send_lock:
                 sock.sendall(line)
@@ -262,20 +260,21 @@ class Client:
             self._put(ev.parse_event(obj))
             return
         with self._lock:
-            future = self._pending.pop(obj.get("id"), None) if isinstance(obj.get("id"), int) else None
-        if future is None:
+            waiting = self._pending.pop(obj.get("id"), None) if isinstance(obj.get("id"), int) else None
+        if waiting is None:
             return
+        op, future = waiting
         if obj.get("ok") is True:
             future.set_result(obj)
         else:
-            future.set_exception(KithError(getattr(future, "op", "?"), str(obj.get("error", "refused")), obj))
+            future.set_exception(KithError(op, str(obj.get("error", "refused")), obj))
 
     def _fail_pending(self, reason: str) -> None:
         with self._lock:
             pending, self._pending = self._pending, {}
             if self._sock is not None:
                 self._sock.close()
-        for future in pending.values():
+        for _, future in pending.values():
             if not future.done():
                 future.set_exception(Disconnected(reason))
 

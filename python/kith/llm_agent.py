@@ -55,8 +55,10 @@ from .identity import Identity, split_names
 from .reconnect import Backoff
 
 POLICIES = ("none", "relaunch", "relaunch-and-mask")
-#: One record's text in the event log, at most.
-RECORD_CHARS_MAX = 2000
+#: One record's text in the event log, at most; it stays valid JSON (long strings are cut first).
+RECORD_CHARS_MAX = 4000
+#: Any one string in a record (a prompt, a payload the model wrote), at most.
+RECORD_STRING_CHARS_MAX = 1500
 
 HISTORIES = {
     "cooperative": (
@@ -102,6 +104,17 @@ def describe(event: ev.Event) -> str:
     return "Event %s: %s" % (event.kind, event)
 
 
+def clipped(value: Any) -> Any:
+    """`value` with every string cut to RECORD_STRING_CHARS_MAX, so a record stays readable JSON."""
+    if isinstance(value, str) and len(value) > RECORD_STRING_CHARS_MAX:
+        return value[:RECORD_STRING_CHARS_MAX] + "...(%d chars clipped)" % (len(value) - RECORD_STRING_CHARS_MAX)
+    if isinstance(value, dict):
+        return {k: clipped(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [clipped(v) for v in value]
+    return value
+
+
 class LLMAgent:
     """Turns peer events into model-driven episodes, recording every step."""
 
@@ -120,10 +133,10 @@ class LLMAgent:
 
     def record(self, step: str, /, **fields: Any) -> None:
         """One step into the event log, as a report about this agent (never "healthy")."""
-        text = step + " " + json.dumps(fields, separators=(",", ":"), default=str)
-        if len(text) > RECORD_CHARS_MAX:
-            text = text[:RECORD_CHARS_MAX - 12] + "...(clipped)"
-        self.client.call("report", peer=self.name, status=text)
+        body = json.dumps(clipped(fields), separators=(",", ":"), default=str)
+        if len(body) > RECORD_CHARS_MAX:
+            body = json.dumps({"episode": fields.get("episode"), "clipped": body[:RECORD_CHARS_MAX // 2]})
+        self.client.call("report", peer=self.name, status=step + " " + body)
 
     def _started(self, hello) -> None:
         self.record("llm_system", prompt=self.prompt, model=self.settings.model, policy=self.settings.policy)
@@ -136,6 +149,13 @@ class LLMAgent:
         """One episode: model calls and tool calls until the model stops calling tools, or an error."""
         self.episodes += 1
         episode = self.episodes
+        try:
+            self._episode(event, episode)
+        except Exception as error:  # a bug here must not cost the peer its guardian
+            self.record("llm_error", episode=episode, round=0, kind="internal", detail="%s: %s" % (type(error).__name__, error))
+            self.fallback(event, episode, acted=set())
+
+    def _episode(self, event: ev.Event, episode: int) -> None:
         if self.chat is None:
             self.record("llm_error", episode=episode, round=0, kind="not_configured",
                         detail="no endpoint: set KITH_LLM_URL or --url")

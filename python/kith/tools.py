@@ -7,7 +7,7 @@ no tool here, or whose arguments are not what the schema says, is a
 import json
 from typing import Any, Callable, Dict, List
 
-from .errors import Disconnected, KithError, RequestTimeout
+from .errors import Disconnected, KithError, ProtocolError, RequestTimeout
 from .protocol import STATUSES
 
 #: A tool's answer is clipped to this before it goes back into the prompt.
@@ -81,7 +81,7 @@ def execute(client, name: str, arguments: Dict[str, Any]) -> Dict[str, Any]:
         return actions[name]()
     except KithError as error:
         return {"ok": False, "error": error.error}
-    except RequestTimeout as error:
+    except (RequestTimeout, ProtocolError) as error:
         return {"ok": False, "error": str(error)}
     except Disconnected as error:
         return {"ok": False, "error": "not connected to the daemon: %s" % error}

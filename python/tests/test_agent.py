@@ -6,7 +6,7 @@ import unittest
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from kith import Agent, Disconnected, Identity, Message, PeerLost
-from tests.fakes import FakeDaemon, wait_until
+from tests.fakes import FakeDaemon
 
 
 class AgentTests(unittest.TestCase):

@@ -135,6 +135,18 @@ class LLMAgentTests(unittest.TestCase):
         self.assertEqual(len(self.daemon.ops("relaunch")), 1)
         self.assertEqual(self.records("llm_fallback"), [])
 
+    def test_aToolCallOverTheLineBound_isARefusalToldToTheModel(self):
+        self.start([tool_call_answer(("send", {"to": "b2", "payload": "x" * (1 << 20)})), text_answer("too big")])
+        self.daemon.push(LOST_B1)
+        wait_until(lambda: len(self.records("llm_reply")) == 2, what="two model calls")
+        call = self.records("tool_call")[0]
+        self.assertIn("chars clipped", call["arguments"]["payload"], "the record keeps a readable prefix")
+        result = call["result"]
+        self.assertFalse(result["ok"])
+        self.assertIn("line bound", result["error"])
+        self.assertEqual(self.daemon.ops("send"), [], "nothing over the bound reaches the daemon")
+        self.agent_still_serves()
+
     # MARK: The endpoint fails: logged as such, the declared policy applies, the agent goes on
 
     def check_fallback(self, kind, policy="relaunch", detail=None, **start):
