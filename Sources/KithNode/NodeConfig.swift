@@ -27,6 +27,8 @@ public struct NodeConfig: Sendable, Equatable {
     public var operatorKeys: [String] = []
     /// Cluster keys as `ID:HEX` (the first is the primary) authenticating node-to-node frames.
     public var clusterKeys: [String] = []
+    /// How agents are fenced when kithd runs as root: their uid range (`agent_uid_base`, `agent_uid_count`).
+    public var containment = ContainmentSettings()
 
     public init() {}
 
@@ -34,10 +36,17 @@ public struct NodeConfig: Sendable, Equatable {
     /// `/tmp/kith-NAME` when none is given.
     public var effectiveDataDir: String { dataDir.isEmpty ? "/tmp/kith-\(name)" : dataDir }
 
+    /// The agents' own directory beside the data dir (`DATA-agents`, 0711):
+    /// their socket and working directories, since agents running under
+    /// their own uids cannot enter the daemon's 0700 data dir.
+    public var agentDirectory: String { NodeConfig.agentDirectory(dataDir: effectiveDataDir) }
+
+    public static func agentDirectory(dataDir: String) -> String { dataDir + "-agents" }
+
     /// The agents' Unix socket; Unix socket paths are limited to 107 bytes,
     /// so a deep data dir falls back to a short path under /tmp.
     public var agentSocketPath: String {
-        let path = effectiveDataDir + "/agents.sock"
+        let path = agentDirectory + "/agents.sock"
         guard path.utf8.count >= 100 else { return path }
         let digest = path.utf8.reduce(UInt64(0xCBF2_9CE4_8422_2325)) { ($0 ^ UInt64($1)) &* 0x100_0000_01B3 }
         return "/tmp/kith-\(String(digest, radix: 36)).sock"
@@ -157,6 +166,8 @@ extension NodeConfig {
         case "cluster_keys":
             clusterKeys = try value.requireStringList(key)
             _ = try Keyring.parse(clusterKeys)
+        case "agent_uid_base", "agent_uid_count":
+            try containment.apply(key: key, value: value, fromFlag: fromFlag)
         case "log_level":
             let text = try value.requireString(key)
             guard let level = LogLevel(rawValue: text) else {
@@ -188,6 +199,7 @@ extension NodeConfig {
             throw ConfigError("join addresses must be HOST:PORT, got '\(seed)'")
         }
         if let problem = membership.validate().first { throw ConfigError("membership: \(problem)") }
+        if let problem = containment.validate() { throw ConfigError(problem) }
         var names: Set<String> = []
         for spec in agents {
             if let problem = spec.validate().first { throw ConfigError(problem) }
@@ -212,5 +224,32 @@ extension JSON {
         if fromFlag, let s = stringValue, let n = Int64(s) { return n }
         guard let n = intValue else { throw ConfigError("\(key) must be an integer") }
         return n
+    }
+}
+
+/// Where agents' uids come from when kithd runs as root. No passwd entries
+/// are needed: a uid is only a number to the kernel. The default range is far
+/// above login users and the usual subuid ranges of user namespaces.
+public struct ContainmentSettings: Sendable, Equatable {
+    /// The first uid (and gid) given to an agent.
+    public var agentUIDBase: UInt32 = 1_000_000_000
+    /// How many uids the range holds: at most this many agents run here at once.
+    public var agentUIDCount: UInt32 = 65_536
+
+    public init() {}
+
+    mutating func apply(key: String, value: JSON, fromFlag: Bool) throws(ConfigError) {
+        let n = try value.requireInt(key, fromFlag: fromFlag)
+        guard (1...Int64(UInt32.max - 1)).contains(n) else { throw ConfigError("\(key) must be 1...\(UInt32.max - 1), got \(n)") }
+        if key == "agent_uid_base" { agentUIDBase = UInt32(n) } else { agentUIDCount = UInt32(n) }
+    }
+
+    /// A readable problem, nil when the range is usable.
+    func validate() -> String? {
+        if agentUIDBase < 1000 { return "agent_uid_base must be at least 1000 (system and login uids lie below), got \(agentUIDBase)" }
+        if UInt64(agentUIDBase) + UInt64(agentUIDCount) > UInt64(UInt32.max) - 1 {
+            return "agent_uid_base + agent_uid_count must stay below \(UInt32.max)"
+        }
+        return nil
     }
 }
