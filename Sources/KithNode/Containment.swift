@@ -55,6 +55,10 @@ final class Containment {
             if entry.0.isUnified { return access(entry.1 + "/cgroup.kill", F_OK) == 0 ? 0 : 3 }
             return entry.0.controller == "freezer" ? 1 : 2
         }
+        // With cgroup.kill and cgroup.freeze in v2, the v1 freezer is one more migration per spawn for nothing.
+        if usable.contains(where: { killRank($0) == 0 }), let freezer = usable.firstIndex(where: { $0.0.controller == "freezer" }) {
+            rmdir(usable.remove(at: freezer).1)
+        }
         hierarchies = usable.sorted { killRank($0) < killRank($1) }
         self.controllers = controllers
         self.unifiedControllers = unifiedControllers

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import KithCore
 import KithUV
 
@@ -44,12 +47,25 @@ public struct NodeConfig: Sendable, Equatable {
     public static func agentDirectory(dataDir: String) -> String { dataDir + "-agents" }
 
     /// The agents' Unix socket; Unix socket paths are limited to 107 bytes,
-    /// so a deep data dir falls back to a short path under /tmp.
+    /// so a deep data dir falls back to a short path under /tmp, as does one
+    /// that agents under their own uids could not reach (a 0700 lab directory).
     public var agentSocketPath: String {
         let path = agentDirectory + "/agents.sock"
-        guard path.utf8.count >= 100 else { return path }
+        guard path.utf8.count >= 100 || (geteuid() == 0 && !NodeConfig.othersCanEnter(effectiveDataDir)) else { return path }
         let digest = path.utf8.reduce(UInt64(0xCBF2_9CE4_8422_2325)) { ($0 ^ UInt64($1)) &* 0x100_0000_01B3 }
         return "/tmp/kith-\(String(digest, radix: 36)).sock"
+    }
+
+    /// Whether every directory above `path` lets other users pass (o+x).
+    static func othersCanEnter(_ path: String) -> Bool {
+        var directory = path
+        while let slash = directory.lastIndex(of: "/"), slash != directory.startIndex {
+            directory = String(directory[..<slash])
+            var info = stat()
+            guard stat(directory, &info) == 0 else { return true }  // not made yet: made 0755 by the daemon
+            if info.st_mode & S_IXOTH == 0 { return false }
+        }
+        return true
     }
 
     /// The gossip address peers should dial.

@@ -27,7 +27,6 @@ final class Supervisor {
     private var reaper: Reaper?
 
     static let setpriv = "/usr/bin/setpriv"
-    static let prlimit = "/usr/bin/prlimit"
     /// How long a fence may take before it gives up (a process stuck in the kernel).
     static let fenceNanosecondsMax: UInt64 = 1_000_000_000
 
@@ -261,17 +260,17 @@ final class Supervisor {
     }
 
     /// Makes the cgroup, picks the uid and working directory, and wraps the
-    /// command: `sh` joins the cgroup before anything of the agent runs (so
-    /// nothing it forks is ever outside), `prlimit` sets the rlimits and
-    /// `setpriv` drops to the agent's uid with no capabilities and
-    /// `no_new_privs`, and asks for SIGKILL if this daemon dies.
+    /// command: `sh` sets the rlimits and joins the cgroup before anything of
+    /// the agent runs (so nothing it forks is ever outside), and `setpriv`
+    /// drops to the agent's uid with no capabilities and `no_new_privs`, and
+    /// asks for SIGKILL if this daemon dies.
     private func prepare(_ record: AgentRecord) throws(ContainmentError) -> Launch {
         let spec = record.spec
         var argv = [spec.command] + spec.args
         var uid: UInt32?
         if containment.dropsPrivileges {
-            guard access(Supervisor.setpriv, X_OK) == 0, access(Supervisor.prlimit, X_OK) == 0 else {
-                throw ContainmentError("setpriv and prlimit (util-linux) are needed to run agents under their own uids")
+            guard access(Supervisor.setpriv, X_OK) == 0 else {
+                throw ContainmentError("setpriv (util-linux) is needed to run agents under their own uids")
             }
             uid = try containment.uid(for: record.name)
         }
@@ -285,8 +284,8 @@ final class Supervisor {
                 throw ContainmentError("cannot give \(home) to uid \(uid): \(String(cString: strerror(errno)))")
             }
             workingDirectory = home
-            chmod(socketPath, 0o666)  // agents under other uids connect; the token authenticates them
         }
+        if uid != nil { chmod(socketPath, 0o666) }  // agents under other uids connect; the token authenticates them
         if access(Supervisor.setpriv, X_OK) == 0 {
             var setpriv = [Supervisor.setpriv]
             if let uid {
@@ -294,24 +293,32 @@ final class Supervisor {
             }
             // pdeathsig: SIGKILL for the agent if this daemon dies without stopping it, even by SIGKILL.
             argv = setpriv + ["--no-new-privs", "--pdeathsig", "KILL", "--"] + argv
-            if uid != nil {
-                let limits = spec.resources
-                var prlimit = [Supervisor.prlimit, "--nofile=\(limits.openFilesMax):\(limits.openFilesMax)"]
-                // RLIMIT_NPROC counts the uid's processes: meaningful only with a uid of its own.
-                if limits.processesMax > 0 { prlimit.append("--nproc=\(limits.processesMax):\(limits.processesMax)") }
-                argv = prlimit + ["--"] + argv
-            }
         }
         let cgroup = try containment.makeCgroup(agent: record.name, generation: record.generation, limits: spec.resources)
-        if let cgroup {
-            argv = ["/bin/sh", "-c", Supervisor.joinScript, "kith-join"] + cgroup.procsFiles + ["--"] + argv
+        if cgroup != nil || uid != nil {
+            // RLIMIT_NPROC counts the uid's processes: meaningful only with a uid of its own.
+            let limits = spec.resources
+            let processes = uid != nil && limits.processesMax > 0 ? String(limits.processesMax) : "-"
+            argv = ["/bin/sh", "-c", Supervisor.launchScript, "kith-launch", String(limits.openFilesMax), processes]
+                + (cgroup?.procsFiles ?? []) + ["--"] + argv
         }
         return Launch(argv: argv, cgroup: cgroup, uid: uid, workingDirectory: workingDirectory)
     }
 
-    /// `sh -c SCRIPT kith-join PROCS... -- COMMAND...`: writes its own pid into
-    /// each cgroup.procs, then becomes the command (same pid, same cgroups).
-    static let joinScript = #"while [ "$1" != -- ]; do echo $$ > "$1" || { echo "kith: cannot join cgroup $1" >&2; exit 125; }; shift; done; shift; exec "$@""#
+    /// `sh -c SCRIPT kith-launch NOFILE NPROC|- PROCS... -- COMMAND...`: sets
+    /// the open-files and process rlimits (`ulimit -u` in bash, `-p` in dash),
+    /// writes its own pid into each cgroup.procs, then becomes the command
+    /// (same pid, same cgroups): one shell instead of a chain of wrappers, as
+    /// every exec here delays each restart.
+    static let launchScript = #"""
+        fail() { echo "kith: $1" >&2; exit 125; }
+        ulimit -n "$1" || fail "cannot limit open files to $1"
+        if [ "$2" != - ]; then { ulimit -u "$2" || ulimit -p "$2"; } 2>/dev/null || fail "cannot limit processes to $2"; fi
+        shift 2
+        while [ "$1" != -- ]; do echo $$ > "$1" || fail "cannot join cgroup $1"; shift; done
+        shift
+        exec "$@"
+        """#
 
     private func inheritedEnvironment() -> [String: String] {
         var environment: [String: String] = [:]
