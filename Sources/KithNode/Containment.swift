@@ -83,9 +83,10 @@ final class Containment {
 
     var isContained: Bool { !hierarchies.isEmpty }
 
-    /// Makes the cgroup of one agent generation with its limits; a leftover of
-    /// the same name is killed and reused. Throws a readable reason.
-    func makeCgroup(agent: String, generation: UInt64, limits: ResourceLimits) throws(ContainmentError) -> AgentCgroup? {
+    /// Makes the cgroup `leaf` for one start of `agent` with its limits; a
+    /// leftover of the same name is killed and reused. Nil without
+    /// containment; throws a readable reason.
+    func makeCgroup(for agent: String, leaf: String, limits: ResourceLimits) throws(ContainmentError) -> AgentCgroup? {
         guard isContained else { return nil }
         if limits.processesMax > 0 && !controllers.contains("pids") {
             throw ContainmentError("no pids controller to hold \(agent) to \(limits.processesMax) processes (max_processes: 0 runs it without)")
@@ -93,7 +94,6 @@ final class Containment {
         if limits.memoryBytesMax > 0 && !controllers.contains("memory") {
             throw ContainmentError("no memory controller to hold \(agent) to \(limits.memoryBytesMax) bytes (memory_mb: 0 runs it without)")
         }
-        let leaf = "\(agent).\(generation)"
         let cgroup = AgentCgroup(directories: hierarchies.map { ($0.hierarchy, $0.nodeDirectory + "/" + leaf) })
         for (hierarchy, path) in cgroup.directories {
             if mkdir(path, 0o755) != 0 && errno != EEXIST {

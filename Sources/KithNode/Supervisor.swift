@@ -5,7 +5,7 @@ import KithCore
 import KithUV
 
 /// Runs this node's agent processes: `uv_spawn` in their own process group
-/// and, where the host allows, their own cgroup (one per generation) and
+/// and, where the host allows, their own cgroup (one per process started) and
 /// uid; stdout and stderr appended to `DATA/agents/NAME.log`, exits reported
 /// at once. Stopping is SIGTERM to the group, then after a grace period
 /// SIGKILL to everything in the agent's cgroup, so no child outlives it, not
@@ -20,8 +20,10 @@ final class Supervisor {
     private let nodeName: String
     private var processes: [String: Running] = [:]
     private var dying: [Int32: ChildProcess] = [:]
-    /// Agent → generation → its cgroup and main pid, until the cgroup is empty and removed.
-    private var fences: [String: [UInt64: Fence]] = [:]
+    /// Agent → main pid → its cgroup, until the cgroup is empty and removed.
+    private var fences: [String: [Int32: Fence]] = [:]
+    /// Numbers the cgroups, so a generation restarted in place gets a new one.
+    private var launches: UInt64 = 0
     private let graceMilliseconds: UInt64
     private let containment: Containment
     private var reaper: Reaper?
@@ -43,7 +45,7 @@ final class Supervisor {
 
     private struct Fence {
         var cgroup: AgentCgroup
-        var mainPID: Int32
+        var generation: UInt64
     }
 
     init(loop: EventLoop, logger: Logger, dataDir: String, socketPath: String, nodeName: String,
@@ -78,7 +80,7 @@ final class Supervisor {
 
     /// Starts one generation of an agent; returns its pid or why it failed.
     func spawn(_ record: AgentRecord, checkpoint: Checkpoint?) -> Result<Int32, SpawnFailure> {
-        if let old = processes.removeValue(forKey: record.name) { terminate(old.process, record.name, old.generation) }
+        if let old = processes.removeValue(forKey: record.name) { terminate(old.process, record.name) }
         let name = record.name
         let generation = record.generation
         _ = makeDirectory(logDirectory)
@@ -112,7 +114,7 @@ final class Supervisor {
             spawnedPID = process.pid
             processes[name] = Running(generation: generation, process: process, token: token, checkpoint: checkpoint,
                                       relaunched: record.reason.hasPrefix("relaunched"))
-            if let cgroup = launch.cgroup { fences[name, default: [:]][generation] = Fence(cgroup: cgroup, mainPID: process.pid) }
+            if let cgroup = launch.cgroup { fences[name, default: [:]][process.pid] = Fence(cgroup: cgroup, generation: generation) }
             var fields: [String: JSON] = ["agent": .string(name), "generation": .int(Int64(generation)),
                                           "pid": .int(Int64(process.pid))]
             if let uid = launch.uid { fields["uid"] = .int(Int64(uid)) }
@@ -130,7 +132,7 @@ final class Supervisor {
     func stop(_ name: String, generation: UInt64) {
         guard let running = processes[name], running.generation == generation else { return }
         processes[name] = nil
-        terminate(running.process, name, generation)
+        terminate(running.process, name)
     }
 
     /// SIGKILLs the agent's process as a crash would: the exit is reported
@@ -148,7 +150,7 @@ final class Supervisor {
         var killed = 0
         let running = processes.removeValue(forKey: name)
         if let running, !running.process.hasExited { dying[running.process.pid] = running.process }
-        for generation in (fences[name] ?? [:]).keys.sorted() { killed += fence(name, generation) }
+        for pid in (fences[name] ?? [:]).keys.sorted() { killed += fence(name, mainPID: pid) }
         if let running, !running.process.hasExited, running.process.signalGroup(SIGKILL) == nil, !containment.isContained {
             killed += 1  // without a cgroup only the leader is known for sure
         }
@@ -160,7 +162,7 @@ final class Supervisor {
     /// must exit within 2 s of SIGTERM and leave no orphan and no cgroup behind.
     func stopAll(graceMilliseconds: UInt64 = 1000, completion: @escaping () -> Void) {
         let all = processes
-        for (name, running) in all { terminate(running.process, name, running.generation, withTimer: false) }
+        for (name, running) in all { terminate(running.process, name, withTimer: false) }
         processes = [:]
         let timer = Timer(loop: loop)
         let deadline = loop.nowMilliseconds + graceMilliseconds
@@ -169,7 +171,7 @@ final class Supervisor {
                 timer.close()
                 for running in all.values { _ = running.process.signalGroup(SIGKILL) }
                 if let self {
-                    for (name, generations) in self.fences { for generation in generations.keys { self.fence(name, generation) } }
+                    for (name, pids) in self.fences { for pid in pids.keys { self.fence(name, mainPID: pid) } }
                     self.containment.removeNodeDirectories()
                     self.reaper?.sweep()
                     self.reaper?.close()
@@ -183,9 +185,9 @@ final class Supervisor {
 
     // MARK: Fencing
 
-    private func terminate(_ process: ChildProcess, _ name: String, _ generation: UInt64, withTimer: Bool = true) {
+    private func terminate(_ process: ChildProcess, _ name: String, withTimer: Bool = true) {
         guard !process.hasExited else {
-            fence(name, generation)
+            fence(name, mainPID: process.pid)
             return
         }
         dying[process.pid] = process
@@ -195,22 +197,23 @@ final class Supervisor {
         timer.start(afterMilliseconds: graceMilliseconds) { [weak self] in
             timer.close()
             // Even after the leader exited, a child of it that ignored SIGTERM may linger in the group or cgroup.
-            self?.fence(name, generation)
+            self?.fence(name, mainPID: process.pid)
             _ = process.signalGroup(SIGKILL)
         }
     }
 
-    /// Kills everything left in one generation's cgroup, records each process
-    /// that had left the agent's process group, and removes the cgroup.
+    /// Kills everything left in the cgroup of the process `mainPID` started as,
+    /// records each process that had left its process group, and removes the cgroup.
     @discardableResult
-    private func fence(_ name: String, _ generation: UInt64) -> Int {
-        guard let fence = fences[name]?[generation] else { return 0 }
+    private func fence(_ name: String, mainPID: Int32) -> Int {
+        guard let fence = fences[name]?[mainPID] else { return 0 }
+        let generation = fence.generation
         let started = monotonicNanoseconds()
         var killed = 0
         var escapees = 0
         let empty = fence.cgroup.killAll(deadlineNs: started + Supervisor.fenceNanosecondsMax) { pid in
             killed += 1
-            guard pid != fence.mainPID, let info = ProcessInfo(pid: pid), info.processGroup != fence.mainPID else { return }
+            guard pid != mainPID, let info = ProcessInfo(pid: pid), info.processGroup != mainPID else { return }
             escapees += 1
             logger.record(.warn, "escapee_killed", [
                 "agent": .string(name), "generation": .int(Int64(generation)), "pid": .int(Int64(pid)),
@@ -230,7 +233,7 @@ final class Supervisor {
                                                          "left": .int(Int64(fence.cgroup.members().count))])
             return killed
         }
-        fences[name]?[generation] = nil
+        fences[name]?[mainPID] = nil
         if fences[name]?.isEmpty == true { fences[name] = nil }
         if fences[name] == nil && processes[name] == nil { containment.releaseUID(of: name) }
         return killed
@@ -238,7 +241,7 @@ final class Supervisor {
 
     private func exited(_ name: String, generation: UInt64, pid: Int32, status: Int64, signal: Int32) {
         // Whatever the agent left behind goes with it: no orphans, in its group or out of it.
-        fence(name, generation)
+        fence(name, mainPID: pid)
         if dying.removeValue(forKey: pid) != nil { return }  // we stopped it: not a crash
         guard let running = processes[name], running.generation == generation else { return }
         processes[name] = nil
@@ -294,7 +297,9 @@ final class Supervisor {
             // pdeathsig: SIGKILL for the agent if this daemon dies without stopping it, even by SIGKILL.
             argv = setpriv + ["--no-new-privs", "--pdeathsig", "KILL", "--"] + argv
         }
-        let cgroup = try containment.makeCgroup(agent: record.name, generation: record.generation, limits: spec.resources)
+        launches += 1
+        let cgroup = try containment.makeCgroup(for: record.name, leaf: "\(record.name).\(record.generation).\(launches)",
+                                                limits: spec.resources)
         if cgroup != nil || uid != nil {
             // RLIMIT_NPROC counts the uid's processes: meaningful only with a uid of its own.
             let limits = spec.resources

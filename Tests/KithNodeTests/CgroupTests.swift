@@ -76,7 +76,7 @@ final class CgroupTests: XCTestCase {
         let containment = Containment(nodeName: "t", settings: ContainmentSettings(), hierarchies: [])
         XCTAssertEqual(containment.mode, "none")
         XCTAssertEqual(containment.reason, "no cgroup hierarchy is mounted")
-        XCTAssertNil(try containment.makeCgroup(agent: "a", generation: 1, limits: ResourceLimits()))
+        XCTAssertNil(try containment.makeCgroup(for: "a", leaf: "a.1.1", limits: ResourceLimits()))
         XCTAssertEqual(containment.json["mode"], "none")
     }
 

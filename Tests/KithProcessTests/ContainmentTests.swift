@@ -150,6 +150,25 @@ final class ContainmentTests: LabTestCase {
         XCTAssertFalse(Pids.isAlive(escapee), "the escapee died with its cgroup")
     }
 
+    /// A daemon killed with SIGKILL cannot fence anything: its agent dies
+    /// (parent-death signal) but the escapee lives on in the cgroup. The next
+    /// daemon started on the host kills it and removes the dead daemon's cgroups.
+    func testARestartedDaemonKillsWhatADeadDaemonLeftInItsCgroups() throws {
+        try lab.start(nodes: 2)
+        try startAdversary("evil", on: "n1", ["--escape"])
+        let escapee = try waitForHeartbeat(agentHome("evil", on: "n1") + "/escapee.heartbeat")
+        let dead = lab.node("n1").pid
+        XCTAssertFalse(try cgroupDirectories(node: "n1", pid: dead).isEmpty)
+        XCTAssertEqual(try lab.kithctl(["lab", "kill", "n1"]).status, 0)
+        XCTAssertNotNil(Subprocess.waitForExit(dead, timeout: 5), "n1's daemon died")
+        usleep(300_000)
+        XCTAssertTrue(Pids.isAlive(escapee), "nothing fences while no daemon runs: the escapee lives")
+
+        XCTAssertEqual(try lab.kithctl(["lab", "start", "n1"]).status, 0)
+        try lab.waitUntil("the restarted daemon killed the escapee", timeout: 5) { !Pids.isAlive(escapee) }
+        XCTAssertEqual(try cgroupDirectories(node: "n1", pid: dead), [], "the dead daemon's cgroups are removed")
+    }
+
     /// The kill-switch's time from command to no process left, with an
     /// escapee each time: the reply comes only once the fence is done.
     func testKillSwitchFigures() throws {
