@@ -80,6 +80,36 @@ final class CgroupTests: XCTestCase {
         XCTAssertEqual(containment.json["mode"], "none")
     }
 
+    /// A hierarchy without the pids and memory controllers (a plain directory
+    /// stands in for a v1 freezer): the default limits cannot be held, so the
+    /// agent's start fails with a reason that says how to run it anyway.
+    func test_aMissingController_failsTheAgentsStart_unlessItsLimitIsOff() throws {
+        var template = Array("/tmp/kithcg-XXXXXX".utf8CString)
+        guard mkdtemp(&template) != nil else { throw XCTSkip("mkdtemp failed") }
+        let root = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        let freezer = CgroupHierarchy(controller: "freezer", mount: root, own: "/")
+        let containment = Containment(nodeName: "t", settings: ContainmentSettings(), hierarchies: [freezer])
+        defer {
+            containment.removeNodeDirectories()
+            rmdir(root + "/kith")
+            rmdir(root)
+        }
+        XCTAssertEqual(containment.mode, "cgroup1")
+        XCTAssertTrue(containment.reason.contains("no pids, memory controller"), containment.reason)
+        XCTAssertThrowsError(try containment.makeCgroup(for: "a", leaf: "a.1.1", limits: ResourceLimits())) { error in
+            XCTAssertTrue("\(error)".contains("no pids controller") && "\(error)".contains("max_processes: 0"), "\(error)")
+        }
+        var unlimited = ResourceLimits()
+        unlimited.processesMax = 0
+        XCTAssertThrowsError(try containment.makeCgroup(for: "a", leaf: "a.1.2", limits: unlimited)) { error in
+            XCTAssertTrue("\(error)".contains("no memory controller"), "\(error)")
+        }
+        unlimited.memoryBytesMax = 0
+        let cgroup = try XCTUnwrap(try containment.makeCgroup(for: "a", leaf: "a.1.3", limits: unlimited))
+        XCTAssertEqual(cgroup.procsFiles, ["\(root)/kith/t.\(getpid())/a.1.3/cgroup.procs"])
+        XCTAssertTrue(cgroup.remove())
+    }
+
     func test_uids_areStablePerAgent_distinct_andBoundedByTheRange() throws {
         var settings = ContainmentSettings()
         settings.agentUIDBase = 50_000
