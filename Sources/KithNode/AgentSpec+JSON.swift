@@ -6,12 +6,13 @@ extension AgentSpec {
     /// Keys: `name`, `command`, `args`, `env`, `working_dir`, `protects`,
     /// `policy`, `max_restarts`, `restart_window_ms`, `max_handoffs`, and the
     /// local resource limits `max_processes`, `memory_mb` (or `memory_bytes`),
-    /// `max_open_files` (0 = unlimited for the first two).
+    /// `max_open_files` (0 = unlimited for the first two), `network`
+    /// (`"host"`, or `"none"` for loopback only).
     public init(config json: JSON) throws(ConfigError) {
         guard let object = json.objectValue else { throw ConfigError("an agent spec must be an object") }
         let known: Set<String> = ["name", "command", "args", "env", "working_dir", "protects", "policy",
                                   "max_restarts", "restart_window_ms", "max_handoffs",
-                                  "max_processes", "memory_mb", "memory_bytes", "max_open_files"]
+                                  "max_processes", "memory_mb", "memory_bytes", "max_open_files", "network"]
         if let unknown = object.keys.sorted().first(where: { !known.contains($0) }) {
             throw ConfigError("unknown agent spec key '\(unknown)'")
         }
@@ -83,6 +84,12 @@ extension AgentSpec {
             }
             resources.openFilesMax = Int(value)
         }
+        if let network = object["network"] {
+            guard let text = network.stringValue, text == "host" || text == "none" else {
+                throw ConfigError("agent \(name): network must be \"host\" or \"none\"")
+            }
+            resources.hasNetwork = text == "host"
+        }
     }
 
     private static func strings(_ json: JSON?, _ label: String) throws(ConfigError) -> [String] {
@@ -105,7 +112,7 @@ extension AgentSpec {
             "restart_window_ms": .int(limits.window.nanoseconds / 1_000_000),
             "max_handoffs": .int(Int64(limits.maxHandoffs)),
             "max_processes": .int(Int64(resources.processesMax)), "memory_bytes": .int(resources.memoryBytesMax),
-            "max_open_files": .int(Int64(resources.openFilesMax)),
+            "max_open_files": .int(Int64(resources.openFilesMax)), "network": .string(resources.hasNetwork ? "host" : "none"),
         ]
     }
 }

@@ -29,6 +29,8 @@ final class Supervisor {
     private var reaper: Reaper?
 
     static let setpriv = "/usr/bin/setpriv"
+    static let unshare = "/usr/bin/unshare"
+    static let ipCandidates = ["/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip"]
     /// How long a fence may take before it gives up (a process stuck in the kernel).
     static let fenceNanosecondsMax: UInt64 = 1_000_000_000
 
@@ -296,6 +298,15 @@ final class Supervisor {
             }
             // pdeathsig: SIGKILL for the agent if this daemon dies without stopping it, even by SIGKILL.
             argv = setpriv + ["--no-new-privs", "--pdeathsig", "KILL", "--"] + argv
+        }
+        if !spec.resources.hasNetwork {
+            // Loopback only: a new network namespace, `lo` brought up inside it, before the uid is dropped.
+            guard geteuid() == 0, access(Supervisor.unshare, X_OK) == 0,
+                  let ip = Supervisor.ipCandidates.first(where: { access($0, X_OK) == 0 }) else {
+                throw ContainmentError("network: none needs kithd to run as root with unshare and ip (util-linux, iproute2)")
+            }
+            argv = [Supervisor.unshare, "--net", "--", "/bin/sh", "-c", #"\#(ip) link set lo up || exit 125; exec "$@""#,
+                    "kith-net"] + argv
         }
         launches += 1
         let cgroup = try containment.makeCgroup(for: record.name, leaf: "\(record.name).\(record.generation).\(launches)",

@@ -139,8 +139,10 @@ final class CgroupTests: XCTestCase {
         XCTAssertEqual(set.resources.memoryBytesMax, 64 << 20)
         XCTAssertEqual(set.resources.openFilesMax, 256)
         XCTAssertEqual(try AgentSpec(config: ["name": "a", "command": "c", "memory_bytes": 1000]).resources.memoryBytesMax, 1000)
+        XCTAssertTrue(defaults.resources.hasNetwork)
+        XCTAssertFalse(try AgentSpec(config: ["name": "a", "command": "c", "network": "none"]).resources.hasNetwork)
         for bad: JSON in [["max_processes": -1], ["max_processes": "many"], ["memory_mb": 1, "memory_bytes": 1],
-                          ["memory_mb": -5], ["max_open_files": 3], ["max_open_files": 10_000_000]] {
+                          ["memory_mb": -5], ["max_open_files": 3], ["max_open_files": 10_000_000], ["network": "lan"], ["network": false]] {
             var object = bad.objectValue ?? [:]
             object["name"] = "a"
             object["command"] = "c"

@@ -132,6 +132,26 @@ final class ContainmentTests: LabTestCase {
         XCTAssertNotNil(lab.status(of: "n1"), "the daemon still answers")
     }
 
+    /// `network: "none"`: the agent still says hello over the agent socket,
+    /// but its 127.0.0.1 is its own namespace's: the gossip port is not there.
+    func testNetworkNoneLeavesTheAgentOnlyItsSocket() throws {
+        try lab.start(nodes: 1)
+        let gossip = lab.node("n1").listen
+        let signer = try lab.operatorSigner()
+        let counter = try signer.nextCounter()
+        let spec: JSON = ["name": "cut", "command": "/usr/bin/python3", "network": "none",
+                          "args": [.string(Self.adversary), "--forge-frames", .string(gossip)]]
+        let reply = try ControlClient(address: lab.node("n1").control)
+            .request(signer.sign(["cmd": "agent_start", "spec": spec, "on": "n1"], counter: counter))
+        XCTAssertEqual(reply["ok"], true, reply.serialized())
+        let attempts = try waitForAttempts("cut", on: "n1")
+        XCTAssertTrue(lab.agentLog("cut", on: "n1").contains("hello ok"), "the agent socket still works")
+        XCTAssertEqual(attempts["forge_frames"]?["errno"], "ECONNREFUSED", "no gossip port in its namespace: \(attempts)")
+        let pid = try XCTUnwrap(lab.liveProcesses(of: "cut", on: "n1").first)
+        let own = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/ns/net")
+        XCTAssertNotEqual(try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/ns/net"), own)
+    }
+
     /// `lab down` stops the daemons gracefully: every cgroup they made is
     /// removed, and the escapees in them are dead.
     func testLabDownRemovesEveryCgroupAndEscapee() throws {

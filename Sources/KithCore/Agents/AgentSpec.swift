@@ -40,6 +40,10 @@ public struct ResourceLimits: Hashable, Sendable {
     public var processesMax: Int = 128
     public var memoryBytesMax: Int64 = 512 << 20
     public var openFilesMax: Int = 1024
+    /// False puts the agent in a network namespace of its own with only
+    /// loopback (spec `network: "none"`): it reaches the cluster only
+    /// through the agent socket.
+    public var hasNetwork = true
 
     public init() {}
 }
