@@ -36,7 +36,7 @@ final class Containment {
         var unifiedControllers: Set<String> = []
         for hierarchy in candidates {
             let base = hierarchy.ownDirectory + "/kith"
-            Containment.removeStale(under: base)
+            Containment.removeStale(under: base, in: hierarchy)
             let nodeDirectory = base + "/\(nodeName).\(getpid())"
             if let problem = makeDirectory(nodeDirectory) {
                 problems.append("\(hierarchy.label) \(base): \(problem)")
@@ -135,7 +135,7 @@ final class Containment {
 
     /// Removes this daemon's cgroup directories (its agents' must be gone first).
     func removeNodeDirectories() {
-        for (_, directory) in hierarchies { Containment.removeTree(directory, depth: 1) }
+        for (hierarchy, directory) in hierarchies { Containment.removeTree(directory, in: hierarchy, depth: 1) }
     }
 
     // MARK: Helpers
@@ -190,25 +190,23 @@ final class Containment {
     /// Cleans up after daemons that died without doing it (SIGKILL): every
     /// `NAME.PID` directory whose daemon is gone has its processes killed (the
     /// escapees of its agents) and is removed.
-    static func removeStale(under base: String) {
+    static func removeStale(under base: String, in hierarchy: CgroupHierarchy) {
         for entry in directoryEntries(base) {
             guard let dot = entry.lastIndex(of: "."), let pid = Int32(entry[entry.index(after: dot)...]),
                   pid != getpid(), kill(pid, 0) != 0, errno == ESRCH else { continue }
-            removeTree(base + "/" + entry, depth: 1)
+            removeTree(base + "/" + entry, in: hierarchy, depth: 1)
         }
     }
 
     /// Kills what is left in each child cgroup of `directory` (`depth` levels), then removes them and it.
-    static func removeTree(_ directory: String, depth: Int) {
+    static func removeTree(_ directory: String, in hierarchy: CgroupHierarchy, depth: Int) {
         if depth > 0 {
             for entry in directoryEntries(directory) {
                 var info = stat()
                 guard stat(directory + "/" + entry, &info) == 0, info.st_mode & S_IFMT == S_IFDIR else { continue }
-                removeTree(directory + "/" + entry, depth: depth - 1)
+                removeTree(directory + "/" + entry, in: hierarchy, depth: depth - 1)
             }
         }
-        let hierarchy = CgroupHierarchy(controller: access(directory + "/cgroup.kill", F_OK) == 0 ? nil : "any",
-                                        mount: "", own: "/")
         _ = AgentCgroup(directories: [(hierarchy, directory)]).killAll(deadlineNs: monotonicNanoseconds() + 200_000_000) { _ in }
         rmdir(directory)
     }
