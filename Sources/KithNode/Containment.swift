@@ -3,7 +3,7 @@ import Glibc
 #endif
 import KithCore
 
-/// How kithd fences its agents: a cgroup per agent generation (in every
+/// How kithd fences its agents: a cgroup per agent process started (in every
 /// hierarchy it can write), and when it runs as root an unprivileged uid per
 /// agent. Detected once at start; if no cgroup can be made the daemon still
 /// runs, but says `containment: none` and why (then only the process group
