@@ -109,20 +109,6 @@ struct AgentCgroup: Sendable {
         return members().isEmpty
     }
 
-    /// Freezes (true) or thaws its processes: they keep their memory and do not run.
-    @discardableResult
-    func setFrozen(_ frozen: Bool) -> String? {
-        for (hierarchy, path) in directories {
-            if hierarchy.isUnified && access(path + "/cgroup.freeze", F_OK) == 0 {
-                return writeCgroupFile(path + "/cgroup.freeze", frozen ? "1" : "0")
-            }
-            if hierarchy.controller == "freezer" {
-                return writeCgroupFile(path + "/freezer.state", frozen ? "FROZEN" : "THAWED")
-            }
-        }
-        return "no freezer in this cgroup layout"
-    }
-
     /// Removes its directories; false if one is still in use (a process is left).
     func remove() -> Bool {
         var removed = true
