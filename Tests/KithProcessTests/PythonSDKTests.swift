@@ -165,8 +165,10 @@ final class PythonSDKTests: LabTestCase {
     private static let sdkPath = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent("python").path
 
+    /// The system's python3 first: agents run under their own uids and cannot
+    /// reach an interpreter in root's home (pyenv), which they would fail to exec.
     private static let python: String? = {
-        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
+        let path = "/usr/bin:/bin:" + (ProcessInfo.processInfo.environment["PATH"] ?? "")
         return path.split(separator: ":").map { "\($0)/python3" }.first { FileManager.default.isExecutableFile(atPath: $0) }
     }()
 }
