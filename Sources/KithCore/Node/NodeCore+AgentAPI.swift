@@ -1,8 +1,11 @@
 /// The agent API's decisions: what a local agent may ask, always as itself.
 /// (`hello` and `subscribe` belong to the shell's sessions.)
 extension NodeCore {
-    /// The longest report status kept: free text from an agent.
-    public static let reportStatusBytesMax = 64
+    /// The longest report status kept: free text from an agent, clipped to
+    /// what the event log keeps of any field (the shell's `Logger.fieldBytesMax`),
+    /// so an agent that records its reasoning as reports (kith-llm-agent) loses
+    /// nothing between the core and the log.
+    public static let reportStatusBytesMax = 1024
 
     mutating func agentRequest(_ origin: AgentOrigin, op: String, request: JSON, now: Instant,
                                into out: inout [NodeDirective]) {
