@@ -34,11 +34,16 @@ extension NodeCore {
             do {
                 let directives = try registry.checkpoint(agent, data: bytes, now: now)
                 if let seq = registry.checkpoints[agent]?.seq {
-                    // The answer waits for replication; a holder that dies never acks, so keep the newest few.
-                    pendingCheckpointReplies[agent] = pendingCheckpointReplies[agent]?.filter {
-                        $0.key + AgentRegistry.pendingCheckpointsMax > seq
+                    // The answer waits for replication; a holder that dies never acks, so keep the newest
+                    // few of this generation (seqs restart when a newer copy's checkpoint replaced ours).
+                    var waits = (pendingCheckpointReplies[agent] ?? [:]).filter {
+                        $0.key + AgentRegistry.pendingCheckpointsMax > seq && $0.value.generation == origin.generation
                     }
-                    pendingCheckpointReplies[agent, default: [:]][seq] = origin
+                    waits[seq] = origin
+                    while waits.count > Int(AgentRegistry.pendingCheckpointsMax), let oldest = waits.keys.min() {
+                        waits[oldest] = nil
+                    }
+                    pendingCheckpointReplies[agent] = waits
                 }
                 absorb(directives, now: now, into: &out)
             } catch {
