@@ -24,6 +24,8 @@ public final class Node {
     }
     private var control: ControlServer?
     private let timer: Timer
+    /// The deadline the timer is armed for, so an input that leaves it alone costs no re-arm.
+    private var armedDeadline: Instant?
     var leaving = false
     /// Agent messages handed to a local agent or to the link towards its host.
     var messagesRouted: UInt64 = 0
@@ -158,9 +160,15 @@ public final class Node {
 
     private func armTimer(now: Instant) {
         guard !leaving else { return }
-        guard let deadline = core.nextDeadline else { timer.stop(); return }
+        let deadline = core.nextDeadline
+        guard deadline != armedDeadline else { return }
+        armedDeadline = deadline
+        guard let deadline else { timer.stop(); return }
         let waitNs = deadline.since(now).nanoseconds
-        timer.start(afterMilliseconds: UInt64((waitNs + 999_999) / 1_000_000)) { [unowned self] in self.input(.tick) }
+        timer.start(afterMilliseconds: UInt64((waitNs + 999_999) / 1_000_000)) { [unowned self] in
+            self.armedDeadline = nil
+            self.input(.tick)
+        }
     }
 
     /// Every frame to a peer goes through the fault filter first.

@@ -77,7 +77,7 @@ public final class MembershipMonitor: PropertyMonitor {
             guard o.status == .dead, sim.network.loss == 0, let s = sim.indexByName[o.subject.name],
                   let observer = sim.indexByName[o.observer.name], s != observer,
                   sim.nodes[s].process == .running, sim.nodes[s].id == o.subject else { continue }
-            let since = sim.now + (Duration.zero - quietWindowSafe(sim))
+            let since = sim.now + (Duration.zero - lookback(sim))
             checkedDeadVerdicts += 1
             if undisturbed(sim.nodes[s].disturbedAt, since: since), undisturbed(sim.nodes[observer].disturbedAt, since: since),
                undisturbed(sim.networkChangedAt, since: since), undisturbed(pausedAt, since: since) {
@@ -87,8 +87,8 @@ public final class MembershipMonitor: PropertyMonitor {
         }
     }
 
-    /// `now - quietWindow`, floored at zero.
-    private func quietWindowSafe(_ sim: Simulation) -> Duration {
+    /// How far back a verdict looks for a disturbance: `quietWindow`, or to the start.
+    private func lookback(_ sim: Simulation) -> Duration {
         min(quietWindow, sim.now.since(.zero))
     }
 
