@@ -159,7 +159,7 @@ public final class Node {
     }
 
     private func armTimer(now: Instant) {
-        guard !leaving else { return }
+        guard !leaving, core.deadlineMayHaveMoved else { return }
         let deadline = core.nextDeadline
         guard deadline != armedDeadline else { return }
         armedDeadline = deadline

@@ -85,6 +85,21 @@ final class NodeCoreRoutingTests: XCTestCase {
         XCTAssertEqual(t.command(.send(to: "b1", text: "x")).answers, [["ok": false, "error": "agent b1 is stopped"]])
     }
 
+    func test_deadlineMayHaveMoved_shouldBeFalseOnlyAfterAPureRoutingInput() {
+        var t = node()
+        t.input(.tick)
+        XCTAssertTrue(t.core.deadlineMayHaveMoved)
+        let origin = AgentOrigin(agent: "b1", generation: 1, id: nil)
+        t.input(.agentRequest(origin, op: "send", request: ["to": "b1", "payload": 1]))
+        XCTAssertFalse(t.core.deadlineMayHaveMoved, "a delivery to a local agent moves no timer")
+        t.input(.agentUnreachable(message(), origin: .network))
+        XCTAssertTrue(t.core.deadlineMayHaveMoved, "a held message expires")
+        t.input(.agentRequest(origin, op: "report", request: ["peer": "b1", "status": "ok"]))
+        XCTAssertFalse(t.core.deadlineMayHaveMoved)
+        t.input(.agentRequest(origin, op: "relaunch", request: ["peer": "b1"]))
+        XCTAssertTrue(t.core.deadlineMayHaveMoved)
+    }
+
     func test_outcome_ofAHeldMessage_shouldReachItsSenderOnlyOnFailure() {
         let m = AgentMessage(from: "s1", to: "b1", payload: [])
         XCTAssertEqual(RouteOrigin.held.outcome(of: m, error: nil), [])

@@ -39,6 +39,9 @@ public struct NodeCore: Sendable {
     public let startedAt: Instant
     /// A graceful stop began: the view no longer moves agents, and no timer runs.
     public private(set) var isStopping = false
+    /// False after an input that only routed agent messages (the hot path) and
+    /// held none: `nextDeadline` is as before, and the shell need not ask.
+    public private(set) var deadlineMayHaveMoved = true
 
     public var me: NodeID { membership.me }
 
@@ -81,6 +84,8 @@ public struct NodeCore: Sendable {
     /// The one entry point: every input, its directives in the order the shell must carry them out.
     public mutating func handle(_ input: NodeInput, now: Instant) -> [NodeDirective] {
         var out: [NodeDirective] = []
+        let heldBefore = router.heldCount
+        let configBefore = configAgentsStarted
         switch input {
         case .start:
             // The registry needs a view even before anything changes: a lone node hosts agents too.
@@ -116,8 +121,19 @@ public struct NodeCore: Sendable {
             absorb(membership.leave(now: now), now: now, into: &out)
         }
         if !isStopping { startConfigAgentsIfReady(now: now, into: &out) }
+        deadlineMayHaveMoved = !(Self.onlyRoutes(input) && router.heldCount == heldBefore && configAgentsStarted == configBefore)
         if settings.checksInvariants { assertInvariants() }
         return out
+    }
+
+    /// Inputs that touch no timer of membership or the registry: routed messages and read-only requests.
+    static func onlyRoutes(_ input: NodeInput) -> Bool {
+        switch input {
+        case .receive(.agentMessage): true
+        case .agentRequest(_, "send", _), .agentRequest(_, "ping", _), .agentRequest(_, "members", _),
+             .agentRequest(_, "agents", _), .agentRequest(_, "report", _): true
+        default: false
+        }
     }
 
     // MARK: Gossip and time
