@@ -152,14 +152,15 @@ public final class Node {
     func input(_ input: NodeInput, now: Instant? = nil) -> JSON? {
         let now = now ?? self.now
         let directives = core.handle(input, now: now)
+        let moved = core.deadlineMayHaveMoved
         onInput?(input, now, directives)
-        let answer = perform(directives, now: now)
-        armTimer(now: now)
+        let answer = perform(directives, now: now)  // may feed inputs of its own (spawned, unreachable)
+        if moved { armTimer(now: now) }
         return answer
     }
 
     private func armTimer(now: Instant) {
-        guard !leaving, core.deadlineMayHaveMoved else { return }
+        guard !leaving else { return }
         let deadline = core.nextDeadline
         guard deadline != armedDeadline else { return }
         armedDeadline = deadline
