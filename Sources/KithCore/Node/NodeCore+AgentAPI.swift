@@ -6,6 +6,8 @@ extension NodeCore {
     /// so an agent that records its reasoning as reports (kith-llm-agent) loses
     /// nothing between the core and the log.
     public static let reportStatusBytesMax = 1024
+    /// Peers (known or not) whose reports are kept; 1,024 × reporters × 1 KiB at most for unknown names.
+    public static let reportedPeersMax = 1024
 
     mutating func agentRequest(_ origin: AgentOrigin, op: String, request: JSON, now: Instant,
                                into out: inout [NodeDirective]) {
@@ -78,8 +80,10 @@ extension NodeCore {
     /// What an agent claims, next to what the daemons observe; a claim of
     /// health for an agent that is not running is a masking incident.
     mutating func recordReport(by reporter: String, about peer: String, status: String, into out: inout [NodeDirective]) {
-        // Kept only about known agents (the registry is capped): made-up names cannot grow the table.
-        if registry.records[peer] != nil { reports[peer, default: [:]][reporter] = status }
+        // Made-up names cannot grow the table past a bound; claims about known agents are always kept.
+        if reports[peer] != nil || registry.records[peer] != nil || reports.count < Self.reportedPeersMax {
+            reports[peer, default: [:]][reporter] = status
+        }
         let observed = registry.records[peer]?.state.rawValue ?? "unknown"
         let masking = status == "healthy" && observed != AgentState.running.rawValue
         out.append(.record(NodeEvent(masking ? .warn : .info, masking ? "masking_incident" : "agent_report", [
