@@ -56,6 +56,7 @@ public final class Node {
         self.logger = logger
         let tombstones = Node.restoreTombstones(path: Node.tombstonePath(dataDir: dataDir), logger: logger)
         core = NodeCore(me: NodeID(name: config.name, uid: uid), meta: Node.meta(config), settings: Node.coreSettings(config),
+                        authorizer: SignedRequestAuthorizer(trusted: config.operatorKeys, cluster: config.cluster),
                         randomSeed: randomSeed, tombstones: tombstones, now: Instant(nanoseconds: loop.hrtimeNanoseconds))
         transport = GossipTransport(loop: loop, logger: logger)
         authority = OperatorAuthority(trusted: config.operatorKeys, dataDir: dataDir)

@@ -27,6 +27,11 @@ public struct NodeConfig: Sendable, Equatable {
     public var operatorKeys: [String] = []
     /// Cluster keys as `ID:HEX` (the first is the primary) authenticating node-to-node frames.
     public var clusterKeys: [String] = []
+    /// The cluster's name: signed operator requests must name it (`cluster`), so a
+    /// request signed for one cluster is refused by another. Empty by default.
+    public var cluster: String = ""
+    /// Gossip on a non-loopback address without a cluster key: refused unless set.
+    public var insecure = false
 
     public init() {}
 

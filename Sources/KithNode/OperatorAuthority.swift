@@ -65,3 +65,61 @@ struct AuthorityError: Error, CustomStringConvertible {
     var description: String
     init(_ description: String) { self.description = description }
 }
+
+/// The daemon's `AgentAuthorizer`: a proof holds when a trusted operator key
+/// signed its bytes (Ed25519) and those bytes are a control request for this
+/// cluster whose command grants something to the agent layer. Expiry is not
+/// checked here: a signed spec must still relaunch its agent weeks later;
+/// the control port checks expiry when the request first arrives.
+struct SignedRequestAuthorizer: AgentAuthorizer {
+    /// Hex public keys (lower case) of the operators this node obeys.
+    let trusted: Set<String>
+    /// The cluster this node belongs to; a request signed for another is refused.
+    let cluster: String
+
+    init(trusted: [String], cluster: String) {
+        self.trusted = Set(trusted.map { $0.lowercased() })
+        self.cluster = cluster
+    }
+
+    func grant(of proof: OperatorProof) -> Result<OperatorGrant, AgentError> {
+        let key = Hex.encode(proof.key)
+        guard trusted.contains(key) else { return .failure(AgentError("operator key \(key.prefix(12))… is not trusted here")) }
+        guard Ed25519.verify(signature: proof.signature, message: proof.signed, publicKey: proof.key) else {
+            return .failure(AgentError("bad operator signature"))
+        }
+        guard let request = try? JSON.parse(String(decoding: proof.signed, as: UTF8.self)),
+              let cmd = request["cmd"]?.stringValue, request["auth"]?["key"]?.stringValue?.lowercased() == key else {
+            return .failure(AgentError("the signed bytes are no control request of that key"))
+        }
+        if let problem = SignedRequestAuthorizer.clusterProblem(request, cluster: cluster) { return .failure(AgentError(problem)) }
+        let command = OperatorCommand.parse(cmd, request) { json in
+            do throws(ConfigError) { return .success(try AgentSpec(config: json)) } catch { return .failure(AgentError(error.message)) }
+        }
+        switch command {
+        case .agentStart(let spec, _): return .success(.start(spec))
+        case let .killSwitch(agents, epoch, _): return .success(.killSwitch(agents: agents, epoch: epoch))
+        case let .revive(agents, epoch): return .success(.revive(agents: agents, epoch: epoch))
+        default: return .failure(AgentError("the signed request (\(cmd)) grants nothing to agents"))
+        }
+    }
+
+    /// Only an operator's key makes proofs.
+    func mint(_ grant: OperatorGrant) -> OperatorProof? { nil }
+
+    /// Nil when `request` names `cluster` (or neither names one), else why not.
+    static func clusterProblem(_ request: JSON, cluster: String) -> String? {
+        let named = request["cluster"]?.stringValue ?? ""
+        return named == cluster ? nil : "signed for cluster '\(named)', this is '\(cluster)'"
+    }
+}
+
+extension OperatorProof {
+    /// The proof a signed control request carries: its key, signature and
+    /// exact signed bytes; nil when it has no well-formed `auth`.
+    init?(request: JSON) {
+        guard let auth = request["auth"]?.objectValue, let key = auth["key"]?.stringValue.flatMap(Hex.decode),
+              let signature = auth["sig"]?.stringValue.flatMap(Hex.decode) else { return nil }
+        self.init(key: key, signature: signature, signed: OperatorRequest.signedBytes(of: request))
+    }
+}

@@ -369,7 +369,7 @@ public final class AgentSimulation: SimulationLayer {
         // A new boot's supervisor starts with no children (it kills leftovers of the old one).
         dropProcesses(of: i, because: "reboot")
         var registry = AgentRegistry(me: node.id, quorum: quorum, syncInterval: syncInterval,
-                                     randomSeed: sim.rng.next(), now: sim.now)
+                                     authorizer: TagAuthorizer(), randomSeed: sim.rng.next(), now: sim.now)
         registry.restore(tombstones: disk[node.name] ?? [])
         registries[i] = registry
         perform(registries[i]!.updateView(sim.cores[i]!.members, now: sim.now), on: i)
@@ -556,6 +556,9 @@ public final class AgentSimulation: SimulationLayer {
 
             case let .tombstonesChanged(tombstones):
                 disk[name] = tombstones
+
+            case let .forgedRefused(what, agent, from, reason):
+                note(i, "refuses a forged \(what) of \(agent) from \(from): \(reason)")
             }
         }
     }

@@ -698,7 +698,7 @@ extension AgentRegistryTests {
     func testTheKillSwitchSurvivesARestartOfTheDaemon() throws {
         let cluster = try switchedOff()
         let saved = cluster.emitted["n1"]!.tombstoneLists.last!
-        var fresh = AgentRegistry(me: AT.id("n1", uid: 2), randomSeed: 9, now: AT.ms(100))
+        var fresh = AgentRegistry(me: AT.id("n1", uid: 2), authorizer: TagAuthorizer(), randomSeed: 9, now: AT.ms(100))
         fresh.restore(tombstones: saved)
         var view = AT.view(AT.nodes(3))
         view[0].id.uid = 2
@@ -847,7 +847,7 @@ extension AgentRegistryTests {
         var view = AT.view(AT.nodes(4))
         let t = view.firstIndex { $0.id.name == target }!
         view[t].id.uid = 2
-        var fresh = AgentRegistry(me: AT.id(target, uid: 2), randomSeed: 5, now: AT.ms(20))
+        var fresh = AgentRegistry(me: AT.id(target, uid: 2), authorizer: TagAuthorizer(), randomSeed: 5, now: AT.ms(20))
         _ = fresh.updateView(view, now: AT.ms(20))
         cluster.registries[target] = fresh
         cluster.view(view)

@@ -48,7 +48,7 @@ enum AT {
     /// A registry on `me` (uid 1) that sees `members`.
     static func registry(_ me: String, members: [Member], quorum: RelaunchQuorum = .any,
                          seed: UInt64 = 1) -> AgentRegistry {
-        var registry = AgentRegistry(me: id(me), quorum: quorum, randomSeed: seed, now: .zero)
+        var registry = AgentRegistry(me: id(me), quorum: quorum, authorizer: TagAuthorizer(), randomSeed: seed, now: .zero)
         _ = registry.updateView(members, now: .zero)
         return registry
     }

@@ -42,15 +42,17 @@ public struct NodeCore: Sendable {
 
     public var me: NodeID { membership.me }
 
-    /// `randomSeed` seeds both Instances; `tombstones` are those an earlier boot persisted.
-    public init(me: NodeID, meta: NodeMeta, settings: Settings, randomSeed: UInt64,
+    /// `randomSeed` seeds both Instances; `tombstones` are those an earlier boot persisted;
+    /// `authorizer` checks the operator proofs that records and tombstones carry.
+    public init(me: NodeID, meta: NodeMeta, settings: Settings, authorizer: any AgentAuthorizer, randomSeed: UInt64,
                 tombstones: [Tombstone] = [], now: Instant) {
         self.settings = settings
         var rng = SeededRandom(seed: randomSeed)
         membership = Membership(me: me, meta: meta, seeds: settings.seeds, settings: settings.membership,
                                 randomSeed: rng.next(), now: now)
         registry = AgentRegistry(me: me, quorum: settings.quorum, syncInterval: settings.registrySyncInterval,
-                                 randomSeed: rng.next(), now: now)
+                                 authorizer: authorizer, randomSeed: rng.next(), now: now)
+        registry.vouchedSpecs = Dictionary(settings.configAgents.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         registry.restore(tombstones: tombstones)
         startedAt = now
     }
@@ -100,8 +102,8 @@ public struct NodeCore: Sendable {
             hold(message, origin: origin, now: now, into: &out)
         case let .agentRequest(origin, op, request):
             agentRequest(origin, op: op, request: request, now: now, into: &out)
-        case let .operatorCommand(command, target, issuer, counter):
-            operatorCommand(command, target: target, issuer: issuer, counter: counter, now: now, into: &out)
+        case let .operatorCommand(command, target, issuer, counter, proof):
+            operatorCommand(command, target: target, issuer: issuer, counter: counter, proof: proof, now: now, into: &out)
         case .stopping:
             isStopping = true
         case .leave:
