@@ -739,12 +739,12 @@ extension AgentRegistryTests {
     func testATombstoneHeardByGossipFencesLikeTheCommand() throws {
         var registry = AT.registry("n1", members: AT.view(AT.nodes(2)))
         _ = try registry.start(AT.spec("w"), on: "n1", now: AT.ms(1))
-        let switchOff = Tombstone(agent: "w", epoch: 4, active: true, reason: "r", issuedBy: "op")
+        let switchOff = AT.tombstone("w", epoch: 4, active: true)
         let directives = registry.receive(.tombstones(from: AT.id("n2"), tombstones: [switchOff]), now: AT.ms(2))
         XCTAssertEqual(directives.killed, [ATKill(agent: "w", generation: 1)])
         XCTAssertEqual(registry.records["w"]?.state, .killed)
         // An older revive arriving later changes nothing.
-        let oldRevive = Tombstone(agent: "w", epoch: 3, active: false, reason: "revived", issuedBy: "op")
+        let oldRevive = AT.tombstone("w", epoch: 3, active: false)
         _ = registry.receive(.tombstones(from: AT.id("n2"), tombstones: [oldRevive]), now: AT.ms(3))
         XCTAssertNotNil(registry.tombstone(of: "w"))
     }
