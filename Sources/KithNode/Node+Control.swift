@@ -69,6 +69,8 @@ extension Node {
             "cluster_key": keyring.primary.map { .int(Int64($0)) } ?? .null,
             "frames_unauthenticated": .int(Int64(transport.framesUnauthenticated)),
             "frames_refused": .int(Int64(clamping: core.registry.forgedRefused)),
+            "insecure": .bool(config.insecure),
+            "cluster": .string(config.cluster),
             "agent_messages_routed": .int(Int64(messagesRouted)),
             "agent_messages_dropped": .int(Int64(core.router.dropped + messagesRefused)),
             "agent_lines_rejected": .int(Int64(gateway?.linesRejected ?? 0)),
