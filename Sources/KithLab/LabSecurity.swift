@@ -6,9 +6,11 @@ import KithCrypto
 /// `--insecure` opts out, and the daemons say so in `status`.
 package enum LabSecurity {
     /// kithd arguments shared by every node of one lab.
+    /// Each lab is its own cluster (`--cluster lab-…`): a request signed for one lab is refused by another.
     package static func arguments(insecure: Bool) -> [String] {
-        if insecure { return ["--insecure"] }
         let key = ClusterKey.generate(id: 1)
-        return ["--cluster-key", "1:" + Hex.encode(key.bytes)]
+        let name = ["--cluster", "lab-" + Hex.encode(key.bytes.prefix(4))]
+        if insecure { return name + ["--insecure"] }
+        return name + ["--cluster-key", "1:" + Hex.encode(key.bytes)]
     }
 }

@@ -59,7 +59,7 @@ public final class Node {
                         authorizer: SignedRequestAuthorizer(trusted: config.operatorKeys, cluster: config.cluster),
                         randomSeed: randomSeed, tombstones: tombstones, now: Instant(nanoseconds: loop.hrtimeNanoseconds))
         transport = GossipTransport(loop: loop, logger: logger)
-        authority = OperatorAuthority(trusted: config.operatorKeys, dataDir: dataDir)
+        authority = OperatorAuthority(trusted: config.operatorKeys, dataDir: dataDir, cluster: config.cluster)
         if config.insecure { logger.warn("insecure", ["note": "--insecure: node-to-node frames are not authenticated"]) }
         do {
             transport.keyring = try Keyring.parse(Node.savedKeyring(dataDir: dataDir) ?? config.clusterKeys)

@@ -20,8 +20,12 @@ struct OperatorAuthority {
     /// Commands that only read may be unsigned; everything else must be signed.
     static let readOnly = OperatorRequest.readOnlyCommands
 
-    init(trusted: [String], dataDir: String) {
+    /// The cluster this node belongs to: requests must name it.
+    let cluster: String
+
+    init(trusted: [String], dataDir: String, cluster: String = "") {
         self.trusted = Set(trusted.map { $0.lowercased() })
+        self.cluster = cluster
         statePath = dataDir + "/operator-counters.json"
         if let text = try? readWholeFile(statePath), let object = (try? JSON.parse(text))?.objectValue {
             for (key, value) in object { if let n = value.intValue, n >= 0 { lastCounter[key] = UInt64(n) } }
@@ -45,6 +49,10 @@ struct OperatorAuthority {
                              publicKey: publicKey) else {
             return .failure(.init("bad signature"))
         }
+        if let problem = SignedRequestAuthorizer.clusterProblem(request, cluster: cluster) { return .failure(.init(problem)) }
+        guard let expires = request["expires_ms"]?.intValue else { return .failure(.init("signed request without expires_ms")) }
+        let now = ProcessStats.wallMilliseconds
+        guard now <= expires else { return .failure(.init("expired: expires_ms \(expires) is \(now - expires) ms ago")) }
         let last = lastCounter[key] ?? 0
         guard UInt64(counter) > last else {
             return .failure(.init("replayed command: counter \(counter) is not above \(last)"))

@@ -111,7 +111,10 @@ enum OperatorCommands {
             : names(options.positionals)
         guard !agents.isEmpty else { throw Failure("there are no agents to switch off") }
         var request: [String: JSON] = ["cmd": "kill_switch", "agents": .array(agents.map(JSON.string))]
-        if let reason = options.value("--reason") { request["reason"] = .string(reason) }
+        // Clipped before signing to what the nodes keep: the signed request travels with every tombstone.
+        if let reason = options.value("--reason") {
+            request["reason"] = .string(reason.clipped(toUTF8Bytes: OperatorCommand.reasonBytesMax))
+        }
 
         let (epoch, outcomes) = try issueOnce(request, to: members, signer: signer, timeoutMilliseconds: timeout)
         let json = options.has("--json")
@@ -174,6 +177,11 @@ enum OperatorCommands {
     private static func issueOnce(_ request: [String: JSON], to members: [FleetMember], signer: OperatorSigner,
                                   timeoutMilliseconds: Int) throws -> (epoch: UInt64, outcomes: [FleetOutcome]) {
         var attempt = 0
+        var request = request
+        if signer.cluster == nil, request["cluster"] == nil, let member = members.first(where: \.isLive) {
+            // One signed request goes to every node: it names the cluster they say they form.
+            request["cluster"] = .string(try ControlClient(address: member.control, timeoutMilliseconds: timeoutMilliseconds).clusterName())
+        }
         while true {
             attempt += 1
             let counter: UInt64

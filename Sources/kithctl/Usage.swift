@@ -140,6 +140,9 @@ let usageText = """
                          the first node of the default lab, else 127.0.0.1:7400.
       --key FILE         Operator key. Default: $KITH_OPERATOR_KEY, else CONFIG/operator.key,
                          where CONFIG is $XDG_CONFIG_HOME/kith or ~/.config/kith.
+      --cluster NAME     The cluster signed requests are for (kithd's --cluster). Default:
+                         $KITH_CLUSTER, else what the node kithctl talks to reports.
+                         Signed requests expire 30 s after signing.
       --dir DIR          Lab directory. Default: $KITH_LAB_DIR, else ./.kith-lab.
       --kithd PATH       The daemon binary. Default: kithd next to kithctl, else on $PATH.
       --kith-agent PATH  The reference agent. Default: kith-agent next to kithctl, else on $PATH.
