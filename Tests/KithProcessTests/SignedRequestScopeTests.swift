@@ -40,8 +40,10 @@ final class SignedRequestScopeTests: LabTestCase {
         // kithctl learns the cluster from the node, or takes --cluster.
         XCTAssertEqual(try lab.kithctl(on: "n1", ["heal"]).status, 0)
         let wrong = try lab.kithctl(on: "n1", ["--cluster", "elsewhere", "heal"])
-        XCTAssertNotEqual(wrong.status, 0)
-        XCTAssertTrue(wrong.stderr.contains("signed for cluster"), wrong.stderr)
+        XCTAssertNotEqual(wrong.status, 0, "a heal signed for another cluster was obeyed")
+        let refusals = lab.events("command_refused", on: ["n1"]).compactMap { $0.record["reason"]?.stringValue }
+        XCTAssertTrue(refusals.contains { $0.contains("signed for cluster 'elsewhere'") }, "\(refusals)")
+        XCTAssertTrue(refusals.contains { $0.hasPrefix("expired") }, "\(refusals)")
     }
 
     func testGossipOffLoopbackNeedsAClusterKeyUnlessInsecure() throws {
