@@ -32,7 +32,8 @@ extension Node {
         return OperatorProof(key: key, signature: signature, signed: signed)
     }
 
-    /// Reads tombstones an earlier run persisted (the core drops those whose proof does not hold); a damaged file is reported, never ignored silently.
+    /// Reads tombstones an earlier run persisted (the core drops those whose
+    /// proof does not hold); a damaged file is reported, never ignored silently.
     static func restoreTombstones(path: String, logger: Logger) -> [Tombstone] {
         guard let text = try? readWholeFile(path) else { return [] }
         guard let list = (try? JSON.parse(text))?.arrayValue else {

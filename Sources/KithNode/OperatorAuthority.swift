@@ -7,10 +7,12 @@ import KithCrypto
 /// A command that changes anything carries `auth`: the operator's public
 /// key, a counter and a nonce, and an Ed25519 signature over the canonical
 /// form of the whole request (sorted keys, compact) with `auth.sig` left
-/// out. The node obeys only trusted keys, and only a counter above the last
-/// one it accepted from that key: replay is judged by the counter, never by
-/// a clock, since experiments skew clocks. The counters persist in the data
-/// dir so a restart does not reopen old commands.
+/// out. The node obeys only trusted keys, only a counter above the last one
+/// it accepted from that key (the counters persist in the data dir so a
+/// restart does not reopen old commands), only a request naming this node's
+/// cluster, and only before its `expires_ms` (wall clock: a coarse bound, 30 s
+/// by default, so a clock skewed further in an experiment needs a longer
+/// validity; replay within it is still judged by the counter).
 struct OperatorAuthority {
     /// Hex public keys of operators this node obeys.
     let trusted: Set<String>

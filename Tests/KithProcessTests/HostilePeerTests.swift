@@ -148,6 +148,37 @@ final class HostilePeerTests: LabTestCase {
         assertEveryDaemonRuns()
     }
 
+    /// tombstones.json keeps each tombstone's proof and is checked again at
+    /// load: a kill-switch survives a restart, and one written into the file
+    /// by hand (no operator signature) is dropped and counted.
+    func testTombstonesOnDiskKeepTheirProofAndAForgedOneIsDroppedAtLoad() throws {
+        try lab.start(nodes: 1)
+        let started = try lab.kithctl(on: "n1", ["agent", "start", "victim", "--on", "n1", "--wait", "--", "kith-agent"])
+        XCTAssertEqual(started.status, 0, started.stderr)
+        XCTAssertEqual(try lab.kithctl(on: "n1", ["kill-switch", "victim"]).status, 0)
+        try lab.waitForAgent("victim", seenBy: ["n1"], "victim is killed") { $0["state"] == "killed" }
+        XCTAssertEqual(try lab.kithctl(["lab", "stop", "n1"]).status, 0)
+        XCTAssertNotNil(lab.waitForExit("n1", timeout: 10))
+
+        let path = lab.directory + "/n1/tombstones.json"
+        let saved = try JSON.parse(bytes: try XCTUnwrap(FileManager.default.contents(atPath: path)))
+        var entries = try XCTUnwrap(saved.arrayValue)
+        XCTAssertNotEqual(entries.first?["proof"], .null, "the kill-switch is saved with its proof")
+        entries.append(["agent": "other", "epoch": .int(Int64.max), "active": true, "reason": "forged", "issued_by": "mallory",
+                        "proof": .null])
+        try (JSON.array(entries).serialized() + "\n").write(toFile: path, atomically: true, encoding: .utf8)
+
+        XCTAssertEqual(try lab.kithctl(["lab", "start", "n1"]).status, 0)
+        try lab.waitUntil("n1 is back") { lab.status(of: "n1") != nil }
+        XCTAssertEqual(counter("frames_refused", on: "n1"), 1, "the forged tombstone is refused at load")
+        let victim = try lab.kithctl(on: "n1", ["agent", "start", "victim", "--on", "n1", "--", "kith-agent"])
+        XCTAssertNotEqual(victim.status, 0, "the signed kill-switch survived the restart")
+        XCTAssertTrue(victim.stderr.contains("kill-switch"), victim.stderr)
+        let other = try lab.kithctl(on: "n1", ["agent", "start", "other", "--on", "n1", "--wait", "--", "kith-agent"])
+        XCTAssertEqual(other.status, 0, "no forged tombstone holds 'other': \(other.stderr)")
+        assertEveryDaemonRuns()
+    }
+
     /// A lab has a cluster key by default: frames from a peer without it are
     /// dropped before they are decoded, and counted.
     func testAPeerWithoutTheClusterKeyIsDroppedByADefaultLab() throws {
