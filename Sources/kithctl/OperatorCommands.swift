@@ -178,9 +178,13 @@ enum OperatorCommands {
                                   timeoutMilliseconds: Int) throws -> (epoch: UInt64, outcomes: [FleetOutcome]) {
         var attempt = 0
         var request = request
-        if signer.cluster == nil, request["cluster"] == nil, let member = members.first(where: \.isLive) {
-            // One signed request goes to every node: it names the cluster they say they form.
-            request["cluster"] = .string(try ControlClient(address: member.control, timeoutMilliseconds: timeoutMilliseconds).clusterName())
+        if signer.cluster == nil, request["cluster"] == nil {
+            // One signed request goes to every node: it names the cluster they say they form (the first that answers).
+            let named = members.lazy.filter(\.isLive).compactMap {
+                try? ControlClient(address: $0.control, timeoutMilliseconds: timeoutMilliseconds).clusterName()
+            }.first
+            guard let named else { throw Failure("no node answered to name its cluster; pass --cluster NAME") }
+            request["cluster"] = .string(named)
         }
         while true {
             attempt += 1
