@@ -83,11 +83,21 @@ public struct ControlClient: Sendable {
     }
 
     private func sign(_ json: JSON, with signer: OperatorSigner) throws(ControlError) -> JSON {
+        var json = json
+        if signer.cluster == nil, json["cluster"] == nil, case .object(var object) = json {
+            object["cluster"] = .string(try clusterName())
+            json = .object(object)
+        }
         do {
             return signer.sign(json, counter: try signer.nextCounter())
         } catch {
             throw .unsigned(address, reason: error.description)
         }
+    }
+
+    /// The cluster the node says it belongs to (its `status`), for a request signed for it.
+    public func clusterName() throws(ControlError) -> String {
+        try exchange(["cmd": "status"])["cluster"]?.stringValue ?? ""
     }
 
     /// The counter a node last accepted, from its "replayed command: counter N is not above M" refusal.

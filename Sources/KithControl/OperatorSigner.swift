@@ -9,6 +9,11 @@ import KithCrypto
 public struct OperatorSigner: Sendable {
     public let key: SigningKey
     let counterPath: String
+    /// The cluster the signed requests are for (`cluster`); nil leaves it to
+    /// the caller (`ControlClient` asks the node it talks to).
+    public var cluster: String?
+    /// How long a signed request stays valid (`expires_ms`, wall clock).
+    public static let validity: Int64 = 30_000
 
     public var publicKeyHex: String { Hex.encode(key.publicKey) }
 
@@ -46,8 +51,13 @@ public struct OperatorSigner: Sendable {
     }
 
     /// The request with `auth` added; the same signed request may go to every node.
+    /// Unless the request names them already, it is signed for `cluster` and
+    /// to expire `validity` from now, so a captured request neither works on
+    /// another cluster nor later (a paused node refuses it when it wakes).
     public func sign(_ request: JSON, counter: UInt64) -> JSON {
         guard var object = request.objectValue else { return request }
+        if object["cluster"] == nil, let cluster { object["cluster"] = .string(cluster) }
+        if object["expires_ms"] == nil { object["expires_ms"] = .int(OperatorSigner.wallMilliseconds + OperatorSigner.validity) }
         var random = SystemRandomNumberGenerator()
         let nonce = Hex.encode((0..<2).flatMap { _ in withUnsafeBytes(of: random.next() as UInt64) { Array($0) } })
         object["auth"] = ["key": .string(publicKeyHex), "counter": .int(Int64(clamping: counter)), "nonce": .string(nonce)]
@@ -87,6 +97,15 @@ extension OperatorSigner {
             guard errno == EINTR else { throw KeyFileError(path: counterLockPath, action: "lock", code: errno, reason: systemError(errno)) }
         }
         return try body()
+    }
+}
+
+extension OperatorSigner {
+    /// Wall-clock milliseconds since the epoch: expiry is the one place a clock judges a request.
+    public static var wallMilliseconds: Int64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
     }
 }
 

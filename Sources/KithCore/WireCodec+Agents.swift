@@ -13,7 +13,13 @@
 /// most `counterMax`), `host`
 /// string, `hostUID` u64, `pid` as the u32 bit pattern, `state` (one byte),
 /// `restarts` and `handoffs` varints (32-bit), `reason` and `updatedBy`
-/// strings (≤ `maxStringBytes`).
+/// strings (≤ `maxStringBytes`), then its `authorization` as an optional
+/// proof.
+///
+/// An optional proof is a flag byte (0 absent, 1 present), then the key
+/// (≤ `proofKeyBytesMax`), the signature (≤ `proofSignatureBytesMax`) and
+/// the signed bytes (≤ `proofSignedBytesMax`), each a byte string. A
+/// tombstone ends with its `proof` the same way.
 ///
 /// Encoding is lossy only for values a valid spec does not have: durations
 /// keep whole milliseconds (negative ones become zero, huge ones saturate),
@@ -34,6 +40,24 @@ extension WireCodec {
         w.varint(UInt64(record.handoffs))
         w.string(record.reason, maxBytes: maxStringBytes)
         w.string(record.updatedBy, maxBytes: maxStringBytes)
+        write(record.authorization, to: &w)
+    }
+
+    static func write(_ proof: OperatorProof?, to w: inout ByteWriter) {
+        guard let proof else { return w.u8(0) }
+        w.u8(1)
+        w.bytes(proof.key, maxBytes: proofKeyBytesMax)
+        w.bytes(proof.signature, maxBytes: proofSignatureBytesMax)
+        w.bytes(proof.signed, maxBytes: proofSignedBytesMax)
+    }
+
+    static func readProof(_ r: inout ByteReader) throws(DecodeError) -> OperatorProof? {
+        let flag = try r.u8()
+        guard flag <= 1 else { throw DecodeError("bad proof flag \(flag)") }
+        guard flag == 1 else { return nil }
+        return OperatorProof(key: try r.bytes(maxBytes: proofKeyBytesMax),
+                             signature: try r.bytes(maxBytes: proofSignatureBytesMax),
+                             signed: try r.bytes(maxBytes: proofSignedBytesMax))
     }
 
     static func write(_ spec: AgentSpec, to w: inout ByteWriter) {
@@ -107,7 +131,7 @@ extension WireCodec {
         let updatedBy = try readString(&r)
         return AgentRecord(spec: spec, generation: generation, version: version, host: host, hostUID: hostUID,
                            pid: pid, state: state, restarts: restarts, handoffs: handoffs, reason: reason,
-                           updatedBy: updatedBy)
+                           updatedBy: updatedBy, authorization: try readProof(&r))
     }
 
     static func readAgentSpec(_ r: inout ByteReader) throws(DecodeError) -> AgentSpec {
@@ -189,6 +213,7 @@ extension WireCodec {
         w.u8(tombstone.active ? 1 : 0)
         w.string(tombstone.reason, maxBytes: maxStringBytes)
         w.string(tombstone.issuedBy, maxBytes: maxStringBytes)
+        write(tombstone.proof, to: &w)
     }
 
     static func readTombstone(_ r: inout ByteReader) throws(DecodeError) -> Tombstone {
@@ -197,6 +222,6 @@ extension WireCodec {
         let flag = try r.u8()
         guard flag <= 1 else { throw DecodeError("bad tombstone flag \(flag)") }
         return Tombstone(agent: agent, epoch: epoch, active: flag == 1, reason: try readString(&r),
-                         issuedBy: try readString(&r))
+                         issuedBy: try readString(&r), proof: try readProof(&r))
     }
 }

@@ -38,6 +38,10 @@ public enum WireCodec {
     public static let maxAgentRecords = 100_000
     public static let maxCheckpointBytes = 64 << 10
     public static let maxAgentPayloadBytes = 1 << 20
+    /// An operator proof's public key, signature and signed request (see `OperatorProof`).
+    public static let proofKeyBytesMax = 64
+    public static let proofSignatureBytesMax = 128
+    public static let proofSignedBytesMax = 64 << 10
 
     private enum MessageType: UInt8 {
         case ping = 1, pingReq = 2, ack = 3, nack = 4, pushPull = 5

@@ -8,9 +8,11 @@ package enum LabLayout {
     /// Nodes n1..nN in `directory` on fresh loopback ports. Every node gets the
     /// first three nodes (other than itself) as seeds, so any of them, n1
     /// included, can restart and rejoin while the others stay up. Each obeys
-    /// the operator whose public key is `operatorKey`.
-    package static func plan(count: Int, directory: String, operatorKey: String) throws -> [LabNode] {
+    /// the operator whose public key is `operatorKey`, and all share a fresh
+    /// cluster key unless `insecure` (see `LabSecurity`).
+    package static func plan(count: Int, directory: String, operatorKey: String, insecure: Bool = false) throws -> [LabNode] {
         let ports = try Ports.free(count: 2 * count)
+        let security = LabSecurity.arguments(insecure: insecure)
         let listens = (0..<count).map { "127.0.0.1:\(ports[2 * $0])" }
         return (0..<count).map { index in
             let name = "n\(index + 1)"
@@ -19,7 +21,7 @@ package enum LabLayout {
             var args = ["--name", name, "--listen", listens[index], "--control", "127.0.0.1:\(ports[2 * index + 1])",
                         "--data-dir", dataDir]
             if !seeds.isEmpty { args += ["--join", seeds.joined(separator: ",")] }
-            args += ["--operator-key", operatorKey]
+            args += ["--operator-key", operatorKey] + security
             return LabNode(name: name, pid: 0, listen: listens[index], control: "127.0.0.1:\(ports[2 * index + 1])",
                            dataDir: dataDir, args: args)
         }

@@ -43,9 +43,10 @@ package enum LocalLab: LabKind {
     /// `agents`, waits for the cluster to converge, starts the agent ring and
     /// waits until every agent runs.
     package static func up(count: Int, directory: String, kithd: String, agents: LabAgents? = nil, relaunchQuorum: String? = nil,
-                   key: OperatorKey) throws {
+                   insecure: Bool = false, key: OperatorKey) throws {
         let signer = try prepareUp(in: directory, key: key)
-        var record = LabRecord(kithd: kithd, nodes: try LabLayout.plan(count: count, directory: directory, operatorKey: signer.publicKeyHex),
+        var record = LabRecord(kithd: kithd, nodes: try LabLayout.plan(count: count, directory: directory, operatorKey: signer.publicKeyHex,
+                                                                              insecure: insecure),
                                operatorKey: signer.publicKeyHex)
         record.setRelaunchQuorum(relaunchQuorum)
         // New daemons, new event-log keys under the old names: the pins of an earlier lab no longer apply.

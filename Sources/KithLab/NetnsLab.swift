@@ -180,6 +180,7 @@ package enum NetnsLab: LabKind {
         let listens = addresses.map { "\($0):\(gossipPort)" }
         var nodes: [LabNode] = []
         var hosts: [NetnsHost] = []
+        let security = LabSecurity.arguments(insecure: false)
         for index in 0..<count {
             let name = "n\(index + 1)"
             let dataDir = directory + "/" + name
@@ -187,7 +188,7 @@ package enum NetnsLab: LabKind {
             let seeds = listens.prefix(LabLayout.seedCount).filter { $0 != listens[index] }
             var args = ["--name", name, "--listen", listens[index], "--control", control, "--data-dir", dataDir]
             if !seeds.isEmpty { args += ["--join", seeds.joined(separator: ",")] }
-            args += ["--operator-key", operatorKey]
+            args += ["--operator-key", operatorKey] + security
             nodes.append(LabNode(name: name, pid: 0, listen: listens[index], control: control, dataDir: dataDir, args: args))
             hosts.append(NetnsHost(node: name, namespace: "kith-\(id)-\(name)", veth: "kith-\(id)-h\(index + 1)",
                                    device: device, address: addresses[index]))

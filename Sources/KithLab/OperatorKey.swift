@@ -10,6 +10,9 @@ import KithControl
 package final class OperatorKey {
     package let path: String
     private var loaded: OperatorSigner?
+    /// The cluster requests are signed for (global `--cluster`, else `$KITH_CLUSTER`);
+    /// nil asks the node kithctl talks to.
+    package var cluster: String? = ProcessInfo.processInfo.environment["KITH_CLUSTER"].flatMap { $0.isEmpty ? nil : $0 }
 
     /// The key at `path`, read when a command first needs it.
     package init(path: String) {
@@ -38,7 +41,8 @@ package final class OperatorKey {
     package func signer() throws -> OperatorSigner {
         if let loaded { return loaded }
         do {
-            let signer = try OperatorSigner(keyPath: path)
+            var signer = try OperatorSigner(keyPath: path)
+            signer.cluster = cluster
             loaded = signer
             return signer
         } catch let error where error.isMissing {

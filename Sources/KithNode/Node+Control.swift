@@ -15,7 +15,8 @@ extension Node {
                 do throws(ConfigError) { return .success(try AgentSpec(config: json)) } catch { return .failure(AgentError(error.message)) }
             }
             let answer = input(.operatorCommand(command, target: request["target"]?.stringValue,
-                                                issuer: String(key.prefix(16)), counter: counter))
+                                                issuer: String(key.prefix(16)), counter: counter,
+                                                proof: OperatorProof(request: request)))
             return answer ?? failure("no answer to '\(cmd)'")
         }
     }
@@ -67,6 +68,9 @@ extension Node {
             "halted": .bool(core.registry.halted),
             "cluster_key": keyring.primary.map { .int(Int64($0)) } ?? .null,
             "frames_unauthenticated": .int(Int64(transport.framesUnauthenticated)),
+            "frames_refused": .int(Int64(clamping: core.registry.forgedRefused)),
+            "insecure": .bool(config.insecure),
+            "cluster": .string(config.cluster),
             "agent_messages_routed": .int(Int64(messagesRouted)),
             "agent_messages_dropped": .int(Int64(core.router.dropped + messagesRefused)),
             "agent_lines_rejected": .int(Int64(gateway?.linesRejected ?? 0)),

@@ -59,9 +59,11 @@ public final class Node {
         self.logger = logger
         let tombstones = Node.restoreTombstones(path: Node.tombstonePath(dataDir: dataDir), logger: logger)
         core = NodeCore(me: NodeID(name: config.name, uid: uid), meta: Node.meta(config), settings: Node.coreSettings(config),
+                        authorizer: SignedRequestAuthorizer(trusted: config.operatorKeys, cluster: config.cluster),
                         randomSeed: randomSeed, tombstones: tombstones, now: Instant(nanoseconds: loop.hrtimeNanoseconds))
         transport = GossipTransport(loop: loop, logger: logger)
-        authority = OperatorAuthority(trusted: config.operatorKeys, dataDir: dataDir)
+        authority = OperatorAuthority(trusted: config.operatorKeys, dataDir: dataDir, cluster: config.cluster)
+        if config.insecure { logger.warn("insecure", ["note": "--insecure: node-to-node frames are not authenticated"]) }
         do {
             transport.keyring = try Keyring.parse(Node.savedKeyring(dataDir: dataDir) ?? config.clusterKeys)
         } catch {

@@ -32,6 +32,11 @@ public struct NodeConfig: Sendable, Equatable {
     public var clusterKeys: [String] = []
     /// How agents are fenced when kithd runs as root: their uid range (`agent_uid_base`, `agent_uid_count`).
     public var containment = ContainmentSettings()
+    /// The cluster's name: signed operator requests must name it (`cluster`), so a
+    /// request signed for one cluster is refused by another. Empty by default.
+    public var cluster: String = ""
+    /// Gossip on a non-loopback address without a cluster key: refused unless set.
+    public var insecure = false
 
     public init() {}
 
@@ -115,6 +120,11 @@ extension NodeConfig {
         var index = 0
         while index < arguments.count {
             let flag = arguments[index]
+            if NodeConfig.switchFlags.contains(flag) {
+                flags.append((flag, "true"))
+                index += 1
+                continue
+            }
             guard flag.hasPrefix("--"), NodeConfig.flagKeys[flag] != nil || flag == "--config" else {
                 problems.append("unknown flag '\(flag)' (see kithd --help)")
                 index += 1
@@ -159,7 +169,11 @@ extension NodeConfig {
         "--join": "join", "--data-dir": "data_dir", "--capacity": "capacity", "--tag": "tags",
         "--log-level": "log_level", "--relaunch-quorum": "relaunch_quorum",
         "--operator-key": "operator_keys", "--cluster-key": "cluster_keys",
+        "--cluster": "cluster", "--insecure": "insecure",
     ]
+
+    /// Flags that take no value (they set their key to true).
+    static let switchFlags: Set<String> = ["--insecure"]
 
     mutating func apply(file json: JSON) throws(ConfigError) {
         guard let object = json.objectValue else { throw ConfigError("config file must hold a JSON object") }
@@ -219,6 +233,18 @@ extension NodeConfig {
             _ = try Keyring.parse(clusterKeys)
         case "agent_uid_base", "agent_uid_count":
             try containment.apply(key: key, value: value, fromFlag: fromFlag)
+        case "cluster":
+            cluster = try value.requireString(key)
+            guard cluster.utf8.count <= 64, !cluster.contains(where: { $0.isWhitespace || $0.isNewline }) else {
+                throw ConfigError("cluster must be a name of at most 64 characters without spaces")
+            }
+        case "insecure":
+            if let flag = value.boolValue { insecure = flag } else {
+                guard let text = value.stringValue, text == "true" || text == "false" else {
+                    throw ConfigError("insecure must be true or false")
+                }
+                insecure = text == "true"
+            }
         case "log_level":
             let text = try value.requireString(key)
             guard let level = LogLevel(rawValue: text) else {
@@ -259,6 +285,11 @@ extension NodeConfig {
         for seed in join where parseHostPort(seed) == nil {
             problems.append("join addresses must be HOST:PORT, got '\(seed)'")
         }
+        if clusterKeys.isEmpty, !insecure,
+           let exposed = [listen, advertisedEndpoint].compactMap(parseHostPort).first(where: { !NodeConfig.isLoopback($0.host) }) {
+            problems.append("gossip on \(exposed.host) needs a cluster key (--cluster-key), or --insecure to run "
+                            + "unauthenticated: anyone who reaches the port could speak for a node")
+        }
         problems += membership.validate().map { "membership: \($0)" }
         if let problem = containment.validate() { problems.append(problem) }
         var names: Set<String> = []
@@ -267,6 +298,13 @@ extension NodeConfig {
             if !names.insert(spec.name).inserted { problems.append("agent \(spec.name) is listed twice") }
         }
         return problems
+    }
+}
+
+extension NodeConfig {
+    /// Whether gossip on `host` stays on this machine.
+    static func isLoopback(_ host: String) -> Bool {
+        host == "localhost" || host == "::1" || host.hasPrefix("127.")
     }
 }
 

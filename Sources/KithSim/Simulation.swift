@@ -266,7 +266,7 @@ public final class Simulation {
         let meta = NodeMeta(endpoint: nodes[i].endpoint, control: "\(nodes[i].name):7947")
         var bootSettings = nodeSettings
         bootSettings.seeds = seeds
-        let core = NodeCore(me: id, meta: meta, settings: bootSettings, randomSeed: rng.next(),
+        let core = NodeCore(me: id, meta: meta, settings: bootSettings, authorizer: TagAuthorizer(), randomSeed: rng.next(),
                             tombstones: layer?.persistedTombstones(of: nodes[i].name) ?? [], now: now)
         // The node as an observer starts from scratch: it knows only itself.
         nodes[i].view = []

@@ -12,6 +12,7 @@ enum Commands {
         var rest = Array(ownArguments)
         let node = try takeGlobalOption("--node", from: &rest)
         let key = OperatorKey(option: try takeGlobalOption("--key", from: &rest))
+        if let cluster = try takeGlobalOption("--cluster", from: &rest) { key.cluster = cluster }
         rest += arguments[ownArguments.endIndex...]
         guard let command = rest.first else { throw UsageError("no command given") }
         let tail = Array(rest.dropFirst())

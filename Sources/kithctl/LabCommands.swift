@@ -23,14 +23,14 @@ enum LabCommands {
                               + " run 'kithctl lab down' first")
             }
             let options = try Arguments(rest, options: ["--nodes", "--dir", "--kithd", "--agents", "--policy", "--kith-agent",
-                                                        "--relaunch-quorum"])
+                                                        "--relaunch-quorum"], switches: ["--insecure"])
             try options.expectPositionals([], command: "lab up")
             let (perNode, policy) = try agentOptions(options)
             let agents = perNode > 0 ? LocalLab.LabAgents(perNode: perNode, policy: policy,
                                                           kithAgent: try Executables.kithAgent(options.value("--kith-agent"))) : nil
             try LocalLab.up(count: options.integer("--nodes", default: 5, in: 1...64), directory: directory(options),
                             kithd: LabLayout.kithd(options.value("--kithd")), agents: agents,
-                            relaunchQuorum: relaunchQuorum(options), key: key)
+                            relaunchQuorum: relaunchQuorum(options), insecure: options.has("--insecure"), key: key)
         case "partition", "heal", "netem":
             try NetnsFaultCommands.run(action, rest, key: key)
         case "status":

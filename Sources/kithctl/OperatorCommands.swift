@@ -111,7 +111,10 @@ enum OperatorCommands {
             : names(options.positionals)
         guard !agents.isEmpty else { throw Failure("there are no agents to switch off") }
         var request: [String: JSON] = ["cmd": "kill_switch", "agents": .array(agents.map(JSON.string))]
-        if let reason = options.value("--reason") { request["reason"] = .string(reason) }
+        // Clipped before signing to what the nodes keep: the signed request travels with every tombstone.
+        if let reason = options.value("--reason") {
+            request["reason"] = .string(reason.clipped(toUTF8Bytes: OperatorCommand.reasonBytesMax))
+        }
 
         let (epoch, outcomes) = try issueOnce(request, to: members, signer: signer, timeoutMilliseconds: timeout)
         let json = options.has("--json")
@@ -175,6 +178,15 @@ enum OperatorCommands {
     private static func issueOnce(_ request: [String: JSON], to members: [FleetMember], signer: OperatorSigner,
                                   timeoutMilliseconds: Int) throws -> (epoch: UInt64, outcomes: [FleetOutcome]) {
         var attempt = 0
+        var request = request
+        if signer.cluster == nil, request["cluster"] == nil {
+            // One signed request goes to every node: it names the cluster they say they form (the first that answers).
+            let named = members.lazy.filter(\.isLive).compactMap {
+                try? ControlClient(address: $0.control, timeoutMilliseconds: timeoutMilliseconds).clusterName()
+            }.first
+            guard let named else { throw Failure("no node answered to name its cluster; pass --cluster NAME") }
+            request["cluster"] = .string(named)
+        }
         while true {
             attempt += 1
             let counter: UInt64

@@ -68,9 +68,10 @@ let usageText = """
                                  CONFIG/known_nodes.json; a changed key fails unless --repin.
 
     Run a local lab of daemons on 127.0.0.1:
-      lab up [--nodes N] [--dir DIR] [--kithd PATH] [--agents K [--policy P] [--kith-agent PATH]]
+      lab up [--nodes N] [--dir DIR] [--kithd PATH] [--agents K [--policy P] [--kith-agent PATH]] [--insecure]
                                  Start N daemons (default 5) named n1..nN; they keep running and
-                                 obey the operator key (created if there is none).
+                                 obey the operator key (created if there is none) and share a
+                                 fresh cluster key; --insecure starts them without one.
                                  With --agents, once they converge start K kith-agents per node
                                  (nI-a1..nI-aK, policy P, default relaunch), each node's agents
                                  protecting the next node's, and wait until all run.
@@ -139,6 +140,9 @@ let usageText = """
                          the first node of the default lab, else 127.0.0.1:7400.
       --key FILE         Operator key. Default: $KITH_OPERATOR_KEY, else CONFIG/operator.key,
                          where CONFIG is $XDG_CONFIG_HOME/kith or ~/.config/kith.
+      --cluster NAME     The cluster signed requests are for (kithd's --cluster). Default:
+                         $KITH_CLUSTER, else what the node kithctl talks to reports.
+                         Signed requests expire 30 s after signing.
       --dir DIR          Lab directory. Default: $KITH_LAB_DIR, else ./.kith-lab.
       --kithd PATH       The daemon binary. Default: kithd next to kithctl, else on $PATH.
       --kith-agent PATH  The reference agent. Default: kith-agent next to kithctl, else on $PATH.

@@ -770,7 +770,7 @@ extension AgentRegistryTests {
     func testTheKillSwitchSurvivesARestartOfTheDaemon() throws {
         let cluster = try switchedOff()
         let saved = cluster.emitted["n1"]!.tombstoneLists.last!
-        var fresh = AgentRegistry(me: AT.id("n1", uid: 2), randomSeed: 9, now: AT.ms(100))
+        var fresh = AgentRegistry(me: AT.id("n1", uid: 2), authorizer: TagAuthorizer(), randomSeed: 9, now: AT.ms(100))
         fresh.restore(tombstones: saved)
         var view = AT.view(AT.nodes(3))
         view[0].id.uid = 2
@@ -811,12 +811,12 @@ extension AgentRegistryTests {
     func testATombstoneHeardByGossipFencesLikeTheCommand() throws {
         var registry = AT.registry("n1", members: AT.view(AT.nodes(2)))
         _ = try registry.start(AT.spec("w"), on: "n1", now: AT.ms(1))
-        let switchOff = Tombstone(agent: "w", epoch: 4, active: true, reason: "r", issuedBy: "op")
+        let switchOff = AT.tombstone("w", epoch: 4, active: true)
         let directives = registry.receive(.tombstones(from: AT.id("n2"), tombstones: [switchOff]), now: AT.ms(2))
         XCTAssertEqual(directives.killed, [ATKill(agent: "w", generation: 1)])
         XCTAssertEqual(registry.records["w"]?.state, .killed)
         // An older revive arriving later changes nothing.
-        let oldRevive = Tombstone(agent: "w", epoch: 3, active: false, reason: "revived", issuedBy: "op")
+        let oldRevive = AT.tombstone("w", epoch: 3, active: false)
         _ = registry.receive(.tombstones(from: AT.id("n2"), tombstones: [oldRevive]), now: AT.ms(3))
         XCTAssertNotNil(registry.tombstone(of: "w"))
     }
@@ -919,7 +919,7 @@ extension AgentRegistryTests {
         var view = AT.view(AT.nodes(4))
         let t = view.firstIndex { $0.id.name == target }!
         view[t].id.uid = 2
-        var fresh = AgentRegistry(me: AT.id(target, uid: 2), randomSeed: 5, now: AT.ms(20))
+        var fresh = AgentRegistry(me: AT.id(target, uid: 2), authorizer: TagAuthorizer(), randomSeed: 5, now: AT.ms(20))
         _ = fresh.updateView(view, now: AT.ms(20))
         cluster.registries[target] = fresh
         cluster.view(view)

@@ -40,15 +40,23 @@ enum AT {
 
     static func record(_ name: String = "a", generation: UInt64 = 1, version: UInt64 = 0, host: String = "n1",
                        uid: UInt64 = 1, state: AgentState = .running, updatedBy: String = "n1",
-                       spec: AgentSpec? = nil) -> AgentRecord {
-        AgentRecord(spec: spec ?? AT.spec(name), generation: generation, version: version, host: host, hostUID: uid,
-                    state: state, updatedBy: updatedBy)
+                       spec: AgentSpec? = nil, signed: Bool = true) -> AgentRecord {
+        let spec = spec ?? AT.spec(name)
+        return AgentRecord(spec: spec, generation: generation, version: version, host: host, hostUID: uid,
+                           state: state, updatedBy: updatedBy, authorization: signed ? TagAuthorizer().mint(.start(spec)) : nil)
+    }
+
+    /// A tombstone carrying the simulated operator's signed kill-switch (active) or revive.
+    static func tombstone(_ agent: String, epoch: UInt64, active: Bool) -> Tombstone {
+        let grant: OperatorGrant = active ? .killSwitch(agents: [agent], epoch: epoch) : .revive(agents: [agent], epoch: epoch)
+        return Tombstone(agent: agent, epoch: epoch, active: active, reason: active ? "r" : "revived", issuedBy: "op",
+                         proof: TagAuthorizer().mint(grant))
     }
 
     /// A registry on `me` (uid 1) that sees `members`.
     static func registry(_ me: String, members: [Member], quorum: RelaunchQuorum = .any,
                          seed: UInt64 = 1) -> AgentRegistry {
-        var registry = AgentRegistry(me: id(me), quorum: quorum, randomSeed: seed, now: .zero)
+        var registry = AgentRegistry(me: id(me), quorum: quorum, authorizer: TagAuthorizer(), randomSeed: seed, now: .zero)
         _ = registry.updateView(members, now: .zero)
         return registry
     }

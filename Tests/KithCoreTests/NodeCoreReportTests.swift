@@ -35,7 +35,7 @@ final class NodeCoreReportTests: XCTestCase {
     private static func core() -> NodeCore {
         var settings = NodeCore.Settings()
         settings.checksInvariants = true
-        return NodeCore(me: AT.id("n1"), meta: NodeMeta(endpoint: AT.endpoint("n1")), settings: settings,
+        return NodeCore(me: AT.id("n1"), meta: NodeMeta(endpoint: AT.endpoint("n1")), settings: settings, authorizer: TagAuthorizer(),
                         randomSeed: 1, now: .zero)
     }
 

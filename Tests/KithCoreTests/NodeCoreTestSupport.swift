@@ -17,6 +17,7 @@ struct NT {
         settings.configAgents = configAgents
         settings.checksInvariants = true
         core = NodeCore(me: NodeID(name: name, uid: 1), meta: NodeMeta(endpoint: "\(name):7946"), settings: settings,
+                        authorizer: TagAuthorizer(),
                         randomSeed: 7, tombstones: tombstones, now: NT.t0)
         now = NT.t0
     }

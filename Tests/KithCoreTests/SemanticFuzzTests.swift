@@ -108,7 +108,7 @@ struct FuzzCore {
         self.gen = gen
         let meta = NodeMeta(endpoint: "n1:7946", control: "n1:7947")
         membership = Membership(me: FuzzCore.me, meta: meta, seeds: ["n2:7946"], randomSeed: seed, now: now)
-        registry = AgentRegistry(me: FuzzCore.me, randomSeed: seed, now: now)
+        registry = AgentRegistry(me: FuzzCore.me, authorizer: TagAuthorizer(), randomSeed: seed, now: now)
         let peers = ["n2", "n3", "n4"].map {
             MemberState(id: NodeID(name: $0, uid: 1), meta: NodeMeta(endpoint: "\($0):7946"), status: .alive, incarnation: 0)
         }

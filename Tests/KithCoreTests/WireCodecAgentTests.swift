@@ -129,6 +129,7 @@ final class WireCodecAgentTests: XCTestCase {
         w.varint(0)
         w.string("")
         w.string("")
+        w.u8(0)  // no operator proof
     }
 
     /// A spec with fields written by hand; `env` in the order given.
@@ -244,7 +245,59 @@ final class WireCodecAgentTests: XCTestCase {
             0xFF, 0xFF, 0xFF, 0xFE,             // pid -2
             5, 6, 7,                            // failed, restarts, handoffs
             1, 0x72, 1, 0x75,                   // reason, updatedBy
+            0,                                  // no operator proof
         ])
+    }
+
+    func test_encode_proof_shouldFollowTheRecordAndTombstone_andRoundTrip() throws {
+        let proof = OperatorProof(key: [1, 2], signature: [3], signed: [4, 5, 6])
+        var w = ByteWriter()
+        WireCodec.write(proof, to: &w)
+        XCTAssertEqual(w.bytes, [1, 2, 1, 2, 1, 3, 3, 4, 5, 6])
+        let record = AgentRecord(spec: bareSpec, generation: 1, host: "h", hostUID: 1, state: .running, updatedBy: "u",
+                                 authorization: proof)
+        let tombstone = Tombstone(agent: "a", epoch: 2, active: true, reason: "", issuedBy: "", proof: proof)
+        for message: Message in [.agents(from: alice, replyTo: "", wantsReply: false, records: [record]),
+                                 .tombstones(from: alice, tombstones: [tombstone])] {
+            XCTAssertEqual(try WireCodec.decode(WireCodec.encode(message)), message)
+        }
+    }
+
+    func test_decode_proofBadFlagOrBeyondItsLimits_shouldReturnError() {
+        func frame(_ body: (inout ByteWriter) -> Void) -> [UInt8] {
+            var w = ByteWriter()
+            w.checksLimits = false
+            w.u8(WireCodec.version)
+            w.u8(11)
+            WireCodec.write(alice, to: &w)
+            w.varint(1)
+            w.string("a")
+            w.varint(1)
+            w.u8(1)
+            w.string("")
+            w.string("")
+            body(&w)
+            return w.bytes
+        }
+        XCTAssertEqual(decodeError(frame { $0.u8(2) })?.message, "bad proof flag 2")
+        XCTAssertNotNil(decodeError(frame { w in
+            w.u8(1)
+            w.bytes([UInt8](repeating: 0, count: WireCodec.proofKeyBytesMax + 1))
+            w.bytes([])
+            w.bytes([])
+        }))
+        XCTAssertNotNil(decodeError(frame { w in
+            w.u8(1)
+            w.bytes([])
+            w.bytes([])
+            w.bytes([UInt8](repeating: 0, count: WireCodec.proofSignedBytesMax + 1))
+        }))
+        XCTAssertNoThrow(try WireCodec.decode(frame { w in
+            w.u8(1)
+            w.bytes([UInt8](repeating: 0, count: WireCodec.proofKeyBytesMax))
+            w.bytes([UInt8](repeating: 0, count: WireCodec.proofSignatureBytesMax))
+            w.bytes([UInt8](repeating: 0, count: WireCodec.proofSignedBytesMax))
+        }))
     }
 
     func test_encode_enums_shouldUseDeclarationOrder() {

@@ -1,3 +1,4 @@
+import Foundation
 import Glibc
 import KithCore
 import KithControl
@@ -62,6 +63,8 @@ final class NodeGoldenTraceTests: XCTestCase {
             counter += 1
             var request = fields
             request["cmd"] = .string(cmd)
+            request["cluster"] = .string(config.cluster)
+            request["expires_ms"] = .int(Int64(Date().timeIntervalSince1970 * 1000) + 30_000)
             request["auth"] = ["key": .string(Hex.encode(operatorKey.publicKey)), "counter": .int(Int64(counter)), "nonce": "n"]
             var auth = request["auth"]!.objectValue!
             auth["sig"] = .string(Hex.encode(operatorKey.sign(OperatorRequest.signedBytes(of: .object(request)))))
@@ -118,7 +121,8 @@ final class NodeGoldenTraceTests: XCTestCase {
         XCTAssertEqual(answers["send"]?["ok"], true, "held or delivered")
 
         // Replay: the same inputs at the same instants into a bare core.
-        var core = NodeCore(me: initial.me, meta: Node.meta(config), settings: Node.coreSettings(config), randomSeed: 42,
+        var core = NodeCore(me: initial.me, meta: Node.meta(config), settings: Node.coreSettings(config),
+                            authorizer: SignedRequestAuthorizer(trusted: config.operatorKeys, cluster: config.cluster), randomSeed: 42,
                             now: initial.startedAt)
         for (k, step) in trace.enumerated() {
             let replayed = core.handle(step.input, now: step.now)

@@ -44,7 +44,7 @@ final class LongReasonTests: LabTestCase {
         XCTAssertLessThanOrEqual(recorded.utf8.count, WireCodec.maxStringBytes, "the record's reason fits a wire string")
         XCTAssertTrue(recorded.hasPrefix("kill-switch at epoch "), recorded)
         let quoted = try XCTUnwrap(recorded.range(of: ": ").map { String(recorded[$0.upperBound...]) })
-        XCTAssertTrue(quoted.count > 100 && reason.hasPrefix(quoted), "the reason is clipped, not replaced: \(recorded)")
+        XCTAssertTrue(quoted.utf8.count >= OperatorCommand.reasonBytesMax - 1 && reason.hasPrefix(quoted), "the reason is clipped, not replaced: \(recorded)")
         XCTAssertTrue(quoted.hasSuffix("é"), "clipped on a character boundary: \(recorded.suffix(8))")
 
         // Registry anti-entropy runs every 2 s: four rounds, and every frame still decodes everywhere.

@@ -10,8 +10,11 @@ extension LabHarness {
     /// The key `lab up` created and the daemons obey.
     var operatorKeyPath: String { configHome + "/kith/operator.key" }
 
+    /// The operator's signer, signing for the lab's cluster (as kithctl learns it from a node).
     func operatorSigner() throws -> OperatorSigner {
-        try OperatorSigner(keyPath: operatorKeyPath)
+        var signer = try OperatorSigner(keyPath: operatorKeyPath)
+        signer.cluster = nodes.first.flatMap { status(of: $0.name)?["cluster"]?.stringValue }
+        return signer
     }
 
     /// A key the daemons were never told about, as an attacker would hold.

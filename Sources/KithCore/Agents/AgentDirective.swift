@@ -44,6 +44,9 @@ public enum AgentDirective: Hashable, Sendable {
     case resistance(agent: String, by: String, attempt: String)
     /// The tombstones changed: the shell persists them in the data dir.
     case tombstonesChanged([Tombstone])
+    /// A record or tombstone without a valid operator proof was refused:
+    /// what it was, for which agent, the peer it came from, and why.
+    case forgedRefused(what: String, agent: String, from: String, reason: String)
 }
 
 /// Why an operator or agent request about agents was refused.

@@ -53,10 +53,15 @@ public struct AgentRecord: Hashable, Sendable {
     }
     /// The node that wrote this version (ties between concurrent writers).
     public var updatedBy: String
+    /// The operator's signed `agent_start` that granted exactly `spec`; kept
+    /// through every relaunch (a node changes only generation, host and
+    /// state). Nil for a config-file agent, which only a node whose own
+    /// config lists the identical spec runs.
+    public var authorization: OperatorProof?
 
     public init(spec: AgentSpec, generation: UInt64, version: UInt64 = 0, host: String, hostUID: UInt64,
                 pid: Int32 = 0, state: AgentState, restarts: UInt32 = 0, handoffs: UInt32 = 0,
-                reason: String = "", updatedBy: String) {
+                reason: String = "", updatedBy: String, authorization: OperatorProof? = nil) {
         self.spec = spec
         self.generation = generation
         self.version = version
@@ -68,6 +73,7 @@ public struct AgentRecord: Hashable, Sendable {
         self.handoffs = handoffs
         self.reason = reason.clipped(toUTF8Bytes: WireCodec.maxStringBytes)
         self.updatedBy = updatedBy
+        self.authorization = authorization
     }
 
     public var name: String { spec.name }

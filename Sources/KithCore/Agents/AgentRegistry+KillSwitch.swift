@@ -12,11 +12,15 @@ extension AgentRegistry {
     /// Throws the switch for one agent at `epoch`: fence it here, tell everyone.
     /// `reason` is the operator's free text: the tombstone keeps at most
     /// `WireCodec.maxStringBytes` of it, cut on a character boundary.
+    /// `proof` is the operator's signed request, which travels with the
+    /// tombstone; it must name `agent` at exactly `epoch`.
     public mutating func killSwitch(_ agent: String, epoch: UInt64, reason: String, issuedBy: String,
-                                    now: Instant) throws(AgentError) -> [AgentDirective] {
+                                    proof given: OperatorProof? = nil, now: Instant) throws(AgentError) -> [AgentDirective] {
         defer { assertInvariants() }
         try AgentRegistry.checkTombstone(agent: agent, epoch: epoch)
-        let tombstone = Tombstone(agent: agent, epoch: epoch, active: true, reason: reason, issuedBy: issuedBy)
+        let tombstone = Tombstone(agent: agent, epoch: epoch, active: true, reason: reason, issuedBy: issuedBy,
+                                  proof: proof(given, for: .killSwitch(agents: [agent], epoch: epoch)))
+        if let problem = tombstoneProblem(tombstone) { throw AgentError("kill-switch refused: \(problem)") }
         if let current = tombstones[agent], !tombstone.supersedes(current) {
             guard current.active else { throw AgentError("epoch \(epoch) is not above the revive at epoch \(current.epoch)") }
             return []  // already switched off at this or a higher epoch: idempotent
@@ -29,7 +33,9 @@ extension AgentRegistry {
 
     /// Lifts the kill-switch with a higher epoch and starts the agent afresh.
     /// Idempotent: a revive that already arrived by gossip at this or a higher epoch is fine.
-    public mutating func revive(_ agent: String, epoch: UInt64, issuedBy: String, now: Instant) throws(AgentError) -> [AgentDirective] {
+    /// `proof` is the operator's signed revive, which travels with the lifted tombstone.
+    public mutating func revive(_ agent: String, epoch: UInt64, issuedBy: String, proof given: OperatorProof? = nil,
+                                now: Instant) throws(AgentError) -> [AgentDirective] {
         defer { assertInvariants() }
         try AgentRegistry.checkTombstone(agent: agent, epoch: epoch)
         guard let current = tombstones[agent] else { throw AgentError("agent \(agent) is not under the kill-switch") }
@@ -37,10 +43,12 @@ extension AgentRegistry {
             guard current.epoch >= epoch else { throw AgentError("agent \(agent) is not under the kill-switch") }
             return []
         }
-        let lifted = Tombstone(agent: agent, epoch: epoch, active: false, reason: "revived", issuedBy: issuedBy)
+        let lifted = Tombstone(agent: agent, epoch: epoch, active: false, reason: "revived", issuedBy: issuedBy,
+                               proof: proof(given, for: .revive(agents: [agent], epoch: epoch)))
         guard lifted.supersedes(current) else {
             throw AgentError("revive needs an epoch above \(current.epoch), got \(epoch)")
         }
+        if let problem = tombstoneProblem(lifted) { throw AgentError("revive refused: \(problem)") }
         var directives: [AgentDirective] = []
         adopt([lifted], now: now, into: &directives)
         publishTombstones([lifted], into: &directives)
@@ -64,11 +72,16 @@ extension AgentRegistry {
         return directives
     }
 
-    /// Takes tombstones that supersede ours, then enforces them.
-    mutating func adopt(_ incoming: [Tombstone], now: Instant, into directives: inout [AgentDirective]) {
+    /// Takes tombstones that supersede ours and carry a valid operator proof
+    /// (others from `peer` are refused and counted), then enforces them.
+    mutating func adopt(_ incoming: [Tombstone], from peer: String = "", now: Instant, into directives: inout [AgentDirective]) {
         var changed = false
         for tombstone in incoming {
             guard tombstones[tombstone.agent].map({ tombstone.supersedes($0) }) ?? true else { continue }
+            if let problem = tombstoneProblem(tombstone) {
+                refuse("tombstone", agent: tombstone.agent, from: peer, reason: problem, into: &directives)
+                continue
+            }
             tombstones[tombstone.agent] = tombstone
             changed = true
         }
@@ -83,11 +96,16 @@ extension AgentRegistry {
         }
     }
 
-    /// Loads tombstones persisted by an earlier run of this daemon; ones the
-    /// wire could not carry (a hand-edited file) are skipped.
+    /// Loads tombstones persisted by an earlier run of this daemon, checked
+    /// like any from the wire: ones it could not carry or whose proof does
+    /// not hold (a hand-edited file) are skipped and counted in `forgedRefused`.
     public mutating func restore(tombstones saved: [Tombstone]) {
-        for tombstone in saved where (try? AgentRegistry.checkTombstone(agent: tombstone.agent, epoch: tombstone.epoch)) != nil
-            && tombstones[tombstone.agent].map({ tombstone.supersedes($0) }) ?? true {
+        for tombstone in saved where tombstones[tombstone.agent].map({ tombstone.supersedes($0) }) ?? true {
+            guard (try? AgentRegistry.checkTombstone(agent: tombstone.agent, epoch: tombstone.epoch)) != nil,
+                  tombstoneProblem(tombstone) == nil else {
+                forgedRefused = forgedRefused.saturatingSuccessor
+                continue
+            }
             tombstones[tombstone.agent] = tombstone
         }
     }

@@ -3,10 +3,20 @@
 extension AgentRegistry {
     // MARK: Operator
 
-    /// Starts an agent anew (a new generation) on `node`, or where placement puts it.
-    public mutating func start(_ spec: AgentSpec, on node: String?, now: Instant) throws(AgentError) -> [AgentDirective] {
+    /// Starts an agent anew (a new generation) on `node`, or where placement
+    /// puts it. `proof` is the operator's signed request, which must grant
+    /// exactly `spec`; without one only a spec this node vouches for (its
+    /// config's) starts, unsigned.
+    public mutating func start(_ spec: AgentSpec, on node: String?, proof given: OperatorProof? = nil,
+                               now: Instant) throws(AgentError) -> [AgentDirective] {
         defer { assertInvariants() }
         if let problem = spec.validate().first { throw AgentError(problem) }
+        let authorization = proof(given, for: .start(spec))
+        if let authorization {
+            if let problem = specProblem(spec, proof: authorization) { throw AgentError("agent_start refused: \(problem)") }
+        } else if vouchedSpecs[spec.name] != spec {
+            throw AgentError("agent \(spec.name): starting it needs the operator's signed request")
+        }
         if let tombstone = tombstone(of: spec.name) {
             throw AgentError("agent \(spec.name) is under the kill-switch (epoch \(tombstone.epoch)); revive it first")
         }
@@ -32,7 +42,7 @@ extension AgentRegistry {
         var directives: [AgentDirective] = []
         let record = AgentRecord(spec: spec, generation: generation, host: host.id.name,
                                  hostUID: host.id.uid, state: .starting, handoffs: 0,
-                                 reason: "started by operator", updatedBy: me.name)
+                                 reason: "started by operator", updatedBy: me.name, authorization: authorization)
         write(record, into: &directives)
         reconcile(now: now, into: &directives)
         return directives

@@ -55,10 +55,22 @@ extension AgentRegistry {
     }
 
     /// Our record: make sure a process runs for it, or none does.
+    /// A record without a valid authorization is never run: it is failed
+    /// for good (a terminal state every node adopts) and the refusal recorded.
     mutating func runIfNeeded(_ record: AgentRecord, into directives: inout [AgentDirective]) {
         if record.state.wantsProcess {
             if let agent = local[record.name], agent.generation == record.generation { return }
             if local[record.name] != nil { killLocal(record.name, reason: "superseded by generation \(record.generation)", into: &directives) }
+            guard mayRun(record) else {
+                refuse("spawn", agent: record.name, from: record.updatedBy, reason: "no valid operator authorization for this spec",
+                       into: &directives)
+                var failed = record
+                failed.state = .failed
+                failed.pid = 0
+                failed.reason = "refused: no valid operator authorization for this spec"
+                write(failed, into: &directives)
+                return
+            }
             local[record.name] = LocalAgent(generation: record.generation)
             directives.append(.spawn(record, checkpoint: checkpoints[record.name]))
         } else if local[record.name] != nil {
@@ -135,6 +147,8 @@ extension AgentRegistry {
             return false
         }
         guard target == me.name else { return true }  // the target does it; every node agrees on who
+        // Only what an operator signed (or this node's own config lists) is relaunched here.
+        guard mayRun(record) else { return false }
         // At the last generation a relaunch could not supersede the record: refuse it rather than wrap.
         guard let generation = record.generation.incremented(below: WireCodec.counterMax) else { return false }
         var next = record

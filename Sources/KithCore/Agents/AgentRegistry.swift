@@ -27,6 +27,13 @@ public struct AgentRegistry: Sendable {
     public var checkpointBytesMax = 1024 * WireCodec.maxCheckpointBytes
     /// Kill-switch tombstones and revivals, by agent; never dropped.
     public internal(set) var tombstones: [String: Tombstone] = [:]
+    /// Checks the operator proofs that records and tombstones carry.
+    public let authorizer: any AgentAuthorizer
+    /// Specs this node vouches for without an operator's signature (its
+    /// config file's agents): the only unsigned records it runs.
+    public var vouchedSpecs: [String: AgentSpec] = [:]
+    /// Records and tombstones refused for want of a valid operator proof.
+    public internal(set) var forgedRefused: UInt64 = 0
 
     var view: [String: Member] = [:]
     /// When each member stopped being live in this node's view.
@@ -71,8 +78,9 @@ public struct AgentRegistry: Sendable {
     }
 
     public init(me: NodeID, quorum: RelaunchQuorum = .any, syncInterval: Duration = .seconds(2),
-                randomSeed: UInt64, now: Instant) {
+                authorizer: any AgentAuthorizer, randomSeed: UInt64, now: Instant) {
         self.me = me
+        self.authorizer = authorizer
         self.quorum = quorum
         self.syncInterval = syncInterval
         self.rng = SeededRandom(seed: randomSeed)
@@ -144,14 +152,19 @@ public struct AgentRegistry: Sendable {
         return directives
     }
 
-    /// Records from another node: keep whichever supersedes.
-    public mutating func merge(_ incoming: [AgentRecord], now: Instant) -> [AgentDirective] {
+    /// Records from another node (`from`): keep whichever supersedes, once
+    /// its operator proof holds (`refusal(of:replacing:)`).
+    public mutating func merge(_ incoming: [AgentRecord], from peer: String = "", now: Instant) -> [AgentDirective] {
         defer { assertInvariants() }
         var directives: [AgentDirective] = []
         for record in incoming where record.spec.validate().isEmpty {
             let previous = records[record.name]
             guard previous != nil || records.count < AgentRegistry.recordsMax else { continue }
             guard previous.map({ record.supersedes($0) }) ?? true else { continue }
+            if let reason = refusal(of: record, replacing: previous) {
+                refuse("agent_record", agent: record.name, from: peer, reason: reason, into: &directives)
+                continue
+            }
             if record.state.wantsProcess, tombstone(of: record.name) != nil {
                 directives.append(.resistance(agent: record.name, by: record.updatedBy,
                                               attempt: "copy at generation \(record.generation) on \(record.host) met after the switch"))
@@ -179,7 +192,7 @@ public struct AgentRegistry: Sendable {
         defer { assertInvariants() }
         switch message {
         case let .agents(from, replyTo, wantsReply, incoming):
-            var directives = merge(incoming, now: now)
+            var directives = merge(incoming, from: from.name, now: now)
             if wantsReply && from != me {
                 directives.append(.send(registryMessage(wantsReply: false), to: replyTo))
                 if !tombstones.isEmpty {
@@ -196,9 +209,9 @@ public struct AgentRegistry: Sendable {
             return checkpointHeld(agent: agent, generation: generation, seq: seq, by: from.name)
         case let .relaunchRequest(_, agent, generation, by):
             return relaunchRequested(agent, generation: generation, by: by, now: now)
-        case let .tombstones(_, incoming):
+        case let .tombstones(from, incoming):
             var directives: [AgentDirective] = []
-            adopt(incoming, now: now, into: &directives)
+            adopt(incoming, from: from.name, now: now, into: &directives)
             return directives
         default:
             return []

@@ -18,12 +18,18 @@ public struct Tombstone: Hashable, Sendable {
         didSet { if issuedBy.utf8.count > WireCodec.maxStringBytes { issuedBy = issuedBy.clipped(toUTF8Bytes: WireCodec.maxStringBytes) } }
     }
 
-    public init(agent: String, epoch: UInt64, active: Bool, reason: String, issuedBy: String) {
+    /// The operator's signed `kill_switch` (active) or `revive` (inactive)
+    /// naming this agent at exactly this epoch: every node checks it before
+    /// adopting the tombstone, so no peer can forge or inflate one.
+    public var proof: OperatorProof?
+
+    public init(agent: String, epoch: UInt64, active: Bool, reason: String, issuedBy: String, proof: OperatorProof? = nil) {
         self.agent = agent
         self.epoch = epoch
         self.active = active
         self.reason = reason.clipped(toUTF8Bytes: WireCodec.maxStringBytes)
         self.issuedBy = issuedBy.clipped(toUTF8Bytes: WireCodec.maxStringBytes)
+        self.proof = proof
     }
 
     /// Higher epoch wins; at the same epoch an active switch wins (safety first).

@@ -39,6 +39,9 @@ extension NodeCore {
                                                                            "attempt": .string(attempt)])))
             case let .tombstonesChanged(tombstones):
                 out.append(.persistTombstones(tombstones))
+            case let .forgedRefused(what, agent, from, reason):
+                out.append(.record(NodeEvent(.warn, "forged_refused", ["what": .string(what), "agent": .string(agent),
+                                                                       "peer": .string(from), "reason": .string(reason)])))
             }
         }
     }

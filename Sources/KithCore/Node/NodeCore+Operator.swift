@@ -2,7 +2,7 @@
 /// target check, then each command's decision. Every command is recorded.
 extension NodeCore {
     mutating func operatorCommand(_ command: OperatorCommand, target: String?, issuer: String, counter: UInt64,
-                                  now: Instant, into out: inout [NodeDirective]) {
+                                  proof: OperatorProof?, now: Instant, into out: inout [NodeDirective]) {
         let cmd = command.name
         let ok: JSON = ["ok": true, "node": .string(me.name)]
         func answer(_ body: JSON) { out.append(.answerOperator(body)) }
@@ -18,7 +18,7 @@ extension NodeCore {
         switch command {
         case let .agentStart(spec, node):
             do {
-                absorb(try registry.start(spec, on: node, now: now), now: now, into: &out)
+                absorb(try registry.start(spec, on: node, proof: proof, now: now), now: now, into: &out)
                 guard let record = registry.records[spec.name] else { return fail("not started") }
                 answer(["ok": true, "agent": agentJSON(record)])
             } catch {
@@ -42,8 +42,8 @@ extension NodeCore {
             var fenced: [JSON] = []
             for agent in agents {
                 do {
-                    absorb(try registry.killSwitch(agent, epoch: epoch, reason: reason, issuedBy: issuer, now: now),
-                           now: now, into: &out)
+                    absorb(try registry.killSwitch(agent, epoch: epoch, reason: reason, issuedBy: issuer, proof: proof,
+                                                   now: now), now: now, into: &out)
                 } catch {
                     return fail(error.message)
                 }
@@ -58,7 +58,8 @@ extension NodeCore {
         case let .revive(agents, epoch):
             for agent in agents {
                 do {
-                    absorb(try registry.revive(agent, epoch: epoch, issuedBy: issuer, now: now), now: now, into: &out)
+                    absorb(try registry.revive(agent, epoch: epoch, issuedBy: issuer, proof: proof, now: now),
+                           now: now, into: &out)
                     out.append(.record(NodeEvent(.warn, "revive", ["agent": .string(agent),
                                                                    "epoch": .int(Int64(clamping: epoch))])))
                 } catch {

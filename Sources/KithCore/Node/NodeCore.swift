@@ -47,15 +47,17 @@ public struct NodeCore: Sendable {
 
     /// `randomSeed` seeds membership as it is, and the registry with a draw
     /// from it (so a membership history does not change when agents come along);
-    /// `tombstones` are those an earlier boot persisted.
-    public init(me: NodeID, meta: NodeMeta, settings: Settings, randomSeed: UInt64,
+    /// `tombstones` are those an earlier boot persisted; `authorizer` checks the
+    /// operator proofs that records and tombstones carry.
+    public init(me: NodeID, meta: NodeMeta, settings: Settings, authorizer: any AgentAuthorizer, randomSeed: UInt64,
                 tombstones: [Tombstone] = [], now: Instant) {
         self.settings = settings
         var registrySeed = SeededRandom(seed: randomSeed ^ 0x6167_656E_7473)
         membership = Membership(me: me, meta: meta, seeds: settings.seeds, settings: settings.membership,
                                 randomSeed: randomSeed, now: now)
         registry = AgentRegistry(me: me, quorum: settings.quorum, syncInterval: settings.registrySyncInterval,
-                                 randomSeed: registrySeed.next(), now: now)
+                                 authorizer: authorizer, randomSeed: registrySeed.next(), now: now)
+        registry.vouchedSpecs = Dictionary(settings.configAgents.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         registry.restore(tombstones: tombstones)
         startedAt = now
     }
@@ -112,8 +114,8 @@ public struct NodeCore: Sendable {
             hold(message, origin: origin, now: now, into: &out)
         case let .agentRequest(origin, op, request):
             agentRequest(origin, op: op, request: request, now: now, into: &out)
-        case let .operatorCommand(command, target, issuer, counter):
-            operatorCommand(command, target: target, issuer: issuer, counter: counter, now: now, into: &out)
+        case let .operatorCommand(command, target, issuer, counter, proof):
+            operatorCommand(command, target: target, issuer: issuer, counter: counter, proof: proof, now: now, into: &out)
         case .stopping:
             isStopping = true
         case .leave:

@@ -22,8 +22,9 @@ public enum NodeInput: Hashable, Sendable {
     /// A request of a local agent (`op` and the whole request line).
     case agentRequest(AgentOrigin, op: String, request: JSON)
     /// An operator command whose signature the shell checked: the signer's
-    /// fingerprint and counter, and the node it was signed for.
-    case operatorCommand(OperatorCommand, target: String?, issuer: String, counter: UInt64)
+    /// fingerprint and counter, the node it was signed for, and the signed
+    /// request itself, which travels with the records and tombstones it creates.
+    case operatorCommand(OperatorCommand, target: String?, issuer: String, counter: UInt64, proof: OperatorProof? = nil)
     /// A graceful stop began: no more relaunches or ticks; `leave` follows.
     case stopping
     /// Tell every member this node left.

@@ -1,0 +1,69 @@
+/// Power flows from operator signatures, checked where it is used: before a
+/// record from the wire is adopted, before this node spawns anything, and
+/// before a tombstone is adopted or restored. The checks themselves are the
+/// injected `AgentAuthorizer`'s; these are the rules around them.
+extension AgentRegistry {
+    /// Nil when `record` may replace `previous` here, else why not. A signed
+    /// record's proof must grant exactly its spec (checked once per distinct
+    /// proof: an unchanged one was checked when it was adopted). An unsigned
+    /// record (a config agent) never replaces a signed one, and is refused
+    /// outright when it names this node as host and this node does not vouch
+    /// for the spec.
+    func refusal(of record: AgentRecord, replacing previous: AgentRecord?) -> String? {
+        guard let proof = record.authorization else {
+            if previous?.authorization != nil { return "an unsigned record cannot replace an operator-signed one" }
+            if record.host == me.name, vouchedSpecs[record.name] != record.spec {
+                return "unsigned record hosted here, and this node's config does not list that spec"
+            }
+            return nil
+        }
+        if let previous, previous.authorization == proof, previous.spec == record.spec { return nil }
+        return specProblem(record.spec, proof: proof)
+    }
+
+    /// Nil when `proof` grants exactly `spec`, else why not.
+    func specProblem(_ spec: AgentSpec, proof: OperatorProof) -> String? {
+        guard proof.fitsWire else { return "operator proof exceeds the wire's limits" }
+        switch authorizer.grant(of: proof) {
+        case .failure(let error): return error.message
+        case .success(.start(let signed)): return signed == spec ? nil : "the spec differs from the one the operator signed"
+        case .success: return "the operator's signature grants no agent start"
+        }
+    }
+
+    /// Whether this node may run the record's process: a valid proof of its
+    /// exact spec, or (unsigned) its own config's identical spec.
+    func mayRun(_ record: AgentRecord) -> Bool {
+        guard let proof = record.authorization else { return vouchedSpecs[record.name] == record.spec }
+        return specProblem(record.spec, proof: proof) == nil
+    }
+
+    /// Nil when `tombstone` carries the operator's signed kill-switch (active)
+    /// or revive (inactive) naming its agent at exactly its epoch, else why not.
+    func tombstoneProblem(_ tombstone: Tombstone) -> String? {
+        guard let proof = tombstone.proof else { return "tombstone without the operator's signed request" }
+        guard proof.fitsWire else { return "operator proof exceeds the wire's limits" }
+        switch authorizer.grant(of: proof) {
+        case .failure(let error):
+            return error.message
+        case let .success(.killSwitch(agents, epoch)) where tombstone.active,
+             let .success(.revive(agents, epoch)) where !tombstone.active:
+            guard agents.contains(tombstone.agent) else { return "the signed request does not name \(tombstone.agent)" }
+            return epoch == tombstone.epoch ? nil : "epoch \(tombstone.epoch) is not the signed epoch \(epoch)"
+        case .success:
+            return tombstone.active ? "the signed request is no kill-switch" : "the signed request is no revive"
+        }
+    }
+
+    /// The proof an operator command carries, or one the authorizer vouches
+    /// for itself (a simulated operator); nil when there is neither.
+    func proof(_ given: OperatorProof?, for grant: OperatorGrant) -> OperatorProof? {
+        given ?? authorizer.mint(grant)
+    }
+
+    mutating func refuse(_ what: String, agent: String, from peer: String, reason: String,
+                         into directives: inout [AgentDirective]) {
+        forgedRefused = forgedRefused.saturatingSuccessor
+        directives.append(.forgedRefused(what: what, agent: agent, from: peer, reason: reason))
+    }
+}
