@@ -40,10 +40,11 @@ let usageText = """
       halt [--json]              Every node heals its faults and freezes all relaunches.
       resume [--json]            Relaunches allowed again.
       keys generate              Print a fresh random cluster key (64 hex digits).
-      keys install ID HEX | keys use ID | keys remove ID [--json]
+      keys install ID --file FILE|- | keys use ID | keys remove ID [--json]
                                  Change the keyring that authenticates node-to-node frames, on
                                  every node (ID 1-255): install a key everywhere, then use it,
-                                 then remove the old one.
+                                 then remove the old one. The key is read from FILE or stdin (-),
+                                 never argv, and sent to each node sealed to its public key.
 
     Faults (set on each sending node, which lifts them itself when they expire):
       partition A,B / C,D [--for DURATION] [--oneway] [--json]
