@@ -99,6 +99,12 @@ public final class EventLog {
         if fd >= 0 { Glibc.close(fd) }
     }
 
+    /// The message in a box sealed to this log's key (`SealedBox`), or nil: how secrets sent
+    /// to the node, such as cluster keys, are opened without the secret key leaving the log.
+    func openSealed(_ sealed: [UInt8]) -> [UInt8]? {
+        key.openSealed(sealed)
+    }
+
     /// Releases the file and its lock; later appends fail and reads return nothing.
     public func close() {
         guard fd >= 0 else { return }
@@ -172,8 +178,15 @@ public final class EventLog {
     }
 
     private static func openLocked(_ path: String) throws(EventLogError) -> Int32 {
-        let fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
+        // 0600 whatever the umask, and tightened if an older daemon left it readable: the log
+        // names agents, commands and peers, which only the daemon's user should read.
+        let fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
         guard fd >= 0 else { throw EventLogError("cannot open \(path): \(String(cString: strerror(errno)))") }
+        guard fchmod(fd, 0o600) == 0 else {
+            let code = errno
+            Glibc.close(fd)
+            throw EventLogError("cannot make \(path) 0600: \(String(cString: strerror(code)))")
+        }
         guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
             let code = errno
             Glibc.close(fd)

@@ -24,8 +24,10 @@ final class ClusterKeyTests: XCTestCase {
     }
 
     private func start(_ name: String, gossip: Int, control: Int, key: String, join: Int? = nil) throws {
+        let keyFile = "\(directory)/\(name).cluster-key"
+        try "# the cluster key\n1:\(key)\n".write(toFile: keyFile, atomically: true, encoding: .utf8)
         var arguments = ["--name", name, "--listen", "127.0.0.1:\(gossip)", "--control", "127.0.0.1:\(control)",
-                         "--data-dir", "\(directory)/\(name)", "--cluster-key", "1:\(key)"]
+                         "--data-dir", "\(directory)/\(name)", "--cluster-key-file", keyFile]
         if let join { arguments += ["--join", "127.0.0.1:\(join)"] }
         pids.append(try Subprocess.spawn(Binaries.kithd, arguments, stdout: "\(directory)/\(name).out",
                                          stderr: "\(directory)/\(name).log"))
