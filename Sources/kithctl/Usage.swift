@@ -67,6 +67,8 @@ let usageText = """
                                  Check every node's whole log against its public key: chain,
                                  hashes, signatures. Each node's key is pinned on first sight in
                                  CONFIG/known_nodes.json; a changed key fails unless --repin.
+                                 The verified head (seq, hash) is kept in CONFIG/verified/KEY.json:
+                                 a log that became shorter or different there fails unless --repin.
 
     Run a local lab of daemons on 127.0.0.1:
       lab up [--nodes N] [--dir DIR] [--kithd PATH] [--agents K [--policy P] [--kith-agent PATH]]
