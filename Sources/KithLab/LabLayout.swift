@@ -28,7 +28,9 @@ package enum LabLayout {
     /// Starts `node` in its own session, returning the pid. A restart appends to
     /// the node's log so its history stays readable; a fresh lab starts a new log.
     package static func launch(_ node: LabNode, kithd: String, appendingToLog: Bool = false) throws -> Int32 {
-        try FileManager.default.createDirectory(atPath: node.dataDir, withIntermediateDirectories: true)
+        // 0700 as kithd wants it: it refuses a data directory others may write to.
+        try FileManager.default.createDirectory(atPath: node.dataDir, withIntermediateDirectories: true,
+                                                attributes: [.posixPermissions: 0o700])
         return try Processes.spawn(kithd, arguments: node.args, logPath: node.logPath, appending: appendingToLog)
     }
 
