@@ -78,7 +78,7 @@ public final class EventLog {
     public init(directory: String, node: String, key: SigningKey? = nil) throws(EventLogError) {
         self.node = node
         path = "\(directory)/\(Self.fileName)"
-        if let problem = makeDirectory(directory) { throw EventLogError("cannot create \(directory): \(problem)") }
+        if let problem = makeDirectory(directory, mode: 0o700) { throw EventLogError("cannot create \(directory): \(problem)") }
         fd = try Self.openLocked(path)
         do {
             if let key {

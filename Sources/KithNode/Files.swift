@@ -38,13 +38,14 @@ public func readWholeFile(_ path: String) throws -> String {
     return String(decoding: bytes, as: UTF8.self)
 }
 
-/// `mkdir -p`, creating what is missing 0700 (the data directory and what is under it hold keys,
-/// logs and agents' files only the daemon's user should reach); returns a reason on failure.
-func makeDirectory(_ path: String) -> String? {
+/// `mkdir -p`: missing parents 0755 (others may need to pass through them, e.g. agents to their
+/// directory beside the data directory), the last component `mode`; returns a reason on failure.
+func makeDirectory(_ path: String, mode: mode_t = 0o755) -> String? {
     var prefix = path.hasPrefix("/") ? "/" : ""
-    for part in path.split(separator: "/") {
+    let parts = path.split(separator: "/")
+    for (index, part) in parts.enumerated() {
         prefix += part + "/"
-        if mkdir(prefix, 0o700) != 0 && errno != EEXIST { return String(cString: strerror(errno)) }
+        if mkdir(prefix, index == parts.count - 1 ? mode : 0o755) != 0 && errno != EEXIST { return String(cString: strerror(errno)) }
     }
     return nil
 }
@@ -54,7 +55,7 @@ func makeDirectory(_ path: String) -> String? {
 /// there can replace the node key, the keyring or the tombstones. Tightens it to 0700. Returns why
 /// it cannot be used (kithd then exits 2), nil when it can.
 public func prepareDataDirectory(_ path: String) -> String? {
-    if let problem = makeDirectory(path) { return "cannot create data directory \(path): \(problem)" }
+    if let problem = makeDirectory(path, mode: 0o700) { return "cannot create data directory \(path): \(problem)" }
     var info = stat()
     guard stat(path, &info) == 0 else { return "cannot stat data directory \(path): \(String(cString: strerror(errno)))" }
     guard info.st_mode & S_IFMT == S_IFDIR else { return "data directory \(path) is not a directory" }

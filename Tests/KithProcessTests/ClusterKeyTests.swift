@@ -43,7 +43,10 @@ final class ClusterKeyTests: XCTestCase {
             if condition() { return }
             usleep(50_000)
         }
-        XCTFail("timed out waiting until \(what)")
+        let logs = ["k1", "k2", "k3"].map { name in
+            "\(name): " + ((try? String(contentsOfFile: "\(directory)/\(name).log", encoding: .utf8))?.suffix(600) ?? "no log")
+        }
+        XCTFail("timed out waiting until \(what)\n" + logs.joined(separator: "\n"))
         throw HarnessError(what)
     }
 
