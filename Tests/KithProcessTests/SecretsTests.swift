@@ -40,7 +40,7 @@ final class SecretsTests: LabTestCase {
         let key = String(repeating: "5a", count: 32)
         let keyFile = lab.directory + "/cluster.key"
         try "1:\(key)\n".write(toFile: keyFile, atomically: true, encoding: .utf8)
-        let gossip = try freePort(), control = try freePort()
+        let gossip = try freeLoopbackPort(), control = try freeLoopbackPort()
         let pid = try Subprocess.spawn(Binaries.kithd, ["--name", "s2", "--listen", "127.0.0.1:\(gossip)", "--control",
                                                         "127.0.0.1:\(control)", "--data-dir", lab.directory + "/s2",
                                                         "--cluster-key-file", keyFile],
@@ -103,23 +103,5 @@ final class SecretsTests: LabTestCase {
         }
         let ring = try String(contentsOfFile: lab.directory + "/n1/keyring", encoding: .utf8)
         XCTAssertFalse(ring.contains("10:"), "no key 10 was installed")
-    }
-
-    /// A free loopback port, found by binding port 0.
-    private func freePort() throws -> UInt16 {
-        for _ in 0..<20 {
-            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            defer { close(fd) }
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_addr.s_addr = inet_addr("127.0.0.1")
-            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-            let bound = withUnsafeMutablePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
-            }
-            let port = UInt16(bigEndian: address.sin_port)
-            if bound, port < 65_000 { return port }
-        }
-        throw HarnessError("no free port")
     }
 }
