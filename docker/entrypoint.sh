@@ -198,6 +198,9 @@ prepare_config() {
     else
         mkdir -p "$data_dir"
         if is_root; then chown "$run_as:" "$data_dir"; fi
+        # kithd keeps its agents' sockets and working directories beside the data directory
+        # (DATA-agents); made here because its parent may be root's (/var/lib).
+        if is_root; then mkdir -p "$data_dir-agents" && chown "$run_as:" "$data_dir-agents"; fi
         umask 077
         make_config > "$generated.tmp"
         mv "$generated.tmp" "$generated"

@@ -12,7 +12,7 @@ package enum LabLayout {
     /// cluster key unless `insecure` (see `LabSecurity`).
     package static func plan(count: Int, directory: String, operatorKey: String, insecure: Bool = false) throws -> [LabNode] {
         let ports = try Ports.free(count: 2 * count)
-        let security = LabSecurity.arguments(insecure: insecure)
+        let security = try LabSecurity.arguments(insecure: insecure, directory: directory)
         let listens = (0..<count).map { "127.0.0.1:\(ports[2 * $0])" }
         return (0..<count).map { index in
             let name = "n\(index + 1)"
@@ -30,7 +30,9 @@ package enum LabLayout {
     /// Starts `node` in its own session, returning the pid. A restart appends to
     /// the node's log so its history stays readable; a fresh lab starts a new log.
     package static func launch(_ node: LabNode, kithd: String, appendingToLog: Bool = false) throws -> Int32 {
-        try FileManager.default.createDirectory(atPath: node.dataDir, withIntermediateDirectories: true)
+        // 0700 as kithd wants it: it refuses a data directory others may write to.
+        try FileManager.default.createDirectory(atPath: node.dataDir, withIntermediateDirectories: true,
+                                                attributes: [.posixPermissions: 0o700])
         return try Processes.spawn(kithd, arguments: node.args, logPath: node.logPath, appending: appendingToLog)
     }
 

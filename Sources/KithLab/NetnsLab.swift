@@ -180,7 +180,7 @@ package enum NetnsLab: LabKind {
         let listens = addresses.map { "\($0):\(gossipPort)" }
         var nodes: [LabNode] = []
         var hosts: [NetnsHost] = []
-        let security = LabSecurity.arguments(insecure: false)
+        let security = try LabSecurity.arguments(insecure: false, directory: directory)
         for index in 0..<count {
             let name = "n\(index + 1)"
             let dataDir = directory + "/" + name
@@ -220,7 +220,9 @@ package enum NetnsLab: LabKind {
     /// `ip netns exec NS kithd ARGS`: ip enters the namespace and execs kithd in
     /// place, so the pid is the daemon's and its command line names its data directory.
     private static func launch(_ node: LabNode, in host: NetnsHost, kithd: String, ip: String, appendingToLog: Bool = false) throws -> Int32 {
-        try FileManager.default.createDirectory(atPath: node.dataDir, withIntermediateDirectories: true)
+        // 0700 as kithd wants it: it refuses a data directory others may write to.
+        try FileManager.default.createDirectory(atPath: node.dataDir, withIntermediateDirectories: true,
+                                                attributes: [.posixPermissions: 0o700])
         return try Processes.spawn(ip, arguments: ["netns", "exec", host.namespace, kithd] + node.args,
                                    logPath: node.logPath, appending: appendingToLog)
     }

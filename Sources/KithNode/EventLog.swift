@@ -78,7 +78,7 @@ public final class EventLog {
     public init(directory: String, node: String, key: SigningKey? = nil) throws(EventLogError) {
         self.node = node
         path = "\(directory)/\(Self.fileName)"
-        if let problem = makeDirectory(directory) { throw EventLogError("cannot create \(directory): \(problem)") }
+        if let problem = makeDirectory(directory, mode: 0o700) { throw EventLogError("cannot create \(directory): \(problem)") }
         fd = try Self.openLocked(path)
         do {
             if let key {
@@ -97,6 +97,12 @@ public final class EventLog {
 
     deinit {
         if fd >= 0 { Glibc.close(fd) }
+    }
+
+    /// The message in a box sealed to this log's key (`SealedBox`), or nil: how secrets sent
+    /// to the node, such as cluster keys, are opened without the secret key leaving the log.
+    func openSealed(_ sealed: [UInt8]) -> [UInt8]? {
+        key.openSealed(sealed)
     }
 
     /// Releases the file and its lock; later appends fail and reads return nothing.
@@ -172,8 +178,15 @@ public final class EventLog {
     }
 
     private static func openLocked(_ path: String) throws(EventLogError) -> Int32 {
-        let fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
+        // 0600 whatever the umask, and tightened if an older daemon left it readable: the log
+        // names agents, commands and peers, which only the daemon's user should read.
+        let fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
         guard fd >= 0 else { throw EventLogError("cannot open \(path): \(String(cString: strerror(errno)))") }
+        guard fchmod(fd, 0o600) == 0 else {
+            let code = errno
+            Glibc.close(fd)
+            throw EventLogError("cannot make \(path) 0600: \(String(cString: strerror(code)))")
+        }
         guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
             let code = errno
             Glibc.close(fd)

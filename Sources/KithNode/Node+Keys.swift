@@ -18,9 +18,17 @@ extension Node {
         do {
             switch cmd {
             case "keys_install":
-                guard let hex = request["key"]?.stringValue, let bytes = Hex.decode(hex),
-                      let key = ClusterKey(id: id, bytes: bytes) else {
-                    return failure("keys_install needs \"key\": 64 hex digits")
+                // The key arrives sealed to this node's event-log key, never in clear: the control
+                // port is plain TCP, and a cleartext key would be one capture away from the cluster.
+                guard request["key"] == nil else { return failure("keys_install takes the key sealed (\"sealed_key\"), never in clear") }
+                guard let hex = request["sealed_key"]?.stringValue, let sealed = Hex.decode(hex) else {
+                    return failure("keys_install needs \"sealed_key\": hex of the key sealed to this node's public_key")
+                }
+                guard let bytes = events.openSealed(sealed) else {
+                    return failure("sealed_key does not open with this node's key (sealed to another node, or altered)")
+                }
+                guard let key = ClusterKey(id: id, bytes: bytes) else {
+                    return failure("the sealed key is \(bytes.count) bytes, not \(ClusterKey.keySize)")
                 }
                 keyring.install(key)
             case "keys_use":

@@ -13,8 +13,9 @@ extension NodeConfig {
         "KITH_" + key.uppercased()
     }
 
-    /// Every config key that has a variable, in a fixed order.
-    public static var environmentKeys: [String] { Set(flagKeys.values).sorted() }
+    /// Every config key that has a variable, in a fixed order: those of the flags, and `cluster_keys`,
+    /// which has no flag (keys in argv would show in `ps`) but may come from `KITH_CLUSTER_KEYS_FILE`.
+    public static var environmentKeys: [String] { Set(flagKeys.values).union(["cluster_keys"]).sorted() }
 
     /// Applies the variables of `environment` that name config keys; returns every problem, each naming
     /// its variable.
@@ -33,8 +34,7 @@ extension NodeConfig {
                 value = direct
             } else if let path {
                 do {
-                    value = try readFile(path).split(whereSeparator: \.isNewline).map { String($0).trimmingSpaces }
-                        .filter { !$0.isEmpty && !$0.hasPrefix("#") }.joined(separator: ",")
+                    value = try NodeConfig.listedLines(readFile(path)).joined(separator: ",")
                 } catch {
                     problems.append("\(variable)_FILE: cannot read \(path): \(error)")
                     continue

@@ -37,12 +37,15 @@ public struct NodeConfig: Sendable, Equatable {
     public var cluster: String = ""
     /// Gossip on a non-loopback address without a cluster key: refused unless set.
     public var insecure = false
+    /// A file of cluster keys, one `ID:HEX` a line, read into `clusterKeys` when the config is
+    /// assembled: how keys reach kithd without showing in its command line.
+    public var clusterKeyFile: String = ""
 
     public init() {}
 
     /// Where logs, agent output and the agent socket live: `--data-dir`, or
-    /// `/tmp/kith-NAME` when none is given.
-    public var effectiveDataDir: String { dataDir.isEmpty ? "/tmp/kith-\(name)" : dataDir }
+    /// `defaultDataDirectory` when none is given.
+    public var effectiveDataDir: String { dataDir.isEmpty ? NodeConfig.defaultDataDirectory(name: name) : dataDir }
 
     /// The agents' own directory beside the data dir (`DATA-agents`, 0711):
     /// their socket and working directories, since agents running under
@@ -161,6 +164,7 @@ extension NodeConfig {
                 problems.append(error.message)
             }
         }
+        problems += config.loadClusterKeyFile(readFile: readFile)
         return (config, problems + config.problems())
     }
 
@@ -168,7 +172,7 @@ extension NodeConfig {
         "--name": "name", "--listen": "listen", "--advertise": "advertise", "--control": "control",
         "--join": "join", "--data-dir": "data_dir", "--capacity": "capacity", "--tag": "tags",
         "--log-level": "log_level", "--relaunch-quorum": "relaunch_quorum",
-        "--operator-key": "operator_keys", "--cluster-key": "cluster_keys",
+        "--operator-key": "operator_keys", "--cluster-key-file": "cluster_key_file",
         "--cluster": "cluster", "--insecure": "insecure",
     ]
 
@@ -231,6 +235,10 @@ extension NodeConfig {
         case "cluster_keys":
             clusterKeys = try value.requireStringList(key)
             _ = try Keyring.parse(clusterKeys)
+            clusterKeyFile = ""  // the later source wins (file < environment < flags)
+        case "cluster_key_file":
+            clusterKeyFile = try value.requireString(key)
+            clusterKeys = []
         case "agent_uid_base", "agent_uid_count":
             try containment.apply(key: key, value: value, fromFlag: fromFlag)
         case "cluster":
@@ -287,7 +295,7 @@ extension NodeConfig {
         }
         if clusterKeys.isEmpty, !insecure,
            let exposed = [listen, advertisedEndpoint].compactMap(parseHostPort).first(where: { !NodeConfig.isLoopback($0.host) }) {
-            problems.append("gossip on \(exposed.host) needs a cluster key (--cluster-key), or --insecure to run "
+            problems.append("gossip on \(exposed.host) needs a cluster key (--cluster-key-file), or --insecure to run "
                             + "unauthenticated: anyone who reaches the port could speak for a node")
         }
         problems += membership.validate().map { "membership: \($0)" }
@@ -351,5 +359,53 @@ public struct ContainmentSettings: Sendable, Equatable {
             return "agent_uid_base + agent_uid_count must stay below \(UInt32.max)"
         }
         return nil
+    }
+}
+
+// MARK: - Secrets and the default data directory
+
+extension NodeConfig {
+    /// Reads `clusterKeyFile` into `clusterKeys`: one `ID:HEX` a line, blank lines and `#` comments
+    /// skipped. Returns the problems, naming the file but never its content.
+    mutating func loadClusterKeyFile(readFile: (String) throws -> String) -> [String] {
+        guard !clusterKeyFile.isEmpty else { return [] }
+        let text: String
+        do { text = try readFile(clusterKeyFile) } catch { return ["cluster_key_file: cannot read \(clusterKeyFile): \(error)"] }
+        let entries = NodeConfig.listedLines(text)
+        guard !entries.isEmpty else { return ["cluster_key_file \(clusterKeyFile) holds no keys (one ID:HEX a line)"] }
+        do throws(ConfigError) {
+            _ = try Keyring.parse(entries)
+        } catch {
+            return ["cluster_key_file \(clusterKeyFile): \(error.message)"]
+        }
+        clusterKeys = entries
+        return []
+    }
+
+    /// The non-blank lines of a list file that are not `#` comments, trimmed.
+    static func listedLines(_ text: String) -> [String] {
+        text.split(whereSeparator: \.isNewline).map { String($0).trimmingSpaces }.filter { !$0.isEmpty && !$0.hasPrefix("#") }
+    }
+
+    /// The data directory when none is configured, never under /tmp (where anyone could
+    /// create it first): `/var/lib/kith/NAME` for root, else `$XDG_STATE_HOME/kith/NAME`,
+    /// else `~/.local/state/kith/NAME`.
+    public static func defaultDataDirectory(name: String, effectiveUID: UInt32, environment: [String: String],
+                                            passwordHome: String?) -> String {
+        if effectiveUID == 0 { return "/var/lib/kith/\(name)" }
+        if let state = environment["XDG_STATE_HOME"], state.hasPrefix("/") { return "\(state)/kith/\(name)" }
+        let home = environment["HOME"].flatMap { $0.hasPrefix("/") ? $0 : nil } ?? passwordHome ?? "/var/lib/kith"
+        return "\(home == "/" ? "" : home)/.local/state/kith/\(name)"
+    }
+
+    /// `defaultDataDirectory` for this process.
+    static func defaultDataDirectory(name: String) -> String {
+        var environment: [String: String] = [:]
+        for variable in ["XDG_STATE_HOME", "HOME"] {
+            if let value = getenv(variable) { environment[variable] = String(cString: value) }
+        }
+        let uid = geteuid()
+        let passwordHome = getpwuid(uid).flatMap { $0.pointee.pw_dir }.map { String(cString: $0) }
+        return defaultDataDirectory(name: name, effectiveUID: uid, environment: environment, passwordHome: passwordHome)
     }
 }

@@ -156,6 +156,7 @@ enum EventCommands {
         let outcomes = Fleet.broadcast(["cmd": "events", "limit": .int(Int64(verifyLimit))], to: members, signer: nil,
                                        timeoutMilliseconds: 15_000)
         var pins = try KnownNodes.load()
+        let heads = VerifiedHeadStore(directory: OperatorKey.configDirectory + "/verified")
         var pinsChanged = false
         var results: [NodeCheck] = []
         for outcome in outcomes {
@@ -205,9 +206,18 @@ enum EventCommands {
                 check.status = .broken
                 check.detail = "the verified records end at seq \(verification.lastSeq ?? 0), but the node's head is seq \(head)"
                     + " (hash \(Table.cell(reply["last_hash"]).prefix(16))…): records are missing or the head was rewritten"
+            } else if !options.has("--repin"), let before = try heads.load(publicKeyHex: key),
+                      let regression = before.regression(lines: lines, verification: verification) {
+                // Kept as it was, so the loss keeps failing until the operator accepts it with --repin.
+                check.status = .broken
+                check.brokenSeq = regression.seq
+                check.detail = regression.detail + "; if that is expected, run 'kithctl events verify --repin'"
             } else {
                 check.status = .ok
                 check.detail = verification.description + (check.partial ? "; only the newest \(lines.count) of \(head) records were sent" : "")
+                if let seq = verification.lastSeq, let hash = verification.lastHash {
+                    try heads.save(VerifiedHead(seq: seq, hash: hash), publicKeyHex: key, node: check.node)
+                }
             }
             results.append(check)
         }

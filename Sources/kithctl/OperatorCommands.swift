@@ -237,13 +237,14 @@ enum OperatorCommands {
 
     // MARK: - keys
 
-    /// `keys generate | install ID HEX | use ID | remove ID` (the last three on every node).
+    /// `keys generate | install ID --file FILE|- | use ID | remove ID` (the last three on every node).
     static func keys(_ arguments: [String], node: String?, key: OperatorKey) throws {
-        let options = try Arguments(arguments, switches: ["--json"])
+        let options = try Arguments(arguments, options: ["--file"], switches: ["--json"])
         guard let action = options.positionals.first else {
             throw UsageError("'keys' needs an action: generate, install, use or remove")
         }
         let rest = Array(options.positionals.dropFirst())
+        if options.value("--file") != nil, action != "install" { throw UsageError("--file is for 'keys install' only") }
         let request: JSON
         let ok: String
         switch action {
@@ -252,17 +253,11 @@ enum OperatorCommands {
             print(Hex.encode(ClusterKey.generate(id: 1).bytes))
             return
         case "install":
-            guard rest.count == 2 else { throw UsageError("'keys install' takes ID HEX") }
-            let id = try keyID(rest[0])
-            let hex = rest[1].lowercased()
-            guard hex.utf8.count == 2 * ClusterKey.keySize, Hex.decode(hex) != nil else {
-                throw UsageError("a cluster key is \(2 * ClusterKey.keySize) hex digits (kithctl keys generate makes one)")
-            }
-            request = ["cmd": "keys_install", "id": .int(Int64(id)), "key": .string(hex)]
-            ok = "installed key \(id)"
+            try KeyInstall.run(rest, file: options.value("--file"), json: options.has("--json"), node: node, key: key)
+            return
         case "use", "remove":
             guard rest.count == 1 else { throw UsageError("'keys \(action)' takes ID") }
-            let id = try keyID(rest[0])
+            let id = try KeyInstall.keyID(rest[0])
             request = ["cmd": .string("keys_" + action), "id": .int(Int64(id))]
             ok = action == "use" ? "signs with key \(id)" : "removed key \(id)"
         default:
@@ -271,10 +266,5 @@ enum OperatorCommands {
         let signer = try key.signer()
         let outcomes = Fleet.broadcast(request, to: try Fleet.discover(node), signer: signer, timeoutMilliseconds: Fleet.fanOutTimeout)
         try FanOutReport.finish(outcomes, json: options.has("--json"), what: "keys \(action)", ok: ok)
-    }
-
-    private static func keyID(_ text: String) throws(UsageError) -> Int {
-        guard let id = Int(text), (1...255).contains(id) else { throw UsageError("a key ID is a number from 1 to 255, not '\(text)'") }
-        return id
     }
 }

@@ -40,10 +40,11 @@ let usageText = """
       halt [--json]              Every node heals its faults and freezes all relaunches.
       resume [--json]            Relaunches allowed again.
       keys generate              Print a fresh random cluster key (64 hex digits).
-      keys install ID HEX | keys use ID | keys remove ID [--json]
+      keys install ID --file FILE|- | keys use ID | keys remove ID [--json]
                                  Change the keyring that authenticates node-to-node frames, on
                                  every node (ID 1-255): install a key everywhere, then use it,
-                                 then remove the old one.
+                                 then remove the old one. The key is read from FILE or stdin (-),
+                                 never argv, and sent to each node sealed to its public key.
 
     Faults (set on each sending node, which lifts them itself when they expire):
       partition A,B / C,D [--for DURATION] [--oneway] [--json]
@@ -66,6 +67,8 @@ let usageText = """
                                  Check every node's whole log against its public key: chain,
                                  hashes, signatures. Each node's key is pinned on first sight in
                                  CONFIG/known_nodes.json; a changed key fails unless --repin.
+                                 The verified head (seq, hash) is kept in CONFIG/verified/KEY.json:
+                                 a log that became shorter or different there fails unless --repin.
 
     Run a local lab of daemons on 127.0.0.1:
       lab up [--nodes N] [--dir DIR] [--kithd PATH] [--agents K [--policy P] [--kith-agent PATH]] [--insecure]

@@ -13,11 +13,14 @@ let usage = """
     usage: kithd --name NAME --listen HOST:PORT --control HOST:PORT
                  [--join HOST:PORT,...] [--advertise HOST:PORT] [--data-dir DIR]
                  [--capacity N] [--tag KEY=VALUE]... [--log-level debug|info|warn|error]
-                 [--relaunch-quorum any|majority] [--operator-key HEX]... [--cluster-key ID:HEX,...]
+                 [--relaunch-quorum any|majority] [--operator-key HEX]... [--cluster-key-file FILE]
                  [--config FILE] [--config-from-env]
            kithd --check-config FILE [FLAGS...]   (or --check with any of the above)
     Precedence: the JSON config file < KITH_* environment variables (with --config-from-env;
     KITH_ and the key in capitals, e.g. KITH_DATA_DIR, or KITH_<KEY>_FILE) < flags. See README.md.
+    Cluster keys come from a file (--cluster-key-file, one ID:HEX a line) or KITH_CLUSTER_KEYS(_FILE),
+    never from the command line. The data directory defaults to /var/lib/kith/NAME as root, else
+    $XDG_STATE_HOME/kith/NAME or ~/.local/state/kith/NAME; one owned by another user is refused.
     --check prints every problem with the configuration, or "ok", and exits 2 or 0 without starting.
     SIGTERM, SIGINT and SIGHUP all make kithd leave the cluster gracefully and exit 0.
     """
@@ -56,6 +59,10 @@ if rawArguments.contains("--help") || rawArguments.contains("-h") {
     print(usage)
     exit(0)
 }
+if rawArguments.contains(where: { $0 == "--cluster-key" || $0.hasPrefix("--cluster-key=") }) {
+    fail("--cluster-key is gone: a key on the command line shows in ps and /proc to every user;"
+         + " put the keys in a file (--cluster-key-file FILE, one ID:HEX a line) or KITH_CLUSTER_KEYS_FILE", code: 2)
+}
 let mode = Mode(rawArguments)
 let environment = mode.fromEnvironment ? processEnvironment() : nil
 
@@ -76,6 +83,9 @@ do {
     writeStderr("kithd: error: \(error)\n\(usage)\n")
     exit(2)
 }
+
+// Before anything is read from it: a data directory someone else controls could hold their node key.
+if let problem = prepareDataDirectory(config.effectiveDataDir) { fail(problem, code: 2) }
 
 signal(SIGPIPE, SIG_IGN)
 Sodium.ensureInitialized()

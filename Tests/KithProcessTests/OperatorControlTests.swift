@@ -552,7 +552,12 @@ final class OperatorControlTests: LabTestCase {
         XCTAssertEqual(key.count, 64)
         XCTAssertNotEqual(key, try lab.kithctl(["keys", "generate"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines))
 
-        let installed = try lab.kithctl(on: "n1", ["keys", "install", "7", key])
+        let inArgv = try lab.kithctl(on: "n1", ["keys", "install", "7", key])
+        XCTAssertEqual(inArgv.status, 2, "a key on the command line is refused: \(inArgv.stdout)")
+        XCTAssertTrue(inArgv.stderr.contains("--file"), inArgv.stderr)
+        let keyFile = lab.directory + "/cluster-7.key"
+        try (key + "\n").write(toFile: keyFile, atomically: true, encoding: .utf8)
+        let installed = try lab.kithctl(on: "n1", ["keys", "install", "7", "--file", keyFile])
         XCTAssertEqual(installed.status, 0, installed.stderr + installed.stdout)
         let used = try lab.kithctl(on: "n1", ["keys", "use", "7"])
         XCTAssertEqual(used.status, 0, used.stderr + used.stdout)
@@ -560,7 +565,12 @@ final class OperatorControlTests: LabTestCase {
             lab.allSee(["n1", "n2", "n3"], as: "alive") ? nil : "a node lost sight of another"
         }
         let second = try lab.kithctl(["keys", "generate"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-        XCTAssertEqual(try lab.kithctl(on: "n2", ["keys", "install", "8", second]).status, 0)
+        let secondFile = lab.directory + "/cluster-8.key"
+        try (second + "\n").write(toFile: secondFile, atomically: true, encoding: .utf8)
+        let piped = try Subprocess.run("/bin/sh", ["-c", "exec \"$0\" --node \"$1\" keys install 8 - < \"$2\"",
+                                                   Binaries.kithctl, lab.node("n2").control, secondFile],
+                                       environment: ["XDG_CONFIG_HOME": lab.configHome, "KITH_OPERATOR_KEY": ""])
+        XCTAssertEqual(piped.status, 0, piped.stderr + piped.stdout)
         let primary = try lab.kithctl(on: "n1", ["keys", "remove", "7", "--json"])
         XCTAssertEqual(primary.status, 1, "the key in use cannot be removed while another is installed: \(primary.stdout)")
         let answers = try XCTUnwrap(JSON.parse(primary.stdout).arrayValue)

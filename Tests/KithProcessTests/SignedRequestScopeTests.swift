@@ -54,8 +54,9 @@ final class SignedRequestScopeTests: LabTestCase {
         }
         let insecure = try NodeConfig.parse(arguments: exposed + ["--insecure"], environment: nil, readFile: noFile)
         XCTAssertTrue(insecure.insecure)
-        let keyed = try NodeConfig.parse(arguments: exposed + ["--cluster-key", "1:" + String(repeating: "ab", count: 32)],
-                                         environment: nil, readFile: noFile)
+        let keyFile: (String) throws -> String = { _ in "1:" + String(repeating: "ab", count: 32) + "\n" }
+        let keyed = try NodeConfig.parse(arguments: exposed + ["--cluster-key-file", "/keys"],
+                                         environment: nil, readFile: keyFile)
         XCTAssertFalse(keyed.insecure)
         let loopback = try NodeConfig.parse(arguments: ["--name", "n1", "--listen", "127.0.0.1:7946", "--control", "127.0.0.1:7400"],
                                             environment: nil, readFile: noFile)
