@@ -27,6 +27,10 @@ public struct NodeConfig: Sendable, Equatable {
     public var operatorKeys: [String] = []
     /// Cluster keys as `ID:HEX` (the first is the primary) authenticating node-to-node frames.
     public var clusterKeys: [String] = []
+    /// `HOST:PORT` of the read-only HTTP endpoint (metrics, probes, JSON API); empty: none.
+    public var http: String = ""
+    /// A file holding the bearer token HTTP requests must carry (probes excepted); empty: no token.
+    public var httpTokenFile: String = ""
 
     public init() {}
 
@@ -134,6 +138,7 @@ extension NodeConfig {
         "--join": "join", "--data-dir": "data_dir", "--capacity": "capacity", "--tag": "tags",
         "--log-level": "log_level", "--relaunch-quorum": "relaunch_quorum",
         "--operator-key": "operator_keys", "--cluster-key": "cluster_keys",
+        "--http": "http", "--http-token-file": "http_token_file",
     ]
 
     mutating func apply(file json: JSON) throws(ConfigError) {
@@ -198,6 +203,8 @@ extension NodeConfig {
                 throw ConfigError("log_level must be one of debug, info, warn, error; got '\(text)'")
             }
             logLevel = level
+        case "http": http = try value.requireString(key)
+        case "http_token_file": httpTokenFile = try value.requireString(key)
         default:
             throw ConfigError("unknown config key '\(key)'")
         }
@@ -231,6 +238,12 @@ extension NodeConfig {
         }
         for seed in join where parseHostPort(seed) == nil {
             problems.append("join addresses must be HOST:PORT, got '\(seed)'")
+        }
+        if !http.isEmpty, parseHostPort(http) == nil {
+            problems.append("http must be HOST:PORT, got '\(http)'")
+        }
+        if !httpTokenFile.isEmpty, http.isEmpty {
+            problems.append("http_token_file needs --http HOST:PORT")
         }
         problems += membership.validate().map { "membership: \($0)" }
         var names: Set<String> = []

@@ -14,10 +14,14 @@ let usage = """
                  [--join HOST:PORT,...] [--advertise HOST:PORT] [--data-dir DIR]
                  [--capacity N] [--tag KEY=VALUE]... [--log-level debug|info|warn|error]
                  [--relaunch-quorum any|majority] [--operator-key HEX]... [--cluster-key ID:HEX,...]
+                 [--http HOST:PORT [--http-token-file FILE]]
                  [--config FILE] [--config-from-env]
            kithd --check-config FILE [FLAGS...]   (or --check with any of the above)
     Precedence: the JSON config file < KITH_* environment variables (with --config-from-env;
     KITH_ and the key in capitals, e.g. KITH_DATA_DIR, or KITH_<KEY>_FILE) < flags. See README.md.
+    --http serves read-only /metrics, /healthz, /readyz and /api/v1/{members,agents,events,stream};
+    off unless set (use 127.0.0.1 to keep it local); --http-token-file requires a bearer token
+    on all but /healthz and /readyz.
     --check prints every problem with the configuration, or "ok", and exits 2 or 0 without starting.
     SIGTERM, SIGINT and SIGHUP all make kithd leave the cluster gracefully and exit 0.
     """
