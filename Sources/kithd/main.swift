@@ -91,6 +91,7 @@ do {
     let node = try Node(config: config, loop: loop, logger: logger)
     var watchers: [SignalWatcher] = []
     var stopping = false
+    let systemd = SystemdNotifier(environment: processEnvironment())
     // SIGHUP too: a closed terminal or a supervisor's hang-up must not kill the node without a goodbye
     // (its agents would be relaunched elsewhere while the members saw it `dead`, not `left`).
     for number in [SIGTERM, SIGINT, SIGHUP] {
@@ -98,6 +99,7 @@ do {
             logger.info("signal", ["signal": .int(Int64(received)), "leaving": .bool(!stopping)])
             guard !stopping else { return }
             stopping = true
+            systemd?.stop()
             node.shutdown {
                 for watcher in watchers { watcher.close() }
                 logger.info("stopped")
@@ -106,6 +108,8 @@ do {
         })
     }
     node.start()
+    systemd?.notify("READY=1")
+    systemd?.startWatchdog(loop: loop, environment: processEnvironment())
     loop.run()
     exit(0)
 } catch {

@@ -180,10 +180,31 @@ final class HTTPEndpointTests: LabTestCase {
         }
     }
 
+    func testSystemdHearsReadyWatchdogPingsThatStopWhenTheLoopStallsAndStopping() throws {
+        try FileManager.default.createDirectory(atPath: lab.directory, withIntermediateDirectories: true)
+        let socketPath = lab.directory + "/notify.sock"
+        let listener = try DatagramListener(path: socketPath)
+        defer { listener.close() }
+        _ = try startDaemon(extra: [], environment: ["NOTIFY_SOCKET": socketPath, "WATCHDOG_USEC": "200000"])
+        let pid = try XCTUnwrap(extraPids.last)
+        var heard = listener.receive(for: 1.0)
+        XCTAssertEqual(heard.first, "READY=1", "\(heard)")
+        XCTAssertGreaterThanOrEqual(heard.filter { $0 == "WATCHDOG=1" }.count, 5, "pings every 100 ms: \(heard)")
+        kill(pid, SIGSTOP)
+        _ = listener.receive(for: 0.15)  // a ping already on its way
+        XCTAssertEqual(listener.receive(for: 0.6), [], "a stopped loop must not ping the watchdog")
+        kill(pid, SIGCONT)
+        XCTAssertTrue(listener.receive(for: 0.5).contains("WATCHDOG=1"), "pings resume with the loop")
+        kill(pid, SIGTERM)
+        heard = listener.receive(for: 1.0)
+        XCTAssertTrue(heard.contains("STOPPING=1"), "\(heard)")
+        XCTAssertEqual(Subprocess.waitForExit(pid, timeout: 5), 0)
+    }
+
     // MARK: helpers
 
     /// Starts one kithd with `--http` on a free port (plus `extra`), waits for /healthz, returns the address.
-    private func startDaemon(extra: [String]) throws -> String {
+    private func startDaemon(extra: [String], environment: [String: String] = [:]) throws -> String {
         let name = "solo\(extraPids.count + 1)"
         let dataDir = lab.directory + "/" + name
         try FileManager.default.createDirectory(atPath: dataDir, withIntermediateDirectories: true)
@@ -191,7 +212,7 @@ final class HTTPEndpointTests: LabTestCase {
         let pid = try Subprocess.spawn(Binaries.kithd, [
             "--name", name, "--listen", "127.0.0.1:\(try freePort())", "--control", "127.0.0.1:\(try freePort())",
             "--data-dir", dataDir, "--http", http,
-        ] + extra, stdout: dataDir + "/kithd.log", stderr: dataDir + "/kithd.err")
+        ] + extra, environment: environment, stdout: dataDir + "/kithd.log", stderr: dataDir + "/kithd.err")
         extraPids.append(pid)
         try lab.waitUntil("\(name) answers /healthz", timeout: 10) {
             if let status = Subprocess.waitForExit(pid, timeout: 0) {
@@ -342,4 +363,38 @@ enum HTTPClient {
 
         func close() { Glibc.close(fd) }
     }
+}
+
+/// A Unix datagram socket standing in for systemd's `$NOTIFY_SOCKET`.
+private final class DatagramListener {
+    private let fd: Int32
+
+    init(path: String) throws {
+        fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { throw HarnessError("path too long: \(path)") }
+        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: bytes) }
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) == 0 }
+        }
+        guard bound else { throw HarnessError("cannot bind \(path): \(String(cString: strerror(errno)))") }
+    }
+
+    /// Every datagram that arrives within `seconds`.
+    func receive(for seconds: Double) -> [String] {
+        let deadline = Date().addingTimeInterval(seconds)
+        var messages: [String] = []
+        while case let left = deadline.timeIntervalSinceNow, left > 0 {
+            var poll = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            guard Glibc.poll(&poll, 1, Int32(left * 1000) + 1) > 0 else { continue }
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            let count = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if count > 0 { messages.append(String(decoding: buffer[..<count], as: UTF8.self)) }
+        }
+        return messages
+    }
+
+    func close() { Glibc.close(fd) }
 }
