@@ -56,6 +56,10 @@ struct Mode {
 }
 
 let rawArguments = Array(CommandLine.arguments.dropFirst())
+if rawArguments.first == "--version" {
+    print("kithd 0.1.0")
+    exit(0)
+}
 if rawArguments.contains("--help") || rawArguments.contains("-h") {
     print(usage)
     exit(0)
