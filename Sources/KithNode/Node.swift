@@ -106,7 +106,7 @@ public final class Node {
 
     /// What this node tells members about itself.
     static func meta(_ config: NodeConfig) -> NodeMeta {
-        NodeMeta(endpoint: config.advertisedEndpoint, control: config.advertisedControl, http: config.http,
+        NodeMeta(endpoint: config.advertisedEndpoint, control: config.advertisedControl, http: config.advertisedHTTP,
                  capacity: config.capacity, tags: config.tags)
     }
 

@@ -31,6 +31,13 @@ public struct NodeConfig: Sendable, Equatable {
     public var http: String = ""
     /// A file holding the bearer token HTTP requests must carry (probes excepted); empty: no token.
     public var httpTokenFile: String = ""
+    /// The HTTP address members tell each other: `http`, with a wildcard host replaced by the advertised gossip host.
+    public var advertisedHTTP: String {
+        guard let http = parseHostPort(http), http.host == "0.0.0.0" || http.host == "::",
+              let gossip = parseHostPort(advertisedEndpoint) else { return self.http }
+        let host = gossip.host.contains(":") ? "[\(gossip.host)]" : gossip.host
+        return "\(host):\(http.port)"
+    }
 
     public init() {}
 

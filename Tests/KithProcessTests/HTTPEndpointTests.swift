@@ -56,6 +56,8 @@ final class HTTPEndpointTests: LabTestCase {
         let members = try JSON.parse(try HTTPClient.get(n1, "/api/v1/members").body)
         XCTAssertEqual(members["members"]?.arrayValue?.compactMap { $0["state"]?.stringValue }, ["alive", "alive", "alive"])
         XCTAssertEqual(members["members"]?.arrayValue?.compactMap { $0["name"]?.stringValue }, ["n1", "n2", "n3"])
+        XCTAssertEqual(members["members"]?.arrayValue?.compactMap { $0["http"]?.stringValue }, ["n1", "n2", "n3"].map { addresses[$0]! },
+                       "members gossip their HTTP addresses")
         let agents = try HTTPClient.get(n1, "/api/v1/agents")
         XCTAssertEqual(agents.status, 200)
         XCTAssertNotNil(try JSON.parse(agents.body)["agents"]?.arrayValue, agents.body)
