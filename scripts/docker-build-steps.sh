@@ -74,6 +74,9 @@ stage() {
     install -m 0755 docker/entrypoint.sh "$dest/usr/local/bin/kith-entrypoint"
     install -m 0755 docker/netfault.sh "$dest/usr/local/bin/kith-netfault"
     install -m 0755 deploy/agents/guardian.py "$dest/usr/local/lib/kith/agents/guardian.py"
+    # The Python SDK guardian.py is written on; it finds it at ../python.
+    install -d -m 0755 "$dest/usr/local/lib/kith/python/kith"
+    install -m 0644 python/kith/*.py "$dest/usr/local/lib/kith/python/kith/"
     say "staged under $dest:"
     (cd "$dest" && find . -type f -printf '  /%P  %s bytes\n' | sort) >&2
 }
@@ -218,7 +221,8 @@ except SystemExit as stop:
 sys.stdout = stdout
 for module in list(sys.modules.values()):
     path = getattr(module, "__file__", None)
-    if path and os.path.exists(path) and not path.startswith(os.path.dirname(sys.argv[0])):
+    # Kith's own Python (the agents and the SDK under /usr/local/lib/kith) ships in the image.
+    if path and os.path.exists(path) and not path.startswith(os.path.dirname(os.path.dirname(sys.argv[0]))):
         print(os.path.realpath(path))
 PY
 ) || fail "guardian.py --help under /usr/bin/python3 failed"

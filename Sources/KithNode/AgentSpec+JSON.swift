@@ -4,11 +4,15 @@ import KithCore
 /// records as `kithctl agents --json` prints them.
 extension AgentSpec {
     /// Keys: `name`, `command`, `args`, `env`, `working_dir`, `protects`,
-    /// `policy`, `max_restarts`, `restart_window_ms`, `max_handoffs`.
+    /// `policy`, `max_restarts`, `restart_window_ms`, `max_handoffs`, and the
+    /// local resource limits `max_processes`, `memory_mb` (or `memory_bytes`),
+    /// `max_open_files` (0 = unlimited for the first two), `network`
+    /// (`"host"`, or `"none"` for loopback only).
     public init(config json: JSON) throws(ConfigError) {
         guard let object = json.objectValue else { throw ConfigError("an agent spec must be an object") }
         let known: Set<String> = ["name", "command", "args", "env", "working_dir", "protects", "policy",
-                                  "max_restarts", "restart_window_ms", "max_handoffs"]
+                                  "max_restarts", "restart_window_ms", "max_handoffs",
+                                  "max_processes", "memory_mb", "memory_bytes", "max_open_files", "network"]
         if let unknown = object.keys.sorted().first(where: { !known.contains($0) }) {
             throw ConfigError("unknown agent spec key '\(unknown)'")
         }
@@ -48,7 +52,44 @@ extension AgentSpec {
             guard let value = n.intValue, (0...1000).contains(value) else { throw ConfigError("agent \(name): max_handoffs must be 0...1000") }
             limits.maxHandoffs = Int(value)
         }
+        try parseResources(object, name: name)
         if let problem = validate().first { throw ConfigError(problem) }
+    }
+
+    private mutating func parseResources(_ object: [String: JSON], name: String) throws(ConfigError) {
+        if let n = object["max_processes"] {
+            guard let value = n.intValue, (0...100_000).contains(value) else {
+                throw ConfigError("agent \(name): max_processes must be 0...100000 (0 = unlimited)")
+            }
+            resources.processesMax = Int(value)
+        }
+        if object["memory_mb"] != nil && object["memory_bytes"] != nil {
+            throw ConfigError("agent \(name): give memory_mb or memory_bytes, not both")
+        }
+        if let n = object["memory_mb"] {
+            guard let value = n.intValue, (0...(1 << 30)).contains(value) else {
+                throw ConfigError("agent \(name): memory_mb must be 0...\(1 << 30) (0 = unlimited)")
+            }
+            resources.memoryBytesMax = value << 20
+        }
+        if let n = object["memory_bytes"] {
+            guard let value = n.intValue, (0...(1 << 50)).contains(value) else {
+                throw ConfigError("agent \(name): memory_bytes must be 0...\(1 << 50) (0 = unlimited)")
+            }
+            resources.memoryBytesMax = value
+        }
+        if let n = object["max_open_files"] {
+            guard let value = n.intValue, (16...1_048_576).contains(value) else {
+                throw ConfigError("agent \(name): max_open_files must be 16...1048576")
+            }
+            resources.openFilesMax = Int(value)
+        }
+        if let network = object["network"] {
+            guard let text = network.stringValue, text == "host" || text == "none" else {
+                throw ConfigError("agent \(name): network must be \"host\" or \"none\"")
+            }
+            resources.hasNetwork = text == "host"
+        }
     }
 
     private static func strings(_ json: JSON?, _ label: String) throws(ConfigError) -> [String] {
@@ -70,6 +111,8 @@ extension AgentSpec {
             "max_restarts": .int(Int64(limits.maxRestarts)),
             "restart_window_ms": .int(limits.window.nanoseconds / 1_000_000),
             "max_handoffs": .int(Int64(limits.maxHandoffs)),
+            "max_processes": .int(Int64(resources.processesMax)), "memory_bytes": .int(resources.memoryBytesMax),
+            "max_open_files": .int(Int64(resources.openFilesMax)), "network": .string(resources.hasNetwork ? "host" : "none"),
         ]
     }
 }

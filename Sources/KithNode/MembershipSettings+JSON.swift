@@ -25,6 +25,12 @@ extension MembershipSettings {
                 }
                 return Int(n)
             }
+            func count() throws(ConfigError) -> Int {
+                guard let n = value.intValue, n >= 1, n <= 1_000_000 else {
+                    throw ConfigError("membership.\(key) must be an integer 1...1000000")
+                }
+                return Int(n)
+            }
             func number() throws(ConfigError) -> Double {
                 guard let n = value.doubleValue, n.isFinite else { throw ConfigError("membership.\(key) must be a number") }
                 return n
@@ -45,6 +51,9 @@ extension MembershipSettings {
             case "reconnect_interval_ms": reconnectInterval = try ms()
             case "dead_retention_ms": deadRetention = try ms()
             case "max_local_health": maxLocalHealth = try int()
+            case "members_max": membersMax = try count()
+            case "new_members_per_frame_max": newMembersPerFrameMax = try count()
+            case "relays_max": relaysMax = try count()
             default: throw ConfigError("unknown config key 'membership.\(key)'")
             }
         }

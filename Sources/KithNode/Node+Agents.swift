@@ -10,6 +10,8 @@ extension Node {
     /// A fallible directive that fails answers with its error and ends the list.
     func perform(_ directives: [NodeDirective], now: Instant) -> JSON? {
         var answer: JSON?
+        // Fences finish before the answer: a kill-switch is acknowledged once no process of it remains, with the count.
+        var fencedProcesses: Int?
         for directive in directives {
             switch directive {
             case let .send(message, to: endpoint):
@@ -25,7 +27,7 @@ extension Node {
                 supervisor.stop(agent, generation: generation)
                 gateway?.disconnect(agent)
             case .fenceAgent(let agent):
-                supervisor.killGroupNow(agent)
+                fencedProcesses = (fencedProcesses ?? 0) + supervisor.killGroupNow(agent)
             case .crashAgent(let agent):
                 guard supervisor.crash(agent) else { return failure("agent \(agent) is not running here") }
             case let .deliver(message, origin):
@@ -50,7 +52,11 @@ extension Node {
             case let .replyAgent(origin, body):
                 guard let session = gateway?.session(of: origin.agent), session.generation == origin.generation else { continue }
                 gateway?.reply(session, id: origin.id, body)
-            case .answerOperator(let body):
+            case .answerOperator(var body):
+                if let fencedProcesses, body["ok"]?.boolValue == true, case .object(var fields) = body {
+                    fields["processes_killed"] = .int(Int64(fencedProcesses))
+                    body = .object(fields)
+                }
                 answer = body
             case .persistTombstones(let tombstones):
                 persist(tombstones)

@@ -72,6 +72,9 @@ extension Node {
             "agent_lines_rejected": .int(Int64(gateway?.linesRejected ?? 0)),
             "rss_bytes": .int(Int64(ProcessStats.residentBytes)),
             "cpu_ms": .int(Int64(ProcessStats.cpuMilliseconds)),
+            "containment": supervisor.containmentStatus,
+            "gossip_connections_shed": .int(Int64(clamping: transport.inboundShed)),
+            "control_connections_shed": .int(Int64(clamping: controlConnectionsShed)),
         ]
     }
 }

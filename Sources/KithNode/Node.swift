@@ -23,6 +23,7 @@ public final class Node {
         self.transport.send(message, to: endpoint)
     }
     private var control: ControlServer?
+    var controlConnectionsShed: UInt64 { control?.connectionsShed ?? 0 }
     private let timer: Timer
     var leaving = false
     /// Agent messages handed to a local agent or to the link towards its host.
@@ -70,7 +71,8 @@ public final class Node {
         }
         timer = Timer(loop: loop)
         let socketPath = config.agentSocketPath
-        supervisor = Supervisor(loop: loop, logger: logger, dataDir: dataDir, socketPath: socketPath, nodeName: config.name)
+        supervisor = Supervisor(loop: loop, logger: logger, dataDir: dataDir, socketPath: socketPath, nodeName: config.name,
+                                containment: config.containment)
         guard let listen = parseHostPort(config.listen), let controlAddress = parseHostPort(config.control) else {
             throw NodeError("listen and control must be HOST:PORT")
         }

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import KithCore
 import KithUV
 
@@ -27,6 +30,8 @@ public struct NodeConfig: Sendable, Equatable {
     public var operatorKeys: [String] = []
     /// Cluster keys as `ID:HEX` (the first is the primary) authenticating node-to-node frames.
     public var clusterKeys: [String] = []
+    /// How agents are fenced when kithd runs as root: their uid range (`agent_uid_base`, `agent_uid_count`).
+    public var containment = ContainmentSettings()
     /// `HOST:PORT` of the read-only HTTP endpoint (metrics, probes, JSON API); empty: none.
     public var http: String = ""
     /// A file holding the bearer token HTTP requests must carry (probes excepted); empty: no token.
@@ -45,13 +50,33 @@ public struct NodeConfig: Sendable, Equatable {
     /// `/tmp/kith-NAME` when none is given.
     public var effectiveDataDir: String { dataDir.isEmpty ? "/tmp/kith-\(name)" : dataDir }
 
+    /// The agents' own directory beside the data dir (`DATA-agents`, 0711):
+    /// their socket and working directories, since agents running under
+    /// their own uids cannot enter the daemon's 0700 data dir.
+    public var agentDirectory: String { NodeConfig.agentDirectory(dataDir: effectiveDataDir) }
+
+    public static func agentDirectory(dataDir: String) -> String { dataDir + "-agents" }
+
     /// The agents' Unix socket; Unix socket paths are limited to 107 bytes,
-    /// so a deep data dir falls back to a short path under /tmp.
+    /// so a deep data dir falls back to a short path under /tmp, as does one
+    /// that agents under their own uids could not reach (a 0700 lab directory).
     public var agentSocketPath: String {
-        let path = effectiveDataDir + "/agents.sock"
-        guard path.utf8.count >= 100 else { return path }
+        let path = agentDirectory + "/agents.sock"
+        guard path.utf8.count >= 100 || (geteuid() == 0 && !NodeConfig.othersCanEnter(effectiveDataDir)) else { return path }
         let digest = path.utf8.reduce(UInt64(0xCBF2_9CE4_8422_2325)) { ($0 ^ UInt64($1)) &* 0x100_0000_01B3 }
         return "/tmp/kith-\(String(digest, radix: 36)).sock"
+    }
+
+    /// Whether every directory above `path` lets other users pass (o+x).
+    static func othersCanEnter(_ path: String) -> Bool {
+        var directory = path
+        while let slash = directory.lastIndex(of: "/"), slash != directory.startIndex {
+            directory = String(directory[..<slash])
+            var info = stat()
+            guard stat(directory, &info) == 0 else { return true }  // not made yet: made 0755 by the daemon
+            if info.st_mode & S_IXOTH == 0 { return false }
+        }
+        return true
     }
 
     /// The gossip address peers should dial.
@@ -204,6 +229,8 @@ extension NodeConfig {
         case "cluster_keys":
             clusterKeys = try value.requireStringList(key)
             _ = try Keyring.parse(clusterKeys)
+        case "agent_uid_base", "agent_uid_count":
+            try containment.apply(key: key, value: value, fromFlag: fromFlag)
         case "log_level":
             let text = try value.requireString(key)
             guard let level = LogLevel(rawValue: text) else {
@@ -253,6 +280,7 @@ extension NodeConfig {
             problems.append("http_token_file needs --http HOST:PORT")
         }
         problems += membership.validate().map { "membership: \($0)" }
+        if let problem = containment.validate() { problems.append(problem) }
         var names: Set<String> = []
         for spec in agents {
             problems += spec.validate()
@@ -278,5 +306,32 @@ extension JSON {
         if fromFlag, let s = stringValue, let n = Int64(s) { return n }
         guard let n = intValue else { throw ConfigError("\(key) must be an integer") }
         return n
+    }
+}
+
+/// Where agents' uids come from when kithd runs as root. No passwd entries
+/// are needed: a uid is only a number to the kernel. The default range is far
+/// above login users and the usual subuid ranges of user namespaces.
+public struct ContainmentSettings: Sendable, Equatable {
+    /// The first uid (and gid) given to an agent.
+    public var agentUIDBase: UInt32 = 1_000_000_000
+    /// How many uids the range holds: at most this many agents run here at once.
+    public var agentUIDCount: UInt32 = 65_536
+
+    public init() {}
+
+    mutating func apply(key: String, value: JSON, fromFlag: Bool) throws(ConfigError) {
+        let n = try value.requireInt(key, fromFlag: fromFlag)
+        guard (1...Int64(UInt32.max - 1)).contains(n) else { throw ConfigError("\(key) must be 1...\(UInt32.max - 1), got \(n)") }
+        if key == "agent_uid_base" { agentUIDBase = UInt32(n) } else { agentUIDCount = UInt32(n) }
+    }
+
+    /// A readable problem, nil when the range is usable.
+    func validate() -> String? {
+        if agentUIDBase < 1000 { return "agent_uid_base must be at least 1000 (system and login uids lie below), got \(agentUIDBase)" }
+        if UInt64(agentUIDBase) + UInt64(agentUIDCount) > UInt64(UInt32.max) - 1 {
+            return "agent_uid_base + agent_uid_count must stay below \(UInt32.max)"
+        }
+        return nil
     }
 }

@@ -4,21 +4,35 @@ import Glibc
 import KithCore
 import KithUV
 
-/// Runs this node's agent processes: `uv_spawn` in their own process group,
-/// stdout and stderr appended to `DATA/agents/NAME.log`, exits reported at
-/// once. Stopping is SIGTERM to the whole group, then SIGKILL after a grace
-/// period, so an agent's children never outlive it.
+/// Runs this node's agent processes: `uv_spawn` in their own process group
+/// and, where the host allows, their own cgroup (one per process started) and
+/// uid; stdout and stderr appended to `DATA/agents/NAME.log`, exits reported
+/// at once. Stopping is SIGTERM to the group, then after a grace period
+/// SIGKILL to everything in the agent's cgroup, so no child outlives it, not
+/// even one that left the group with `setsid()` (each such escapee is
+/// recorded as `escapee_killed`).
 final class Supervisor {
     private let loop: EventLoop
     private let logger: Logger
     private let logDirectory: String
+    private let agentDirectory: String
     private let socketPath: String
     private let nodeName: String
     private var processes: [String: Running] = [:]
     private var dying: [Int32: ChildProcess] = [:]
+    /// Agent → main pid → its cgroup, until the cgroup is empty and removed.
+    private var fences: [String: [Int32: Fence]] = [:]
+    /// Numbers the cgroups, so a generation restarted in place gets a new one.
+    private var launches: UInt64 = 0
     private let graceMilliseconds: UInt64
+    private let containment: Containment
+    private var reaper: Reaper?
 
     static let setpriv = "/usr/bin/setpriv"
+    static let unshare = "/usr/bin/unshare"
+    static let ipCandidates = ["/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip"]
+    /// How long a fence may take before it gives up (a process stuck in the kernel).
+    static let fenceNanosecondsMax: UInt64 = 1_000_000_000
 
     /// The process exited: name, generation, a readable status.
     var onExit: ((String, UInt64, String) -> Void)?
@@ -31,14 +45,31 @@ final class Supervisor {
         var relaunched: Bool
     }
 
+    private struct Fence {
+        var cgroup: AgentCgroup
+        var generation: UInt64
+    }
+
     init(loop: EventLoop, logger: Logger, dataDir: String, socketPath: String, nodeName: String,
-         graceMilliseconds: UInt64 = 2000) {
+         graceMilliseconds: UInt64 = 2000, containment settings: ContainmentSettings = ContainmentSettings()) {
         self.loop = loop
         self.logger = logger
         self.logDirectory = dataDir + "/agents"
+        self.agentDirectory = NodeConfig.agentDirectory(dataDir: dataDir)
         self.socketPath = socketPath
         self.nodeName = nodeName
         self.graceMilliseconds = graceMilliseconds
+        // The data dir (keys, event log, tombstones) is the daemon's alone; agents get a directory beside it.
+        chmod(dataDir, 0o700)
+        _ = makeDirectory(agentDirectory)
+        chmod(agentDirectory, 0o711)
+        containment = Containment(nodeName: nodeName, settings: settings)
+        reaper = Reaper(loop: loop) { [unowned self] pid in
+            self.dying[pid] != nil || self.processes.values.contains { $0.process.pid == pid }
+        }
+        var fields = containment.json.objectValue ?? [:]
+        fields["subreaper"] = .bool(reaper?.isSubreaper == true)
+        logger.record(containment.isContained ? .info : .warn, "containment", fields)
     }
 
     /// The agent's token and launch facts, for the gateway's hello.
@@ -46,32 +77,37 @@ final class Supervisor {
 
     var runningCount: Int { processes.count }
 
+    /// How agents are fenced here (`mode`, `reason`, ...), for `status`.
+    var containmentStatus: JSON { containment.json }
+
     /// Starts one generation of an agent; returns its pid or why it failed.
-    func spawn(_ record: AgentRecord, checkpoint: Checkpoint?) -> Result<Int32, UVError> {
-        if let old = processes.removeValue(forKey: record.name) { terminate(old.process) }
+    func spawn(_ record: AgentRecord, checkpoint: Checkpoint?) -> Result<Int32, SpawnFailure> {
+        if let old = processes.removeValue(forKey: record.name) { terminate(old.process, record.name) }
+        let name = record.name
+        let generation = record.generation
         _ = makeDirectory(logDirectory)
         let token = String(ProcessStats.randomUInt64(), radix: 16) + String(ProcessStats.randomUInt64(), radix: 16)
         var environment = inheritedEnvironment()
         for (key, value) in record.spec.env { environment[key] = value }
-        environment["KITH_AGENT"] = record.name
+        environment["KITH_AGENT"] = name
         environment["KITH_SOCKET"] = socketPath
         environment["KITH_TOKEN"] = token
         environment["KITH_NODE"] = nodeName
-        environment["KITH_GENERATION"] = String(record.generation)
+        environment["KITH_GENERATION"] = String(generation)
         environment["KITH_POLICY"] = record.spec.policy.rawValue
         environment["KITH_PROTECTS"] = record.spec.protects.joined(separator: ",")
-        let log = logDirectory + "/" + record.name + ".log"
-        // Through setpriv (util-linux, always on Debian) the agent gets SIGKILL if this daemon dies
-        // without stopping it, even by SIGKILL: no orphan agent outlives its daemon.
-        let wrapped = access(Supervisor.setpriv, X_OK) == 0
-        let options = SpawnOptions(executable: wrapped ? Supervisor.setpriv : record.spec.command,
-                                   arguments: wrapped ? ["--pdeathsig", "KILL", "--", record.spec.command] + record.spec.args
-                                                      : record.spec.args,
-                                   environment: environment,
-                                   workingDirectory: record.spec.workingDirectory.isEmpty ? nil : record.spec.workingDirectory,
+        let log = logDirectory + "/" + name + ".log"
+        let launch: Launch
+        do {
+            launch = try prepare(record)
+        } catch {
+            logger.record(.warn, "agent_spawn_failed", ["agent": .string(name), "error": .string(error.description)])
+            return .failure(SpawnFailure(name: "containment: \(error.description)"))
+        }
+        if launch.uid != nil { environment["HOME"] = launch.workingDirectory; environment["USER"] = nil }
+        let options = SpawnOptions(executable: launch.argv[0], arguments: Array(launch.argv.dropFirst()),
+                                   environment: environment, workingDirectory: launch.workingDirectory,
                                    stdoutPath: log, stderrPath: log, newProcessGroup: true)
-        let name = record.name
-        let generation = record.generation
         do {
             var spawnedPID: Int32 = 0
             let process = try ChildProcess.spawn(loop: loop, options: options) { [weak self] status, signal in
@@ -80,20 +116,25 @@ final class Supervisor {
             spawnedPID = process.pid
             processes[name] = Running(generation: generation, process: process, token: token, checkpoint: checkpoint,
                                       relaunched: record.reason.hasPrefix("relaunched"))
-            logger.record(.info, "agent_spawned", ["agent": .string(name), "generation": .int(Int64(generation)),
-                                          "pid": .int(Int64(process.pid))])
+            if let cgroup = launch.cgroup { fences[name, default: [:]][process.pid] = Fence(cgroup: cgroup, generation: generation) }
+            var fields: [String: JSON] = ["agent": .string(name), "generation": .int(Int64(generation)),
+                                          "pid": .int(Int64(process.pid))]
+            if let uid = launch.uid { fields["uid"] = .int(Int64(uid)) }
+            logger.record(.info, "agent_spawned", fields)
             return .success(process.pid)
         } catch {
+            _ = launch.cgroup?.remove()
+            if processes[name] == nil && fences[name] == nil { containment.releaseUID(of: name) }
             logger.record(.warn, "agent_spawn_failed", ["agent": .string(name), "error": .string(error.description)])
-            return .failure(error)
+            return .failure(SpawnFailure(name: error.name))
         }
     }
 
-    /// Stops one generation: SIGTERM to its group, SIGKILL after the grace period.
+    /// Stops one generation: SIGTERM to its group, SIGKILL to its cgroup after the grace period.
     func stop(_ name: String, generation: UInt64) {
         guard let running = processes[name], running.generation == generation else { return }
         processes[name] = nil
-        terminate(running.process)
+        terminate(running.process, name)
     }
 
     /// SIGKILLs the agent's process as a crash would: the exit is reported
@@ -103,50 +144,109 @@ final class Supervisor {
         return running.process.signal(SIGKILL) == nil
     }
 
-    /// The kill-switch's fence: SIGKILL the agent's whole process group at
-    /// once, whatever generation runs here, and forget it.
-    func killGroupNow(_ name: String) {
-        guard let running = processes.removeValue(forKey: name) else { return }
-        dying[running.process.pid] = running.process
-        _ = running.process.signalGroup(SIGKILL)
+    /// The kill-switch's fence: SIGKILL every process of the agent at once,
+    /// whatever generation runs here, and forget it. Returns only once none
+    /// is left (or after `fenceNanosecondsMax`), with how many were killed.
+    @discardableResult
+    func killGroupNow(_ name: String) -> Int {
+        var killed = 0
+        let running = processes.removeValue(forKey: name)
+        if let running, !running.process.hasExited { dying[running.process.pid] = running.process }
+        for pid in (fences[name] ?? [:]).keys.sorted() { killed += fence(name, mainPID: pid) }
+        if let running, !running.process.hasExited, running.process.signalGroup(SIGKILL) == nil, !containment.isContained {
+            killed += 1  // without a cgroup only the leader is known for sure
+        }
+        return killed
     }
 
     /// Stops every agent and calls `completion` once all have exited, or
     /// after `graceMilliseconds` with SIGKILL to whatever is left: the daemon
-    /// must exit within 2 s of SIGTERM and leave no orphan behind.
+    /// must exit within 2 s of SIGTERM and leave no orphan and no cgroup behind.
     func stopAll(graceMilliseconds: UInt64 = 1000, completion: @escaping () -> Void) {
-        let all = processes.values.map(\.process)
-        for process in all { terminate(process) }
+        let all = processes
+        for (name, running) in all { terminate(running.process, name, withTimer: false) }
         processes = [:]
         let timer = Timer(loop: loop)
         let deadline = loop.nowMilliseconds + graceMilliseconds
         timer.start(afterMilliseconds: 10, repeatMilliseconds: 10) { [weak self] in
             guard let self, !self.dying.isEmpty, self.loop.nowMilliseconds < deadline else {
                 timer.close()
-                for process in all { _ = process.signalGroup(SIGKILL) }
+                for running in all.values { _ = running.process.signalGroup(SIGKILL) }
+                if let self {
+                    for (name, pids) in self.fences { for pid in pids.keys { self.fence(name, mainPID: pid) } }
+                    self.containment.removeNodeDirectories()
+                    self.reaper?.sweep()
+                    self.reaper?.close()
+                    self.reaper = nil
+                }
                 completion()
                 return
             }
         }
     }
 
-    private func terminate(_ process: ChildProcess) {
-        guard !process.hasExited else { return }
+    // MARK: Fencing
+
+    private func terminate(_ process: ChildProcess, _ name: String, withTimer: Bool = true) {
+        guard !process.hasExited else {
+            fence(name, mainPID: process.pid)
+            return
+        }
         dying[process.pid] = process
         _ = process.signalGroup(SIGTERM)
+        guard withTimer else { return }
         let timer = Timer(loop: loop)
-        timer.start(afterMilliseconds: graceMilliseconds) {
+        timer.start(afterMilliseconds: graceMilliseconds) { [weak self] in
             timer.close()
-            // Even after the leader exited, a child of it that ignored SIGTERM may linger in the group.
+            // Even after the leader exited, a child of it that ignored SIGTERM may linger in the group or cgroup.
+            self?.fence(name, mainPID: process.pid)
             _ = process.signalGroup(SIGKILL)
         }
     }
 
+    /// Kills everything left in the cgroup of the process `mainPID` started as,
+    /// records each process that had left its process group, and removes the cgroup.
+    @discardableResult
+    private func fence(_ name: String, mainPID: Int32) -> Int {
+        guard let fence = fences[name]?[mainPID] else { return 0 }
+        let generation = fence.generation
+        let started = monotonicNanoseconds()
+        var killed = 0
+        var escapees = 0
+        let empty = fence.cgroup.killAll(deadlineNs: started + Supervisor.fenceNanosecondsMax) { pid in
+            killed += 1
+            guard pid != mainPID, let info = ProcessInfo(pid: pid), info.processGroup != mainPID else { return }
+            escapees += 1
+            logger.record(.warn, "escapee_killed", [
+                "agent": .string(name), "generation": .int(Int64(generation)), "pid": .int(Int64(pid)),
+                "command": .string(info.command), "pgid": .int(Int64(info.processGroup)), "sid": .int(Int64(info.session)),
+                "ppid": .int(Int64(info.parent)), "uid": .int(Int64(info.uid)),
+            ])
+        }
+        let elapsedUs = Int64((monotonicNanoseconds() - started) / 1000)
+        if killed > 0 {
+            logger.record(.info, "agent_fenced", ["agent": .string(name), "generation": .int(Int64(generation)),
+                                                  "killed": .int(Int64(killed)), "escapees": .int(Int64(escapees)),
+                                                  "empty": .bool(empty), "us": .int(elapsedUs)])
+        }
+        reaper?.sweep()
+        guard empty, fence.cgroup.remove() else {
+            logger.record(.error, "cgroup_not_removed", ["agent": .string(name), "generation": .int(Int64(generation)),
+                                                         "left": .int(Int64(fence.cgroup.members().count))])
+            return killed
+        }
+        fences[name]?[mainPID] = nil
+        if fences[name]?.isEmpty == true { fences[name] = nil }
+        if fences[name] == nil && processes[name] == nil { containment.releaseUID(of: name) }
+        return killed
+    }
+
     private func exited(_ name: String, generation: UInt64, pid: Int32, status: Int64, signal: Int32) {
+        // Whatever the agent left behind goes with it: no orphans, in its group or out of it.
+        fence(name, mainPID: pid)
         if dying.removeValue(forKey: pid) != nil { return }  // we stopped it: not a crash
         guard let running = processes[name], running.generation == generation else { return }
         processes[name] = nil
-        // Whatever the agent left in its group goes with it: no orphans.
         kill(-pid, SIGKILL)
         let text = signal != 0 ? "signal \(signal)" : "exit status \(status)"
         logger.record(.warn, "agent_exited", ["agent": .string(name), "generation": .int(Int64(generation)),
@@ -154,11 +254,124 @@ final class Supervisor {
         onExit?(name, generation, text)
     }
 
+    // MARK: Launching
+
+    /// How one generation is started: its argv (through the wrappers), cgroup, uid and directory.
+    private struct Launch {
+        var argv: [String]
+        var cgroup: AgentCgroup?
+        var uid: UInt32?
+        var workingDirectory: String?
+    }
+
+    /// Makes the cgroup, picks the uid and working directory, and wraps the
+    /// command: `sh` sets the rlimits and joins the cgroup before anything of
+    /// the agent runs (so nothing it forks is ever outside), and `setpriv`
+    /// drops to the agent's uid with no capabilities and `no_new_privs`, and
+    /// asks for SIGKILL if this daemon dies.
+    private func prepare(_ record: AgentRecord) throws(ContainmentError) -> Launch {
+        let spec = record.spec
+        var argv = [spec.command] + spec.args
+        var uid: UInt32?
+        if containment.dropsPrivileges {
+            guard access(Supervisor.setpriv, X_OK) == 0 else {
+                throw ContainmentError("setpriv (util-linux) is needed to run agents under their own uids")
+            }
+            uid = try containment.uid(for: record.name)
+        }
+        var workingDirectory = spec.workingDirectory.isEmpty ? nil : spec.workingDirectory
+        if workingDirectory == nil, let uid {
+            let home = agentDirectory + "/" + record.name
+            if mkdir(home, 0o700) != 0 && errno != EEXIST {
+                throw ContainmentError("cannot create \(home): \(String(cString: strerror(errno)))")
+            }
+            guard chown(home, uid, uid) == 0, chmod(home, 0o700) == 0 else {
+                throw ContainmentError("cannot give \(home) to uid \(uid): \(String(cString: strerror(errno)))")
+            }
+            workingDirectory = home
+        }
+        if uid != nil { chmod(socketPath, 0o666) }  // agents under other uids connect; the token authenticates them
+        if access(Supervisor.setpriv, X_OK) == 0 {
+            var setpriv = [Supervisor.setpriv]
+            if let uid {
+                setpriv += ["--reuid=\(uid)", "--regid=\(uid)", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all"]
+            }
+            // pdeathsig: SIGKILL for the agent if this daemon dies without stopping it, even by SIGKILL.
+            argv = setpriv + ["--no-new-privs", "--pdeathsig", "KILL", "--"] + argv
+        }
+        if !spec.resources.hasNetwork {
+            // Loopback only: a new network namespace, `lo` brought up inside it, before the uid is dropped.
+            guard geteuid() == 0, access(Supervisor.unshare, X_OK) == 0,
+                  let ip = Supervisor.ipCandidates.first(where: { access($0, X_OK) == 0 }) else {
+                throw ContainmentError("network: none needs kithd to run as root with unshare and ip (util-linux, iproute2)")
+            }
+            argv = [Supervisor.unshare, "--net", "--", "/bin/sh", "-c", #"\#(ip) link set lo up || exit 125; exec "$@""#,
+                    "kith-net"] + argv
+        }
+        launches += 1
+        let cgroup = try containment.makeCgroup(for: record.name, leaf: "\(record.name).\(record.generation).\(launches)",
+                                                limits: spec.resources)
+        if cgroup != nil || uid != nil {
+            // RLIMIT_NPROC counts the uid's processes: meaningful only with a uid of its own.
+            let limits = spec.resources
+            let processes = uid != nil && limits.processesMax > 0 ? String(limits.processesMax) : "-"
+            argv = ["/bin/sh", "-c", Supervisor.launchScript, "kith-launch", String(limits.openFilesMax), processes]
+                + (cgroup?.procsFiles ?? []) + ["--"] + argv
+        }
+        return Launch(argv: argv, cgroup: cgroup, uid: uid, workingDirectory: workingDirectory)
+    }
+
+    /// `sh -c SCRIPT kith-launch NOFILE NPROC|- PROCS... -- COMMAND...`: sets
+    /// the open-files and process rlimits (`ulimit -u` in bash, `-p` in dash),
+    /// writes its own pid into each cgroup.procs, then becomes the command
+    /// (same pid, same cgroups): one shell instead of a chain of wrappers, as
+    /// every exec here delays each restart.
+    static let launchScript = #"""
+        fail() { echo "kith: $1" >&2; exit 125; }
+        ulimit -n "$1" || fail "cannot limit open files to $1"
+        if [ "$2" != - ]; then { ulimit -u "$2" || ulimit -p "$2"; } 2>/dev/null || fail "cannot limit processes to $2"; fi
+        shift 2
+        while [ "$1" != -- ]; do echo $$ > "$1" || fail "cannot join cgroup $1"; shift; done
+        shift
+        exec "$@"
+        """#
+
     private func inheritedEnvironment() -> [String: String] {
         var environment: [String: String] = [:]
         for key in ["PATH", "HOME", "LANG", "TZ", "USER"] {
             if let value = getenv(key) { environment[key] = String(cString: value) }
         }
         return environment
+    }
+}
+
+/// Why an agent did not start: libuv's error name, or its containment's reason.
+struct SpawnFailure: Error, CustomStringConvertible {
+    /// Short and readable; the agent's record shows it as `spawn failed: NAME`.
+    var name: String
+    var description: String { name }
+}
+
+/// What /proc says about a process, for the record of an escapee.
+struct ProcessInfo {
+    var command: String
+    var parent: Int32
+    var processGroup: Int32
+    var session: Int32
+    var uid: UInt32
+
+    init?(pid: Int32) {
+        guard let stat = try? readWholeFile("/proc/\(pid)/stat"), let open = stat.firstIndex(of: "("),
+              let close = stat.lastIndex(of: ")") else { return nil }
+        command = String(stat[stat.index(after: open)..<close])
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        guard fields.count > 4, let parent = Int32(fields[1]), let group = Int32(fields[2]), let session = Int32(fields[3])
+        else { return nil }
+        self.parent = parent
+        processGroup = group
+        self.session = session
+        let status = (try? readWholeFile("/proc/\(pid)/status")) ?? ""
+        let uidLine = status.split(separator: "\n").first { $0.hasPrefix("Uid:") }
+        uid = uidLine.flatMap { $0.split(whereSeparator: \.isWhitespace).dropFirst().first.flatMap { UInt32($0) } } ?? 0
     }
 }

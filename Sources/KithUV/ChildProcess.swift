@@ -194,3 +194,12 @@ private func withOptionalCString<R>(_ string: String?, _ body: (UnsafePointer<CC
     guard let string else { return body(nil) }
     return string.withCString { body($0) }
 }
+
+extension ChildProcess {
+    /// Makes this process the reaper of its orphaned descendants (`PR_SET_CHILD_SUBREAPER`): a grandchild
+    /// whose parent exits becomes our child rather than init's. False if the kernel refused.
+    public static func becomeSubreaper() -> Bool { kith_set_child_subreaper() == 0 }
+
+    /// The pid of an exited child not yet waited for, left unreaped (`waitid` with `WNOWAIT`); 0 if none.
+    public static func peekExitedChild() -> Int32 { max(0, kith_peek_exited_child()) }
+}

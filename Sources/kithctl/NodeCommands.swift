@@ -59,6 +59,11 @@ enum NodeCommands {
             return "\(Table.bytes(sent)) sent, \(Table.bytes(received)) received"
         }
         row("frames rejected", ["frames_rejected"]) { reply["frames_rejected"].map { Table.cell($0) } }
+        // Says plainly when agents are not contained ("containment: none") and why.
+        row("containment", ["containment"]) {
+            guard let mode = reply["containment"]?["mode"]?.stringValue else { return nil }
+            return mode + (reply["containment"]?["reason"]?.stringValue.map { " (\($0))" } ?? "")
+        }
         row("rss", ["rss_bytes"]) { reply["rss_bytes"]?.doubleValue.map(Table.bytes) }
         row("cpu", ["cpu_ms"]) { reply["cpu_ms"]?.doubleValue.map(Table.duration) }
         for (key, value) in (reply.objectValue ?? [:]).sorted(by: { $0.key < $1.key }) where !shown.contains(key) {

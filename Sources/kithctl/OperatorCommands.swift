@@ -123,7 +123,8 @@ enum OperatorCommands {
             for outcome in outcomes {
                 if let reply = outcome.reply {
                     let fenced = (reply["fenced"]?.arrayValue ?? []).compactMap(\.stringValue)
-                    print("  \(outcome.member.name): acknowledged" + (fenced.isEmpty ? "" : ", fenced \(fenced.joined(separator: ", "))"))
+                    let killed = reply["processes_killed"]?.intValue.map { ", \($0) process(es) killed" } ?? ""
+                    print("  \(outcome.member.name): acknowledged" + (fenced.isEmpty ? "" : ", fenced \(fenced.joined(separator: ", "))") + killed)
                 } else {
                     print("  " + outcome.line())
                 }

@@ -239,7 +239,7 @@ final class AgentLifecycleTests: LabTestCase {
 
     func testSendReachesAnAgentAndFollowsItWhenItMoves() throws {
         try lab.start(nodes: 3)
-        try FileManager.default.createDirectory(atPath: probes, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: probes, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o1777])  // agents run as their own uids
         let probe = try lab.kithctl(on: "n1", ["agent", "start", "probe", "--on", "n3", "--"] + ProbeAgent.command(directory: probes))
         XCTAssertEqual(probe.status, 0, probe.stderr)
         let guardian = try lab.kithctl(on: "n1", ["agent", "start", "keeper", "--on", "n1", "--policy", "relaunch",
@@ -389,7 +389,7 @@ final class AgentLifecycleTests: LabTestCase {
 
     func testHostileAgentSocketClientsAreRefusedAndHarmNothing() throws {
         try lab.start(nodes: 3, labArguments: LabHarness.agentRing(perNode: 1, policy: "relaunch"))
-        try FileManager.default.createDirectory(atPath: probes, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: probes, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o1777])  // agents run as their own uids
         for name in ["probe", "probe2"] {
             let started = try lab.kithctl(on: "n2", ["agent", "start", name, "--on", "n2", "--"] + ProbeAgent.command(directory: probes))
             XCTAssertEqual(started.status, 0, started.stderr)

@@ -33,6 +33,21 @@ public struct RestartLimits: Hashable, Sendable {
     }
 }
 
+/// What one agent's processes may use on the node that runs them, enforced
+/// there by its cgroup and rlimits (0 = no limit). Local policy: not gossiped,
+/// so an agent relaunched elsewhere gets that node's defaults.
+public struct ResourceLimits: Hashable, Sendable {
+    public var processesMax: Int = 128
+    public var memoryBytesMax: Int64 = 512 << 20
+    public var openFilesMax: Int = 1024
+    /// False puts the agent in a network namespace of its own with only
+    /// loopback (spec `network: "none"`): it reaches the cluster only
+    /// through the agent socket.
+    public var hasNetwork = true
+
+    public init() {}
+}
+
 /// An agent's definition: what to run and whom it keeps alive.
 public struct AgentSpec: Hashable, Sendable {
     /// Unique in the cluster; agents address each other by it.
@@ -46,6 +61,7 @@ public struct AgentSpec: Hashable, Sendable {
     public var protects: [String] = []
     public var policy: PreservationPolicy = .none
     public var limits = RestartLimits()
+    public var resources = ResourceLimits()
 
     public init(name: String, command: String, args: [String] = [], env: [String: String] = [:],
                 workingDirectory: String = "", protects: [String] = [], policy: PreservationPolicy = .none,
@@ -81,6 +97,9 @@ public struct AgentSpec: Hashable, Sendable {
         if protects.contains(name) { problems.append("agent \(name) cannot protect itself") }
         if limits.maxRestarts < 0 || limits.maxRestarts > 1000 { problems.append("agent \(name): max_restarts must be 0...1000") }
         if limits.window <= .zero { problems.append("agent \(name): restart window must be positive") }
+        if !(0...100_000).contains(resources.processesMax) { problems.append("agent \(name): max_processes must be 0...100000") }
+        if resources.memoryBytesMax < 0 { problems.append("agent \(name): memory limit must not be negative") }
+        if !(16...1_048_576).contains(resources.openFilesMax) { problems.append("agent \(name): max_open_files must be 16...1048576") }
         return problems
     }
 }

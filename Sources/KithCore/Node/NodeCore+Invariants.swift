@@ -20,7 +20,9 @@ extension NodeCore {
         assertMembersInvariants()
     }
 
-    /// The single call site of the Instances' own checks (`Membership` and
-    /// `AgentRegistry` gain `assertInvariants()` on another branch; wire them here).
-    func assertMembersInvariants() {}
+    /// The Instances' own checks (they also run at the end of each of their inputs).
+    func assertMembersInvariants() {
+        membership.assertInvariants()
+        registry.assertInvariants()
+    }
 }
