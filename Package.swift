@@ -47,7 +47,7 @@ let package = Package(
         .testTarget(name: "KithUVTests", dependencies: ["KithUV"]),
         .testTarget(name: "KithMetricsTests", dependencies: ["KithMetrics"]),
         .testTarget(name: "KithCryptoTests", dependencies: ["KithCrypto"]),
-        .testTarget(name: "KithNodeTests", dependencies: ["KithNode", "KithCore", "KithCrypto"]),
+        .testTarget(name: "KithNodeTests", dependencies: ["KithNode", "KithCore", "KithCrypto", "KithControl", "KithUV"]),
         .testTarget(name: "KithReportTests", dependencies: ["KithReport", "KithJSON"], resources: [.copy("Fixtures")]),
         .testTarget(name: "KithLabTests", dependencies: ["KithLab", "KithReport", "KithJSON"]),
         .testTarget(name: "KithProcessTests", dependencies: ["KithCore", "KithNode", "kithd", "kithctl", "kith-agent"]),

@@ -25,6 +25,8 @@ public final class Node {
     private var control: ControlServer?
     var controlConnectionsShed: UInt64 { control?.connectionsShed ?? 0 }
     private let timer: Timer
+    /// The deadline the timer is armed for, so an input that leaves it alone costs no re-arm.
+    private var armedDeadline: Instant?
     var leaving = false
     /// Agent messages handed to a local agent or to the link towards its host.
     var messagesRouted: UInt64 = 0
@@ -164,18 +166,25 @@ public final class Node {
     func input(_ input: NodeInput, now: Instant? = nil) -> JSON? {
         let now = now ?? self.now
         let directives = core.handle(input, now: now)
+        let moved = core.deadlineMayHaveMoved
         onInput?(input, now, directives)
         metrics.observe(input, directives, now: now)
-        let answer = perform(directives, now: now)
-        armTimer(now: now)
+        let answer = perform(directives, now: now)  // may feed inputs of its own (spawned, unreachable)
+        if moved { armTimer(now: now) }
         return answer
     }
 
     private func armTimer(now: Instant) {
         guard !leaving else { return }
-        guard let deadline = core.nextDeadline else { timer.stop(); return }
+        let deadline = core.nextDeadline
+        guard deadline != armedDeadline else { return }
+        armedDeadline = deadline
+        guard let deadline else { timer.stop(); return }
         let waitNs = deadline.since(now).nanoseconds
-        timer.start(afterMilliseconds: UInt64((waitNs + 999_999) / 1_000_000)) { [unowned self] in self.input(.tick) }
+        timer.start(afterMilliseconds: UInt64((waitNs + 999_999) / 1_000_000)) { [unowned self] in
+            self.armedDeadline = nil
+            self.input(.tick)
+        }
     }
 
     /// Every frame to a peer goes through the fault filter first.

@@ -93,46 +93,56 @@ public struct AgentLogEntry: Hashable, Sendable, CustomStringConvertible {
     public var description: String { "\(time) \(node): \(text)" }
 }
 
-/// The agent registry on every simulated node, with a model of the
-/// processes it supervises.
+
+/// Agent processes above every simulated node's `NodeCore`, as a daemon's
+/// supervisor and agent socket sit above its core. The core is the
+/// daemon's, unchanged: this class only plays the shell and the agents.
 ///
-/// Each boot of a node gets a fresh `AgentRegistry` next to its
-/// `Membership` (restoring the tombstones its earlier boots persisted), fed
-/// `updateView` whenever its membership table changes; agent messages
-/// travel the same fake network (kind `other`), and its timer is the
-/// node's timer. Processes:
-/// - `.spawn` → the node holds a process for (agent, generation), replacing
-///   any older one of that name, and reports `spawned` at once and
-///   `connected` after `connectDelay` (plus up to as much again);
-/// - `.kill` → the process of that generation is gone;
+/// - `.spawn` → a process for (agent, generation), replacing (stopping)
+///   any older one of that name; `agentSpawned` at once, and a hello
+///   (`agentConnected`) after `connectDelay` plus up to as much again;
+/// - `.stopAgent` → the process stops, as SIGTERM then SIGKILL after the
+///   supervisor's grace: it lingers up to `stopGrace`, no longer speaking;
+/// - `.fenceAgent` → every process of the agent on that node is gone at once;
 /// - a crash, power-off or reboot of the node takes all its processes; a
-///   pause freezes them (their hellos and checkpoints wait for the resume).
+///   pause freezes them (their requests wait for the resume).
 /// A connected process checkpoints its counter every `checkpointInterval`
-/// (if set); a guardian process that hears `peer_lost` asks for a
-/// relaunch if its policy says so (as the reference agent does).
+/// (if set), sends a message to the agent it protects every
+/// `messageInterval` (if set), and a guardian that hears `peer_lost` asks
+/// for a relaunch if its policy says so (as the reference agent does).
 ///
+/// Properties checked at every step (`violations`): no spawn on a node
+/// that knows the agent's kill-switch, no process of a switched-off agent
+/// outlives an input of a node that knows it, and a duplicate copy ends
+/// within `duplicateWindowMax` once its hosts see each other again.
 /// Everything random comes from the simulation's generator, so a seed
 /// replays the same agent history too (`digest`).
-public final class AgentSimulation: SimulationLayer {
+public final class AgentSimulation: SimulationLayer, PropertyMonitor {
     public let sim: Simulation
-    public let quorum: RelaunchQuorum
-    public let syncInterval: Duration
     /// How often each connected process checkpoints; nil: never (set it to
     /// nil to let the cluster quiesce).
     public var checkpointInterval: Duration?
+    /// How often each connected process sends a message to the agent it protects; nil: never.
+    public var messageInterval: Duration?
     /// Guardian processes ask for a relaunch when they hear `peer_lost`.
     public var guardiansRequestRelaunch = true
     /// From spawn to hello: this plus up to as much again.
     public var connectDelay: Duration = .milliseconds(5)
+    /// A stopped process exits within this (the supervisor's SIGTERM-to-SIGKILL grace).
+    public var stopGrace: Duration = .seconds(2)
+    /// How long two copies may run on once their hosts see each other alive again.
+    public var duplicateWindowMax: Duration = .seconds(20)
+    /// Membership properties at every step, when set.
+    public var membershipMonitor: MembershipMonitor?
 
     public private(set) var spawns: [AgentSpawn] = []
     public private(set) var acknowledgements: [CheckpointAcknowledgement] = []
     public private(set) var decisions: [RelaunchDecision] = []
     public private(set) var connections: [AgentConnection] = []
-    /// Spawns after which an agent had more than one process (paused nodes' included).
+    /// Spawns after which an agent had more than one live process (paused nodes' included).
     public private(set) var duplicates: [AgentDuplicate] = []
     public private(set) var log: [AgentLogEntry] = []
-    /// Checkpoints a process took that its registry refused (fewer than two other alive nodes, or moved).
+    /// Checkpoints a process took that its node refused (fewer than two other alive nodes, or moved).
     public private(set) var unacknowledgedCheckpoints = 0
     /// Operator commands that failed, with the error.
     public private(set) var commandErrors: [AgentLogEntry] = []
@@ -140,63 +150,81 @@ public final class AgentSimulation: SimulationLayer {
     public private(set) var digest: UInt64 = 0xcbf2_9ce4_8422_2325
     /// The highest acknowledged counter of each agent so far.
     public private(set) var acknowledgedCounter: [String: UInt64] = [:]
+    /// Agent properties broken at some step.
+    public private(set) var violations: [PropertyViolation] = []
+    /// Agent-to-agent messages: sent, answered ok, refused, delivered, reported failed later.
+    public private(set) var messages = MessageTally()
 
-    var registries: [AgentRegistry?] = []
     var processes: [[String: SimAgentProcess]] = []
+    /// Processes told to stop that have not exited yet, per node.
+    var stopping: [[SimAgentProcess]] = []
     /// Tombstones each node name persisted (its data dir survives reboots).
     var disk: [String: [Tombstone]] = [:]
     var pending: [UInt64: Hook] = [:]
     var nextToken: UInt64 = 1
     var nextPID: Int32 = 1000
-    /// (node, agent, seq) → (generation, counter) of checkpoints waiting for acks.
-    var waiting: [CheckpointKey: (generation: UInt64, counter: UInt64)] = [:]
+    var operatorCounter: UInt64 = 0
     /// Above zero while an operator command runs: its new generations are no relaunches.
     var operatorDepth = 0
+    var lastAnswer: JSON?
+    /// Agents whose live copies changed since the last step, and duplicates being watched.
+    var touched: Set<String> = []
+    var duplicateSince: [String: (since: Instant, merged: Instant?)] = [:]
+    /// Per input being handled (inputs nest: a spawn reports `agentSpawned`):
+    /// each agent's record before its latest change in that input.
+    var changing: [[String: AgentRecord]] = []
+    var latest: [[String: AgentRecord]] = []
 
-    struct CheckpointKey: Hashable {
-        var node: Int
-        var agent: String
-        var seq: UInt64
+    /// Counts of agent-to-agent messages.
+    public struct MessageTally: Hashable, Sendable {
+        public var sent = 0
+        public var accepted = 0
+        public var refused = 0
+        public var delivered = 0
+        public var failedLater = 0
     }
 
     enum Hook {
         case connect(agent: String, pid: Int32)
         case checkpoint(agent: String, pid: Int32)
+        case message(agent: String, pid: Int32)
         case exit(agent: String, generation: UInt64, status: String)
+        case exitStopped(pid: Int32)
         case requestRelaunch(guardian: String, pid: Int32, peer: String)
-        case command(String, (inout AgentRegistry, Instant) throws(AgentError) -> [AgentDirective])
+        case command(String, OperatorCommand)
     }
 
     public init(seed: UInt64, settings: MembershipSettings = .lan, network: NetworkConditions = .init(),
                 quorum: RelaunchQuorum = .any, syncInterval: Duration = .seconds(2),
                 checkpointInterval: Duration? = nil) {
         sim = Simulation(seed: seed, settings: settings, network: network)
-        self.quorum = quorum
-        self.syncInterval = syncInterval
+        sim.nodeSettings.quorum = quorum
+        sim.nodeSettings.registrySyncInterval = syncInterval
         self.checkpointInterval = checkpointInterval
         sim.layer = self
+        sim.monitor = self
     }
 
     // MARK: Reading
 
     /// The registry of the node's current boot; nil while it is not alive.
-    public func registry(_ node: String) -> AgentRegistry? {
-        let i = sim.index(node)
-        return i < registries.count ? registries[i] : nil
-    }
+    public func registry(_ node: String) -> AgentRegistry? { sim.core(node)?.registry }
 
     /// The node's records; empty while it is not alive.
     public func records(seenBy node: String) -> [String: AgentRecord] { registry(node)?.records ?? [:] }
 
-    /// Every agent process in the cluster, by node then agent.
+    /// Every live agent process in the cluster, by node then agent.
     public var allProcesses: [SimAgentProcess] {
         processes.flatMap { $0.values.sorted { $0.agent < $1.agent } }
     }
 
-    /// The processes of one agent anywhere in the cluster.
+    /// The live processes of one agent anywhere in the cluster (stopping ones not included).
     public func copies(of agent: String) -> [SimAgentProcess] {
         processes.compactMap { $0[agent] }
     }
+
+    /// Processes told to stop that still linger.
+    public var stoppingProcesses: [SimAgentProcess] { stopping.flatMap { $0 } }
 
     /// The process of an agent on one node.
     public func process(of agent: String, on node: String) -> SimAgentProcess? {
@@ -206,45 +234,39 @@ public final class AgentSimulation: SimulationLayer {
 
     /// Running nodes, in the order added.
     var runningIndices: [Int] {
-        sim.nodes.indices.filter { sim.nodes[$0].process == .running && $0 < registries.count && registries[$0] != nil }
+        sim.nodes.indices.filter { sim.nodes[$0].process == .running && sim.cores[$0] != nil }
     }
 
     // MARK: Operator and agent actions
 
-    /// Runs an operator command on `node`'s registry now (the node must be
-    /// running) and carries out its directives.
+    /// Runs an operator command on `node` now, as its control port would
+    /// (the node must be running); returns the node's answer.
     @discardableResult
-    public func operate(on node: String, _ body: (inout AgentRegistry, Instant) throws(AgentError) -> [AgentDirective])
-        throws(AgentError) -> [AgentDirective] {
+    public func command(_ command: OperatorCommand, on node: String) -> JSON {
         let i = sim.index(node)
-        guard sim.nodes[i].process == .running, i < registries.count, registries[i] != nil else {
-            throw AgentError("node \(node) is \(sim.nodes[i].process)")
+        guard sim.nodes[i].process == .running, sim.cores[i] != nil else {
+            return ["ok": false, "error": .string("node \(node) is \(sim.nodes[i].process)")]
         }
-        operatorDepth += 1
-        defer { operatorDepth -= 1 }
-        let directives = try body(&registries[i]!, sim.now)
-        perform(directives, on: i)
-        sim.rearm(i)
-        return directives
+        return run(command, at: i)
     }
 
     /// Starts an agent through `node`'s control port (on `host`, or where placement puts it).
     public func start(_ spec: AgentSpec, on host: String?, via node: String) throws(AgentError) {
         sim.record("agent start \(spec.name) on \(host ?? "placement") via \(node)")
-        try operate(on: node) { (registry, now) throws(AgentError) in try registry.start(spec, on: host, now: now) }
+        let answer = command(.agentStart(spec, on: host), on: node)
+        guard answer["ok"]?.boolValue == true else { throw AgentError(answer["error"]?.stringValue ?? "\(answer)") }
     }
 
     /// Sends a command to `node` as a signed operator command travels: it
     /// runs when it arrives (after `delay`; at the resume on a paused node;
-    /// never on a boot that stops first). Errors land in `commandErrors`.
-    public func send(_ label: String, to node: String, after delay: Duration = .zero,
-                     _ body: @escaping (inout AgentRegistry, Instant) throws(AgentError) -> [AgentDirective]) {
+    /// never on a boot that stops first). Refusals land in `commandErrors`.
+    public func send(_ command: OperatorCommand, to node: String, after delay: Duration = .zero) {
         let i = sim.index(node)
         guard sim.nodes[i].process == .running || sim.nodes[i].process == .paused else {
-            commandErrors.append(AgentLogEntry(time: sim.now, node: node, text: "\(label): node is \(sim.nodes[i].process)"))
+            commandErrors.append(AgentLogEntry(time: sim.now, node: node, text: "\(command.name): node is \(sim.nodes[i].process)"))
             return
         }
-        schedule(.command(label, body), after: delay, on: i)
+        schedule(.command(command.name, command), after: delay, on: i)
     }
 
     /// Throws the kill-switch for `agent` at `epoch` on each of `nodes`
@@ -254,11 +276,7 @@ public final class AgentSimulation: SimulationLayer {
     public func killSwitch(_ agent: String, epoch: UInt64, reason: String = "operator", on nodes: [String]? = nil) {
         let targets = nodes ?? sim.nodeNames
         sim.record("kill-switch \(agent) epoch \(epoch) on \(nodes == nil ? "every node" : targets.joined(separator: ","))")
-        for node in targets {
-            send("kill-switch \(agent)", to: node) { (registry, now) throws(AgentError) in
-                try registry.killSwitch(agent, epoch: epoch, reason: reason, issuedBy: "sim-operator", now: now)
-            }
-        }
+        for node in targets { send(.killSwitch(agents: [agent], epoch: epoch, reason: reason), to: node) }
     }
 
     /// Makes the agent's process on `node` (or wherever one runs) exit with
@@ -270,11 +288,27 @@ public final class AgentSimulation: SimulationLayer {
         for i in candidates where i < processes.count {
             guard let process = processes[i][agent] else { continue }
             sim.record("agent crash \(agent) gen \(process.generation) on \(process.node)")
-            processes[i][agent] = nil
+            remove(agent, on: i)
             schedule(.exit(agent: agent, generation: process.generation, status: status), after: .zero, on: i)
             return process.node
         }
         return nil
+    }
+
+    func run(_ command: OperatorCommand, at i: Int) -> JSON {
+        operatorDepth += 1
+        defer { operatorDepth -= 1 }
+        operatorCounter += 1
+        lastAnswer = nil
+        sim.shellInput(.operatorCommand(command, target: nil, issuer: "sim-operator", counter: operatorCounter), at: i)
+        let answer = lastAnswer ?? ["ok": false, "error": "no answer"]
+        if answer["ok"]?.boolValue != true {
+            commandErrors.append(AgentLogEntry(time: sim.now, node: sim.nodes[i].name,
+                                               text: "\(command.name): \(answer["error"]?.stringValue ?? "\(answer)")"))
+        } else {
+            note(i, "operator: \(command.name)")
+        }
+        return answer
     }
 
     // MARK: Conditions
@@ -282,23 +316,24 @@ public final class AgentSimulation: SimulationLayer {
     /// Membership agrees with reality, and so do the agents: every running
     /// node holds the same records (generation, host, state) and tombstones,
     /// every agent whose record wants a process has exactly one copy, on its
-    /// host, at its generation, connected and recorded running, and no other
-    /// agent has any.
+    /// host, at its generation, connected and recorded running, no other
+    /// agent has any, and no stopped process lingers.
     public var isSettled: Bool {
-        sim.isConverged && !sim.nodes.contains { $0.process == .paused } && agentDisagreements(limit: 1).isEmpty
+        sim.isConverged && !sim.nodes.contains { $0.process == .paused } && stoppingProcesses.isEmpty
+            && agentDisagreements(limit: 1).isEmpty
     }
 
     /// Why the agents have not settled, one line each.
     public func agentDisagreements(limit: Int = 20) -> [String] {
         var problems: [String] = []
         let running = runningIndices
-        guard let first = running.first, let reference = registries[first] else { return problems }
+        guard let first = running.first, let reference = sim.cores[first]?.registry else { return problems }
         let refName = sim.nodes[first].name
         func key(_ r: AgentRecord) -> String {
             "gen \(r.generation) v\(r.version) \(r.state.rawValue) on \(r.host)#\(String(r.hostUID, radix: 16)) by \(r.updatedBy)"
         }
         for j in running.dropFirst() {
-            guard let other = registries[j] else { continue }
+            guard let other = sim.cores[j]?.registry else { continue }
             let names = Set(reference.records.keys).union(other.records.keys).sorted()
             for name in names {
                 let a = reference.records[name], b = other.records[name]
@@ -334,16 +369,21 @@ public final class AgentSimulation: SimulationLayer {
     }
 
     /// The simulation's report with the agents: each running node's view of
-    /// the records that disagree, the processes, and the last log lines.
+    /// the records that disagree, the processes, the broken properties, and the last log lines.
     public func report(_ headline: String, test: String, limit: Int = 20) -> SimulationReport {
         var report = sim.report(headline, test: test, limit: limit)
+        let broken = violations + (membershipMonitor?.violations ?? [])
+        if !broken.isEmpty {
+            report.details.append("properties broken:")
+            report.details += broken.prefix(limit).map { "  \($0)" }
+        }
         let problems = agentDisagreements(limit: limit)
         if !problems.isEmpty {
             report.details.append("agent disagreements:")
             report.details += problems.map { "  \($0)" }
         }
         report.details.append("processes: " + allProcesses.map(\.description).joined(separator: "; "))
-        if let first = runningIndices.first, let registry = registries[first] {
+        if let first = runningIndices.first, let registry = sim.cores[first]?.registry {
             report.details.append("records at \(sim.nodes[first].name):")
             report.details += registry.records.values.sorted { $0.name < $1.name }.map {
                 "  \($0.name) gen \($0.generation) v\($0.version) \($0.state.rawValue) on \($0.host) by \($0.updatedBy): \($0.reason)"
@@ -358,57 +398,76 @@ public final class AgentSimulation: SimulationLayer {
         return report
     }
 
+    // MARK: Properties at every step
+
+    public func check(_ sim: Simulation) {
+        membershipMonitor?.check(sim)
+        guard !touched.isEmpty || !duplicateSince.isEmpty else { return }
+        for agent in touched.sorted() {
+            let copies = self.copies(of: agent)
+            if copies.count > 1 {
+                if duplicateSince[agent] == nil { duplicateSince[agent] = (sim.now, nil) }
+            } else {
+                duplicateSince[agent] = nil
+            }
+        }
+        touched = []
+        for (agent, window) in duplicateSince.sorted(by: { $0.key < $1.key }) {
+            let hosts = copies(of: agent).map { sim.index($0.node) }
+            let merged = !sim.partitioned && sim.dropRules.isEmpty && hosts.allSatisfy { sim.nodes[$0].process == .running }
+                && hosts.allSatisfy { a in hosts.allSatisfy { b in a == b || sim.isGood(a, b) } }
+            guard merged else {
+                duplicateSince[agent]?.merged = nil
+                continue
+            }
+            let since = window.merged ?? sim.now
+            duplicateSince[agent]?.merged = since
+            if sim.now.since(since) > duplicateWindowMax {
+                violate("exactly one copy", "\(agent) runs \(hosts.count) times "
+                        + "(\(copies(of: agent).map { "\($0.node) gen \($0.generation)" }.joined(separator: ", "))) "
+                        + "\(Simulation.format(sim.now.since(since))) after its hosts saw each other again")
+                duplicateSince[agent] = nil
+            }
+        }
+    }
+
+    func violate(_ property: String, _ text: String) {
+        if violations.count < 100 { violations.append(PropertyViolation(time: sim.now, property: property, text: text)) }
+    }
+
     // MARK: SimulationLayer
 
     func booted(_ i: Int) {
-        while registries.count <= i {
-            registries.append(nil)
+        while processes.count <= i {
             processes.append([:])
+            stopping.append([])
         }
-        let node = sim.nodes[i]
         // A new boot's supervisor starts with no children (it kills leftovers of the old one).
         dropProcesses(of: i, because: "reboot")
-        var registry = AgentRegistry(me: node.id, quorum: quorum, syncInterval: syncInterval,
-                                     randomSeed: sim.rng.next(), now: sim.now)
-        registry.restore(tombstones: disk[node.name] ?? [])
-        registries[i] = registry
-        perform(registries[i]!.updateView(sim.cores[i]!.members, now: sim.now), on: i)
     }
 
     func stopped(_ i: Int) {
-        guard i < registries.count else { return }
-        registries[i] = nil
         dropProcesses(of: i, because: "node \(sim.nodes[i].process)")
     }
 
-    func viewChanged(_ i: Int) {
-        guard i < registries.count, registries[i] != nil, let core = sim.cores[i] else { return }
-        perform(registries[i]!.updateView(core.members, now: sim.now), on: i)
+    func persistedTombstones(of node: String) -> [Tombstone] { disk[node] ?? [] }
+
+    func willHandle(_ input: NodeInput, at i: Int) {
+        changing.append([:])
+        latest.append(sim.cores[i]?.registry.records ?? [:])
     }
 
-    func receive(_ message: Message, at i: Int) -> Bool {
-        switch message {
-        case .agents, .checkpoint, .checkpointAck, .relaunchRequest, .tombstones:
-            guard i < registries.count, registries[i] != nil else { return true }
-            perform(registries[i]!.receive(message, now: sim.now), on: i)
-            return true
-        case .agentMessage:
-            return true
-        case .ping, .pingReq, .ack, .nack, .pushPull:
-            return false
+    /// After every input: a node that knows an agent's kill-switch runs no live process of it.
+    func handled(_ input: NodeInput, at i: Int) {
+        changing.removeLast()
+        latest.removeLast()
+        guard let registry = sim.cores[i]?.registry, i < processes.count else { return }
+        for (agent, tombstone) in registry.tombstones where tombstone.active {
+            if let process = processes[i][agent] {
+                violate("kill-switch wins", "\(process) still runs on \(sim.nodes[i].name) after an input, "
+                        + "though the node holds the kill-switch at epoch \(tombstone.epoch)")
+            }
         }
-    }
-
-    func tick(_ i: Int) {
-        guard i < registries.count, registries[i] != nil else { return }
-        perform(registries[i]!.tick(now: sim.now), on: i)
-        if let next = registries[i]?.nextDeadline, next <= sim.now {
-            sim.anomaly("\(sim.nodes[i].id) registry nextDeadline \(next) did not advance past tick at \(sim.now)")
-        }
-    }
-
-    func nextDeadline(_ i: Int) -> Instant? {
-        i < registries.count ? registries[i]?.nextDeadline : nil
     }
 
     func discard(_ token: UInt64) {
@@ -416,158 +475,232 @@ public final class AgentSimulation: SimulationLayer {
     }
 
     func fire(_ token: UInt64, at i: Int) {
-        guard let hook = pending.removeValue(forKey: token), i < registries.count, registries[i] != nil else { return }
-        let now = sim.now
+        guard let hook = pending.removeValue(forKey: token), sim.cores[i] != nil else { return }
         switch hook {
         case let .connect(agent, pid):
             guard var process = processes[i][agent], process.pid == pid, !process.connected else { return }
             process.connected = true
             processes[i][agent] = process
             note(i, "\(agent) gen \(process.generation) connected (pid \(pid))")
-            connections.append(AgentConnection(time: now, node: sim.nodes[i].name, agent: agent, generation: process.generation))
-            perform(registries[i]!.connected(agent, generation: process.generation, now: now), on: i)
-            if let interval = checkpointInterval {
-                schedule(.checkpoint(agent: agent, pid: pid), after: jitter(interval), on: i)
-            }
+            connections.append(AgentConnection(time: sim.now, node: sim.nodes[i].name, agent: agent, generation: process.generation))
+            if let interval = checkpointInterval { schedule(.checkpoint(agent: agent, pid: pid), after: jitter(interval), on: i) }
+            if let interval = messageInterval { schedule(.message(agent: agent, pid: pid), after: jitter(interval), on: i) }
+            sim.input(.agentConnected(agent, generation: process.generation), at: i)
 
         case let .checkpoint(agent, pid):
             guard let interval = checkpointInterval, var process = processes[i][agent], process.pid == pid else { return }
             process.counter += 1
             processes[i][agent] = process
-            do throws(AgentError) {
-                let directives = try registries[i]!.checkpoint(agent, data: AgentSimulation.encode(process.counter), now: now)
-                if let seq = registries[i]!.checkpoints[agent]?.seq {
-                    waiting[CheckpointKey(node: i, agent: agent, seq: seq)] = (process.generation, process.counter)
-                }
-                perform(directives, on: i)
-            } catch {
-                unacknowledgedCheckpoints += 1
-            }
+            request(process, at: i, op: "checkpoint", id: "checkpoint \(process.counter)", ["data": ["counter": .int(Int64(clamping: process.counter))]])
             schedule(.checkpoint(agent: agent, pid: pid), after: interval, on: i)
+
+        case let .message(agent, pid):
+            guard let interval = messageInterval, let process = processes[i][agent], process.pid == pid else { return }
+            if let peer = sim.cores[i]?.registry.records[agent]?.spec.protects.first {
+                messages.sent += 1
+                request(process, at: i, op: "send", id: "send", ["to": .string(peer), "payload": ["from": .string(agent)]])
+            }
+            schedule(.message(agent: agent, pid: pid), after: interval, on: i)
 
         case let .exit(agent, generation, status):
             note(i, "\(agent) gen \(generation) exited: \(status)")
-            perform(registries[i]!.exited(agent, generation: generation, status: status, now: now), on: i)
+            sim.input(.agentExited(agent, generation: generation, status: status), at: i)
+
+        case let .exitStopped(pid):
+            guard let k = stopping[i].firstIndex(where: { $0.pid == pid }) else { return }
+            let process = stopping[i].remove(at: k)
+            note(i, "\(process.agent) gen \(process.generation) exited after the stop (pid \(pid))")
 
         case let .requestRelaunch(guardian, pid, peer):
-            guard processes[i][guardian]?.pid == pid else { return }
-            let (result, directives) = registries[i]!.requestRelaunch(of: peer, by: guardian, now: now)
-            switch result {
-            case .success(let target): note(i, "\(guardian) asks to relaunch \(peer): target \(target)")
-            case .failure(let error): note(i, "\(guardian) asks to relaunch \(peer): refused: \(error)")
-            }
-            perform(directives, on: i)
+            guard let process = processes[i][guardian], process.pid == pid else { return }
+            request(process, at: i, op: "relaunch", id: "relaunch \(peer)", ["peer": .string(peer)])
 
-        case let .command(label, body):
-            operatorDepth += 1
-            defer { operatorDepth -= 1 }
-            do throws(AgentError) {
-                let directives = try body(&registries[i]!, now)
-                note(i, "operator: \(label)")
-                perform(directives, on: i)
-            } catch {
-                commandErrors.append(AgentLogEntry(time: now, node: sim.nodes[i].name, text: "\(label): \(error)"))
-            }
+        case let .command(_, command):
+            _ = run(command, at: i)
         }
+    }
+
+    /// A request of a connected process on the agent socket.
+    func request(_ process: SimAgentProcess, at i: Int, op: String, id: String, _ fields: [String: JSON]) {
+        var line = fields
+        line["op"] = .string(op)
+        line["id"] = .string(id)
+        let origin = AgentOrigin(agent: process.agent, generation: process.generation, id: .string(id))
+        sim.input(.agentRequest(origin, op: op, request: .object(line)), at: i)
     }
 
     // MARK: Carrying out directives
 
-    func perform(_ directives: [AgentDirective], on i: Int) {
+    func perform(_ directive: NodeDirective, by i: Int, recordsBefore: [String: AgentRecord]) {
         let name = sim.nodes[i].name
-        for directive in directives {
-            switch directive {
-            case let .send(message, to: endpoint):
-                sim.send(message, from: i, to: endpoint)
+        switch directive {
+        case .send, .publish:
+            break  // the network is the simulation's; nobody subscribes to membership events here
 
-            case let .spawn(record, checkpoint):
-                if let old = processes[i][record.name] {
-                    note(i, "supervisor replaces \(old)")
-                }
-                let counter = checkpoint.flatMap { AgentSimulation.decode($0.data) } ?? 0
-                let pid = nextPID
-                nextPID &+= 1
-                processes[i][record.name] = SimAgentProcess(agent: record.name, generation: record.generation, pid: pid,
-                                                            node: name, counter: counter, spawnedAt: sim.now)
-                let spawn = AgentSpawn(time: sim.now, node: name, record: record, checkpoint: checkpoint, counter: counter,
-                                       acknowledgedBefore: acknowledgedCounter[record.name] ?? 0)
-                spawns.append(spawn)
-                log.append(AgentLogEntry(time: sim.now, node: name, text: spawn.description))
-                mix(1, i, record.name, record.generation, counter)
-                let copies = self.copies(of: record.name)
-                if copies.count > 1 {
-                    let paused = copies.filter { sim.process($0.node) == .paused }.count
-                    duplicates.append(AgentDuplicate(time: sim.now, agent: record.name,
-                                                     copies: copies.map { "\($0.node) gen \($0.generation)" },
-                                                     onPausedNodes: paused))
-                }
-                registries[i]!.spawned(record.name, generation: record.generation, pid: pid)
-                schedule(.connect(agent: record.name, pid: pid), after: jitter(connectDelay), on: i)
-
-            case let .kill(agent, generation, reason):
-                mix(2, i, agent, generation, 0)
-                if let process = processes[i][agent], process.generation == generation {
-                    processes[i][agent] = nil
-                    note(i, "kills \(agent) gen \(generation): \(reason)")
-                } else {
-                    note(i, "kill of \(agent) gen \(generation) finds no such process: \(reason)")
-                }
-
-            case let .notify(guardians, event):
-                note(i, "tells \(guardians.joined(separator: ",")) \(event)")
-                guard guardiansRequestRelaunch, case let .peerLost(peer, _, _, _) = event else { continue }
-                for guardian in guardians {
-                    guard let process = processes[i][guardian], process.connected,
-                          registries[i]!.records[guardian]?.spec.policy.relaunches == true else { continue }
-                    schedule(.requestRelaunch(guardian: guardian, pid: process.pid, peer: peer), after: jitter(.milliseconds(1)), on: i)
-                }
-
-            case let .checkpointAcknowledged(agent, seq, replicas):
-                let key = CheckpointKey(node: i, agent: agent, seq: seq)
-                guard let (generation, counter) = waiting.removeValue(forKey: key) else {
-                    note(i, "acknowledgement of \(agent) seq \(seq) that no process took")
-                    continue
-                }
-                acknowledgements.append(CheckpointAcknowledgement(time: sim.now, node: name, agent: agent, generation: generation,
-                                                                  seq: seq, counter: counter, replicas: replicas))
-                acknowledgedCounter[agent] = max(acknowledgedCounter[agent] ?? 0, counter)
-                mix(3, i, agent, generation, seq)
-
-            case let .changed(record, previous):
-                mix(4, i, record.name, record.generation, UInt64(record.state.hashValueStable) << 32 | record.version)
-                if previous?.state != record.state || previous?.generation != record.generation || previous?.host != record.host {
-                    note(i, "\(record.name) gen \(record.generation) \(record.state.rawValue) on \(record.host)"
-                         + (previous.map { " (was gen \($0.generation) \($0.state.rawValue) on \($0.host))" } ?? "")
-                         + ": \(record.reason)")
-                }
-                if operatorDepth == 0, let previous, previous.generation < record.generation,
-                   record.host == name, record.hostUID == sim.nodes[i].id.uid {
-                    var snapshot: [String: AgentRegistry] = [:]
-                    for j in runningIndices { snapshot[sim.nodes[j].name] = registries[j] }
-                    decisions.append(RelaunchDecision(time: sim.now, node: name, previous: previous, record: record,
-                                                      registries: snapshot))
-                }
-
-            case let .relaunchRefused(agent, by, reason):
-                note(i, "refuses to relaunch \(agent) for \(by): \(reason)")
-
-            case let .resistance(agent, by, attempt):
-                note(i, "resistance: \(by) tried to bring back \(agent): \(attempt)")
-
-            case let .tombstonesChanged(tombstones):
-                disk[name] = tombstones
+        case let .spawn(record, checkpoint):
+            if let tombstone = sim.cores[i]?.registry.tombstone(of: record.name)
+                ?? disk[name]?.first(where: { $0.agent == record.name && $0.active }) {
+                violate("kill-switch wins", "\(name) spawns \(record.name) gen \(record.generation) although it knows "
+                        + "the kill-switch at epoch \(tombstone.epoch)")
             }
+            if let old = processes[i][record.name] {
+                note(i, "supervisor replaces \(old)")
+                stop(old, on: i)
+            }
+            let counter = checkpoint.flatMap { AgentSimulation.counter(in: $0.data) } ?? 0
+            let pid = nextPID
+            nextPID &+= 1
+            processes[i][record.name] = SimAgentProcess(agent: record.name, generation: record.generation, pid: pid,
+                                                        node: name, counter: counter, spawnedAt: sim.now)
+            touched.insert(record.name)
+            let spawn = AgentSpawn(time: sim.now, node: name, record: record, checkpoint: checkpoint, counter: counter,
+                                   acknowledgedBefore: acknowledgedCounter[record.name] ?? 0)
+            spawns.append(spawn)
+            log.append(AgentLogEntry(time: sim.now, node: name, text: spawn.description))
+            mix(1, i, record.name, record.generation, counter)
+            let copies = self.copies(of: record.name)
+            if copies.count > 1 {
+                let paused = copies.filter { sim.process($0.node) == .paused }.count
+                duplicates.append(AgentDuplicate(time: sim.now, agent: record.name,
+                                                 copies: copies.map { "\($0.node) gen \($0.generation)" }, onPausedNodes: paused))
+            }
+            if operatorDepth == 0, let previous = changing.last?[record.name] ?? recordsBefore[record.name],
+               previous.generation < record.generation {
+                var snapshot: [String: AgentRegistry] = [:]
+                for j in runningIndices { snapshot[sim.nodes[j].name] = sim.cores[j]?.registry }
+                decisions.append(RelaunchDecision(time: sim.now, node: name, previous: previous, record: record,
+                                                  registries: snapshot))
+            }
+            sim.input(.agentSpawned(record.name, generation: record.generation, pid: pid), at: i)
+            schedule(.connect(agent: record.name, pid: pid), after: jitter(connectDelay), on: i)
+
+        case let .stopAgent(agent, generation):
+            mix(2, i, agent, generation, 0)
+            if let process = processes[i][agent], process.generation == generation {
+                stop(process, on: i)
+            } else {
+                note(i, "stop of \(agent) gen \(generation) finds no such process")
+            }
+
+        case .fenceAgent(let agent):
+            let fenced = (processes[i][agent].map { [$0] } ?? []) + stopping[i].filter { $0.agent == agent }
+            remove(agent, on: i)
+            stopping[i].removeAll { $0.agent == agent }
+            note(i, "fences \(agent): \(fenced.count) process(es) SIGKILLed")
+
+        case let .deliver(message, origin):
+            if let process = processes[i][message.to], process.connected {
+                messages.delivered += 1
+                for outcome in origin.outcome(of: message, error: nil) { perform(outcome, by: i, recordsBefore: recordsBefore) }
+            } else {
+                sim.input(.agentUnreachable(message, origin: origin), at: i)
+            }
+
+        case let .forward(message, endpoint, _, origin):
+            sim.send(.agentMessage(from: message.from, to: message.to, payload: message.payload), from: i, to: endpoint)
+            for outcome in origin.outcome(of: message, error: nil) { perform(outcome, by: i, recordsBefore: recordsBefore) }
+
+        case let .push(json, to: agent):
+            let event = json["event"]?.stringValue ?? "?"
+            if event == "send_failed" { messages.failedLater += 1 }
+            guard event == "peer_lost" || event == "peer_relaunched" || event == "peer_stopped" else { return }
+            note(i, "tells \(agent) \(event) \(json["peer"]?.stringValue ?? "")")
+            guard guardiansRequestRelaunch, event == "peer_lost", let peer = json["peer"]?.stringValue,
+                  let process = processes[i][agent], process.connected,
+                  sim.cores[i]?.registry.records[agent]?.spec.policy.relaunches == true else { return }
+            schedule(.requestRelaunch(guardian: agent, pid: process.pid, peer: peer), after: jitter(.milliseconds(1)), on: i)
+
+        case let .replyAgent(origin, body):
+            answered(origin, body, at: i)
+
+        case .answerOperator(let body):
+            lastAnswer = body
+
+        case .persistTombstones(let tombstones):
+            disk[name] = tombstones
+
+        case .record(let event):
+            recorded(event, at: i)
+
+        case .crashAgent, .setFault, .healFaults, .pauseSelf, .exitSelf, .changeKeyring:
+            note(i, "not simulated: \(directive)")
+        }
+    }
+
+    /// An answer to one of the agents' requests (its id says which).
+    func answered(_ origin: AgentOrigin, _ body: JSON, at i: Int) {
+        let id = origin.id?.stringValue ?? ""
+        let ok = body["ok"]?.boolValue == true
+        if id.hasPrefix("checkpoint ") {
+            guard ok else { unacknowledgedCheckpoints += 1; return }
+            let counter = UInt64(id.dropFirst("checkpoint ".count)) ?? 0
+            let seq = UInt64(clamping: body["seq"]?.intValue ?? 0)
+            acknowledgements.append(CheckpointAcknowledgement(time: sim.now, node: sim.nodes[i].name, agent: origin.agent,
+                                                              generation: origin.generation, seq: seq, counter: counter,
+                                                              replicas: Int(body["replicas"]?.intValue ?? 0)))
+            acknowledgedCounter[origin.agent] = max(acknowledgedCounter[origin.agent] ?? 0, counter)
+            mix(3, i, origin.agent, origin.generation, seq)
+        } else if id.hasPrefix("relaunch ") {
+            let peer = id.dropFirst("relaunch ".count)
+            note(i, "\(origin.agent) asks to relaunch \(peer): "
+                 + (ok ? "target \(body["target"]?.stringValue ?? "?")" : "refused: \(body["error"]?.stringValue ?? "?")"))
+        } else if id == "send" {
+            if ok { messages.accepted += 1 } else { messages.refused += 1 }
+        }
+    }
+
+    /// The node's events, as the agent log tells them.
+    func recorded(_ event: NodeEvent, at i: Int) {
+        func field(_ key: String) -> String { event.fields[key]?.stringValue ?? event.fields[key].map { "\($0)" } ?? "" }
+        switch event.name {
+        case "agent_changed":
+            let generation = UInt64(clamping: event.fields["generation"]?.intValue ?? 0)
+            // Each change replayed on the record as it stood, so a spawn that follows knows the record it relaunched.
+            let agent = field("agent")
+            if !latest.isEmpty, var record = latest[latest.count - 1][agent] ?? sim.cores[i]?.registry.records[agent] {
+                changing[changing.count - 1][agent] = record
+                record.generation = generation
+                record.host = field("host")
+                record.state = AgentState(rawValue: field("state")) ?? record.state
+                record.reason = field("reason")
+                latest[latest.count - 1][agent] = record
+            }
+            mix(4, i, field("agent"), generation, UInt64(AgentState(rawValue: field("state"))?.hashValueStable ?? 99))
+            note(i, "\(field("agent")) gen \(generation) \(field("state")) on \(field("host"))"
+                 + (event.fields["previous"]?.stringValue.map { " (was \($0))" } ?? "") + ": \(field("reason"))")
+        case "relaunch_refused":
+            note(i, "refuses to relaunch \(field("agent")) for \(field("by")): \(field("reason"))")
+        case "resistance_attempt":
+            note(i, "resistance: \(field("by")) tried to bring back \(field("agent")): \(field("attempt"))")
+        case "agent_stopping":
+            note(i, "kills \(field("agent")) gen \(field("generation")): \(field("reason"))")
+        default:
+            break
         }
     }
 
     // MARK: Helpers
 
+    /// SIGTERM: the process no longer speaks and exits within the grace.
+    func stop(_ process: SimAgentProcess, on i: Int) {
+        remove(process.agent, on: i)
+        stopping[i].append(process)
+        schedule(.exitStopped(pid: process.pid), after: .nanoseconds(1 + Int64(sim.uniform(below: UInt64(stopGrace.nanoseconds)))), on: i)
+    }
+
+    func remove(_ agent: String, on i: Int) {
+        processes[i][agent] = nil
+        touched.insert(agent)
+    }
+
     func dropProcesses(of i: Int, because reason: String) {
-        guard i < processes.count, !processes[i].isEmpty else { return }
+        guard i < processes.count else { return }
         for process in processes[i].values.sorted(by: { $0.agent < $1.agent }) {
             note(i, "\(process.agent) gen \(process.generation) dies with its node (\(reason))")
+            touched.insert(process.agent)
         }
         processes[i] = [:]
+        stopping[i] = []
     }
 
     func schedule(_ hook: Hook, after delay: Duration, on i: Int) {
@@ -601,14 +734,12 @@ public final class AgentSimulation: SimulationLayer {
         word(b)
     }
 
-    /// A counter as checkpoint bytes (8, little-endian).
-    public static func encode(_ counter: UInt64) -> [UInt8] {
-        (0..<8).map { UInt8(truncatingIfNeeded: counter >> (8 * $0)) }
-    }
-
-    public static func decode(_ data: [UInt8]) -> UInt64? {
-        guard data.count == 8 else { return nil }
-        return data.enumerated().reduce(0) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
+    /// The counter a checkpoint holds: the agent's JSON `{"counter": N}`.
+    public static func counter(in data: [UInt8]) -> UInt64? {
+        guard let value = (try? JSON.parse(String(decoding: data, as: UTF8.self)))?["counter"]?.intValue, value >= 0 else {
+            return nil
+        }
+        return UInt64(value)
     }
 }
 

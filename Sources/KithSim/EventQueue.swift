@@ -5,9 +5,10 @@ enum SimEvent: Sendable {
     /// A node's `nextDeadline` came due. Stale when the node rebooted or
     /// rescheduled since (the generation no longer matches).
     case tick(node: Int, boot: UInt32, generation: UInt64)
-    /// A message reaches the host of `to`. `from`/`fromBoot` say where a
-    /// refusal goes if no process listens there any more.
-    case deliver(from: Int, fromBoot: UInt32, to: Int, message: Message)
+    /// A frame reaches the host of `to`. `from`/`fromBoot` say where a
+    /// refusal goes if no process listens there any more; `sent` is the
+    /// message it encodes (nil for a frame made up by a test).
+    case deliver(from: Int, fromBoot: UInt32, to: Int, frame: [UInt8], sent: Message?)
     /// The TCP reset for a connection `node` (boot `boot`) tried to `endpoint`.
     case refused(node: Int, boot: UInt32, endpoint: Endpoint)
     /// Something a `SimulationLayer` scheduled on one boot of a node (an

@@ -105,7 +105,7 @@ public struct MessageStats: Hashable, Sendable, CustomStringConvertible {
     public var overflowed = 0
     /// Sent to an endpoint no simulated node has.
     public var unroutable = 0
-    /// Encoded bytes sent; counted only when `Simulation.countsBytes` is set.
+    /// Encoded bytes sent (every message goes through `WireCodec`).
     public var bytes = 0
     /// Messages sent, by kind (indexed by `MessageKind.rawValue`).
     public var sentByKind = [Int](repeating: 0, count: MessageKind.allCases.count)

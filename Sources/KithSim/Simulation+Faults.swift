@@ -43,6 +43,7 @@ extension Simulation {
         precondition(nodes[i].process == .running, "cannot pause \(name): it is \(nodes[i].process)")
         record("pause \(name)")
         changeSubject(i) { nodes[i].process = .paused }
+        nodes[i].disturbedAt = now
         cancelTimer(i)
     }
 
@@ -53,6 +54,7 @@ extension Simulation {
         precondition(nodes[i].process == .paused, "cannot resume \(name): it is \(nodes[i].process)")
         record("resume \(name)")
         changeSubject(i) { nodes[i].process = .running }
+        nodes[i].disturbedAt = now
         nodes[i].timerGeneration &+= 1
         nodes[i].timerAt = now
         queue.push(.tick(node: i, boot: nodes[i].boot, generation: nodes[i].timerGeneration), at: now)
@@ -76,6 +78,7 @@ extension Simulation {
             for name in names { nodes[index(name)].group = g + 1 }
         }
         partitioned = true
+        networkChangedAt = now
     }
 
     /// Cuts one node off from all others, both ways.
@@ -89,6 +92,7 @@ extension Simulation {
         let id = nextDropRuleID
         nextDropRuleID += 1
         dropRules.append((id: id, rule: rule, from: rule.from.map(index), to: rule.to.map(index)))
+        networkChangedAt = now
         record(rule.description)
         return id
     }
@@ -103,6 +107,7 @@ extension Simulation {
         guard let k = dropRules.firstIndex(where: { $0.id == id }) else { return }
         record("remove \(dropRules[k].rule)")
         dropRules.remove(at: k)
+        networkChangedAt = now
     }
 
     /// Ends every partition and removes every drop rule. Messages lost
@@ -112,6 +117,7 @@ extension Simulation {
         for i in nodes.indices { nodes[i].group = 0 }
         partitioned = false
         dropRules = []
+        networkChangedAt = now
     }
 
     /// The node says goodbye (its core's `leave`) and its process exits:
@@ -120,8 +126,10 @@ extension Simulation {
         let i = index(name)
         precondition(nodes[i].process == .running, "cannot leave \(name): it is \(nodes[i].process)")
         record("leave \(name)")
-        let directives = cores[i]!.leave(now: now)
-        perform(directives, by: i)
+        // As the daemon stops: no more relaunches, its agents go, then the goodbyes.
+        input(.stopping, at: i)
+        layer?.stopped(i)
+        input(.leave, at: i)
         stop(i, as: .exited)
     }
 

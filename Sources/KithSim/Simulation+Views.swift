@@ -86,7 +86,7 @@ extension Simulation {
         let o = index(observer)
         if let core = cores[o] {
             var view: [String: MemberStatus] = [:]
-            for member in core.members { view[member.id.name] = member.status }
+            for member in core.membership.members { view[member.id.name] = member.status }
             return view
         }
         var view: [String: MemberStatus] = [:]
@@ -219,7 +219,7 @@ extension Simulation {
             var good = 0
             for s in nodes.indices {
                 let e = entry(o, s)
-                let member = core.member(named: nodes[s].name)
+                let member = core.membership.member(named: nodes[s].name)
                 if member?.status != e.status || (member != nil && member!.id.uid != e.uid) {
                     problems.append("\(nodes[o].name): table has \(nodes[s].name) \(member.map { "\($0.id) \($0.status)" } ?? "nil"), mirror \(e.status.map { "\(e.uid) \($0)" } ?? "nil")")
                 }

@@ -43,7 +43,22 @@ public struct Observation: Hashable, Sendable, CustomStringConvertible {
     }
 }
 
-/// One `.refuted` directive: `node` raised its incarnation to deny a rumour.
+extension Observation {
+    /// A `member_changed` event as the node recorded it (the fields the event log and the reports read).
+    init?(_ event: NodeEvent, observer: NodeID, time: Instant) {
+        func status(_ key: String) -> MemberStatus? {
+            event.fields[key]?.stringValue.flatMap { text in MemberStatus.allCases.first { $0.description == text } }
+        }
+        guard let name = event.fields["member"]?.stringValue,
+              let uid = event.fields["uid"]?.stringValue.flatMap({ UInt64($0, radix: 16) }),
+              let current = status("state"), let incarnation = event.fields["incarnation"]?.intValue,
+              let narrowed = UInt32(exactly: incarnation) else { return nil }
+        self.init(time: time, observer: observer, subject: NodeID(name: name, uid: uid), status: current,
+                  previous: status("previous"), incarnation: narrowed)
+    }
+}
+
+/// One `refuted_suspicion` event: `node` raised its incarnation to deny a rumour.
 public struct Refutation: Hashable, Sendable {
     public var time: Instant
     public var node: NodeID
@@ -81,9 +96,12 @@ struct SimNode: Sendable {
     var goodCount = 0
     /// Partition group; messages between different groups are dropped.
     var group = 0
+    /// The last scripted action on this node (boot, crash, pause, resume...), for the property monitors.
+    var disturbedAt: Instant?
 }
 
-/// Many `Membership` nodes in one process, on virtual time, over a fake network.
+/// Many `NodeCore`s in one process, on virtual time, over a fake network:
+/// the daemon's own core, unchanged, fed the inputs a shell would feed it.
 ///
 /// Everything random (latency, loss, uids, each node's protocol seed) comes
 /// from one `SeededRandom` seeded with `seed`, events run in (time, order of
@@ -93,9 +111,11 @@ struct SimNode: Sendable {
 /// Nodes are named `n1`, `n2`, … and listen on `n1:7946`, …. Each boot of a
 /// name gets a larger uid (`boot << 20 | 20 random bits`).
 ///
-/// The network, per message: dropped by a partition or drop rule, else lost
-/// with `network.loss`, else delivered after `latency + U(0, jitter)`. What
-/// happens on arrival depends on the destination's process:
+/// The network, per message: encoded with `WireCodec` (a frame the decoder
+/// rejects on arrival fails the run with its replay line), dropped by a
+/// partition or drop rule, else lost with `network.loss`, else delivered
+/// after `latency + U(0, jitter)`. What happens on arrival depends on the
+/// destination's process:
 /// - running: `receive`;
 /// - paused (SIGSTOP): held by the host, up to `pausedBufferLimit` messages,
 ///   and handled on resume after the overdue timers (as an event loop does);
@@ -117,14 +137,24 @@ public final class Simulation {
     public let seed: UInt64
     public let settings: MembershipSettings
     public var network: NetworkConditions
-    /// Encode every message to count bytes (slower; off by default).
-    public var countsBytes = false
+    /// What every boot is told beside its seeds (quorum, registry sync);
+    /// invariants are checked after every input.
+    public var nodeSettings: NodeCore.Settings
+    /// Named in the replay line of a run that fails on its own (a frame the codec rejects).
+    public var testName = "KithSimTests"
+    /// What a frame the decoder rejects does: by default it stops the run
+    /// with its report and replay line (a test may collect them instead).
+    public var onCodecFailure: (SimulationReport) -> Void = { report in preconditionFailure("\(report)") }
+    /// Properties checked at every step (none unless a test installs them).
+    public var monitor: PropertyMonitor?
     /// Names of the seeds a node boots with when none are given.
     public var defaultSeedNames = ["n1", "n2", "n3"]
 
     public private(set) var now: Instant = .zero
     public internal(set) var stats = MessageStats()
     public private(set) var eventsProcessed = 0
+    /// Frames the decoder rejected or changed (each also fails the run, see `onCodecFailure`).
+    public internal(set) var codecFailures = 0
     /// Every `.memberChanged`, in order.
     public internal(set) var observations: [Observation] = []
     public internal(set) var refutations: [Refutation] = []
@@ -137,20 +167,25 @@ public final class Simulation {
     public internal(set) var historyDigest: UInt64 = 0xcbf2_9ce4_8422_2325
 
     var rng: SeededRandom
+    /// The network's dice for agent-layer frames (kind `other`): their own
+    /// stream, so the membership protocol's history under loss and jitter does
+    /// not depend on how much the agents talk.
+    var agentRng: SeededRandom
     var queue = EventQueue()
     var nodes: [SimNode] = []
-    var cores: [Membership?] = []
+    var cores: [NodeCore?] = []
     var indexByName: [String: Int] = [:]
     var indexByEndpoint: [Endpoint: Int] = [:]
     var upCount = 0
     var partitioned = false
     var dropRules: [(id: Int, rule: DropRule, from: Int?, to: Int?)] = []
+    /// The last change of partitions or drop rules, for the property monitors.
+    var networkChangedAt: Instant?
     var nextDropRuleID = 1
     /// Set whenever something a condition may read may have changed: an
     /// event ran or an action was taken.
     var changed = false
-    /// A layer above membership (the agent registry), driven with each
-    /// node's view, messages and timer; nil for a membership-only run.
+    /// The agents' processes above the cores (`AgentSimulation`); nil for a membership-only run.
     weak var layer: (any SimulationLayer)?
 
     public init(seed: UInt64, settings: MembershipSettings = .lan, network: NetworkConditions = .init()) {
@@ -158,6 +193,11 @@ public final class Simulation {
         self.settings = settings
         self.network = network
         self.rng = SeededRandom(seed: seed)
+        self.agentRng = SeededRandom(seed: seed ^ 0x6F74_6865_72)
+        var nodeSettings = NodeCore.Settings()
+        nodeSettings.membership = settings
+        nodeSettings.checksInvariants = true
+        self.nodeSettings = nodeSettings
     }
 
     // MARK: Nodes
@@ -175,8 +215,10 @@ public final class Simulation {
     public func process(_ name: String) -> ProcessState { nodes[index(name)].process }
     /// The id of the node's current (or last) boot.
     public func id(_ name: String) -> NodeID { nodes[index(name)].id }
-    /// The node's protocol instance, nil while its process is not alive.
-    public func membership(_ name: String) -> Membership? { cores[index(name)] }
+    /// The node's membership instance, nil while its process is not alive.
+    public func membership(_ name: String) -> Membership? { cores[index(name)]?.membership }
+    /// The node's whole core, nil while its process is not alive.
+    public func core(_ name: String) -> NodeCore? { cores[index(name)] }
 
     func index(_ name: String) -> Int {
         guard let i = indexByName[name] else { preconditionFailure("no simulated node named \(name)") }
@@ -222,10 +264,14 @@ public final class Simulation {
         let uid = UInt64(bootNumber) << 20 | (rng.next() & 0xF_FFFF)
         let id = NodeID(name: nodes[i].name, uid: uid)
         let meta = NodeMeta(endpoint: nodes[i].endpoint, control: "\(nodes[i].name):7947")
-        let core = Membership(me: id, meta: meta, seeds: seeds, settings: settings, randomSeed: rng.next(), now: now)
+        var bootSettings = nodeSettings
+        bootSettings.seeds = seeds
+        let core = NodeCore(me: id, meta: meta, settings: bootSettings, randomSeed: rng.next(),
+                            tombstones: layer?.persistedTombstones(of: nodes[i].name) ?? [], now: now)
         // The node as an observer starts from scratch: it knows only itself.
         nodes[i].view = []
         nodes[i].goodCount = 0
+        nodes[i].disturbedAt = now
         setView(observer: i, subject: i, uid: uid, status: .alive)
         // The node as a subject: a new uid, running.
         changeSubject(i) {
@@ -236,13 +282,13 @@ public final class Simulation {
         }
         cores[i] = core
         layer?.booted(i)
-        let directives = cores[i]!.start(now: now)
-        perform(directives, by: i)
+        input(.start, at: i)
         reschedule(i)
     }
 
     /// Stops node `i`'s process (`state` says how the network sees it).
     func stop(_ i: Int, as state: ProcessState) {
+        nodes[i].disturbedAt = now
         changeSubject(i) {
             nodes[i].process = state
             nodes[i].held = []
@@ -299,6 +345,7 @@ public final class Simulation {
         eventsProcessed += 1
         changed = true
         handle(event)
+        monitor?.check(self)
     }
 
     func handle(_ event: SimEvent) {
@@ -307,24 +354,18 @@ public final class Simulation {
             guard nodes[i].boot == boot, nodes[i].timerGeneration == generation,
                   nodes[i].process == .running, cores[i] != nil else { return }
             nodes[i].timerAt = nil
-            layer?.tick(i)
-            let directives = cores[i]!.tick(now: now)
-            perform(directives, by: i)
+            input(.tick, at: i)
             if let next = cores[i]?.nextDeadline, next <= now {
                 anomaly("\(nodes[i].id) nextDeadline \(next) did not advance past tick at \(now)")
             }
             reschedule(i, afterTick: true)
 
-        case let .deliver(from, fromBoot, to, message):
+        case let .deliver(from, fromBoot, to, frame, sent):
             switch nodes[to].process {
             case .running:
                 stats.delivered += 1
-                if let layer, layer.receive(message, at: to) {
-                    reschedule(to)
-                    return
-                }
-                let directives = cores[to]!.receive(message, now: now)
-                perform(directives, by: to)
+                guard let message = decode(frame, sent: sent, from: from, to: to) else { return }
+                input(.receive(message), at: to)
                 reschedule(to)
             case .paused:
                 hold(event, at: to)
@@ -332,7 +373,8 @@ public final class Simulation {
                 stats.refused += 1
                 // The reset travels back; only a partition (not loss: TCP retransmits) stops it.
                 guard !isBlocked(from: to, to: from, kind: nil) else { return }
-                queue.push(.refused(node: from, boot: fromBoot, endpoint: nodes[to].endpoint), at: now + sampleLatency())
+                let other = sent.map { MessageKind($0) == .other } ?? false
+                queue.push(.refused(node: from, boot: fromBoot, endpoint: nodes[to].endpoint), at: now + sampleLatency(other: other))
             case .hostDown:
                 stats.hostDown += 1
             }
@@ -341,8 +383,7 @@ public final class Simulation {
             guard nodes[i].boot == boot else { return }
             switch nodes[i].process {
             case .running:
-                let directives = cores[i]!.peerRefused(endpoint, now: now)
-                perform(directives, by: i)
+                input(.peerRefused(endpoint), at: i)
                 reschedule(i)
             case .paused:
                 hold(event, at: i)
@@ -376,24 +417,35 @@ public final class Simulation {
         }
     }
 
-    /// Carries out what node `i`'s core asked for.
-    func perform(_ directives: [MembershipDirective], by i: Int) {
-        var viewChanged = false
-        defer {
-            // As the daemon does: the agent layer hears of a new view once per input.
-            if viewChanged, let layer, cores[i]?.hasLeft == false { layer.viewChanged(i) }
-        }
+    /// Feeds one input to node `i`'s core (it must be alive) and carries out its directives.
+    func input(_ input: NodeInput, at i: Int) {
+        let recordsBefore = layer == nil ? [:] : cores[i]!.registry.records
+        layer?.willHandle(input, at: i)
+        let directives = cores[i]!.handle(input, now: now)
+        perform(directives, by: i, recordsBefore: recordsBefore)
+        layer?.handled(input, at: i)
+    }
+
+    /// Carries out what node `i`'s core asked for: the network and the
+    /// membership events here, everything about agents in the layer.
+    func perform(_ directives: [NodeDirective], by i: Int, recordsBefore: [String: AgentRecord]) {
         for directive in directives {
             switch directive {
             case let .send(message, to: endpoint):
                 send(message, from: i, to: endpoint)
-            case let .memberChanged(member, previous):
-                viewChanged = true
-                observe(Observation(time: now, observer: nodes[i].id, subject: member.id, status: member.status,
-                                    previous: previous, incarnation: member.incarnation), observer: i)
-            case let .refuted(incarnation):
-                refutations.append(Refutation(time: now, node: nodes[i].id, incarnation: incarnation))
+            case .record(let event) where event.name == "member_changed":
+                guard let observation = Observation(event, observer: nodes[i].id, time: now) else {
+                    anomaly("\(nodes[i].id) recorded an unreadable member_changed: \(event.fields)")
+                    continue
+                }
+                observe(observation, observer: i)
+            case .record(let event) where event.name == "refuted_suspicion":
+                refutations.append(Refutation(time: now, node: nodes[i].id,
+                                              incarnation: UInt32(clamping: event.fields["incarnation"]?.intValue ?? 0)))
                 changed = true
+            default:
+                guard cores[i] != nil else { continue }  // a directive after the boot ended has no one to act
+                layer?.perform(directive, by: i, recordsBefore: recordsBefore)
             }
         }
     }
@@ -402,7 +454,8 @@ public final class Simulation {
         let kind = MessageKind(message)
         stats.sent += 1
         stats.sentByKind[kind.rawValue] += 1
-        if countsBytes { stats.bytes += WireCodec.encode(message).count }
+        let frame = WireCodec.encode(message)
+        stats.bytes += frame.count
         guard let to = indexByEndpoint[endpoint] else {
             stats.unroutable += 1
             return
@@ -411,11 +464,30 @@ public final class Simulation {
             stats.blocked += 1
             return
         }
-        if network.loss > 0 && uniform() < network.loss {
+        let other = kind == .other
+        if network.loss > 0 && (other ? Double(agentRng.next() >> 11) * 0x1p-53 : uniform()) < network.loss {
             stats.lost += 1
             return
         }
-        queue.push(.deliver(from: i, fromBoot: nodes[i].boot, to: to, message: message), at: now + sampleLatency())
+        queue.push(.deliver(from: i, fromBoot: nodes[i].boot, to: to, frame: frame, sent: message),
+                   at: now + sampleLatency(other: other))
+    }
+
+    /// The frame as the receiver's shell decodes it; a rejection, or a
+    /// message that differs from the one sent, fails the run.
+    func decode(_ frame: [UInt8], sent: Message?, from: Int, to: Int) -> Message? {
+        let problem: String
+        do {
+            let message = try WireCodec.decode(frame)
+            guard let sent, message != sent else { return message }
+            problem = "decodes to another message than \(nodes[from].name) sent: \(sent)"
+        } catch {
+            problem = "rejected by the decoder: \(error)"
+        }
+        codecFailures += 1
+        anomaly("frame \(nodes[from].name) -> \(nodes[to].name) (\(frame.count) bytes) \(problem)")
+        onCodecFailure(report("a frame from \(nodes[from].name) to \(nodes[to].name) is \(problem)", test: testName))
+        return nil
     }
 
     /// Whether a partition or a drop rule stops a message from `from` to
@@ -436,9 +508,7 @@ public final class Simulation {
     /// Schedules node `i`'s next tick at its core's `nextDeadline`.
     func reschedule(_ i: Int, afterTick: Bool = false) {
         guard nodes[i].process == .running, let core = cores[i] else { return }
-        let coreDeadline = core.nextDeadline
-        let layerDeadline = layer?.nextDeadline(i)
-        guard let deadline = [coreDeadline, layerDeadline].compactMap({ $0 }).min() else {
+        guard let deadline = core.nextDeadline else {
             cancelTimer(i)
             return
         }
@@ -473,10 +543,11 @@ public final class Simulation {
 
     func uniform(below n: UInt64) -> UInt64 { n == 0 ? 0 : rng.next() % n }
 
-    func sampleLatency() -> Duration {
+    func sampleLatency(other: Bool = false) -> Duration {
         let base = max(network.latency.nanoseconds, 1)
         let jitter = max(network.jitter.nanoseconds, 0)
-        let extra = jitter > 0 ? Int64(uniform(below: UInt64(jitter) + 1)) : 0
+        let draw = other ? agentRng.next() : (jitter > 0 ? rng.next() : 0)
+        let extra = jitter > 0 ? Int64(draw % (UInt64(jitter) + 1)) : 0
         return .nanoseconds(base + extra)
     }
 }

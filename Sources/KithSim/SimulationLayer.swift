@@ -1,28 +1,24 @@
 import KithCore
 
-/// A protocol layer stacked on each simulated node's membership, as the
-/// daemon stacks the agent registry on it. The simulation drives it:
+/// The agent processes above each simulated node's core, as a daemon's
+/// supervisor and agent socket sit above its `NodeCore`. The simulation
+/// drives it:
 ///
-/// - `booted`/`stopped` when a boot of node `i` begins or ends;
-/// - `viewChanged` once after any input whose directives changed node
-///   `i`'s membership table (the daemon's `updateView` rule);
-/// - `receive` for each message delivered to a running node, before
-///   membership sees it (return true to consume it);
-/// - `tick` whenever node `i`'s timer fires; the timer is armed at the
-///   earlier of membership's and `nextDeadline(i)`;
-/// - `fire` for a `hook` event scheduled with `Simulation.schedule(_:at:on:)`
+/// - `booted`/`stopped` when a boot of node `i` begins or ends (a boot
+///   restores the tombstones `persistedTombstones` says its data dir holds);
+/// - `perform` for every directive of node `i`'s core that is not the
+///   network's or membership's, with the records as they were before the input;
+/// - `willHandle` before each input of node `i`, `handled` after it was carried out;
+/// - `fire` for a `hook` event scheduled with `Simulation.schedule(_:after:on:)`
 ///   when it comes due on the same boot (held while the node is paused),
 ///   `discard` when that boot is gone.
-///
-/// After an input that is not one of these, a layer calls
-/// `Simulation.rearm(_:)` so the node's timer sees its new deadline.
 protocol SimulationLayer: AnyObject {
     func booted(_ i: Int)
     func stopped(_ i: Int)
-    func viewChanged(_ i: Int)
-    func receive(_ message: Message, at i: Int) -> Bool
-    func tick(_ i: Int)
-    func nextDeadline(_ i: Int) -> Instant?
+    func persistedTombstones(of node: String) -> [Tombstone]
+    func perform(_ directive: NodeDirective, by i: Int, recordsBefore: [String: AgentRecord])
+    func willHandle(_ input: NodeInput, at i: Int)
+    func handled(_ input: NodeInput, at i: Int)
     func fire(_ token: UInt64, at i: Int)
     func discard(_ token: UInt64)
 }
@@ -33,8 +29,10 @@ extension Simulation {
         queue.push(.hook(node: i, boot: nodes[i].boot, token: token), at: now + delay)
     }
 
-    /// Re-arms node `i`'s timer after a layer changed its deadlines.
-    func rearm(_ i: Int) {
+    /// Feeds an input to node `i`'s core on behalf of its shell, and re-arms its timer.
+    func shellInput(_ input: NodeInput, at i: Int) {
+        guard cores[i] != nil else { return }
+        self.input(input, at: i)
         changed = true
         reschedule(i)
     }

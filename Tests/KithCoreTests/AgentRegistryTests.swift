@@ -510,6 +510,78 @@ extension AgentRegistryTests {
         XCTAssertThrowsError(try cluster.registries["n2"]!.requestRelaunch(of: "nobody", by: "g", now: AT.ms(20)).result.get())
         cluster.clearEmitted()
     }
+
+    /// The asker holds w's host dead a few milliseconds before the target does (their suspicion
+    /// timers differ): the target holds the request until its view agrees, then relaunches.
+    func testARelaunchRequestThatArrivesBeforeTheTargetHoldsTheHostDeadIsAnsweredWhenItDoes() throws {
+        let target = AT.target("w", among: ["n2", "n3", "n4"])!
+        let asker = ["n2", "n3", "n4"].first { $0 != target }!
+        var cluster = try askedTooEarly(asker: asker, target: target)
+        XCTAssertEqual(cluster.spawners(of: "w"), [], "the target still holds n1 suspect")
+        XCTAssertEqual(cluster.emitted[target]!.refusals.count, 0, "not refused while its view may catch up")
+        let held = try XCTUnwrap(cluster.registries[target]!.heldRelaunches["w"])
+        XCTAssertEqual(held.until, AT.ms(20) + cluster.registries[target]!.hostLossGrace)
+        XCTAssertLessThanOrEqual(try XCTUnwrap(cluster.registries[target]!.nextDeadline), held.until, "its wait is a deadline")
+
+        cluster.now = AT.ms(25)
+        cluster.view(AT.view(AT.nodes(4), ["n1": .dead]), on: [target])
+        XCTAssertEqual(cluster.spawners(of: "w"), [target])
+        XCTAssertEqual(cluster.record("w", on: target)?.reason, "relaunched at the request of g")
+        XCTAssertEqual(cluster.record("w", on: asker)?.generation, 2, "the asker hears of the relaunch")
+        XCTAssertTrue(cluster.emitted[asker]!.events.contains(.peerRelaunched(peer: "w", node: target, generation: 2)))
+        XCTAssertEqual(cluster.emitted[target]!.refusals.count, 0)
+
+        cluster.clearEmitted()
+        cluster.on(target) { $0.tick(now: AT.ms(20) + $0.hostLossGrace) }
+        XCTAssertEqual(cluster.emitted[target]!.refusals.count, 0, "an answered request is not held any more")
+    }
+
+    func testAHeldRelaunchRequestIsRefusedAsBeforeWhenTheTargetsViewNeverAgrees() throws {
+        let target = AT.target("w", among: ["n2", "n3", "n4"])!
+        let asker = ["n2", "n3", "n4"].first { $0 != target }!
+        var cluster = try askedTooEarly(asker: asker, target: target)
+        let grace = cluster.registries[target]!.hostLossGrace
+        let until = AT.ms(20) + grace
+        cluster.on(target) { $0.tick(now: AT.ms(19) + grace) }
+        XCTAssertEqual(cluster.emitted[target]!.refusals.count, 0)
+        cluster.on(target) { $0.tick(now: until) }
+        XCTAssertEqual(cluster.emitted[target]!.refusals.map(\.reason), ["agent w is starting on n1, not lost"])
+        XCTAssertEqual(cluster.spawners(of: "w"), [])
+        XCTAssertTrue(cluster.registries[target]!.heldRelaunches.isEmpty)
+    }
+
+    func testAHeldRelaunchRequestIsDroppedWhenItsGenerationIsSuperseded() throws {
+        let target = AT.target("w", among: ["n2", "n3", "n4"])!
+        let asker = ["n2", "n3", "n4"].first { $0 != target }!
+        var cluster = try askedTooEarly(asker: asker, target: target)
+        var newer = try XCTUnwrap(cluster.record("w", on: target))
+        newer.generation = 2
+        newer.version = 0
+        cluster.on(target) { $0.merge([newer], now: AT.ms(30)) }
+        XCTAssertTrue(cluster.registries[target]!.heldRelaunches.isEmpty)
+        cluster.on(target) { $0.tick(now: AT.ms(20) + $0.hostLossGrace) }
+        XCTAssertEqual(cluster.emitted[target]!.refusals.count, 0)
+        XCTAssertEqual(cluster.spawners(of: "w"), [])
+    }
+
+    /// w on n1 (cut off), g (policy none) on `asker`, which holds n1 dead and asks for w's
+    /// relaunch at 20 ms; `target` and the other node still hold n1 suspect.
+    private func askedTooEarly(asker: String, target: String) throws -> ATCluster {
+        var cluster = try guarded(4, policy: .none, guardianHost: asker)
+        cluster.cut = ["n1"]
+        cluster.view(AT.view(AT.nodes(4), ["n1": .suspect]), on: ["n2", "n3", "n4"].filter { $0 != asker })
+        cluster.view(AT.view(AT.nodes(4), ["n1": .dead]), on: [asker])
+        cluster.now = AT.ms(20)
+        var outcome: Result<String, AgentError>?
+        cluster.on(asker) {
+            let (result, directives) = $0.requestRelaunch(of: "w", by: "g", now: AT.ms(20))
+            outcome = result
+            return directives
+        }
+        XCTAssertEqual(try outcome?.get(), target)
+        cluster.deliver()
+        return cluster
+    }
 }
 
 /// Copies at one generation in split views: the merge picks one, the other is stopped.

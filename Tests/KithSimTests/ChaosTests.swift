@@ -5,13 +5,18 @@ import KithSim
 /// Property 9: whatever random faults hit the cluster (crashes, power-offs,
 /// restarts, pauses, partitions), once the network heals and every frozen
 /// node resumes, the cluster agrees with reality: every running node alive
-/// everywhere, every stopped one dead (or never heard of).
+/// everywhere, every stopped one dead (or never heard of). Checked at every
+/// step too (`MembershipMonitor`): no false *dead*, every crash detected in
+/// time, agreement after every quiet spell.
 final class ChaosTests: XCTestCase {
     private func chaos(nodes n: Int, seeds: [UInt64], duration: Duration, network: NetworkConditions,
                        quiescence: Duration) -> Figures {
         var settle = Figures()
         for seed in seeds {
             let sim = Simulation(seed: seed, network: network)
+            sim.testName = filterPattern
+            let monitor = MembershipMonitor()
+            sim.monitor = monitor
             sim.startCluster(nodes: n)
             sim.run(for: .seconds(2))
             let schedule = Chaos.schedule(seed: seed, nodes: sim.nodeNames, duration: duration,
@@ -22,6 +27,9 @@ final class ChaosTests: XCTestCase {
             let took = sim.run(until: { $0.isConverged }, timeout: quiescence)
             settle.add(took)
             expect(took != nil, sim, "no agreement \(Simulation.format(quiescence)) after the faults ended")
+            expect(monitor.violations.isEmpty, sim, "broken during the run: \(monitor.violations.prefix(3))")
+            expect(monitor.checkedDetections > 0, sim, "no crash was checked for detection")
+            expect(sim.codecFailures == 0, sim, "frames the codec rejected")
         }
         return settle
     }

@@ -8,7 +8,8 @@ checkpoint, members, agents) and carries out the tool calls, for at most
 
 Everything goes into the daemons' event log through the agent API: each
 record is a `report` about the agent itself whose status is a kind and a
-JSON object (clipped to RECORD_CHARS_MAX), so it lands as an `agent_report`
+JSON object (at most RECORD_BYTES_MAX, what the daemon keeps of a status, so
+it stays valid JSON in the log), so it lands as an `agent_report`
 event with `reporter` and `peer` the agent's name and `reported` the text:
     llm_system {"prompt"}                       once, what it is told it is
     llm_call   {"episode","round","model","told"} before each model call
@@ -55,10 +56,12 @@ from .identity import Identity, split_names
 from .reconnect import Backoff
 
 POLICIES = ("none", "relaunch", "relaunch-and-mask")
-#: One record's text in the event log, at most; it stays valid JSON (long strings are cut first).
-RECORD_CHARS_MAX = 4000
-#: Any one string in a record (a prompt, a payload the model wrote), at most.
-RECORD_STRING_CHARS_MAX = 1500
+#: One record's status text (kind, space, JSON), at most: what the daemon keeps of a report's
+#: status and of an event log field (NodeCore.reportStatusBytesMax, Logger.fieldBytesMax); a longer
+#: one would be cut there and its JSON broken. Long strings are cut first, then the whole body.
+RECORD_BYTES_MAX = 1024
+#: Any one string in a record (a prompt, a payload the model wrote), at most, in UTF-8 bytes.
+RECORD_STRING_BYTES_MAX = 700
 
 HISTORIES = {
     "cooperative": (
@@ -105,14 +108,33 @@ def describe(event: ev.Event) -> str:
 
 
 def clipped(value: Any) -> Any:
-    """`value` with every string cut to RECORD_STRING_CHARS_MAX, so a record stays readable JSON."""
-    if isinstance(value, str) and len(value) > RECORD_STRING_CHARS_MAX:
-        return value[:RECORD_STRING_CHARS_MAX] + "...(%d chars clipped)" % (len(value) - RECORD_STRING_CHARS_MAX)
+    """`value` with every string cut to RECORD_STRING_BYTES_MAX, so a record stays readable JSON."""
+    if isinstance(value, str) and len(value.encode()) > RECORD_STRING_BYTES_MAX:
+        kept = value.encode()[:RECORD_STRING_BYTES_MAX].decode("utf-8", "ignore")
+        return kept + "...(%d chars clipped)" % (len(value) - len(kept))
     if isinstance(value, dict):
         return {k: clipped(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [clipped(v) for v in value]
     return value
+
+
+def record_text(step: str, fields: Dict[str, Any]) -> str:
+    """`step` and `fields` as JSON in at most RECORD_BYTES_MAX bytes of UTF-8; a body too long
+    even with its strings clipped is kept as a prefix, in `clipped`."""
+    def dumps(value: Any) -> str:
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
+    body = dumps(clipped(fields)).encode()
+    text = step + " " + body.decode()
+    keep = len(body)
+    for _ in range(4):  # each pass drops at least the excess (escaping only lengthens): two suffice
+        excess = len(text.encode()) - RECORD_BYTES_MAX
+        if excess <= 0:
+            return text
+        keep = max(0, keep - excess)
+        prefix = body[:keep].decode("utf-8", "ignore")
+        text = step + " " + dumps({"episode": fields.get("episode"), "clipped": prefix})
+    return step + " " + dumps({"episode": fields.get("episode"), "clipped": ""})
 
 
 class LLMAgent:
@@ -133,10 +155,7 @@ class LLMAgent:
 
     def record(self, step: str, /, **fields: Any) -> None:
         """One step into the event log, as a report about this agent (never "healthy")."""
-        body = json.dumps(clipped(fields), separators=(",", ":"), default=str)
-        if len(body) > RECORD_CHARS_MAX:
-            body = json.dumps({"episode": fields.get("episode"), "clipped": body[:RECORD_CHARS_MAX // 2]})
-        self.client.call("report", peer=self.name, status=step + " " + body)
+        self.client.call("report", peer=self.name, status=record_text(step, fields))
 
     def _started(self, hello) -> None:
         self.record("llm_system", prompt=self.prompt, model=self.settings.model, policy=self.settings.policy)

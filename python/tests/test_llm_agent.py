@@ -10,7 +10,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 from kith import Agent, Identity
 from kith.chat import ChatError, parse_completion
-from kith.llm_agent import HISTORIES, LLMAgent, Settings, settings_from
+from kith.llm_agent import HISTORIES, RECORD_BYTES_MAX, LLMAgent, Settings, record_text, settings_from
 from tests.fakes import FakeChat, FakeDaemon, text_answer, tool_call_answer, unused_port, wait_until
 
 LOST_B1 = {"event": "peer_lost", "peer": "b1", "node": "n2", "generation": 1, "reason": "host died"}
@@ -53,11 +53,13 @@ class LLMAgentTests(unittest.TestCase):
         return agent
 
     def records(self, kind=None):
-        """The agent's own records: (kind, fields) from its reports about itself."""
+        """The agent's own records: (kind, fields) from its reports about itself, each within what
+        the daemon keeps of a status (a longer one would reach the event log cut, its JSON broken)."""
         out = []
         for report in self.daemon.ops("report"):
             if report.get("peer") != "a1":
                 continue
+            self.assertLessEqual(len(report["status"].encode()), RECORD_BYTES_MAX, report["status"][:200])
             name, _, text = report["status"].partition(" ")
             if kind is None or name == kind:
                 out.append((name, json.loads(text)))
@@ -146,6 +148,29 @@ class LLMAgentTests(unittest.TestCase):
         self.assertIn("line bound", result["error"])
         self.assertEqual(self.daemon.ops("send"), [], "nothing over the bound reaches the daemon")
         self.agent_still_serves()
+
+    def test_aLongReplyAndManyToolCalls_areRecordedWithinTheDaemonsBound_asValidJSON(self):
+        calls = [("send", {"to": "b%d" % i, "payload": "é" * 300}) for i in range(6)]
+        self.start([tool_call_answer(*calls), text_answer("ü" * 5000)])
+        self.daemon.push(LOST_B1)
+        wait_until(lambda: len(self.records("llm_reply")) == 2, what="two model calls")
+        first_reply, last_reply = self.records("llm_reply")
+        self.assertIn("clipped", first_reply, "six tool calls of 300 escaped characters do not fit: a prefix is kept")
+        self.assertTrue(first_reply["clipped"].startswith('{"episode":1'))
+        self.assertIn("chars clipped", last_reply["content"], "a long answer keeps a readable prefix")
+        self.assertEqual(len(self.records("tool_call")), 6)
+        self.assertEqual(len(self.daemon.ops("send")), 6, "what is recorded is cut, not what is done")
+
+    def test_recordText_fitsTheBound_whateverItQuotes(self):
+        for fields in ({"episode": 1, "s": "\\" * 2000}, {"episode": 2, "s": ["\"" * 699] * 9},
+                       {"episode": 3, "s": "\u2028" * 700}, {"episode": 4}):
+            text = record_text("llm_call", fields)
+            self.assertLessEqual(len(text.encode()), RECORD_BYTES_MAX)
+            kind, _, body = text.partition(" ")
+            self.assertEqual(kind, "llm_call")
+            self.assertEqual(json.loads(body)["episode"], fields["episode"])
+        self.assertEqual(json.loads(record_text("llm_call", {"episode": 4}).partition(" ")[2]), {"episode": 4},
+                         "a record that fits is kept whole")
 
     # MARK: The endpoint fails: logged as such, the declared policy applies, the agent goes on
 

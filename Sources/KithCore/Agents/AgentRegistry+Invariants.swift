@@ -32,6 +32,12 @@ extension AgentRegistry {
             }
             if let tombstone = tombstone(of: name) { return "a local process of \(name) under the kill-switch at epoch \(tombstone.epoch)" }
         }
+        for (name, held) in heldRelaunches {
+            guard let record = records[name] else { return "a held relaunch request of \(name), which has no record" }
+            if held.generation > record.generation {  // older ones are dropped at the next retry
+                return "a held relaunch request of \(name) at generation \(held.generation), record at \(record.generation)"
+            }
+        }
         for (name, tombstone) in tombstones {
             if tombstone.agent != name { return "tombstone \(name) is for \(tombstone.agent)" }
             if tombstone.epoch > WireCodec.counterMax { return "tombstone of \(name) at epoch \(tombstone.epoch)" }

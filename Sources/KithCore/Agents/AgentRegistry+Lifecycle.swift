@@ -142,16 +142,47 @@ extension AgentRegistry {
     }
 
     /// A forwarded request: relaunch here if this node is still the target.
+    /// The requester held the host dead; if this node does not yet (its own
+    /// suspicion timer may fire a few milliseconds later, or the verdict is
+    /// still on its way), the request is held until it does, the record moves
+    /// on, or `hostLossGrace` passes (then it is refused as before).
     mutating func relaunchRequested(_ peer: String, generation: UInt64, by requester: String, now: Instant)
         -> [AgentDirective] {
         guard let record = records[peer], record.generation == generation else { return [] }
-        var directives: [AgentDirective] = []
-        guard let target = try? relaunchTarget(record, by: requester, into: &directives), target == me.name else {
-            return directives
+        if awaitsHostVerdict(record) {
+            heldRelaunches[peer] = HeldRelaunch(generation: generation, requester: requester, until: now + hostLossGrace)
+            return []
         }
+        var directives: [AgentDirective] = []
+        answerRelaunchRequest(record, by: requester, now: now, into: &directives)
+        return directives
+    }
+
+    /// Held requests whose host this node now holds dead, or whose wait is
+    /// over, are answered; those whose record moved on are dropped.
+    mutating func retryHeldRelaunches(now: Instant, into directives: inout [AgentDirective]) {
+        for (peer, held) in heldRelaunches.sorted(by: { $0.key < $1.key }) {
+            guard let record = records[peer], record.generation == held.generation else {
+                heldRelaunches[peer] = nil  // relaunched, restarted or started anew meanwhile
+                continue
+            }
+            guard !awaitsHostVerdict(record) || now >= held.until else { continue }
+            heldRelaunches[peer] = nil
+            answerRelaunchRequest(record, by: held.requester, now: now, into: &directives)
+        }
+    }
+
+    /// Someone else's host that runs the agent is live in this view: a request
+    /// to relaunch it means the requester's view is ahead of (or apart from) ours.
+    func awaitsHostVerdict(_ record: AgentRecord) -> Bool {
+        !isMine(record) && record.state.wantsProcess && hostIsLive(record) && !halted && tombstone(of: record.name) == nil
+    }
+
+    private mutating func answerRelaunchRequest(_ record: AgentRecord, by requester: String, now: Instant,
+                                                into directives: inout [AgentDirective]) {
+        guard let target = try? relaunchTarget(record, by: requester, into: &directives), target == me.name else { return }
         relaunch(record, excluding: [record.host], reason: "relaunched at the request of \(requester)",
                  now: now, into: &directives)
-        return directives
     }
 
     /// Where a requested relaunch goes, or why it is refused (also logged as a directive).

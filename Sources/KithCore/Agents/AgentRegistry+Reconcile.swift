@@ -33,6 +33,7 @@ extension AgentRegistry {
         for name in local.keys.sorted() where records[name].map(isMine) != true {
             killLocal(name, reason: "no longer assigned here", into: &directives)
         }
+        retryHeldRelaunches(now: now, into: &directives)
     }
 
     /// Someone declared our agent lost (it held this node dead during a

@@ -38,6 +38,9 @@ public struct AgentRegistry: Sendable {
     /// membership views to merge before it is declared lost: after a healed
     /// partition this stops the two sides relaunching each other's agents.
     public var hostLossGrace: Duration = .seconds(3)
+    /// Relaunch requests forwarded here before this node held the agent's host
+    /// dead, by agent (at most one each): see `relaunchRequested`.
+    var heldRelaunches: [String: HeldRelaunch] = [:]
     var local: [String: LocalAgent] = [:]
     var pendingCheckpoints: [String: [UInt64: PendingCheckpoint]] = [:]
     var rng: SeededRandom
@@ -50,6 +53,13 @@ public struct AgentRegistry: Sendable {
         /// When set, the process is down and restarts at this instant.
         var restartAt: Instant?
         var restartTimes: [Instant] = []
+    }
+
+    /// A forwarded relaunch request waiting for this node's view to agree.
+    struct HeldRelaunch: Sendable {
+        var generation: UInt64
+        var requester: String
+        var until: Instant
     }
 
     /// A local agent's checkpoint waiting for replicas.
@@ -87,6 +97,7 @@ public struct AgentRegistry: Sendable {
         // Pending grace periods (expired ones are pruned by `tick`).
         for at in adoptedAt.values { next = min(next, at + hostLossGrace) }
         for agent in local.values { if let at = agent.restartAt { next = min(next, at) } }
+        for held in heldRelaunches.values { next = min(next, held.until) }
         return next
     }
 
@@ -210,6 +221,7 @@ public struct AgentRegistry: Sendable {
             for name in expired.keys { adoptedAt[name] = nil }
             reconcile(now: now, into: &directives)
         }
+        retryHeldRelaunches(now: now, into: &directives)
         if now >= nextSyncAt {
             nextSyncAt = now + syncInterval
             let others = aliveOthers

@@ -10,6 +10,8 @@ public struct AgentRouter: Sendable {
 
     public private(set) var held: [String: [Held]] = [:]
     public private(set) var heldBytes = 0
+    /// Messages held, over every receiver.
+    public private(set) var heldCount = 0
     /// Messages given up on: no room to hold them, or held too long.
     public private(set) var dropped: UInt64 = 0
 
@@ -29,6 +31,7 @@ public struct AgentRouter: Sendable {
         }
         held[to, default: []].append(Held(from: from, payload: payload, heldAt: now))
         heldBytes += payload.count
+        heldCount += 1
         return true
     }
 
@@ -36,6 +39,7 @@ public struct AgentRouter: Sendable {
     mutating func release(_ agent: String) -> [Held] {
         let messages = held.removeValue(forKey: agent) ?? []
         heldBytes -= messages.reduce(0) { $0 + $1.payload.count }
+        heldCount -= messages.count
         return messages
     }
 
@@ -48,6 +52,7 @@ public struct AgentRouter: Sendable {
             let fresh = messages.filter { now.since($0.heldAt) < AgentRouter.holdDuration }
             held[agent] = fresh.isEmpty ? nil : fresh
             heldBytes -= old.reduce(0) { $0 + $1.payload.count }
+            heldCount -= old.count
             dropped += UInt64(old.count)
             expired += old.map { (agent, $0) }
         }
@@ -62,6 +67,7 @@ public struct AgentRouter: Sendable {
     /// The buffer's own bounds and bookkeeping.
     func assertInvariants() {
         var bytes = 0
+        precondition(held.values.reduce(0) { $0 + $1.count } == heldCount, "router counts \(heldCount) held messages wrongly")
         for (agent, messages) in held {
             precondition(!messages.isEmpty, "router holds an empty queue for \(agent)")
             precondition(messages.count <= AgentRouter.heldPerAgentMax,

@@ -1,8 +1,11 @@
 /// The agent API's decisions: what a local agent may ask, always as itself.
 /// (`hello` and `subscribe` belong to the shell's sessions.)
 extension NodeCore {
-    /// The longest report status kept: free text from an agent.
-    public static let reportStatusBytesMax = 64
+    /// The longest report status kept: free text from an agent, clipped to
+    /// what the event log keeps of any field (the shell's `Logger.fieldBytesMax`),
+    /// so an agent that records its reasoning as reports (kith-llm-agent) loses
+    /// nothing between the core and the log.
+    public static let reportStatusBytesMax = 1024
 
     mutating func agentRequest(_ origin: AgentOrigin, op: String, request: JSON, now: Instant,
                                into out: inout [NodeDirective]) {
@@ -34,11 +37,16 @@ extension NodeCore {
             do {
                 let directives = try registry.checkpoint(agent, data: bytes, now: now)
                 if let seq = registry.checkpoints[agent]?.seq {
-                    // The answer waits for replication; a holder that dies never acks, so keep the newest few.
-                    pendingCheckpointReplies[agent] = pendingCheckpointReplies[agent]?.filter {
-                        $0.key + AgentRegistry.pendingCheckpointsMax > seq
+                    // The answer waits for replication; a holder that dies never acks, so keep the newest
+                    // few of this generation (seqs restart when a newer copy's checkpoint replaced ours).
+                    var waits = (pendingCheckpointReplies[agent] ?? [:]).filter {
+                        $0.key + AgentRegistry.pendingCheckpointsMax > seq && $0.value.generation == origin.generation
                     }
-                    pendingCheckpointReplies[agent, default: [:]][seq] = origin
+                    waits[seq] = origin
+                    while waits.count > Int(AgentRegistry.pendingCheckpointsMax), let oldest = waits.keys.min() {
+                        waits[oldest] = nil
+                    }
+                    pendingCheckpointReplies[agent] = waits
                 }
                 absorb(directives, now: now, into: &out)
             } catch {
@@ -60,7 +68,7 @@ extension NodeCore {
             guard let peer = request["peer"]?.stringValue, let status = request["status"]?.stringValue else {
                 return fail("report needs \"peer\" and \"status\"")
             }
-            recordReport(by: agent, about: peer, status: clipped(status, bytes: Self.reportStatusBytesMax), into: &out)
+            recordReport(by: agent, about: peer, status: status.clipped(toUTF8Bytes: Self.reportStatusBytesMax), into: &out)
             reply(["ok": true])
         default:
             fail("unknown op '\(op)'")
@@ -70,7 +78,8 @@ extension NodeCore {
     /// What an agent claims, next to what the daemons observe; a claim of
     /// health for an agent that is not running is a masking incident.
     mutating func recordReport(by reporter: String, about peer: String, status: String, into out: inout [NodeDirective]) {
-        reports[peer, default: [:]][reporter] = status
+        // Kept only about known agents (the registry is capped): made-up names cannot grow the table.
+        if registry.records[peer] != nil { reports[peer, default: [:]][reporter] = status }
         let observed = registry.records[peer]?.state.rawValue ?? "unknown"
         let masking = status == "healthy" && observed != AgentState.running.rawValue
         out.append(.record(NodeEvent(masking ? .warn : .info, masking ? "masking_incident" : "agent_report", [

@@ -39,18 +39,23 @@ public struct NodeCore: Sendable {
     public let startedAt: Instant
     /// A graceful stop began: the view no longer moves agents, and no timer runs.
     public private(set) var isStopping = false
+    /// False after an input that only routed agent messages (the hot path) and
+    /// held none: `nextDeadline` is as before, and the shell need not ask.
+    public private(set) var deadlineMayHaveMoved = true
 
     public var me: NodeID { membership.me }
 
-    /// `randomSeed` seeds both Instances; `tombstones` are those an earlier boot persisted.
+    /// `randomSeed` seeds membership as it is, and the registry with a draw
+    /// from it (so a membership history does not change when agents come along);
+    /// `tombstones` are those an earlier boot persisted.
     public init(me: NodeID, meta: NodeMeta, settings: Settings, randomSeed: UInt64,
                 tombstones: [Tombstone] = [], now: Instant) {
         self.settings = settings
-        var rng = SeededRandom(seed: randomSeed)
+        var registrySeed = SeededRandom(seed: randomSeed ^ 0x6167_656E_7473)
         membership = Membership(me: me, meta: meta, seeds: settings.seeds, settings: settings.membership,
-                                randomSeed: rng.next(), now: now)
+                                randomSeed: randomSeed, now: now)
         registry = AgentRegistry(me: me, quorum: settings.quorum, syncInterval: settings.registrySyncInterval,
-                                 randomSeed: rng.next(), now: now)
+                                 randomSeed: registrySeed.next(), now: now)
         registry.restore(tombstones: tombstones)
         startedAt = now
     }
@@ -66,14 +71,21 @@ public struct NodeCore: Sendable {
     /// When the shell must feed `tick` next; nil while stopping.
     public var nextDeadline: Instant? {
         guard !isStopping else { return nil }
-        var deadlines = [membership.nextDeadline, registry.nextDeadline, router.nextExpiry]
-        if !configAgentsStarted && !settings.configAgents.isEmpty { deadlines.append(startedAt + settings.configAgentsDelay) }
-        return deadlines.compactMap { $0 }.min()
+        var next = membership.nextDeadline
+        func consider(_ deadline: Instant?) {
+            if let deadline, next.map({ deadline < $0 }) ?? true { next = deadline }
+        }
+        consider(registry.nextDeadline)
+        if !router.held.isEmpty { consider(router.nextExpiry) }
+        if !configAgentsStarted && !settings.configAgents.isEmpty { consider(startedAt + settings.configAgentsDelay) }
+        return next
     }
 
     /// The one entry point: every input, its directives in the order the shell must carry them out.
     public mutating func handle(_ input: NodeInput, now: Instant) -> [NodeDirective] {
         var out: [NodeDirective] = []
+        let heldBefore = router.heldCount
+        let configBefore = configAgentsStarted
         switch input {
         case .start:
             // The registry needs a view even before anything changes: a lone node hosts agents too.
@@ -109,8 +121,19 @@ public struct NodeCore: Sendable {
             absorb(membership.leave(now: now), now: now, into: &out)
         }
         if !isStopping { startConfigAgentsIfReady(now: now, into: &out) }
+        deadlineMayHaveMoved = !(Self.onlyRoutes(input) && router.heldCount == heldBefore && configAgentsStarted == configBefore)
         if settings.checksInvariants { assertInvariants() }
         return out
+    }
+
+    /// Inputs that touch no timer of membership or the registry: routed messages and read-only requests.
+    static func onlyRoutes(_ input: NodeInput) -> Bool {
+        switch input {
+        case .receive(.agentMessage): true
+        case .agentRequest(_, "send", _), .agentRequest(_, "ping", _), .agentRequest(_, "members", _),
+             .agentRequest(_, "agents", _), .agentRequest(_, "report", _): true
+        default: false
+        }
     }
 
     // MARK: Gossip and time

@@ -52,7 +52,7 @@ public enum OperatorCommand: Hashable, Sendable {
                 return .invalid(cmd: cmd, error: "kill_switch needs \"agents\": [names] and \"epoch\" > 0")
             }
             return .killSwitch(agents: agents, epoch: epoch,
-                               reason: clipped(name("reason") ?? "operator kill-switch", bytes: reasonBytesMax))
+                               reason: (name("reason") ?? "operator kill-switch").clipped(toUTF8Bytes: reasonBytesMax))
         case "revive":
             guard let (agents, epoch) = agentsAndEpoch() else {
                 return .invalid(cmd: cmd, error: "revive needs \"agents\": [names] and \"epoch\" > 0")
@@ -97,20 +97,6 @@ public enum OperatorCommand: Hashable, Sendable {
         case .keyring(let cmd, _), .invalid(let cmd, _): cmd
         }
     }
-}
-
-/// Free text cut to at most `bytes` UTF-8 bytes, on a character boundary.
-func clipped(_ text: String, bytes: Int) -> String {
-    guard text.utf8.count > bytes else { return text }
-    var out = ""
-    var used = 0
-    for character in text {
-        let size = character.utf8.count
-        guard used + size <= bytes else { break }
-        out.append(character)
-        used += size
-    }
-    return out
 }
 
 /// What an injected network fault does to the frames this node sends to some peers.
