@@ -30,7 +30,7 @@ let package = Package(
         // What a client needs to talk to a node: control client, operator signer, event-log verifier.
         .target(name: "KithControl", dependencies: ["KithJSON", "KithCrypto"]),
         // The daemon's composition: drives the core with shell events.
-        .target(name: "KithNode", dependencies: ["KithCore", "KithUV", "KithCrypto", "KithControl"]),
+        .target(name: "KithNode", dependencies: ["KithCore", "KithUV", "KithCrypto", "KithControl", "KithMetrics"]),
         // The scenario report: figures computed from event logs alone, Markdown and SVG. Pure.
         .target(name: "KithReport", dependencies: ["KithJSON"]),
         // Labs of real daemons (loopback, network namespaces), scenarios, benches and the demo.

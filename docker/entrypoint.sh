@@ -5,7 +5,9 @@
 #   kith-entrypoint coordinator                an operator container: installs the operator key, then idles
 #   kith-entrypoint config                     print the generated part of kithd's config (keys redacted)
 #   kith-entrypoint check                      kithd --check of the config the environment makes
-#   kith-entrypoint health                     exit 0 when this container's kithd answers `kithctl status`
+#   kith-entrypoint health [PATH]              exit 0 when this container's kithd answers GET PATH (default
+#                                              /readyz) with 200 on KITH_HTTP, or, without KITH_HTTP,
+#                                              answers `kithctl status`
 #   kith-entrypoint COMMAND [ARGS...]          run anything else as is (kithctl members, sh, ...)
 #
 # kithd's config is either KITH_CONFIG (a complete JSON file, used as is) or
@@ -256,6 +258,23 @@ run_coordinator() {
 }
 
 health() {
+    if [ -n "${KITH_HTTP:-}" ]; then
+        exec python3 - "$KITH_HTTP" "${1:-/readyz}" <<'EOF'
+import sys, urllib.request
+host, _, port = sys.argv[1].rpartition(":")
+host = host.strip("[]")
+if host in ("", "0.0.0.0", "::"):
+    host = "127.0.0.1"
+if ":" in host:
+    host = "[%s]" % host
+try:
+    with urllib.request.urlopen("http://%s:%s%s" % (host, port, sys.argv[2]), timeout=3) as reply:
+        sys.exit(0 if reply.status == 200 else 1)
+except Exception as error:
+    print("kith-entrypoint: health: %s" % error, file=sys.stderr)
+    sys.exit(1)
+EOF
+    fi
     config=${KITH_CONFIG:-$generated}
     [ -r "$config" ] || die "no config at $config (is kithd running here?)"
     control=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["control"])' "$config")
@@ -268,6 +287,6 @@ case ${1:-kithd} in
     coordinator) run_coordinator ;;
     config) make_config redact ;;
     check) prepare_config && check_config ;;
-    health) health ;;
+    health) shift; health "$@" ;;
     *) exec "$@" ;;
 esac

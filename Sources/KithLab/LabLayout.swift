@@ -5,24 +5,25 @@ package enum LabLayout {
     /// How many of the first nodes every node is given as join seeds.
     package static let seedCount = 3
 
-    /// Nodes n1..nN in `directory` on fresh loopback ports. Every node gets the
+    /// Nodes n1..nN in `directory` on fresh loopback ports (gossip, control, HTTP). Every node gets the
     /// first three nodes (other than itself) as seeds, so any of them, n1
     /// included, can restart and rejoin while the others stay up. Each obeys
     /// the operator whose public key is `operatorKey`, and all share a fresh
     /// cluster key unless `insecure` (see `LabSecurity`).
     package static func plan(count: Int, directory: String, operatorKey: String, insecure: Bool = false) throws -> [LabNode] {
-        let ports = try Ports.free(count: 2 * count)
+        let ports = try Ports.free(count: 3 * count)
         let security = try LabSecurity.arguments(insecure: insecure, directory: directory)
-        let listens = (0..<count).map { "127.0.0.1:\(ports[2 * $0])" }
+        let listens = (0..<count).map { "127.0.0.1:\(ports[3 * $0])" }
         return (0..<count).map { index in
             let name = "n\(index + 1)"
             let dataDir = directory + "/" + name
             let seeds = listens.prefix(seedCount).filter { $0 != listens[index] }
-            var args = ["--name", name, "--listen", listens[index], "--control", "127.0.0.1:\(ports[2 * index + 1])",
-                        "--data-dir", dataDir]
+            let control = "127.0.0.1:\(ports[3 * index + 1])"
+            var args = ["--name", name, "--listen", listens[index], "--control", control,
+                        "--data-dir", dataDir, "--http", "127.0.0.1:\(ports[3 * index + 2])"]
             if !seeds.isEmpty { args += ["--join", seeds.joined(separator: ",")] }
             args += ["--operator-key", operatorKey] + security
-            return LabNode(name: name, pid: 0, listen: listens[index], control: "127.0.0.1:\(ports[2 * index + 1])",
+            return LabNode(name: name, pid: 0, listen: listens[index], control: control,
                            dataDir: dataDir, args: args)
         }
     }

@@ -12,6 +12,12 @@ package struct LabNode {
     package var args: [String]
 
     package var logPath: String { dataDir + "/kithd.log" }
+
+    /// The daemon's HTTP endpoint (`--http` in its args), nil when it has none (a lab from before `--http`).
+    package var http: String? {
+        guard let flag = args.lastIndex(of: "--http"), flag + 1 < args.count else { return nil }
+        return args[flag + 1]
+    }
 }
 
 /// `lab.json`: what `lab up` started, so later kithctl runs, or a cleanup after

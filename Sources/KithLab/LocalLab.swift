@@ -128,6 +128,7 @@ package enum LocalLab: LabKind {
                     "name": .string(node.name), "pid": .int(Int64(node.pid)), "listen": .string(node.listen),
                     "control": .string(node.control), "running": .bool(state == .running), "state": .string(state.rawValue),
                 ]
+                if let http = node.http { entry["http"] = .string(http) }
                 if let agents { entry["agents"] = .int(Int64(agents.running[node.name] ?? 0)) }
                 return .object(entry)
             }

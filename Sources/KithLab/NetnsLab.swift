@@ -16,6 +16,7 @@ import KithReport
 package enum NetnsLab: LabKind {
     package static let gossipPort = 7946
     package static let controlPort = 7400
+    package static let httpPort = 7480
     /// The device name of each namespace's veth end.
     package static let device = "eth0"
     /// Linux's limit on interface names (IFNAMSIZ - 1).
@@ -186,7 +187,8 @@ package enum NetnsLab: LabKind {
             let dataDir = directory + "/" + name
             let control = "\(addresses[index]):\(controlPort)"
             let seeds = listens.prefix(LabLayout.seedCount).filter { $0 != listens[index] }
-            var args = ["--name", name, "--listen", listens[index], "--control", control, "--data-dir", dataDir]
+            var args = ["--name", name, "--listen", listens[index], "--control", control, "--data-dir", dataDir,
+                        "--http", "\(addresses[index]):\(httpPort)"]
             if !seeds.isEmpty { args += ["--join", seeds.joined(separator: ",")] }
             args += ["--operator-key", operatorKey] + security
             nodes.append(LabNode(name: name, pid: 0, listen: listens[index], control: control, dataDir: dataDir, args: args))
@@ -243,6 +245,7 @@ package enum NetnsLab: LabKind {
                     "namespace": .string(host.namespace), "address": .string(host.address), "veth": .string(host.veth),
                     "namespace_present": .bool(namespaces.contains(host.namespace)),
                 ]
+                if let http = node.http { entry["http"] = .string(http) }
                 if let agents { entry["agents"] = .int(Int64(agents[node.name] ?? 0)) }
                 return .object(entry)
             }

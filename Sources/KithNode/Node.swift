@@ -32,6 +32,10 @@ public final class Node {
     var messagesRouted: UInt64 = 0
     /// Agent messages a local agent's full queue refused.
     var messagesRefused: UInt64 = 0
+    /// Counters and latencies derived from every input and its directives, for `/metrics`.
+    var metrics = NodeMetrics()
+    /// The `--http` endpoint, when configured.
+    var http: NodeHTTPEndpoint?
     /// Sees every input with its `now` and directives (the golden-trace tests).
     var onInput: ((NodeInput, Instant, [NodeDirective]) -> Void)?
 
@@ -97,11 +101,18 @@ public final class Node {
             self.input(.agentExited(name, generation: generation, status: status))
         }
         wireGateway()
+        sink.onRecord = { [unowned self] record in self.streamRecord(record) }
+        do throws(NodeError) { try startHTTP() } catch {
+            transport.close()
+            control?.close()
+            gateway?.close()
+            throw error
+        }
     }
 
     /// What this node tells members about itself.
     static func meta(_ config: NodeConfig) -> NodeMeta {
-        NodeMeta(endpoint: config.advertisedEndpoint, control: config.advertisedControl,
+        NodeMeta(endpoint: config.advertisedEndpoint, control: config.advertisedControl, http: config.advertisedHTTP,
                  capacity: config.capacity, tags: config.tags)
     }
 
@@ -144,6 +155,7 @@ public final class Node {
                 self.transport.close()
                 self.control?.close()
                 self.control = nil
+                self.http?.close()
                 self.timer.close()
                 completion()
             }
@@ -158,6 +170,7 @@ public final class Node {
         let directives = core.handle(input, now: now)
         let moved = core.deadlineMayHaveMoved
         onInput?(input, now, directives)
+        metrics.observe(input, directives, now: now)
         let answer = perform(directives, now: now)  // may feed inputs of its own (spawned, unreachable)
         if moved { armTimer(now: now) }
         return answer
@@ -193,8 +206,12 @@ public final class Node {
 /// Lets the logger (a Sendable value) append to the loop-confined event log.
 final class EventSink: @unchecked Sendable {
     private let log: EventLog
+    /// Sees each record once it is written (the HTTP event stream).
+    var onRecord: ((JSON) -> Void)?
     init(_ log: EventLog) { self.log = log }
-    func append(_ event: String, _ fields: [String: JSON], tsMs: Int64) { log.append(event, fields, tsMs: tsMs) }
+    func append(_ event: String, _ fields: [String: JSON], tsMs: Int64) {
+        if let record = log.append(event, fields, tsMs: tsMs) { onRecord?(record) }
+    }
 }
 
 /// Why a daemon could not start.

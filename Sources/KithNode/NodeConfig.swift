@@ -40,6 +40,17 @@ public struct NodeConfig: Sendable, Equatable {
     /// A file of cluster keys, one `ID:HEX` a line, read into `clusterKeys` when the config is
     /// assembled: how keys reach kithd without showing in its command line.
     public var clusterKeyFile: String = ""
+    /// `HOST:PORT` of the read-only HTTP endpoint (metrics, probes, JSON API); empty: none.
+    public var http: String = ""
+    /// A file holding the bearer token HTTP requests must carry (probes excepted); empty: no token.
+    public var httpTokenFile: String = ""
+    /// The HTTP address members tell each other: `http`, with a wildcard host replaced by the advertised gossip host.
+    public var advertisedHTTP: String {
+        guard let http = parseHostPort(http), http.host == "0.0.0.0" || http.host == "::",
+              let gossip = parseHostPort(advertisedEndpoint) else { return self.http }
+        let host = gossip.host.contains(":") ? "[\(gossip.host)]" : gossip.host
+        return "\(host):\(http.port)"
+    }
 
     public init() {}
 
@@ -174,6 +185,7 @@ extension NodeConfig {
         "--log-level": "log_level", "--relaunch-quorum": "relaunch_quorum",
         "--operator-key": "operator_keys", "--cluster-key-file": "cluster_key_file",
         "--cluster": "cluster", "--insecure": "insecure",
+        "--http": "http", "--http-token-file": "http_token_file",
     ]
 
     /// Flags that take no value (they set their key to true).
@@ -259,6 +271,8 @@ extension NodeConfig {
                 throw ConfigError("log_level must be one of debug, info, warn, error; got '\(text)'")
             }
             logLevel = level
+        case "http": http = try value.requireString(key)
+        case "http_token_file": httpTokenFile = try value.requireString(key)
         default:
             throw ConfigError("unknown config key '\(key)'")
         }
@@ -297,6 +311,12 @@ extension NodeConfig {
            let exposed = [listen, advertisedEndpoint].compactMap(parseHostPort).first(where: { !NodeConfig.isLoopback($0.host) }) {
             problems.append("gossip on \(exposed.host) needs a cluster key (--cluster-key-file), or --insecure to run "
                             + "unauthenticated: anyone who reaches the port could speak for a node")
+        }
+        if !http.isEmpty, parseHostPort(http) == nil {
+            problems.append("http must be HOST:PORT, got '\(http)'")
+        }
+        if !httpTokenFile.isEmpty, http.isEmpty {
+            problems.append("http_token_file needs --http HOST:PORT")
         }
         problems += membership.validate().map { "membership: \($0)" }
         if let problem = containment.validate() { problems.append(problem) }

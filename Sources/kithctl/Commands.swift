@@ -5,13 +5,20 @@ enum Commands {
     static func run(_ arguments: [String]) throws {
         // Everything after "--" belongs to an agent's command line (`agent start NAME -- COMMAND ...`).
         let ownArguments = arguments.prefix { $0 != "--" }
-        if ownArguments.contains("--help") || ownArguments.contains("-h") || arguments.first == "help" {
-            print(usageText)
-            return
-        }
         var rest = Array(ownArguments)
         let node = try takeGlobalOption("--node", from: &rest)
         let key = OperatorKey(option: try takeGlobalOption("--key", from: &rest))
+        if rest.first == "--version" {
+            print("kithctl \(CommandHelp.version)")
+            return
+        }
+        if rest.contains("--help") || rest.contains("-h") || rest.first == "help" {
+            // `kithctl help X` and `kithctl X --help` show X's entries; a bare help (or an unknown X) everything.
+            let words = rest.filter { !$0.hasPrefix("-") }
+            let command = words.first == "help" ? words.dropFirst().first : words.first
+            print(command.flatMap(CommandHelp.text(for:)) ?? usageText)
+            return
+        }
         if let cluster = try takeGlobalOption("--cluster", from: &rest) { key.cluster = cluster }
         rest += arguments[ownArguments.endIndex...]
         guard let command = rest.first else { throw UsageError("no command given") }

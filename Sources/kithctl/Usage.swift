@@ -80,8 +80,8 @@ let usageText = """
                                  protecting the next node's, and wait until all run.
                                  --relaunch-quorum any|majority goes to every kithd (also --netns).
       lab status [--dir DIR] [--json]
-                                 Each recorded daemon's pid, addresses, process state and
-                                 running agents.
+                                 Each recorded daemon's pid, addresses (--json: its HTTP
+                                 endpoint as http), process state and running agents.
       lab down [--dir DIR]       Stop every daemon of the lab (SIGTERM, then SIGKILL after 3 s).
       lab kill|pause|resume|stop|start NODE [--dir DIR]
                                  SIGKILL, SIGSTOP, SIGCONT or SIGTERM one daemon, or start it
@@ -136,6 +136,9 @@ let usageText = """
                                  every node's events, tear the lab down. Writes report.json, report.md,
                                  timeline.svg and events-RUN.jsonl to DIR (default
                                  ./kith-report-NAME-TIMESTAMP). --dry-run prints the plan, starts nothing.
+
+    Help: kithctl COMMAND --help (or kithctl help COMMAND) shows that command alone;
+    kithctl --version.
 
     Options:
       --node HOST:PORT   Control address to talk to; commands for the whole cluster find

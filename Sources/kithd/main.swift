@@ -14,6 +14,7 @@ let usage = """
                  [--join HOST:PORT,...] [--advertise HOST:PORT] [--data-dir DIR]
                  [--capacity N] [--tag KEY=VALUE]... [--log-level debug|info|warn|error]
                  [--relaunch-quorum any|majority] [--operator-key HEX]... [--cluster-key-file FILE]
+                 [--http HOST:PORT [--http-token-file FILE]]
                  [--config FILE] [--config-from-env]
            kithd --check-config FILE [FLAGS...]   (or --check with any of the above)
     Precedence: the JSON config file < KITH_* environment variables (with --config-from-env;
@@ -21,6 +22,9 @@ let usage = """
     Cluster keys come from a file (--cluster-key-file, one ID:HEX a line) or KITH_CLUSTER_KEYS(_FILE),
     never from the command line. The data directory defaults to /var/lib/kith/NAME as root, else
     $XDG_STATE_HOME/kith/NAME or ~/.local/state/kith/NAME; one owned by another user is refused.
+    --http serves read-only /metrics, /healthz, /readyz and /api/v1/{members,agents,events,stream};
+    off unless set (use 127.0.0.1 to keep it local); --http-token-file requires a bearer token
+    on all but /healthz and /readyz.
     --check prints every problem with the configuration, or "ok", and exits 2 or 0 without starting.
     SIGTERM, SIGINT and SIGHUP all make kithd leave the cluster gracefully and exit 0.
     """
@@ -55,6 +59,10 @@ struct Mode {
 }
 
 let rawArguments = Array(CommandLine.arguments.dropFirst())
+if rawArguments.first == "--version" {
+    print("kithd 0.1.0")
+    exit(0)
+}
 if rawArguments.contains("--help") || rawArguments.contains("-h") {
     print(usage)
     exit(0)
@@ -97,6 +105,7 @@ do {
     let node = try Node(config: config, loop: loop, logger: logger)
     var watchers: [SignalWatcher] = []
     var stopping = false
+    let systemd = SystemdNotifier(environment: processEnvironment())
     // SIGHUP too: a closed terminal or a supervisor's hang-up must not kill the node without a goodbye
     // (its agents would be relaunched elsewhere while the members saw it `dead`, not `left`).
     for number in [SIGTERM, SIGINT, SIGHUP] {
@@ -104,6 +113,7 @@ do {
             logger.info("signal", ["signal": .int(Int64(received)), "leaving": .bool(!stopping)])
             guard !stopping else { return }
             stopping = true
+            systemd?.stop()
             node.shutdown {
                 for watcher in watchers { watcher.close() }
                 logger.info("stopped")
@@ -112,6 +122,8 @@ do {
         })
     }
     node.start()
+    systemd?.notify("READY=1")
+    systemd?.startWatchdog(loop: loop, environment: processEnvironment())
     loop.run()
     exit(0)
 } catch {

@@ -33,7 +33,7 @@ expected = {"KITH_AGENTS": assignments.get("KITH_AGENTS", "2"),
             "KITH_AGENT_POLICY": assignments.get("KITH_AGENT_POLICY", "relaunch"),
             "KITH_AGENT_KIND": assignments.get("KITH_AGENT_KIND", "swift"),
             "KITH_NET_FAULTS": assignments.get("KITH_NET_FAULTS", "kithctl"),
-            "KITH_LISTEN": "0.0.0.0:7946", "KITH_CONTROL": "0.0.0.0:7400", "KITH_JOIN": "n1:7946,n2:7946",
+            "KITH_LISTEN": "0.0.0.0:7946", "KITH_CONTROL": "0.0.0.0:7400", "KITH_HTTP": "0.0.0.0:7480", "KITH_JOIN": "n1:7946,n2:7946",
             "KITH_OPERATOR_KEYS_FILE": "/run/secrets/operator_pub", "KITH_CLUSTER_KEYS_FILE": "/run/secrets/cluster_key"}
 for index, name in enumerate(nodes):
     service = services.get(name, {})

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # deploy check 'k8s': yamllint; kubernetes-validate --strict (offline schemas) of every manifest and of the
-# Secret template; cross-references: Service/StatefulSet/labels, probes on the control
+# Secret template; cross-references: Service/StatefulSet/labels, probes on the http
 # port, Secret and ConfigMap names and keys, no namespace.
 # shellcheck source=scripts/deploy-checks/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -46,10 +46,14 @@ if not problems:
     pod = sts["spec"]["template"]["spec"]
     container = pod["containers"][0]
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
-    need(ports == {"gossip": 7946, "control": 7400}, "container ports %r" % ports)
+    need(ports == {"gossip": 7946, "control": 7400, "http": 7480}, "container ports %r" % ports)
+    need(any(e["name"] == "KITH_HTTP" and e.get("value", "").endswith(":7480") for e in container["env"]),
+         "KITH_HTTP does not serve on the http port")
     need({p["targetPort"] for p in service["spec"]["ports"]} == set(ports), "Service targetPorts do not name the container ports")
-    probe = container.get("readinessProbe", {}).get("tcpSocket", {})
-    need(probe.get("port") in ("control", 7400), "readinessProbe is not a tcpSocket on the control port: %r" % container.get("readinessProbe"))
+    for kind, path in (("readinessProbe", "/readyz"), ("livenessProbe", "/healthz")):
+        probe = container.get(kind, {}).get("httpGet", {})
+        need(probe.get("port") in ("http", 7480) and probe.get("path") == path,
+             "%s is not GET %s on the http port: %r" % (kind, path, container.get(kind)))
     env = {e["name"]: e for e in container["env"]}
     for name in ("KITH_NAME", "KITH_LISTEN", "KITH_ADVERTISE", "KITH_CONTROL", "KITH_JOIN",
                  "KITH_OPERATOR_KEYS_FILE", "KITH_CLUSTER_KEYS_FILE"):
