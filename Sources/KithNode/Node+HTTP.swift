@@ -103,11 +103,7 @@ extension Node {
             return HTTPResponse(contentType: PrometheusExposition.contentType, body: Array(metricsText().utf8))
         case "/api/v1/members":
             let now = self.now
-            let members: [JSON] = core.membership.members.map { member in
-                guard case .object(var fields) = core.memberJSON(member, now: now) else { return core.memberJSON(member, now: now) }
-                fields["http"] = .string(member.meta.http)  // where to scrape it; "" when it serves none
-                return .object(fields)
-            }
+            let members = core.membership.members.map { core.memberJSON($0, now: now) }
             return json(["node": .string(config.name), "members": .array(members)])
         case "/api/v1/agents": return json(["node": .string(config.name), "agents": core.agentsJSON])
         case "/api/v1/events": return eventsResponse(request)

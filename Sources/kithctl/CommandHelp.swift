@@ -1,9 +1,6 @@
 /// `kithctl COMMAND --help`: that command's entries of `usageText` alone (every form of it, e.g. all
 /// `lab ...` lines), taken from the one usage text so the two never disagree.
 enum CommandHelp {
-    /// The release these binaries belong to, for `--version`.
-    static let version = "0.1.0"
-
     /// The usage lines of `command`, or nil when the usage text has no entry for it.
     static func text(for command: String) -> String? {
         var entries: [Substring] = []

@@ -1,3 +1,4 @@
+import KithControl
 import KithLab
 
 /// Routes the command word to its handler.
@@ -9,7 +10,7 @@ enum Commands {
         let node = try takeGlobalOption("--node", from: &rest)
         let key = OperatorKey(option: try takeGlobalOption("--key", from: &rest))
         if rest.first == "--version" {
-            print("kithctl \(CommandHelp.version)")
+            print("kithctl \(KithVersion.string)")
             return
         }
         if rest.contains("--help") || rest.contains("-h") || rest.first == "help" {

@@ -60,7 +60,7 @@ struct Mode {
 
 let rawArguments = Array(CommandLine.arguments.dropFirst())
 if rawArguments.first == "--version" {
-    print("kithd 0.1.0")
+    print("kithd \(KithVersion.string)")
     exit(0)
 }
 if rawArguments.contains("--help") || rawArguments.contains("-h") {

@@ -6,6 +6,8 @@ extension NodeCore {
             "uid": .string(String(member.id.uid, radix: 16)),
             "address": .string(member.meta.endpoint),
             "control": .string(member.meta.control),
+            // Where to scrape it (`--http`); "" when it serves none.
+            "http": .string(member.meta.http),
             "state": .string(member.status.description),
             "incarnation": .int(Int64(member.incarnation)),
             "changed_ms_ago": .int(Int64(now.since(member.changedAt).nanoseconds / 1_000_000)),
