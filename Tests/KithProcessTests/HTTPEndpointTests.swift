@@ -109,7 +109,7 @@ final class HTTPEndpointTests: LabTestCase {
                   - targets: [\(targets.map { "'\($0)'" }.joined(separator: ", "))]
             """
         try config.write(toFile: directory + "/prometheus.yml", atomically: true, encoding: .utf8)
-        let web = "127.0.0.1:\(try freePort())"
+        let web = "127.0.0.1:\(try freeLoopbackPort())"
         let pid = try Subprocess.spawn(prometheus, [
             "--config.file=\(directory)/prometheus.yml", "--storage.tsdb.path=\(directory)/data",
             "--web.listen-address=\(web)", "--log.level=warn",
@@ -141,8 +141,8 @@ final class HTTPEndpointTests: LabTestCase {
     }
 
     func testBadHTTPSettingsStopTheDaemonWithExit2() throws {
-        let control = "127.0.0.1:\(try freePort())"
-        let listen = "127.0.0.1:\(try freePort())"
+        let control = "127.0.0.1:\(try freeLoopbackPort())"
+        let listen = "127.0.0.1:\(try freeLoopbackPort())"
         let base = ["--name", "x", "--listen", listen, "--control", control, "--data-dir", lab.directory + "/x"]
         let badAddress = try Subprocess.run(Binaries.kithd, base + ["--http", "localhost"], timeout: 10)
         XCTAssertEqual(badAddress.status, 2)
@@ -150,7 +150,7 @@ final class HTTPEndpointTests: LabTestCase {
         let tokenAlone = try Subprocess.run(Binaries.kithd, base + ["--http-token-file", "/nonexistent"], timeout: 10)
         XCTAssertEqual(tokenAlone.status, 2)
         XCTAssertTrue(tokenAlone.stderr.contains("http_token_file needs --http"), tokenAlone.stderr)
-        let http = "127.0.0.1:\(try freePort())"
+        let http = "127.0.0.1:\(try freeLoopbackPort())"
         let missingToken = try Subprocess.run(Binaries.kithd, base + ["--http", http, "--http-token-file", lab.directory + "/none"],
                                               timeout: 10)
         XCTAssertNotEqual(missingToken.status, 0, "a token file that cannot be read must stop the daemon")
@@ -159,7 +159,7 @@ final class HTTPEndpointTests: LabTestCase {
 
     func testReadinessFailsUntilJoinedAndAfterTheLoopStalls() throws {
         // Seeds that nobody answers: alive, but not joined.
-        let lonely = try startDaemon(extra: ["--join", "127.0.0.1:\(try freePort())"])
+        let lonely = try startDaemon(extra: ["--join", "127.0.0.1:\(try freeLoopbackPort())"])
         let notJoined = try HTTPClient.get(lonely, "/readyz")
         XCTAssertEqual(notJoined.status, 503)
         XCTAssertEqual(try JSON.parse(notJoined.body)["joined"], .bool(false), notJoined.body)
@@ -210,9 +210,9 @@ final class HTTPEndpointTests: LabTestCase {
         let name = "solo\(extraPids.count + 1)"
         let dataDir = lab.directory + "/" + name
         try FileManager.default.createDirectory(atPath: dataDir, withIntermediateDirectories: true)
-        let http = "127.0.0.1:\(try freePort())"
+        let http = "127.0.0.1:\(try freeLoopbackPort())"
         let pid = try Subprocess.spawn(Binaries.kithd, [
-            "--name", name, "--listen", "127.0.0.1:\(try freePort())", "--control", "127.0.0.1:\(try freePort())",
+            "--name", name, "--listen", "127.0.0.1:\(try freeLoopbackPort())", "--control", "127.0.0.1:\(try freeLoopbackPort())",
             "--data-dir", dataDir, "--http", http,
         ] + extra, environment: environment, stdout: dataDir + "/kithd.log", stderr: dataDir + "/kithd.err")
         extraPids.append(pid)
@@ -269,19 +269,6 @@ private func executableOnPath(_ name: String) -> String? {
     return nil
 }
 
-private func freePort() throws -> UInt16 {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(fd) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let bound = withUnsafeMutablePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
-    }
-    guard bound else { throw HarnessError("no free port: \(String(cString: strerror(errno)))") }
-    return UInt16(bigEndian: address.sin_port)
-}
 
 /// A blocking HTTP/1.1 client for IPv4 loopback, enough for these tests: one request per connection.
 enum HTTPClient {

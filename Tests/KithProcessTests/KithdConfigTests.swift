@@ -14,9 +14,9 @@ final class KithdConfigTests: LabTestCase {
     }
 
     func testCheckConfigSaysOkForAGoodFileAndStartsNothing() throws {
-        let port = try freePort()
+        let port = try freeLoopbackPort()
         let path = try write("""
-            {"name": "n1", "listen": "127.0.0.1:\(port)", "control": "127.0.0.1:\(try freePort())",
+            {"name": "n1", "listen": "127.0.0.1:\(port)", "control": "127.0.0.1:\(try freeLoopbackPort())",
              "join": ["127.0.0.1:1"], "membership": {"preset": "wan"}, "tags": {"zone": "a"}}
             """, to: "good.json")
         let result = try Subprocess.run(Binaries.kithd, ["--check-config", path], timeout: 10)
@@ -56,11 +56,11 @@ final class KithdConfigTests: LabTestCase {
     }
 
     func testDaemonRunsFromEnvironmentWithFlagsOverridingIt() throws {
-        let control = "127.0.0.1:\(try freePort())"
+        let control = "127.0.0.1:\(try freeLoopbackPort())"
         try FileManager.default.createDirectory(atPath: lab.directory + "/operator", withIntermediateDirectories: true)
         let signer = try OperatorSigner.generate(at: lab.directory + "/operator/operator.key")
         let keyFile = try write("# the operator\n\(signer.publicKeyHex)\n", to: "operator.pub")
-        let env = ["KITH_NAME": "from-env", "KITH_LISTEN": "127.0.0.1:\(try freePort())", "KITH_CONTROL": control,
+        let env = ["KITH_NAME": "from-env", "KITH_LISTEN": "127.0.0.1:\(try freeLoopbackPort())", "KITH_CONTROL": control,
                    "KITH_DATA_DIR": lab.directory + "/env-node", "KITH_TAGS": "zone=a,rack=r2", "KITH_CAPACITY": "3",
                    "KITH_OPERATOR_KEYS_FILE": keyFile]
         let pid = try Subprocess.spawn(Binaries.kithd, ["--config-from-env", "--capacity", "5"], environment: env,
@@ -93,21 +93,6 @@ final class KithdConfigTests: LabTestCase {
         }
     }
 
-    private func freePort() throws -> UInt16 {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0
-            }
-        }
-        guard bound else { throw HarnessError("no free port: \(String(cString: strerror(errno)))") }
-        return UInt16(bigEndian: address.sin_port)
-    }
 
     private func canBind(_ port: UInt16) throws -> Bool {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
