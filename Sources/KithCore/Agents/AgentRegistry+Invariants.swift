@@ -76,7 +76,7 @@ extension AgentState {
         if next == self { return true }
         switch self {
         case .starting, .running: return true
-        case .lost: return next != .relaunching && next != .failed
+        case .lost: return next != .relaunching && next != .failed && next != .quarantined
         case .relaunching: return next == .stopped || next == .killed
         case .quarantined: return next == .running || next == .killed
         case .stopped, .failed, .killed: return false

@@ -56,8 +56,8 @@ extension AgentRegistry {
         defer { assertInvariants() }
         guard var record = records[name] else { throw AgentError("unknown agent \(name)") }
         guard !record.state.isTerminal else { throw AgentError("agent \(name) is already \(record.state.rawValue)") }
-        if let quarantine = quarantine(of: name) {
-            throw AgentError("agent \(name) is quarantined (epoch \(quarantine.epoch)); release it or use the kill-switch")
+        if quarantine(of: name) != nil || record.state == .quarantined {
+            throw AgentError("agent \(name) is quarantined; release it or use the kill-switch")
         }
         var directives: [AgentDirective] = []
         record.state = .stopped
