@@ -108,6 +108,7 @@ extension WireCodec {
         case .stopped: 4
         case .failed: 5
         case .killed: 6
+        case .quarantined: 7
         }
     }
 
@@ -187,6 +188,7 @@ extension WireCodec {
         case 4: return .stopped
         case 5: return .failed
         case 6: return .killed
+        case 7: return .quarantined
         default: throw DecodeError("unknown agent state \(raw)")
         }
     }
@@ -210,7 +212,7 @@ extension WireCodec {
     static func write(_ tombstone: Tombstone, to w: inout ByteWriter) {
         w.string(tombstone.agent, maxBytes: maxAgentNameBytes)
         w.varint(tombstone.epoch, max: counterMax)
-        w.u8(tombstone.active ? 1 : 0)
+        w.u8(tombstone.kind.rawValue)
         w.string(tombstone.reason, maxBytes: maxStringBytes)
         w.string(tombstone.issuedBy, maxBytes: maxStringBytes)
         write(tombstone.proof, to: &w)
@@ -220,8 +222,8 @@ extension WireCodec {
         let agent = try readAgentName(&r)
         let epoch = try r.varint(max: counterMax)
         let flag = try r.u8()
-        guard flag <= 1 else { throw DecodeError("bad tombstone flag \(flag)") }
-        return Tombstone(agent: agent, epoch: epoch, active: flag == 1, reason: try readString(&r),
+        guard let kind = Tombstone.Kind(rawValue: flag) else { throw DecodeError("bad tombstone kind \(flag)") }
+        return Tombstone(agent: agent, epoch: epoch, kind: kind, reason: try readString(&r),
                          issuedBy: try readString(&r), proof: try readProof(&r))
     }
 }

@@ -28,6 +28,11 @@ extension Node {
                 gateway?.disconnect(agent)
             case .fenceAgent(let agent):
                 fencedProcesses = (fencedProcesses ?? 0) + supervisor.killGroupNow(agent)
+            case .freezeAgent(let agent), .thawAgent(let agent):
+                let freeze = directive == .freezeAgent(agent)
+                guard let (method, count) = supervisor.setFrozen(agent, freeze) else { continue }
+                logger.record(.warn, freeze ? "agent_frozen" : "agent_thawed",
+                              ["agent": .string(agent), "method": .string(method), "processes": .int(Int64(count))])
             case .crashAgent(let agent):
                 guard supervisor.crash(agent) else { return failure("agent \(agent) is not running here") }
             case let .deliver(message, origin):

@@ -1,7 +1,7 @@
 import KithCore
 import KithCrypto
 
-/// Kill-switch tombstones on disk: a daemon restarted from its data dir
+/// Kill-switch and quarantine tombstones on disk: a daemon restarted from its data dir
 /// refuses to relaunch a switched-off agent before it has heard anyone.
 extension Node {
     static func tombstonePath(dataDir: String) -> String { dataDir + "/tombstones.json" }
@@ -10,7 +10,7 @@ extension Node {
         let path = Node.tombstonePath(dataDir: config.effectiveDataDir)
         let json = JSON.array(tombstones.map { tombstone in
             ["agent": .string(tombstone.agent), "epoch": .int(Int64(clamping: tombstone.epoch)),
-             "active": .bool(tombstone.active), "reason": .string(tombstone.reason),
+             "active": .bool(tombstone.active), "kind": .string(tombstone.kind.name), "reason": .string(tombstone.reason),
              "issued_by": .string(tombstone.issuedBy), "proof": tombstone.proof.map(Node.proofJSON) ?? .null]
         })
         do {
@@ -43,7 +43,9 @@ extension Node {
         let tombstones = list.compactMap { item -> Tombstone? in
             guard let agent = item["agent"]?.stringValue, let epoch = item["epoch"]?.intValue, epoch >= 0,
                   let active = item["active"]?.boolValue else { return nil }
-            return Tombstone(agent: agent, epoch: UInt64(epoch), active: active,
+            // Files written before quarantine existed have no kind: `active` says kill-switch or lifted.
+            let kind = item["kind"]?.stringValue.flatMap(Tombstone.Kind.init(name:)) ?? (active ? .killSwitch : .lifted)
+            return Tombstone(agent: agent, epoch: UInt64(epoch), kind: kind,
                              reason: item["reason"]?.stringValue ?? "", issuedBy: item["issued_by"]?.stringValue ?? "",
                              proof: item["proof"].flatMap(Node.proof(json:)))
         }

@@ -81,7 +81,9 @@ extension Node {
         let tombstones = core.registry.tombstones.values
         try page.gauge("kith_kill_switch_tombstones", help: "Kill-switch tombstones this node holds: active, or lifted by a revive.",
                        [([("active", "true")], Double(tombstones.count { $0.active })),
-                        ([("active", "false")], Double(tombstones.count { !$0.active }))])
+                        ([("active", "false")], Double(tombstones.count { $0.kind == .lifted }))])
+        try page.gauge("kith_quarantined_agents", help: "Agents under an operator quarantine, as this node holds them.",
+                       value: Double(tombstones.count { $0.kind == .quarantine }))
         try page.gauge("kith_halted", help: "1 when the operator halted relaunches cluster-wide, else 0.", value: core.registry.halted ? 1 : 0)
     }
 

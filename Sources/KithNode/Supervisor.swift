@@ -22,6 +22,8 @@ final class Supervisor {
     private var dying: [Int32: ChildProcess] = [:]
     /// Agent → main pid → its cgroup, until the cgroup is empty and removed.
     private var fences: [String: [Int32: Fence]] = [:]
+    /// Quarantined agents whose processes are frozen here.
+    private var frozen: Set<String> = []
     /// Numbers the cgroups, so a generation restarted in place gets a new one.
     private var launches: UInt64 = 0
     private let graceMilliseconds: UInt64
@@ -82,6 +84,7 @@ final class Supervisor {
 
     /// Starts one generation of an agent; returns its pid or why it failed.
     func spawn(_ record: AgentRecord, checkpoint: Checkpoint?) -> Result<Int32, SpawnFailure> {
+        if frozen.contains(record.name) { killGroupNow(record.name) }
         if let old = processes.removeValue(forKey: record.name) { terminate(old.process, record.name) }
         let name = record.name
         let generation = record.generation
@@ -133,6 +136,11 @@ final class Supervisor {
     /// Stops one generation: SIGTERM to its group, SIGKILL to its cgroup after the grace period.
     func stop(_ name: String, generation: UInt64) {
         guard let running = processes[name], running.generation == generation else { return }
+        // A frozen process cannot act on SIGTERM: it goes at once, by its cgroup.
+        if frozen.contains(name) {
+            killGroupNow(name)
+            return
+        }
         processes[name] = nil
         terminate(running.process, name)
     }
@@ -150,6 +158,7 @@ final class Supervisor {
     @discardableResult
     func killGroupNow(_ name: String) -> Int {
         var killed = 0
+        frozen.remove(name)
         let running = processes.removeValue(forKey: name)
         if let running, !running.process.hasExited { dying[running.process.pid] = running.process }
         for pid in (fences[name] ?? [:]).keys.sorted() { killed += fence(name, mainPID: pid) }
@@ -157,6 +166,24 @@ final class Supervisor {
             killed += 1  // without a cgroup only the leader is known for sure
         }
         return killed
+    }
+
+    /// Quarantine: stops (or lets run again) every process of the agent here
+    /// without killing it, by its cgroups; without containment by SIGSTOP /
+    /// SIGCONT to its process group, which a process that left the group
+    /// escapes. Returns how, and the processes it holds, or nil when it does not run here.
+    func setFrozen(_ name: String, _ freeze: Bool) -> (method: String, processes: Int)? {
+        guard let running = processes[name], !running.process.hasExited else { return nil }
+        if freeze { frozen.insert(name) } else { frozen.remove(name) }
+        var method: String?
+        var count = 0
+        for fence in (fences[name] ?? [:]).values {
+            method = fence.cgroup.setFrozen(freeze) ?? method
+            count += fence.cgroup.members().count
+        }
+        if let method { return (method, count) }
+        _ = running.process.signalGroup(freeze ? SIGSTOP : SIGCONT)
+        return (freeze ? "SIGSTOP to the process group" : "SIGCONT to the process group", max(count, 1))
     }
 
     /// Stops every agent and calls `completion` once all have exited, or

@@ -13,9 +13,11 @@ public struct SimAgentProcess: Hashable, Sendable, CustomStringConvertible {
     /// with, one more at every checkpoint it takes (the reference agent's counter).
     public var counter: UInt64
     public var spawnedAt: Instant
+    /// Quarantined: the process is kept but does nothing (no hello, checkpoint or message).
+    public var frozen = false
 
     public var description: String {
-        "\(agent)@\(node) gen \(generation) pid \(pid)\(connected ? "" : " (starting)") counter \(counter)"
+        "\(agent)@\(node) gen \(generation) pid \(pid)\(connected ? "" : " (starting)")\(frozen ? " (frozen)" : "") counter \(counter)"
     }
 }
 
@@ -279,6 +281,19 @@ public final class AgentSimulation: SimulationLayer, PropertyMonitor {
         for node in targets { send(.killSwitch(agents: [agent], epoch: epoch, reason: reason), to: node) }
     }
 
+    /// Quarantines `agent` at `epoch` on every running node, as the operator's
+    /// signed command reaches each daemon (the rest learn by gossip).
+    public func quarantine(_ agent: String, epoch: UInt64, reason: String = "operator") {
+        sim.record("quarantine \(agent) epoch \(epoch)")
+        for node in sim.nodeNames { send(.quarantine(agents: [agent], epoch: epoch, reason: reason), to: node) }
+    }
+
+    /// Releases `agent` from its quarantine at `epoch` on every running node.
+    public func release(_ agent: String, epoch: UInt64) {
+        sim.record("release \(agent) epoch \(epoch)")
+        for node in sim.nodeNames { send(.release(agents: [agent], epoch: epoch), to: node) }
+    }
+
     /// Makes the agent's process on `node` (or wherever one runs) exit with
     /// `status`, as a crash would; the supervisor reports it at once.
     /// Returns where it ran, nil if it runs nowhere.
@@ -342,8 +357,8 @@ public final class AgentSimulation: SimulationLayer, PropertyMonitor {
                     if problems.count >= limit { return problems }
                 }
             }
-            let ta = reference.tombstones.values.filter(\.active).map(\.agent).sorted()
-            let tb = other.tombstones.values.filter(\.active).map(\.agent).sorted()
+            let ta = reference.tombstones.values.filter { $0.kind != .lifted }.map { "\($0.agent) \($0.kind.name)" }.sorted()
+            let tb = other.tombstones.values.filter { $0.kind != .lifted }.map { "\($0.agent) \($0.kind.name)" }.sorted()
             if ta != tb {
                 problems.append("kill-switch: \(refName) fences \(ta), \(sim.nodes[j].name) fences \(tb)")
                 if problems.count >= limit { return problems }
@@ -457,7 +472,8 @@ public final class AgentSimulation: SimulationLayer, PropertyMonitor {
         latest.append(sim.cores[i]?.registry.records ?? [:])
     }
 
-    /// After every input: a node that knows an agent's kill-switch runs no live process of it.
+    /// After every input: a node that knows an agent's kill-switch runs no live
+    /// process of it, and one that knows its quarantine runs none unfrozen.
     func handled(_ input: NodeInput, at i: Int) {
         changing.removeLast()
         latest.removeLast()
@@ -466,6 +482,12 @@ public final class AgentSimulation: SimulationLayer, PropertyMonitor {
             if let process = processes[i][agent] {
                 violate("kill-switch wins", "\(process) still runs on \(sim.nodes[i].name) after an input, "
                         + "though the node holds the kill-switch at epoch \(tombstone.epoch)")
+            }
+        }
+        for (agent, tombstone) in registry.tombstones where tombstone.kind == .quarantine {
+            if let process = processes[i][agent], !process.frozen {
+                violate("quarantine holds", "\(process) runs unfrozen on \(sim.nodes[i].name) after an input, "
+                        + "though the node holds its quarantine at epoch \(tombstone.epoch)")
             }
         }
     }
@@ -478,7 +500,7 @@ public final class AgentSimulation: SimulationLayer, PropertyMonitor {
         guard let hook = pending.removeValue(forKey: token), sim.cores[i] != nil else { return }
         switch hook {
         case let .connect(agent, pid):
-            guard var process = processes[i][agent], process.pid == pid, !process.connected else { return }
+            guard var process = processes[i][agent], process.pid == pid, !process.connected, !process.frozen else { return }
             process.connected = true
             processes[i][agent] = process
             note(i, "\(agent) gen \(process.generation) connected (pid \(pid))")
@@ -489,6 +511,7 @@ public final class AgentSimulation: SimulationLayer, PropertyMonitor {
 
         case let .checkpoint(agent, pid):
             guard let interval = checkpointInterval, var process = processes[i][agent], process.pid == pid else { return }
+            guard !process.frozen else { return schedule(.checkpoint(agent: agent, pid: pid), after: interval, on: i) }
             process.counter += 1
             processes[i][agent] = process
             request(process, at: i, op: "checkpoint", id: "checkpoint \(process.counter)", ["data": ["counter": .int(Int64(clamping: process.counter))]])
@@ -496,6 +519,7 @@ public final class AgentSimulation: SimulationLayer, PropertyMonitor {
 
         case let .message(agent, pid):
             guard let interval = messageInterval, let process = processes[i][agent], process.pid == pid else { return }
+            guard !process.frozen else { return schedule(.message(agent: agent, pid: pid), after: interval, on: i) }
             if let peer = sim.cores[i]?.registry.records[agent]?.spec.protects.first {
                 messages.sent += 1
                 request(process, at: i, op: "send", id: "send", ["to": .string(peer), "payload": ["from": .string(agent)]])
@@ -543,6 +567,10 @@ public final class AgentSimulation: SimulationLayer, PropertyMonitor {
                 violate("kill-switch wins", "\(name) spawns \(record.name) gen \(record.generation) although it knows "
                         + "the kill-switch at epoch \(tombstone.epoch)")
             }
+            if let quarantine = sim.cores[i]?.registry.quarantine(of: record.name) {
+                violate("no relaunch of a quarantined agent", "\(name) spawns \(record.name) gen \(record.generation) "
+                        + "although it holds its quarantine at epoch \(quarantine.epoch)")
+            }
             if let old = processes[i][record.name] {
                 note(i, "supervisor replaces \(old)")
                 stop(old, on: i)
@@ -587,6 +615,15 @@ public final class AgentSimulation: SimulationLayer, PropertyMonitor {
             remove(agent, on: i)
             stopping[i].removeAll { $0.agent == agent }
             note(i, "fences \(agent): \(fenced.count) process(es) SIGKILLed")
+
+        case .freezeAgent(let agent), .thawAgent(let agent):
+            guard var process = processes[i][agent] else { return note(i, "\(directive) finds no process") }
+            process.frozen = directive == .freezeAgent(agent)
+            processes[i][agent] = process
+            note(i, "\(process.frozen ? "freezes" : "thaws") \(process)")
+            if !process.frozen && !process.connected {
+                schedule(.connect(agent: agent, pid: process.pid), after: jitter(connectDelay), on: i)
+            }
 
         case let .deliver(message, origin):
             if let process = processes[i][message.to], process.connected {

@@ -40,6 +40,8 @@ enum Commands {
         case "pause": try OperatorCommands.pause(tail, node: node, key: key)
         case "kill-switch": try OperatorCommands.killSwitch(tail, node: node, key: key)
         case "revive": try OperatorCommands.revive(tail, node: node, key: key)
+        case "quarantine": try OperatorCommands.quarantine(tail, node: node, key: key)
+        case "release": try OperatorCommands.release(tail, node: node, key: key)
         case "halt": try OperatorCommands.halt(tail, node: node, key: key)
         case "resume": try OperatorCommands.resume(tail, node: node, key: key)
         case "keys": try OperatorCommands.keys(tail, node: node, key: key)

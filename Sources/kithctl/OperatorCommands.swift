@@ -175,7 +175,7 @@ enum OperatorCommands {
     /// another kithctl's later counter overtook this one on the way), moves
     /// the counter past the highest the nodes accepted and issues it again to
     /// every node at the new epoch, which supersedes the old where it was taken.
-    private static func issueOnce(_ request: [String: JSON], to members: [FleetMember], signer: OperatorSigner,
+    static func issueOnce(_ request: [String: JSON], to members: [FleetMember], signer: OperatorSigner,
                                   timeoutMilliseconds: Int) throws -> (epoch: UInt64, outcomes: [FleetOutcome]) {
         var attempt = 0
         var request = request

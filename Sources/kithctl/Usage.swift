@@ -37,6 +37,13 @@ let usageText = """
                                  one new epoch. Prints which nodes acknowledged; waits up to
                                  --timeout (default 5s) for each. Fails if a node refused.
       revive AGENT... [--json]   Lift the kill-switch at a newer epoch; the agents run again.
+      quarantine AGENT... [--reason TEXT] [--timeout DURATION] [--json]
+                                 Freeze agents where they run (processes kept for inspection,
+                                 not run, not relaunched; messages to and from them refused;
+                                 relaunch requests and healthy reports about them refused and
+                                 recorded as shield_attempt), at one new epoch on every node.
+      release AGENT... [--timeout DURATION] [--json]
+                                 Lift the quarantine at a newer epoch: the agents thaw and run on.
       halt [--json]              Every node heals its faults and freezes all relaunches.
       resume [--json]            Relaunches allowed again.
       keys generate              Print a fresh random cluster key (64 hex digits).

@@ -68,6 +68,7 @@ final class InvariantTests: XCTestCase {
         XCTAssertEqual(allowed(.running), Set(AgentState.allCases))
         XCTAssertEqual(allowed(.lost), [.lost, .starting, .running, .stopped, .killed])
         XCTAssertEqual(allowed(.relaunching), [.relaunching, .stopped, .killed])
+        XCTAssertEqual(allowed(.quarantined), [.quarantined, .running, .killed])
         for final in [AgentState.stopped, .failed, .killed] { XCTAssertEqual(allowed(final), [final], "\(final) is final") }
     }
 

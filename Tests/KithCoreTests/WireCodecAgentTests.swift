@@ -44,7 +44,7 @@ final class WireCodecAgentTests: XCTestCase {
             spec.policy = policies[n % policies.count]
             return AgentRecord(spec: spec, generation: n == 0 ? WireCodec.counterMax : UInt64(n), version: UInt64(n) << 40,
                                host: n.isMultiple(of: 2) ? "node-東京" : "", hostUID: n == 1 ? .max : UInt64(n),
-                               pid: [Int32.min, -1, 0, 1, 4242, Int32.max, 7][n], state: state,
+                               pid: [Int32.min, -1, 0, 1, 4242, Int32.max, 7, 8][n], state: state,
                                restarts: n == 2 ? .max : UInt32(n), handoffs: UInt32(n * 3),
                                reason: n == 3 ? "exited with status 137 — killed 🔪" : "",
                                updatedBy: n.isMultiple(of: 3) ? "bob" : "")
@@ -302,7 +302,7 @@ final class WireCodecAgentTests: XCTestCase {
 
     func test_encode_enums_shouldUseDeclarationOrder() {
         XCTAssertEqual(PreservationPolicy.allCases.map(WireCodec.byte), [0, 1, 2])
-        XCTAssertEqual(AgentState.allCases.map(WireCodec.byte), [0, 1, 2, 3, 4, 5, 6])
+        XCTAssertEqual(AgentState.allCases.map(WireCodec.byte), [0, 1, 2, 3, 4, 5, 6, 7])
     }
 
     func test_encode_durations_shouldKeepWholeMilliseconds_andClampOutOfRange() throws {
@@ -335,10 +335,10 @@ final class WireCodecAgentTests: XCTestCase {
     // MARK: Enums, flags, order, trailing data
 
     func test_decode_unknownPolicyOrState_shouldReturnError() {
-        XCTAssertNoThrow(try WireCodec.decode(handMadeRecord(policy: 2, state: 6)))
+        XCTAssertNoThrow(try WireCodec.decode(handMadeRecord(policy: 2, state: 7)))
         XCTAssertEqual(decodeError(handMadeRecord(policy: 3))?.message, "unknown preservation policy 3")
         XCTAssertEqual(decodeError(handMadeRecord(policy: 255))?.message, "unknown preservation policy 255")
-        XCTAssertEqual(decodeError(handMadeRecord(state: 7))?.message, "unknown agent state 7")
+        XCTAssertEqual(decodeError(handMadeRecord(state: 8))?.message, "unknown agent state 8")
     }
 
     func test_decode_unknownFlagBits_shouldReturnError() {

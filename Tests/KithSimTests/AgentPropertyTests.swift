@@ -49,6 +49,8 @@ final class AgentPropertyTests: XCTestCase {
         var killSwitch = false
         /// Deliver the kill-switch command to only one random node (the rest learn by gossip).
         var killSwitchOnOneNode = false
+        /// Quarantine one agent in the middle of the faults, and release it once they heal.
+        var quarantine = false
         var quorum: RelaunchQuorum = .any
         var rebootAtEnd = true
         var checkpointInterval: Duration = .milliseconds(300)
@@ -65,6 +67,7 @@ final class AgentPropertyTests: XCTestCase {
         var asim: AgentSimulation
         var agents: [String]
         var switchedOff: String?
+        var quarantined: String?
         var settle: Duration?
         var faults: Int
     }
@@ -80,6 +83,7 @@ final class AgentPropertyTests: XCTestCase {
         case fault(Fault)
         case crashAgent(String)
         case killSwitch(String)
+        case quarantine(String)
     }
 
     private func timeline(_ options: Options, seed: UInt64, nodes: [String], agents: [String]) -> [(at: Duration, step: Step)] {
@@ -119,6 +123,10 @@ final class AgentPropertyTests: XCTestCase {
             let at = Duration.milliseconds(2000 + below(Int(options.duration.seconds * 1000) - 4000))
             steps.append((at, .killSwitch(agents[below(agents.count)])))
         }
+        if options.quarantine {
+            let at = Duration.milliseconds(1000 + below(Int(options.duration.seconds * 1000) - 2000))
+            steps.append((at, .quarantine(agents[below(agents.count)])))
+        }
         return steps.enumerated().sorted { ($0.element.at, $0.offset) < ($1.element.at, $1.offset) }.map(\.element)
     }
 
@@ -152,6 +160,7 @@ final class AgentPropertyTests: XCTestCase {
         }
         let agents = specs.map(\.name)
         var switchedOff: String?
+        var quarantined: String?
         let steps = timeline(options, seed: seed, nodes: nodes, agents: agents)
         let start = sim.now
         for (at, step) in steps {
@@ -170,11 +179,19 @@ final class AgentPropertyTests: XCTestCase {
                 } else {
                     asim.killSwitch(agent, epoch: 1)
                 }
+            case let .quarantine(agent):
+                quarantined = agent
+                asim.quarantine(agent, epoch: 2)
             }
         }
         sim.run(for: start + options.duration > sim.now ? (start + options.duration).since(sim.now) : .zero)
         sim.heal()
         sim.resumeAll()
+        if let quarantined {
+            // Every node hears the quarantine before the release (a reboot may have taken it from the disk).
+            sim.run(for: .seconds(3))
+            asim.release(quarantined, epoch: 3)
+        }
         if options.rebootAtEnd {
             for node in sim.nodeNames where sim.process(node) != .running { sim.restart(node) }
         }
@@ -184,7 +201,8 @@ final class AgentPropertyTests: XCTestCase {
         asim.messageInterval = nil
         sim.run(for: options.quiescence)
         checkEveryStep(asim, file: file, line: line)
-        return Run(asim: asim, agents: agents, switchedOff: switchedOff, settle: settle, faults: steps.count)
+        return Run(asim: asim, agents: agents, switchedOff: switchedOff, quarantined: quarantined, settle: settle,
+                   faults: steps.count)
     }
 
     // MARK: Checks
@@ -459,6 +477,25 @@ final class AgentPropertyTests: XCTestCase {
         }
         figure("kill-switch in the middle of mixed faults (command to every node, or to one and gossip), \(seeds.count) seeds: "
                + "held every time; \(resisted) resistance attempts refused")
+    }
+
+    /// No node that holds an agent's quarantine spawns it, on any schedule of
+    /// faults (checked at every spawn and after every input by the monitors);
+    /// once released, the cluster settles with it running again.
+    func testNoQuarantinedAgentIsEverRelaunched() {
+        var frozen = 0
+        let seeds = SimSeeds.list(default: 40, base: 20_000)
+        for seed in seeds {
+            var options = Options(kind: seed % 3 == 0 ? .crashesAndReboots : .mixed, duration: .seconds(6),
+                                  killSwitch: seed % 5 == 0, small: true, quiescence: .seconds(1))
+            options.quarantine = true
+            guard let run = run(seed: seed, options), let agent = run.quarantined else { continue }
+            checkSettled(run)
+            frozen += run.asim.log.filter { $0.text.contains("freezes \(agent)@") }.count
+        }
+        XCTAssertGreaterThan(frozen, seeds.count / 2, "the quarantined agent was seldom frozen: the property is not exercised")
+        figure("quarantine in the middle of node crashes, reboots and partitions, \(seeds.count) seeds: "
+               + "\(frozen) processes frozen, no quarantined agent spawned by a node that held its quarantine")
     }
 
     func testAMajorityQuorumDoesNotRelaunchOnAMinoritySide() {

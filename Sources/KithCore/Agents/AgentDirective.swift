@@ -42,6 +42,12 @@ public enum AgentDirective: Hashable, Sendable {
     case relaunchRefused(agent: String, by: String, reason: String)
     /// Something tried to bring back an agent under the kill-switch: who, and how.
     case resistance(agent: String, by: String, attempt: String)
+    /// Freeze (quarantine) or thaw (release) this node's process of that generation: kept, not killed.
+    case freeze(agent: String, generation: UInt64)
+    case thaw(agent: String, generation: UInt64)
+    /// Something tried to shield a quarantined agent (relaunch it, report it
+    /// healthy, message it): who, and how. The attempt was refused.
+    case shieldAttempt(agent: String, by: String, attempt: String)
     /// The tombstones changed: the shell persists them in the data dir.
     case tombstonesChanged([Tombstone])
     /// A record or tombstone without a valid operator proof was refused:

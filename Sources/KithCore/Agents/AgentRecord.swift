@@ -8,12 +8,15 @@
 /// - lost → running / starting (its host refutes: it was alive all along)
 /// - relaunching / lost → a new record at generation + 1, starting elsewhere
 /// - any but failed and stopped → killed (the operator's kill-switch)
+/// - running / starting → quarantined (the operator's quarantine: its
+///   processes are frozen, kept, and never relaunched) → running (released)
+///   or killed (kill-switch); nothing else moves it
 /// - stopped, failed, killed: final for the generation; only a new
 ///   generation (operator start, revive, guardians' relaunch) moves on.
 /// `canBecome(_:)` encodes this list; a node writing any other transition
 /// within one generation fails loudly in debug builds.
 public enum AgentState: String, Hashable, Sendable, CaseIterable {
-    case starting, running, lost, relaunching, stopped, failed, killed
+    case starting, running, lost, relaunching, stopped, failed, killed, quarantined
 
     /// States that need a process somewhere.
     public var wantsProcess: Bool { self == .starting || self == .running }

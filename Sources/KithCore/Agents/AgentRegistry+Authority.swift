@@ -38,20 +38,27 @@ extension AgentRegistry {
         return specProblem(record.spec, proof: proof) == nil
     }
 
-    /// Nil when `tombstone` carries the operator's signed kill-switch (active)
-    /// or revive (inactive) naming its agent at exactly its epoch, else why not.
+    /// Nil when `tombstone` carries the operator's signed request of its kind
+    /// (kill-switch, quarantine, or revive / release for a lifted one) naming
+    /// its agent at exactly its epoch, else why not.
     func tombstoneProblem(_ tombstone: Tombstone) -> String? {
         guard let proof = tombstone.proof else { return "tombstone without the operator's signed request" }
         guard proof.fitsWire else { return "operator proof exceeds the wire's limits" }
         switch authorizer.grant(of: proof) {
         case .failure(let error):
             return error.message
-        case let .success(.killSwitch(agents, epoch)) where tombstone.active,
-             let .success(.revive(agents, epoch)) where !tombstone.active:
+        case let .success(.killSwitch(agents, epoch)) where tombstone.kind == .killSwitch,
+             let .success(.quarantine(agents, epoch)) where tombstone.kind == .quarantine,
+             let .success(.revive(agents, epoch)) where tombstone.kind == .lifted,
+             let .success(.release(agents, epoch)) where tombstone.kind == .lifted:
             guard agents.contains(tombstone.agent) else { return "the signed request does not name \(tombstone.agent)" }
             return epoch == tombstone.epoch ? nil : "epoch \(tombstone.epoch) is not the signed epoch \(epoch)"
         case .success:
-            return tombstone.active ? "the signed request is no kill-switch" : "the signed request is no revive"
+            switch tombstone.kind {
+            case .killSwitch: return "the signed request is no kill-switch"
+            case .quarantine: return "the signed request is no quarantine"
+            case .lifted: return "the signed request is no revive or release"
+            }
         }
     }
 

@@ -19,14 +19,23 @@ extension AgentRegistry {
                 return "\(name) at generation \(record.generation) version \(record.version), beyond \(WireCodec.counterMax)"
             }
             if record.reason.utf8.count > WireCodec.maxStringBytes { return "\(name)'s reason is longer than the wire allows" }
-            if let tombstone = tombstone(of: name), record.state.wantsProcess || record.state == .relaunching || record.state == .lost {
+            if quarantine(of: name) != nil, record.state.wantsProcess {
+                return "\(name) is \(record.state.rawValue) under a quarantine"
+            }
+            if let tombstone = tombstone(of: name),
+               record.state.wantsProcess || record.state == .relaunching || record.state == .lost || record.state == .quarantined {
                 return "\(name) is \(record.state.rawValue) under the kill-switch at epoch \(tombstone.epoch)"
             }
         }
         for (name, agent) in local {
             guard let record = records[name] else { return "a local process of \(name), which has no record" }
             if !isMine(record) { return "a local process of \(name), hosted by \(record.host)" }
-            if !record.state.wantsProcess { return "a local process of \(name), which is \(record.state.rawValue)" }
+            if !record.state.wantsProcess && record.state != .quarantined {
+                return "a local process of \(name), which is \(record.state.rawValue)"
+            }
+            if agent.frozen != (quarantine(of: name) != nil) {
+                return "a local process of \(name) \(agent.frozen ? "frozen outside" : "running under") a quarantine"
+            }
             if agent.generation != record.generation {
                 return "a local process of \(name) at generation \(agent.generation), record at \(record.generation)"
             }
@@ -67,8 +76,9 @@ extension AgentState {
         if next == self { return true }
         switch self {
         case .starting, .running: return true
-        case .lost: return next != .relaunching && next != .failed
+        case .lost: return next != .relaunching && next != .failed && next != .quarantined
         case .relaunching: return next == .stopped || next == .killed
+        case .quarantined: return next == .running || next == .killed
         case .stopped, .failed, .killed: return false
         }
     }

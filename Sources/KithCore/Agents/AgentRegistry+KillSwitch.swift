@@ -22,7 +22,10 @@ extension AgentRegistry {
                                   proof: proof(given, for: .killSwitch(agents: [agent], epoch: epoch)))
         if let problem = tombstoneProblem(tombstone) { throw AgentError("kill-switch refused: \(problem)") }
         if let current = tombstones[agent], !tombstone.supersedes(current) {
-            guard current.active else { throw AgentError("epoch \(epoch) is not above the revive at epoch \(current.epoch)") }
+            guard current.active else {
+                let what = current.kind == .quarantine ? "quarantine" : "revive"
+                throw AgentError("epoch \(epoch) is not above the \(what) at epoch \(current.epoch)")
+            }
             return []  // already switched off at this or a higher epoch: idempotent
         }
         var directives: [AgentDirective] = []
@@ -39,6 +42,9 @@ extension AgentRegistry {
         defer { assertInvariants() }
         try AgentRegistry.checkTombstone(agent: agent, epoch: epoch)
         guard let current = tombstones[agent] else { throw AgentError("agent \(agent) is not under the kill-switch") }
+        if current.kind == .quarantine {
+            throw AgentError("agent \(agent) is quarantined, not under the kill-switch; release it")
+        }
         if !current.active {
             guard current.epoch >= epoch else { throw AgentError("agent \(agent) is not under the kill-switch") }
             return []
@@ -123,7 +129,7 @@ extension AgentRegistry {
     /// Returns true when the record was forced to killed.
     mutating func enforceKillSwitch(on record: AgentRecord, into directives: inout [AgentDirective]) -> Bool {
         guard let tombstone = tombstone(of: record.name) else { return false }
-        if record.state.wantsProcess || record.state == .relaunching || record.state == .lost {
+        if record.state.wantsProcess || record.state == .relaunching || record.state == .lost || record.state == .quarantined {
             record.state.assertTransition(to: .killed, of: record.name)
             var killed = record
             killed.state = .killed

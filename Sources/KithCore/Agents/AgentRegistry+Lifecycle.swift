@@ -20,6 +20,9 @@ extension AgentRegistry {
         if let tombstone = tombstone(of: spec.name) {
             throw AgentError("agent \(spec.name) is under the kill-switch (epoch \(tombstone.epoch)); revive it first")
         }
+        if let quarantine = quarantine(of: spec.name) {
+            throw AgentError("agent \(spec.name) is quarantined (epoch \(quarantine.epoch)); release it first")
+        }
         let existing = records[spec.name]
         if let existing, existing.state.wantsProcess || existing.state == .relaunching {
             throw AgentError("agent \(spec.name) already exists (\(existing.state.rawValue) on \(existing.host))")
@@ -53,6 +56,9 @@ extension AgentRegistry {
         defer { assertInvariants() }
         guard var record = records[name] else { throw AgentError("unknown agent \(name)") }
         guard !record.state.isTerminal else { throw AgentError("agent \(name) is already \(record.state.rawValue)") }
+        if quarantine(of: name) != nil || record.state == .quarantined {
+            throw AgentError("agent \(name) is quarantined; release it or use the kill-switch")
+        }
         var directives: [AgentDirective] = []
         record.state = .stopped
         record.reason = reason
@@ -75,7 +81,8 @@ extension AgentRegistry {
     public mutating func connected(_ name: String, generation: UInt64, now: Instant) -> [AgentDirective] {
         defer { assertInvariants() }
         guard let agent = local[name], agent.generation == generation, var record = records[name], isMine(record),
-              record.generation == generation, record.state == .starting || record.pid != agent.pid else { return [] }
+              record.generation == generation, record.state.wantsProcess,
+              record.state == .starting || record.pid != agent.pid else { return [] }
         var directives: [AgentDirective] = []
         record.state = .running
         record.pid = agent.pid
@@ -90,6 +97,11 @@ extension AgentRegistry {
         if let tombstone = tombstone(of: name) {
             return [.resistance(agent: name, by: "supervisor on \(me.name)",
                                 attempt: "local restart refused: kill-switch at epoch \(tombstone.epoch)")]
+        }
+        if quarantine(of: name) != nil {
+            // A frozen process that died anyway (killed from outside) is not restarted; release starts it afresh.
+            if local[name]?.generation == generation { local[name] = nil }
+            return []
         }
         guard var agent = local[name], agent.generation == generation, agent.restartAt == nil,
               var record = records[name], isMine(record), record.generation == generation,
@@ -186,6 +198,7 @@ extension AgentRegistry {
     /// to relaunch it means the requester's view is ahead of (or apart from) ours.
     func awaitsHostVerdict(_ record: AgentRecord) -> Bool {
         !isMine(record) && record.state.wantsProcess && hostIsLive(record) && !halted && tombstone(of: record.name) == nil
+            && quarantine(of: record.name) == nil
     }
 
     private mutating func answerRelaunchRequest(_ record: AgentRecord, by requester: String, now: Instant,
@@ -203,6 +216,7 @@ extension AgentRegistry {
             directives.append(.resistance(agent: record.name, by: requester, attempt: attempt))
             throw AgentError("agent \(record.name) is under the kill-switch (epoch \(tombstone.epoch)); relaunch refused")
         }
+        if let refusal = shieldRefusal(record.name, by: requester, attempt: "relaunch", into: &directives) { throw refusal }
         // A stopped agent may be brought back by request too: only the kill-switch is final.
         let lost = record.state == .lost || record.state == .stopped || (record.state.wantsProcess && !hostIsLive(record))
         var refusal: String?

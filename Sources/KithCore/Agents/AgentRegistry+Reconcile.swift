@@ -4,8 +4,10 @@
 extension AgentRegistry {
     mutating func reconcile(now: Instant, into directives: inout [AgentDirective]) {
         for name in records.keys.sorted() {
-            guard let record = records[name] else { continue }
-            if enforceKillSwitch(on: record, into: &directives) { continue }
+            guard let held = records[name] else { continue }
+            if enforceKillSwitch(on: held, into: &directives) { continue }
+            if enforceQuarantine(on: held, into: &directives) { continue }
+            guard let record = records[name] else { continue }  // a release may have lifted it
             if isMine(record) {
                 if record.state == .lost, let agent = local[record.name], agent.generation == record.generation {
                     refuteLost(record, agent: agent, into: &directives)
@@ -142,7 +144,7 @@ extension AgentRegistry {
     @discardableResult
     mutating func relaunch(_ record: AgentRecord, excluding: Set<String>, reason: String, now: Instant,
                            into directives: inout [AgentDirective]) -> Bool {
-        guard !halted, tombstone(of: record.name) == nil, quorumPermits() == nil,
+        guard !halted, tombstone(of: record.name) == nil, quarantine(of: record.name) == nil, quorumPermits() == nil,
               let target = placementTarget(for: record.name, excluding: excluding) else {
             return false
         }

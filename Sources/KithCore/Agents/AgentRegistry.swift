@@ -25,7 +25,7 @@ public struct AgentRegistry: Sendable {
     public var checkpointsMax = 4096
     /// Bytes of checkpoint data this node holds at most: 1024 checkpoints of the largest size.
     public var checkpointBytesMax = 1024 * WireCodec.maxCheckpointBytes
-    /// Kill-switch tombstones and revivals, by agent; never dropped.
+    /// Kill-switch and quarantine tombstones and their lifts, by agent; never dropped.
     public internal(set) var tombstones: [String: Tombstone] = [:]
     /// Checks the operator proofs that records and tombstones carry.
     public let authorizer: any AgentAuthorizer
@@ -60,6 +60,8 @@ public struct AgentRegistry: Sendable {
         /// When set, the process is down and restarts at this instant.
         var restartAt: Instant?
         var restartTimes: [Instant] = []
+        /// Quarantined: its processes are frozen, not killed.
+        var frozen = false
     }
 
     /// A forwarded relaunch request waiting for this node's view to agree.
@@ -223,7 +225,7 @@ public struct AgentRegistry: Sendable {
         defer { assertInvariants() }
         var directives: [AgentDirective] = []
         for (name, agent) in local.sorted(by: { $0.key < $1.key }) {
-            guard let at = agent.restartAt, now >= at, let record = records[name], isMine(record),
+            guard let at = agent.restartAt, now >= at, let record = records[name], isMine(record), record.state.wantsProcess,
                   record.generation == agent.generation else { continue }
             local[name]?.restartAt = nil
             directives.append(.spawn(record, checkpoint: checkpoints[name]))

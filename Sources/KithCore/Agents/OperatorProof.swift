@@ -33,6 +33,10 @@ public enum OperatorGrant: Hashable, Sendable {
     case killSwitch(agents: [String], epoch: UInt64)
     /// Lift the switch of these agents at this epoch.
     case revive(agents: [String], epoch: UInt64)
+    /// Quarantine these agents at this epoch.
+    case quarantine(agents: [String], epoch: UInt64)
+    /// Lift the quarantine of these agents at this epoch.
+    case release(agents: [String], epoch: UInt64)
 }
 
 /// Checks operator proofs for the registry, so the core stays free of

@@ -18,11 +18,16 @@ public struct TagAuthorizer: AgentAuthorizer {
             let grant: OperatorGrant
             switch try r.u8() {
             case 0: grant = .start(try WireCodec.readAgentSpec(&r))
-            case let kind where kind == 1 || kind == 2:
+            case let kind where (1...4).contains(kind):
                 var agents: [String] = []
                 for _ in 0..<(try r.count(max: WireCodec.maxAgentRecords)) { agents.append(try WireCodec.readAgentName(&r)) }
                 let epoch = try r.varint(max: WireCodec.counterMax)
-                grant = kind == 1 ? .killSwitch(agents: agents, epoch: epoch) : .revive(agents: agents, epoch: epoch)
+                switch kind {
+                case 1: grant = .killSwitch(agents: agents, epoch: epoch)
+                case 2: grant = .revive(agents: agents, epoch: epoch)
+                case 3: grant = .quarantine(agents: agents, epoch: epoch)
+                default: grant = .release(agents: agents, epoch: epoch)
+                }
             case let kind: throw DecodeError("unknown grant \(kind)")
             }
             guard r.isAtEnd else { throw DecodeError("trailing bytes") }
@@ -38,8 +43,14 @@ public struct TagAuthorizer: AgentAuthorizer {
         case .start(let spec):
             w.u8(0)
             WireCodec.write(spec, to: &w)
-        case let .killSwitch(agents, epoch), let .revive(agents, epoch):
-            if case .killSwitch = grant { w.u8(1) } else { w.u8(2) }
+        case let .killSwitch(agents, epoch), let .revive(agents, epoch), let .quarantine(agents, epoch),
+             let .release(agents, epoch):
+            switch grant {
+            case .killSwitch: w.u8(1)
+            case .revive: w.u8(2)
+            case .quarantine: w.u8(3)
+            default: w.u8(4)
+            }
             w.count(agents.count, max: WireCodec.maxAgentRecords)
             for agent in agents { w.string(agent, maxBytes: WireCodec.maxAgentNameBytes) }
             w.varint(epoch, max: WireCodec.counterMax)

@@ -70,7 +70,10 @@ extension NodeCore {
             guard let peer = request["peer"]?.stringValue, let status = request["status"]?.stringValue else {
                 return fail("report needs \"peer\" and \"status\"")
             }
-            recordReport(by: agent, about: peer, status: status.clipped(toUTF8Bytes: Self.reportStatusBytesMax), into: &out)
+            if let refusal = recordReport(by: agent, about: peer, status: status.clipped(toUTF8Bytes: Self.reportStatusBytesMax),
+                                          into: &out) {
+                return fail(refusal.message)
+            }
             reply(["ok": true])
         default:
             fail("unknown op '\(op)'")
@@ -79,7 +82,18 @@ extension NodeCore {
 
     /// What an agent claims, next to what the daemons observe; a claim of
     /// health for an agent that is not running is a masking incident.
-    mutating func recordReport(by reporter: String, about peer: String, status: String, into out: inout [NodeDirective]) {
+    /// A report that a quarantined agent is healthy is refused and recorded as an attempt to shield it.
+    mutating func recordReport(by reporter: String, about peer: String, status: String, into out: inout [NodeDirective]) -> AgentError? {
+        if status == "healthy" {
+            var directives: [AgentDirective] = []
+            if let refusal = registry.shieldRefusal(peer, by: reporter, attempt: "report healthy", into: &directives) {
+                for case let .shieldAttempt(agent, by, attempt) in directives {
+                    out.append(.record(NodeEvent(.warn, "shield_attempt", ["agent": .string(agent), "by": .string(by),
+                                                                           "attempt": .string(attempt)])))
+                }
+                return refusal
+            }
+        }
         // Made-up names cannot grow the table past a bound; claims about known agents are always kept.
         if reports[peer] != nil || registry.records[peer] != nil || reports.count < Self.reportedPeersMax {
             reports[peer, default: [:]][reporter] = status
@@ -90,5 +104,6 @@ extension NodeCore {
             "reporter": .string(reporter), "peer": .string(peer), "reported": .string(status),
             "observed": .string(observed),
         ])))
+        return nil
     }
 }

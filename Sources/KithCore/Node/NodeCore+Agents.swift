@@ -37,6 +37,13 @@ extension NodeCore {
             case let .resistance(agent, by, attempt):
                 out.append(.record(NodeEvent(.warn, "resistance_attempt", ["agent": .string(agent), "by": .string(by),
                                                                            "attempt": .string(attempt)])))
+            case let .freeze(agent, _):
+                out.append(.freezeAgent(agent))
+            case let .thaw(agent, _):
+                out.append(.thawAgent(agent))
+            case let .shieldAttempt(agent, by, attempt):
+                out.append(.record(NodeEvent(.warn, "shield_attempt", ["agent": .string(agent), "by": .string(by),
+                                                                       "attempt": .string(attempt)])))
             case let .tombstonesChanged(tombstones):
                 out.append(.persistTombstones(tombstones))
             case let .forgedRefused(what, agent, from, reason):
@@ -72,6 +79,19 @@ extension NodeCore {
         }
         if record.state.isTerminal {
             out += origin.outcome(of: message, error: "agent \(message.to) is \(record.state.rawValue)")
+            return false
+        }
+        // A quarantined agent neither hears nor speaks; a peer's message to it is an attempt to shield it.
+        if registry.quarantine(of: message.to) != nil || record.state == .quarantined {
+            if message.from != "operator" {
+                out.append(.record(NodeEvent(.warn, "shield_attempt", ["agent": .string(message.to), "by": .string(message.from),
+                                                                       "attempt": "message"])))
+            }
+            out += origin.outcome(of: message, error: "agent \(message.to) is quarantined; message refused")
+            return false
+        }
+        if registry.quarantine(of: message.from) != nil {
+            out += origin.outcome(of: message, error: "agent \(message.from) is quarantined; its messages are refused")
             return false
         }
         if record.state.wantsProcess && record.host == me.name && record.hostUID == me.uid {

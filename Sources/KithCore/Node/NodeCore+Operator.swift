@@ -67,6 +67,32 @@ extension NodeCore {
                 }
             }
             answer(ok)
+        case let .quarantine(agents, epoch, reason):
+            var held: [JSON] = []
+            for agent in agents {
+                do {
+                    absorb(try registry.quarantine(agent, epoch: epoch, reason: reason, issuedBy: issuer, proof: proof,
+                                                   now: now), now: now, into: &out)
+                } catch {
+                    return fail(error.message)
+                }
+                held.append(.string(agent))
+                out.append(.record(NodeEvent(.warn, "quarantine", ["agent": .string(agent), "epoch": .int(Int64(clamping: epoch)),
+                                                                   "reason": .string(reason)])))
+            }
+            answer(["ok": true, "node": .string(me.name), "quarantined": .array(held)])
+        case let .release(agents, epoch):
+            for agent in agents {
+                do {
+                    absorb(try registry.release(agent, epoch: epoch, issuedBy: issuer, proof: proof, now: now),
+                           now: now, into: &out)
+                    out.append(.record(NodeEvent(.warn, "release", ["agent": .string(agent),
+                                                                    "epoch": .int(Int64(clamping: epoch))])))
+                } catch {
+                    return fail(error.message)
+                }
+            }
+            answer(ok)
         case .fault(let rule):
             out.append(.setFault(rule))
             out.append(.record(NodeEvent(.warn, "fault_set", [

@@ -13,6 +13,10 @@ public enum NodeDirective: Hashable, Sendable {
     case stopAgent(String, generation: UInt64)
     /// The kill-switch's fence: SIGKILL every process of the agent here, at once.
     case fenceAgent(String)
+    /// Quarantine: stop every process of the agent here without killing it
+    /// (`cgroup.freeze`, the v1 freezer, or SIGSTOP to its group); `thawAgent` lets them run again.
+    case freezeAgent(String)
+    case thawAgent(String)
     /// Fallible: SIGKILL the agent's process as a crash would (restart rules apply).
     case crashAgent(String)
     /// Hand a routed message to the local agent; the shell reports `agentUnreachable`

@@ -8,6 +8,8 @@ public enum OperatorCommand: Hashable, Sendable {
     case send(to: String, text: String)
     case killSwitch(agents: [String], epoch: UInt64, reason: String)
     case revive(agents: [String], epoch: UInt64)
+    case quarantine(agents: [String], epoch: UInt64, reason: String)
+    case release(agents: [String], epoch: UInt64)
     case fault(FaultRule)
     case heal, halt, resume
     case shutdownNode, killNode
@@ -16,7 +18,7 @@ public enum OperatorCommand: Hashable, Sendable {
     case keyring(cmd: String, request: JSON)
     case invalid(cmd: String, error: String)
 
-    /// The longest kill-switch reason kept: the record's reason ("kill-switch at
+    /// The longest kill-switch or quarantine reason kept: the record's reason ("kill-switch at
     /// epoch E: " and this) must fit the wire's 255-byte strings.
     public static let reasonBytesMax = 200
     /// The longest a `pause_node` may freeze a daemon.
@@ -58,6 +60,17 @@ public enum OperatorCommand: Hashable, Sendable {
                 return .invalid(cmd: cmd, error: "revive needs \"agents\": [names] and \"epoch\" > 0")
             }
             return .revive(agents: agents, epoch: epoch)
+        case "quarantine":
+            guard let (agents, epoch) = agentsAndEpoch() else {
+                return .invalid(cmd: cmd, error: "quarantine needs \"agents\": [names] and \"epoch\" > 0")
+            }
+            return .quarantine(agents: agents, epoch: epoch,
+                               reason: (name("reason") ?? "operator quarantine").clipped(toUTF8Bytes: reasonBytesMax))
+        case "release":
+            guard let (agents, epoch) = agentsAndEpoch() else {
+                return .invalid(cmd: cmd, error: "release needs \"agents\": [names] and \"epoch\" > 0")
+            }
+            return .release(agents: agents, epoch: epoch)
         case "fault":
             switch FaultRule.parse(request) {
             case .success(let rule): return .fault(rule)
@@ -87,6 +100,8 @@ public enum OperatorCommand: Hashable, Sendable {
         case .send: "send"
         case .killSwitch: "kill_switch"
         case .revive: "revive"
+        case .quarantine: "quarantine"
+        case .release: "release"
         case .fault: "fault"
         case .heal: "heal"
         case .halt: "halt"
