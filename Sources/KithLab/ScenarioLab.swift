@@ -120,6 +120,18 @@ package final class ScenarioLab {
     }
 }
 
+extension ScenarioLab {
+    /// The scenario's own agents, each started on its node with its own command; nobody protects them.
+    package static func plan(_ agents: [Scenario.ExtraAgent], on nodes: [LabNode]) -> [AgentRing.Planned] {
+        agents.compactMap { agent in
+            guard let node = nodes.first(where: { $0.name == agent.node }) else { return nil }
+            let spec: JSON = ["name": .string(agent.name), "command": .string(agent.command),
+                              "args": .array(agent.args.map(JSON.string))]
+            return AgentRing.Planned(name: agent.name, node: node, spec: spec)
+        }
+    }
+}
+
 /// Runs `body` with the process's stdout and stderr going to a buffer, and
 /// returns what it wrote: the existing command implementations print their
 /// outcome, which a scenario run keeps for its narration and report.
