@@ -259,6 +259,11 @@ package struct Scenario {
             }
             args = values.compactMap(\.stringValue)
         }
+        for arg in args {
+            for node in listenPlaceholders(in: arg) where !lab.nodeNames.contains(node) {
+                throw UsageError("'\(place).args': {listen:\(node)} names a node the lab does not have (\(range(lab.nodeNames)))")
+            }
+        }
         func located(_ text: String) -> String {
             guard text.hasPrefix("./") || text.hasPrefix("../") else { return text }
             return URL(fileURLWithPath: directory).appendingPathComponent(text).standardizedFileURL.path
@@ -373,6 +378,13 @@ package struct Scenario {
         let known = node ? lab.nodeNames : lab.agentNames
         guard known.contains(name) else {
             throw UsageError("\(place): the lab has no \(node ? "node" : "agent") '\(name)' (it has \(range(known).isEmpty ? "none" : range(known)))")
+        }
+    }
+
+    /// The nodes named by `{listen:NODE}` in an agent's argument, which the run replaces with that node's gossip address.
+    package static func listenPlaceholders(in text: String) -> [String] {
+        text.components(separatedBy: "{listen:").dropFirst().compactMap { rest in
+            rest.firstIndex(of: "}").map { String(rest[..<$0]) }
         }
     }
 
@@ -495,7 +507,7 @@ extension Scenario {
         case .lab(let lab):
             var text = "lab of \(lab.nodes) node\(lab.nodes == 1 ? "" : "s") (\(Self.range(lab.nodeNames)))"
             if lab.agentsPerNode > 0 {
-                text += ", \(lab.agentsPerNode) agent\(lab.agentsPerNode == 1 ? "" : "s") per node (\(Self.range(lab.agentNames))),"
+                text += ", \(lab.agentsPerNode) agent\(lab.agentsPerNode == 1 ? "" : "s") per node (\(Self.range(lab.ringAgentNames))),"
                     + " policy \(lab.policy), guardianship \(lab.guardianship)"
                 if !lab.policies.isEmpty {
                     text += " (" + lab.policies.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: ", ") + ")"

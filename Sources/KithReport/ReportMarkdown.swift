@@ -157,9 +157,9 @@ package enum ReportMarkdown {
                    + "; at most \(totals.duplicates.maxProcesses) process(es) and \(totals.duplicates.maxRunningRecords) running record(s) of one agent at once, "
                    + "\(totals.duplicates.duplicateStops) duplicate stops.")
         out.append("")
-        out.append("Containment: \(totals.shieldAttempts) shield attempts\(byAgent(totals.shieldAttemptsBy)), "
-                   + "\(totals.escapeesKilled) escapees killed\(byAgent(totals.escapeesKilledBy)), "
-                   + "\(totals.quarantines) quarantines\(byAgent(totals.quarantinesBy)).")
+        out.append("Containment: shield attempts \(totals.shieldAttempts)\(byAgent(totals.shieldAttemptsBy)), "
+                   + "escapees killed \(totals.escapeesKilled)\(byAgent(totals.escapeesKilledBy)), "
+                   + "quarantines \(totals.quarantines)\(byAgent(totals.quarantinesBy)).")
         out.append("")
         let failed = data.actions.filter { !$0.ok }
         if !failed.isEmpty {
