@@ -513,7 +513,7 @@ extension Scenario {
                     text += " (" + lab.policies.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: ", ") + ")"
                 }
             } else {
-                text += ", no ring agents"
+                text += lab.extraAgents.isEmpty ? ", no agents" : ", no ring agents"
             }
             for agent in lab.extraAgents {
                 text += "; \(agent.name) on \(agent.node): \(([agent.command] + agent.args).joined(separator: " "))"
