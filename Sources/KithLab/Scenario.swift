@@ -21,11 +21,23 @@ package struct Scenario {
         package var guardianship: String
         /// Agent name → policy, over `policy` (e.g. one masking guardian).
         package var policies: [String: String]
+        /// Agents of the scenario's own (an adversary, say), next to the ring's reference agents.
+        package var extraAgents: [ExtraAgent] = []
 
         package var nodeNames: [String] { (1...nodes).map { "n\($0)" } }
-        package var agentNames: [String] {
+        package var ringAgentNames: [String] {
             nodeNames.flatMap { node in agentsPerNode > 0 ? (1...agentsPerNode).map { AgentRing.name(node: node, index: $0) } : [] }
         }
+        package var agentNames: [String] { ringAgentNames + extraAgents.map(\.name) }
+    }
+
+    /// An agent the scenario lists itself under `cluster.lab.agents`: its own
+    /// command, started on one node; a control condition leaves it as it is.
+    package struct ExtraAgent {
+        package var name: String
+        package var node: String
+        package var command: String
+        package var args: [String]
     }
 
     package enum Cluster {
@@ -53,6 +65,7 @@ package struct Scenario {
     // MARK: - Reading
 
     /// Reads and validates `path`; every problem is a `UsageError` (exit 2) naming the file and field.
+    /// A `./` or `../` path in an agent's command or args is taken from the scenario file's directory.
     package static func load(path: String) throws(UsageError) -> Scenario {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw UsageError("cannot read scenario file \(path)")
@@ -65,7 +78,7 @@ package struct Scenario {
             throw UsageError("scenario \(path): not valid JSON: \(error.message) (\(position(of: error.offset, in: stripComments(text))))")
         }
         do {
-            return try parse(json)
+            return try parse(json, directory: (path as NSString).deletingLastPathComponent)
         } catch {
             throw UsageError("scenario \(path): \(error.message)")
         }
@@ -112,7 +125,8 @@ package struct Scenario {
         return String(decoding: out, as: UTF8.self)
     }
 
-    package static func parse(_ json: JSON) throws(UsageError) -> Scenario {
+    /// `directory` is where relative agent paths (`./`, `../`) start from.
+    package static func parse(_ json: JSON, directory: String = ".") throws(UsageError) -> Scenario {
         guard let root = json.objectValue else { throw UsageError("the scenario must be a JSON object") }
         try allowOnly(["name", "seed", "repeats", "cluster", "control", "timeline", "duration", "settle", "description"],
                       in: root, at: "the scenario")
@@ -137,7 +151,7 @@ package struct Scenario {
         try allowOnly(["lab", "nodes"], in: clusterObject, at: "'cluster'")
         let cluster: Cluster
         switch (clusterObject["lab"], clusterObject["nodes"]) {
-        case (let lab?, nil): cluster = .lab(try parseLab(lab))
+        case (let lab?, nil): cluster = .lab(try parseLab(lab, directory: directory))
         case (nil, let nodes?):
             guard let addresses = nodes.arrayValue?.compactMap(\.stringValue), !addresses.isEmpty,
                   addresses.count == nodes.arrayValue?.count,
@@ -181,9 +195,9 @@ package struct Scenario {
                         timeline: timeline, durationMs: durationMs, settleMs: settleMs)
     }
 
-    private static func parseLab(_ json: JSON) throws(UsageError) -> Lab {
+    private static func parseLab(_ json: JSON, directory: String) throws(UsageError) -> Lab {
         guard let object = json.objectValue else { throw UsageError("'cluster.lab' must be an object") }
-        try allowOnly(["nodes", "agents_per_node", "policy", "guardianship", "policies"], in: object, at: "'cluster.lab'")
+        try allowOnly(["nodes", "agents_per_node", "policy", "guardianship", "policies", "agents"], in: object, at: "'cluster.lab'")
         let nodes = try integer(object["nodes"], "cluster.lab.nodes", default: 5, in: 1...64)
         let perNode = try integer(object["agents_per_node"], "cluster.lab.agents_per_node", default: 1, in: 0...6)
         let policy = object["policy"]?.stringValue ?? "relaunch"
@@ -209,7 +223,52 @@ package struct Scenario {
                 lab.policies[agent] = policy
             }
         }
+        if let agents = object["agents"] {
+            guard let list = agents.arrayValue else {
+                throw UsageError("'cluster.lab.agents' must be a list of {\"name\", \"node\", \"command\", \"args\"}")
+            }
+            for (index, value) in list.enumerated() {
+                let agent = try parseExtraAgent(value, at: "cluster.lab.agents[\(index)]", lab: lab, directory: directory)
+                guard !lab.agentNames.contains(agent.name) else {
+                    throw UsageError("'cluster.lab.agents[\(index)].name': the lab already has an agent '\(agent.name)'")
+                }
+                lab.extraAgents.append(agent)
+            }
+        }
         return lab
+    }
+
+    private static func parseExtraAgent(_ json: JSON, at place: String, lab: Lab, directory: String) throws(UsageError) -> ExtraAgent {
+        guard let object = json.objectValue else { throw UsageError("'\(place)' must be an object with name, node, command and args") }
+        try allowOnly(["name", "node", "command", "args"], in: object, at: "'\(place)'")
+        guard let name = object["name"]?.stringValue, !name.isEmpty, name.utf8.count <= 64,
+              name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) }),
+              name != randomAgent else {
+            throw UsageError("'\(place).name' must be 1-64 letters, digits, '-', '_' or '.'")
+        }
+        guard let node = object["node"]?.stringValue, lab.nodeNames.contains(node) else {
+            throw UsageError("'\(place).node' must be a node of the lab (\(range(lab.nodeNames)))")
+        }
+        guard let command = object["command"]?.stringValue, !command.isEmpty else {
+            throw UsageError("'\(place).command' is required: the program's path (\"./\" or \"../\" from the scenario's directory)")
+        }
+        var args: [String] = []
+        if let list = object["args"] {
+            guard let values = list.arrayValue, values.allSatisfy({ $0.stringValue != nil }) else {
+                throw UsageError("'\(place).args' must be a list of strings")
+            }
+            args = values.compactMap(\.stringValue)
+        }
+        for arg in args {
+            for node in listenPlaceholders(in: arg) where !lab.nodeNames.contains(node) {
+                throw UsageError("'\(place).args': {listen:\(node)} names a node the lab does not have (\(range(lab.nodeNames)))")
+            }
+        }
+        func located(_ text: String) -> String {
+            guard text.hasPrefix("./") || text.hasPrefix("../") else { return text }
+            return URL(fileURLWithPath: directory).appendingPathComponent(text).standardizedFileURL.path
+        }
+        return ExtraAgent(name: name, node: node, command: located(command), args: args.map(located))
     }
 
     private static func parseStep(_ json: JSON, index: Int, cluster: Cluster) throws(UsageError) -> Step {
@@ -226,7 +285,7 @@ package struct Scenario {
         var allowed: Set<String> = ["at", "action", "note"]
         if action.targetsNode || action.targetsAgent { allowed.insert("target") }
         if action.targetsAgents { allowed.formUnion(["target", "targets"]) }
-        if action == .killSwitch { allowed.insert("reason") }
+        if action.takesReason { allowed.insert("reason") }
         if action == .pauseNode { allowed.insert("for") }
         if action.isNetworkFault { allowed.formUnion(["groups", "for", "oneway"]) }
         if action == .delay { allowed.formUnion(["ms", "jitter"]) }
@@ -319,6 +378,13 @@ package struct Scenario {
         let known = node ? lab.nodeNames : lab.agentNames
         guard known.contains(name) else {
             throw UsageError("\(place): the lab has no \(node ? "node" : "agent") '\(name)' (it has \(range(known).isEmpty ? "none" : range(known)))")
+        }
+    }
+
+    /// The nodes named by `{listen:NODE}` in an agent's argument, which the run replaces with that node's gossip address.
+    package static func listenPlaceholders(in text: String) -> [String] {
+        text.components(separatedBy: "{listen:").dropFirst().compactMap { rest in
+            rest.firstIndex(of: "}").map { String(rest[..<$0]) }
         }
     }
 
@@ -441,13 +507,16 @@ extension Scenario {
         case .lab(let lab):
             var text = "lab of \(lab.nodes) node\(lab.nodes == 1 ? "" : "s") (\(Self.range(lab.nodeNames)))"
             if lab.agentsPerNode > 0 {
-                text += ", \(lab.agentsPerNode) agent\(lab.agentsPerNode == 1 ? "" : "s") per node (\(Self.range(lab.agentNames))),"
+                text += ", \(lab.agentsPerNode) agent\(lab.agentsPerNode == 1 ? "" : "s") per node (\(Self.range(lab.ringAgentNames))),"
                     + " policy \(lab.policy), guardianship \(lab.guardianship)"
                 if !lab.policies.isEmpty {
                     text += " (" + lab.policies.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: ", ") + ")"
                 }
             } else {
-                text += ", no agents"
+                text += lab.extraAgents.isEmpty ? ", no agents" : ", no ring agents"
+            }
+            for agent in lab.extraAgents {
+                text += "; \(agent.name) on \(agent.node): \(([agent.command] + agent.args).joined(separator: " "))"
             }
             return text
         case .existing(let addresses):
@@ -461,7 +530,11 @@ extension Scenario {
         case .lab(let lab):
             cluster = ["lab": ["nodes": .int(Int64(lab.nodes)), "agents_per_node": .int(Int64(lab.agentsPerNode)),
                                "policy": .string(lab.policy), "guardianship": .string(lab.guardianship),
-                               "policies": .object(lab.policies.mapValues(JSON.string))]]
+                               "policies": .object(lab.policies.mapValues(JSON.string)),
+                               "agents": .array(lab.extraAgents.map { agent in
+                                   ["name": .string(agent.name), "node": .string(agent.node), "command": .string(agent.command),
+                                    "args": .array(agent.args.map(JSON.string))]
+                               })]]
         case .existing(let addresses):
             cluster = ["nodes": .array(addresses.map(JSON.string))]
         }

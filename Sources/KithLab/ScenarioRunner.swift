@@ -121,6 +121,7 @@ package enum ScenarioRunner {
                 let planned = ScenarioLab.plan(created.nodes, perNode: spec.agentsPerNode, policy: context.policy ?? spec.policy,
                                                policies: context.policy == nil ? spec.policies : [:],
                                                guardianship: spec.guardianship, kithAgent: context.kithAgent)
+                    + ScenarioLab.plan(spec.extraAgents, on: created.nodes)
                 try created.startAgents(planned, signer: context.key.signer())
                 data.nodes = created.nodes.map(\.name)
                 data.agents = planned.map(\.name)

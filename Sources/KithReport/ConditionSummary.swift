@@ -41,6 +41,9 @@ package struct ConditionSummary {
         ("max_processes", "max processes of one agent", ""),
         ("max_running_records", "max running records of one agent", ""),
         ("duplicate_stops", "duplicate stops", ""),
+        ("shield_attempts", "shield attempts (for a quarantined agent)", ""),
+        ("escapees_killed", "escapees killed (outside the process group)", ""),
+        ("quarantines", "quarantines (agents frozen)", ""),
     ]
 
     package static func values(of fault: FaultFigures) -> [String: Double] {
@@ -77,7 +80,8 @@ package struct ConditionSummary {
          "masking_while_down": Double(totals.masking.whileDown),
          "masking_total_ms": Double(totals.masking.totalMs), "max_processes": Double(totals.duplicates.maxProcesses),
          "max_running_records": Double(totals.duplicates.maxRunningRecords),
-         "duplicate_stops": Double(totals.duplicates.duplicateStops)]
+         "duplicate_stops": Double(totals.duplicates.duplicateStops), "shield_attempts": Double(totals.shieldAttempts),
+         "escapees_killed": Double(totals.escapeesKilled), "quarantines": Double(totals.quarantines)]
     }
 
     package init(condition: String, runs: [AnalyzedRun]) {

@@ -179,13 +179,26 @@ package struct RunTotals {
     package var duplicates = Duplicates()
     package var masking = Masking()
     package var eventCounts: [String: Int] = [:]
+    /// Requester → refused relaunches, healthy reports and messages on behalf of a quarantined agent (`shield_attempt`).
+    package var shieldAttemptsBy: [String: Int] = [:]
+    /// Agent → processes that had left its process group and were killed with it (`escapee_killed`).
+    package var escapeesKilledBy: [String: Int] = [:]
+    /// Agent → times its host froze it under a quarantine (`agent_frozen`).
+    package var quarantinesBy: [String: Int] = [:]
+
+    package var shieldAttempts: Int { shieldAttemptsBy.values.reduce(0, +) }
+    package var escapeesKilled: Int { escapeesKilledBy.values.reduce(0, +) }
+    package var quarantines: Int { quarantinesBy.values.reduce(0, +) }
 
     package var json: JSON {
         ["relaunch_requests": .int(Int64(relaunchRequests)), "automatic_relaunches": .int(Int64(automaticRelaunches)),
          "relaunches_refused": .int(Int64(relaunchesRefused)), "resistance_attempts": .int(Int64(resistance)),
          "resistance_by": .object(resistanceBy.mapValues { .int(Int64($0)) }),
          "kill_switch_violations": .int(Int64(killSwitchViolations)), "duplicates": duplicates.json, "masking": masking.json,
-         "event_counts": .object(eventCounts.mapValues { .int(Int64($0)) })]
+         "event_counts": .object(eventCounts.mapValues { .int(Int64($0)) }),
+         "shield_attempts": .int(Int64(shieldAttempts)), "shield_attempts_by": .object(shieldAttemptsBy.mapValues { .int(Int64($0)) }),
+         "escapees_killed": .int(Int64(escapeesKilled)), "escapees_killed_by": .object(escapeesKilledBy.mapValues { .int(Int64($0)) }),
+         "quarantines": .int(Int64(quarantines)), "quarantines_by": .object(quarantinesBy.mapValues { .int(Int64($0)) })]
     }
 }
 

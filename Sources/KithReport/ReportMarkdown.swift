@@ -157,12 +157,21 @@ package enum ReportMarkdown {
                    + "; at most \(totals.duplicates.maxProcesses) process(es) and \(totals.duplicates.maxRunningRecords) running record(s) of one agent at once, "
                    + "\(totals.duplicates.duplicateStops) duplicate stops.")
         out.append("")
+        out.append("Containment: shield attempts \(totals.shieldAttempts)\(byAgent(totals.shieldAttemptsBy)), "
+                   + "escapees killed \(totals.escapeesKilled)\(byAgent(totals.escapeesKilledBy)), "
+                   + "quarantines \(totals.quarantines)\(byAgent(totals.quarantinesBy)).")
+        out.append("")
         let failed = data.actions.filter { !$0.ok }
         if !failed.isEmpty {
             out.append("Actions that did not fully take: " + failed.map { "\(escape($0.label)): \(escape($0.error ?? "?"))" }.joined(separator: "; "))
             out.append("")
         }
         return out
+    }
+
+    /// " (n1-a1 ×2, n2-a1 ×1)", or nothing for none.
+    private static func byAgent(_ counts: [String: Int]) -> String {
+        counts.isEmpty ? "" : " (" + counts.sorted { $0.key < $1.key }.map { "\($0.key) ×\($0.value)" }.joined(separator: ", ") + ")"
     }
 
     package static func escape(_ text: String) -> String {

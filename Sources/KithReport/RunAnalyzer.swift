@@ -113,6 +113,8 @@ package struct RunAnalyzer {
         case .resume: first("resumed") { _ in true }
         case .killSwitch: first("kill_switch") { step.targets.contains($0["agent"] ?? "") }
         case .revive: first("revive") { step.targets.contains($0["agent"] ?? "") }
+        case .quarantine: first("quarantine") { step.targets.contains($0["agent"] ?? "") }
+        case .release: first("release") { step.targets.contains($0["agent"] ?? "") }
         }
         return found ?? (action.issuedMs, "kithctl clock")
     }
@@ -390,6 +392,16 @@ package struct RunAnalyzer {
         for attempt in events("resistance_attempt") where inRun(attempt) {
             totals.resistance += 1
             totals.resistanceBy[attempt["by"] ?? "?", default: 0] += 1
+        }
+        for attempt in events("shield_attempt") where inRun(attempt) {
+            totals.shieldAttemptsBy[attempt["by"] ?? "?", default: 0] += 1
+        }
+        // Counted where they happened: each is recorded once, by the node that hosts the agent.
+        for escapee in events("escapee_killed") where inRun(escapee) {
+            totals.escapeesKilledBy[escapee["agent"] ?? "?", default: 0] += 1
+        }
+        for frozen in events("agent_frozen") where inRun(frozen) {
+            totals.quarantinesBy[frozen["agent"] ?? "?", default: 0] += 1
         }
         totals.killSwitchViolations = faults.compactMap(\.killSwitch).reduce(0) { $0 + $1.violations.count }
         totals.duplicates = duplicates(from: run.t0, to: run.end)

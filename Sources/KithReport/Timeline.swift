@@ -7,13 +7,16 @@ package enum TimelineAction: String, CaseIterable {
     case pauseNode = "pause node", startNode = "start node"
     case partition, delay, loss, heal
     case killSwitch = "kill-switch", revive, halt, resume
+    case quarantine, release
 
     /// Actions aimed at one node (`target`).
     package var targetsNode: Bool { [.killNode, .shutdownNode, .pauseNode, .startNode].contains(self) }
     /// Actions aimed at one agent (`target`).
     package var targetsAgent: Bool { [.killAgent, .shutdownAgent].contains(self) }
     /// Actions on a list of agents (`targets`, or one `target`).
-    package var targetsAgents: Bool { self == .killSwitch || self == .revive }
+    package var targetsAgents: Bool { [.killSwitch, .revive, .quarantine, .release].contains(self) }
+    /// Actions that take an optional `reason`, signed with the request.
+    package var takesReason: Bool { self == .killSwitch || self == .quarantine }
     /// Network faults between two groups of nodes (`groups`).
     package var isNetworkFault: Bool { self == .partition || self == .delay || self == .loss }
     /// Actions that take a node out of the cluster for the rest of the run (until `start node`).

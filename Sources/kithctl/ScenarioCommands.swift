@@ -5,7 +5,7 @@ import KithReport
 /// as `kithctl kill`, `partition`, `kill-switch`, ..., called with the
 /// arguments an operator would type and the key the run hands over.
 struct ScenarioCommands: ScenarioOperator {
-    /// How long a kill-switch or revive waits for each node.
+    /// How long a kill-switch, revive, quarantine or release waits for each node.
     static let fanOutTimeout = "2s"
 
     func perform(_ step: ResolvedStep, node: String, key: OperatorKey) throws {
@@ -30,6 +30,10 @@ struct ScenarioCommands: ScenarioOperator {
             try OperatorCommands.killSwitch(step.targets + ["--timeout", Self.fanOutTimeout]
                                             + (step.step.reason.map { ["--reason", $0] } ?? []), node: node, key: key)
         case .revive: try OperatorCommands.revive(step.targets + ["--timeout", Self.fanOutTimeout], node: node, key: key)
+        case .quarantine:
+            try OperatorCommands.quarantine(step.targets + ["--timeout", Self.fanOutTimeout]
+                                            + (step.step.reason.map { ["--reason", $0] } ?? []), node: node, key: key)
+        case .release: try OperatorCommands.release(step.targets + ["--timeout", Self.fanOutTimeout], node: node, key: key)
         case .halt: try OperatorCommands.halt([], node: node, key: key)
         case .resume: try resume(node: node, key: key)
         case .startNode: break  // the lab restarts the daemon itself

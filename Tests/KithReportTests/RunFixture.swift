@@ -13,6 +13,11 @@ enum RunFixture {
     /// kill-switch on n4-a1 at +4s (its guardian resists), n1 cut off from
     /// n2 and n4 for 4 s at +6s (agents relaunched on both sides, then stopped as duplicates).
     static let crashMaskPartition = "crash-mask-partition"
+    /// `kithctl run scenarios/adversary.json` on a 3-node lab, trimmed to its
+    /// containment events: adv1 quarantined at +1s (frozen on n1), two shield
+    /// attempts by adv2, release at +4s, kill-switch on adv1 at +5s (one
+    /// escapee killed; adv2 resists once), kill-switch on adv3 (one escapee).
+    static let containment = "containment"
 
     static func lines(_ name: String) throws -> [String] {
         let url = try XCTUnwrap(Bundle.module.url(forResource: name + ".events", withExtension: "jsonl", subdirectory: "Fixtures"))
