@@ -13,7 +13,8 @@ final class Containment {
     let mode: String
     /// Why the mode is what it is (what was missing or refused).
     let reason: String
-    /// Whether agents run under their own uids (kithd is root).
+    /// Whether agents run under their own uids: kithd is root, or holds the
+    /// capabilities that takes (a systemd unit's `AmbientCapabilities`).
     let dropsPrivileges: Bool
     /// Limits the cgroups can enforce: `pids` and `memory`.
     let controllers: Set<String>
@@ -29,7 +30,7 @@ final class Containment {
          hierarchies candidates: [CgroupHierarchy] = Containment.systemHierarchies()) {
         self.nodeName = nodeName
         self.settings = settings
-        dropsPrivileges = geteuid() == 0
+        dropsPrivileges = geteuid() == 0 || Containment.holdsCapabilities(Containment.uidSwitchCapabilities)
         var usable: [(CgroupHierarchy, String)] = []
         var problems: [String] = []
         var controllers: Set<String> = []
@@ -70,7 +71,8 @@ final class Containment {
         } else {
             let missing = ["pids", "memory"].filter { !controllers.contains($0) }
             reason = (missing.isEmpty ? "" : "no \(missing.joined(separator: ", ")) controller; ")
-                + (dropsPrivileges ? "agents run as uids \(settings.agentUIDBase)+" : "agents run as kithd's uid (not root)")
+                + (dropsPrivileges ? "agents run as uids \(settings.agentUIDBase)+"
+                    : "agents run as kithd's uid (not root, and without CAP_SETUID, CAP_SETGID, CAP_CHOWN, CAP_KILL, CAP_SETPCAP)")
         }
     }
 

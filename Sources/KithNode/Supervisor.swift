@@ -109,7 +109,7 @@ final class Supervisor {
         }
         if launch.uid != nil { environment["HOME"] = launch.workingDirectory; environment["USER"] = nil }
         let options = SpawnOptions(executable: launch.argv[0], arguments: Array(launch.argv.dropFirst()),
-                                   environment: environment, workingDirectory: launch.workingDirectory,
+                                   environment: environment, workingDirectory: launch.spawnDirectory,
                                    stdoutPath: log, stderrPath: log, newProcessGroup: true)
         do {
             var spawnedPID: Int32 = 0
@@ -289,6 +289,10 @@ final class Supervisor {
         var cgroup: AgentCgroup?
         var uid: UInt32?
         var workingDirectory: String?
+        /// Where libuv starts the wrappers: nil when the agent's own 0700
+        /// directory is entered only after the uid switch (kithd without root
+        /// cannot search it; root can).
+        var spawnDirectory: String?
     }
 
     /// Makes the cgroup, picks the uid and working directory, and wraps the
@@ -307,12 +311,16 @@ final class Supervisor {
             uid = try containment.uid(for: record.name)
         }
         var workingDirectory = spec.workingDirectory.isEmpty ? nil : spec.workingDirectory
+        var enterAfterSwitch = false
         if workingDirectory == nil, let uid {
             let home = agentDirectory + "/" + record.name
             if mkdir(home, 0o700) != 0 && errno != EEXIST {
                 throw ContainmentError("cannot create \(home): \(String(cString: strerror(errno)))")
             }
-            guard chown(home, uid, uid) == 0, chmod(home, 0o700) == 0 else {
+            // Mode first: once the directory is the agent's, only CAP_FOWNER (root) could change it.
+            var info = stat()
+            let ready = stat(home, &info) == 0 && info.st_uid == uid && info.st_mode & 0o777 == 0o700
+            guard ready || (chmod(home, 0o700) == 0 && chown(home, uid, uid) == 0) else {
                 throw ContainmentError("cannot give \(home) to uid \(uid): \(String(cString: strerror(errno)))")
             }
             workingDirectory = home
@@ -321,10 +329,18 @@ final class Supervisor {
         if access(Supervisor.setpriv, X_OK) == 0 {
             var setpriv = [Supervisor.setpriv]
             if let uid {
-                setpriv += ["--reuid=\(uid)", "--regid=\(uid)", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all"]
+                // Ambient capabilities (a non-root kithd's) go too: the agent execs with none.
+                setpriv += ["--reuid=\(uid)", "--regid=\(uid)", "--clear-groups", "--inh-caps=-all", "--ambient-caps=-all",
+                            "--bounding-set=-all"]
             }
             // pdeathsig: SIGKILL for the agent if this daemon dies without stopping it, even by SIGKILL.
-            argv = setpriv + ["--no-new-privs", "--pdeathsig", "KILL", "--"] + argv
+            setpriv += ["--no-new-privs", "--pdeathsig", "KILL", "--"]
+            if uid != nil, geteuid() != 0, let directory = workingDirectory {
+                // Without root, the agent's 0700 directory can be entered only as the agent.
+                setpriv += ["/bin/sh", "-c", #"cd "$1" || exit 126; shift; exec "$@""#, "kith-cd", directory]
+                enterAfterSwitch = true
+            }
+            argv = setpriv + argv
         }
         if !spec.resources.hasNetwork {
             // Loopback only: a new network namespace, `lo` brought up inside it, before the uid is dropped.
@@ -345,7 +361,8 @@ final class Supervisor {
             argv = ["/bin/sh", "-c", Supervisor.launchScript, "kith-launch", String(limits.openFilesMax), processes]
                 + (cgroup?.procsFiles ?? []) + ["--"] + argv
         }
-        return Launch(argv: argv, cgroup: cgroup, uid: uid, workingDirectory: workingDirectory)
+        return Launch(argv: argv, cgroup: cgroup, uid: uid, workingDirectory: workingDirectory,
+                      spawnDirectory: enterAfterSwitch ? nil : workingDirectory)
     }
 
     /// `sh -c SCRIPT kith-launch NOFILE NPROC|- PROCS... -- COMMAND...`: sets
