@@ -60,6 +60,8 @@ extension Node {
             case .answerOperator(var body):
                 if let fencedProcesses, body["ok"]?.boolValue == true, case .object(var fields) = body {
                     fields["processes_killed"] = .int(Int64(fencedProcesses))
+                    // Said plainly where a fence is only a process group: an escaped child survives it.
+                    if supervisor.containmentStatus["mode"] == "none" { fields["containment"] = supervisor.containmentStatus }
                     body = .object(fields)
                 }
                 answer = body

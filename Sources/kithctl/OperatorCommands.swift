@@ -126,7 +126,10 @@ enum OperatorCommands {
             for outcome in outcomes {
                 if let reply = outcome.reply {
                     let fenced = (reply["fenced"]?.arrayValue ?? []).compactMap(\.stringValue)
-                    let killed = reply["processes_killed"]?.intValue.map { ", \($0) process(es) killed" } ?? ""
+                    var killed = reply["processes_killed"]?.intValue.map { ", \($0) process(es) killed" } ?? ""
+                    if let reason = reply["containment"]?["reason"]?.stringValue {
+                        killed += "; containment: none (\(reason)): a child that left the process group may survive"
+                    }
                     print("  \(outcome.member.name): acknowledged" + (fenced.isEmpty ? "" : ", fenced \(fenced.joined(separator: ", "))") + killed)
                 } else {
                     print("  " + outcome.line())

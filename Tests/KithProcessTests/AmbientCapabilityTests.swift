@@ -27,6 +27,7 @@ final class AmbientCapabilityTests: LabTestCase {
         let marker = "4\(getpid() % 100_000)"  // tells this test's agent apart from any other sleep
         let config = base + "/kithd.json"
         let control = try freeLoopbackPort()
+        var signer = try OperatorSigner.generate(at: lab.directory + "/operator.key")
         try #"{"agents": [{"name": "amb1", "command": "/bin/sleep", "args": ["\#(marker)"]}]}"#
             .write(toFile: config, atomically: true, encoding: .utf8)
         chmod(config, 0o644)
@@ -35,6 +36,7 @@ final class AmbientCapabilityTests: LabTestCase {
             "--inh-caps=\(Self.capabilities)", "--ambient-caps=\(Self.capabilities)", "--",
             Binaries.kithd, "--name", "a1", "--listen", "127.0.0.1:\(try freeLoopbackPort())",
             "--control", "127.0.0.1:\(control)", "--data-dir", base + "/a1", "--config", config,
+            "--operator-key", signer.publicKeyHex,
         ], stdout: lab.directory + "/a1.out", stderr: lab.directory + "/a1.log")
         defer {
             kill(pid, SIGKILL)
@@ -65,6 +67,15 @@ final class AmbientCapabilityTests: LabTestCase {
         for set in ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"] {
             XCTAssertEqual(Self.field(set, of: agent!).first.flatMap { UInt64($0, radix: 16) }, 0, "\(set) of the agent")
         }
+
+        // No cgroup here (kithd cannot write one): the kill-switch says plainly what its fence is worth.
+        XCTAssertEqual(status["containment"]?["mode"], "none", status.serialized())
+        signer.cluster = status["cluster"]?.stringValue ?? ""
+        let reply = try client.request(signer.sign(["cmd": "kill_switch", "agents": ["amb1"], "epoch": 1,
+                                                    "reason": "test", "target": "a1"], counter: 1))
+        XCTAssertEqual(reply["ok"], true, reply.serialized())
+        XCTAssertEqual(reply["containment"]?["mode"], "none", reply.serialized())
+        XCTAssertNotNil(reply["processes_killed"], reply.serialized())
     }
 
     /// The whitespace-separated values of one line of /proc/PID/status.
