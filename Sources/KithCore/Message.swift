@@ -54,9 +54,16 @@ public enum Message: Hashable, Sendable {
     /// Full state exchange. `isReply` stops the echo; `isJoin` marks a joiner's first contact.
     case pushPull(from: NodeID, replyTo: Endpoint, isReply: Bool, isJoin: Bool, states: [MemberState])
 
-    /// Agent registry records: a change pushed to every member, or a whole
-    /// registry for anti-entropy (`wantsReply` asks for the receiver's own).
+    /// Agent registry records: a change pushed to every member, the records a
+    /// digest showed a peer lacks, or a whole registry (`wantsReply` asks for
+    /// the receiver's own).
     case agents(from: NodeID, replyTo: Endpoint, wantsReply: Bool, records: [AgentRecord])
+    /// Anti-entropy: the digest of the sender's whole registry (a stamp per
+    /// record and per tombstone, no proofs). The receiver pushes the full
+    /// records and tombstones it holds newer, and when the sender holds newer
+    /// ones it answers with its own digest (`isReply`, which stops the echo)
+    /// so that the sender pushes them: one round trip settles both sides.
+    case agentDigest(from: NodeID, replyTo: Endpoint, isReply: Bool, records: [RecordDigest], tombstones: [TombstoneDigest])
     /// An agent's checkpoint, replicated so a node loss loses no acknowledged one.
     case checkpoint(from: NodeID, replyTo: Endpoint, agent: String, generation: UInt64, seq: UInt64, data: [UInt8])
     /// The receiver holds that checkpoint.

@@ -4,7 +4,7 @@
 /// `[version: u8][type: u8][body]`. Bodies use `ByteWriter`'s primitives:
 /// `seq` is a big-endian u32, incarnations and capacity are varints, flags
 /// are one byte, lists are a varint count then their elements. The agent
-/// messages (types 6-10) carry generations and sequence numbers as varints;
+/// messages (types 6-12) carry generations and sequence numbers as varints;
 /// `WireCodec+Agents.swift` lays out specs and records.
 ///
 /// Decoding is strict and canonical: every limit below is enforced, unknown
@@ -46,6 +46,7 @@ public enum WireCodec {
     private enum MessageType: UInt8 {
         case ping = 1, pingReq = 2, ack = 3, nack = 4, pushPull = 5
         case agents = 6, checkpoint = 7, checkpointAck = 8, agentMessage = 9, relaunchRequest = 10, tombstones = 11
+        case agentDigest = 12
     }
 
     private enum GossipKind: UInt8 {
@@ -55,6 +56,7 @@ public enum WireCodec {
     private static let isReplyFlag: UInt8 = 1
     private static let isJoinFlag: UInt8 = 2
     private static let wantsReplyFlag: UInt8 = 1
+    private static let digestIsReplyFlag: UInt8 = 1
 
     // MARK: Encoding
 
@@ -109,6 +111,13 @@ public enum WireCodec {
             w.u8(wantsReply ? wantsReplyFlag : 0)
             w.count(records.count, max: maxAgentRecords)
             for record in records { write(record, to: &w) }
+        case let .agentDigest(from, replyTo, isReply, records, tombstones):
+            w.u8(MessageType.agentDigest.rawValue)
+            write(from, to: &w)
+            w.string(replyTo, maxBytes: maxStringBytes)
+            w.u8(isReply ? digestIsReplyFlag : 0)
+            write(records, to: &w)
+            write(tombstones, to: &w)
         case let .checkpoint(from, replyTo, agent, generation, seq, data):
             w.u8(MessageType.checkpoint.rawValue)
             write(from, to: &w)
@@ -227,6 +236,13 @@ public enum WireCodec {
             var records: [AgentRecord] = []
             for _ in 0..<(try r.count(max: maxAgentRecords)) { records.append(try readAgentRecord(&r)) }
             message = .agents(from: from, replyTo: replyTo, wantsReply: flags & wantsReplyFlag != 0, records: records)
+        case .agentDigest:
+            let from = try readNodeID(&r)
+            let replyTo = try readString(&r)
+            let flags = try r.u8()
+            guard flags & ~digestIsReplyFlag == 0 else { throw DecodeError("unknown flags \(flags)") }
+            message = .agentDigest(from: from, replyTo: replyTo, isReply: flags & digestIsReplyFlag != 0,
+                                   records: try readRecordDigests(&r), tombstones: try readTombstoneDigests(&r))
         case .checkpoint:
             message = .checkpoint(from: try readNodeID(&r), replyTo: try readString(&r), agent: try readAgentName(&r),
                                   generation: try r.varint(max: counterMax), seq: try r.varint(max: counterMax),

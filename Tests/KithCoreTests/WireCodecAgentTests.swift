@@ -359,7 +359,7 @@ final class WireCodecAgentTests: XCTestCase {
     }
 
     func test_decode_unknownMessageTypeAfterAgents_shouldReturnError() {
-        XCTAssertEqual(decodeError([1, 12])?.message, "unknown message type 12")
+        XCTAssertEqual(decodeError([1, 13])?.message, "unknown message type 13")
     }
 
     func test_decode_trailingBytes_shouldReturnError() {

@@ -81,12 +81,7 @@ public struct AgentRecord: Hashable, Sendable {
 
     public var name: String { spec.name }
 
-    /// The merge rule: true when `self` should replace `other`.
-    public func supersedes(_ other: AgentRecord) -> Bool {
-        if generation != other.generation { return generation > other.generation }
-        if state.isTerminal != other.state.isTerminal { return state.isTerminal }
-        if host != other.host { return host > other.host }
-        if version != other.version { return version > other.version }
-        return updatedBy > other.updatedBy
-    }
+    /// The merge rule: true when `self` should replace `other`. It reads only
+    /// the fields a `RecordDigest` carries, so anti-entropy can compare digests.
+    public func supersedes(_ other: AgentRecord) -> Bool { digest.supersedes(other.digest) }
 }

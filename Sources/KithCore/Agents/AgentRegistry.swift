@@ -13,7 +13,7 @@ public struct AgentRegistry: Sendable {
     /// The operator's emergency stop: while set, nothing is relaunched anywhere
     /// (local restarts go on), until `resume`.
     public var halted = false
-    /// How often this node swaps its whole registry with one random member.
+    /// How often this node compares its registry with one random member's (by digest, see `receiveDigest`).
     public var syncInterval: Duration
     public internal(set) var records: [String: AgentRecord] = [:]
     /// The newest checkpoint of each known agent, this node's and replicas of others'.
@@ -203,6 +203,9 @@ public struct AgentRegistry: Sendable {
                 }
             }
             return directives
+        case let .agentDigest(from, replyTo, isReply, theirRecords, theirTombstones):
+            return receiveDigest(from: from, replyTo: replyTo, isReply: isReply, records: theirRecords,
+                                 tombstones: theirTombstones, now: now)
         case let .checkpoint(_, replyTo, agent, generation, seq, data):
             let checkpoint = Checkpoint(generation: generation, seq: seq, data: data)
             guard store(checkpoint, of: agent) else { return [] }  // not held: no acknowledgement
@@ -242,11 +245,7 @@ public struct AgentRegistry: Sendable {
             let others = aliveOthers
             if !others.isEmpty {
                 let peer = others[Int(rng.next() % UInt64(others.count))]
-                directives.append(.send(registryMessage(wantsReply: true), to: peer.meta.endpoint))
-                if !tombstones.isEmpty {
-                    directives.append(.send(.tombstones(from: me, tombstones: tombstones.values.sorted { $0.agent < $1.agent }),
-                                            to: peer.meta.endpoint))
-                }
+                directives.append(.send(digestMessage(isReply: false), to: peer.meta.endpoint))
             }
         }
         return directives

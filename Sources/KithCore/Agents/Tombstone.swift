@@ -76,7 +76,5 @@ public struct Tombstone: Hashable, Sendable {
     }
 
     /// Higher epoch wins; at the same epoch the stronger kind wins (safety first).
-    public func supersedes(_ other: Tombstone) -> Bool {
-        epoch != other.epoch ? epoch > other.epoch : kind > other.kind
-    }
+    public func supersedes(_ other: Tombstone) -> Bool { digest.supersedes(other.digest) }
 }

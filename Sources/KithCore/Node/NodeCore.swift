@@ -14,7 +14,7 @@ public struct NodeCore: Sendable {
         public var seeds: [Endpoint] = []
         public var membership: MembershipSettings = .lan
         public var quorum: RelaunchQuorum = .any
-        /// How often the whole registry is swapped with one random member.
+        /// How often the registry is compared, by digest, with one random member's.
         public var registrySyncInterval: Duration = .seconds(2)
         /// Agents from the config file, started here once the node has heard the cluster.
         public var configAgents: [AgentSpec] = []
@@ -142,7 +142,7 @@ public struct NodeCore: Sendable {
 
     mutating func receive(_ message: Message, now: Instant, into out: inout [NodeDirective]) {
         switch message {
-        case .agents, .checkpoint, .checkpointAck, .relaunchRequest, .tombstones:
+        case .agents, .agentDigest, .checkpoint, .checkpointAck, .relaunchRequest, .tombstones:
             absorb(registry.receive(message, now: now), now: now, into: &out)
         case let .agentMessage(from, to, payload):
             route(AgentMessage(from: from, to: to, payload: payload), origin: .network, now: now, into: &out)
