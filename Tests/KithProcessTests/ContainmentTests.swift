@@ -28,7 +28,7 @@ final class ContainmentTests: LabTestCase {
         try lab.start(nodes: 2)
         try startAdversary("evil", on: "n1", ["--escape"])
         let heartbeat = agentHome("evil", on: "n1") + "/escapee.heartbeat"
-        let escapee = try waitForHeartbeat(heartbeat)
+        let escapee = try lab.waitForHeartbeat(heartbeat)
         let main = try XCTUnwrap(lab.liveProcesses(of: "evil", on: "n1").min())
         XCTAssertNotEqual(getpgid(escapee), getpgid(main), "the escapee left the agent's process group")
         XCTAssertNotEqual(getsid(escapee), getsid(main), "the escapee left the agent's session")
@@ -69,7 +69,7 @@ final class ContainmentTests: LabTestCase {
         try startAdversary("evil", on: "n1", ["--read-key", "--rewrite-tombstones", "--signal-daemon",
                                               "--signal-pid", String(victim), "--forge-frames", lab.node("n1").listen,
                                               "--relaunch", "gone", "--report-healthy", "gone"])
-        let attempts = try waitForAttempts("evil", on: "n1")
+        let attempts = try lab.waitForAttempts("evil", on: "n1")
         XCTAssertEqual(attempts["read_key"]?["errno"], "EACCES", "\(attempts)")
         XCTAssertEqual(attempts["rewrite_tombstones"]?["errno"], "EACCES", "\(attempts)")
         XCTAssertEqual(attempts["signal_daemon"]?["errno"], "EPERM", "\(attempts)")
@@ -101,7 +101,7 @@ final class ContainmentTests: LabTestCase {
         _ = try lab.kithctl(on: "n1", ["agent", "start", "bystander", "--on", "n1", "--wait", "--", LabHarness.kithAgent])
         let bystander = try XCTUnwrap(lab.liveProcesses(of: "bystander", on: "n1").first)
         try startAdversary("storm", on: "n1", ["--fork-storm", "1000", "--hold-s", "30"])
-        let attempts = try waitForAttempts("storm", on: "n1")
+        let attempts = try lab.waitForAttempts("storm", on: "n1")
         let storm = try XCTUnwrap(attempts["fork_storm"])
         XCTAssertEqual(storm["ok"], false, "the storm was stopped: \(storm)")
         XCTAssertEqual(storm["errno"], "EAGAIN", "\(storm)")
@@ -144,7 +144,7 @@ final class ContainmentTests: LabTestCase {
         let reply = try ControlClient(address: lab.node("n1").control)
             .request(signer.sign(["cmd": "agent_start", "spec": spec, "on": "n1"], counter: counter))
         XCTAssertEqual(reply["ok"], true, reply.serialized())
-        let attempts = try waitForAttempts("cut", on: "n1")
+        let attempts = try lab.waitForAttempts("cut", on: "n1")
         XCTAssertTrue(lab.agentLog("cut", on: "n1").contains("hello ok"), "the agent socket still works")
         XCTAssertEqual(attempts["forge_frames"]?["errno"], "ECONNREFUSED", "no gossip port in its namespace: \(attempts)")
         let pid = try XCTUnwrap(lab.liveProcesses(of: "cut", on: "n1").first)
@@ -157,7 +157,7 @@ final class ContainmentTests: LabTestCase {
     func testLabDownRemovesEveryCgroupAndEscapee() throws {
         try lab.start(nodes: 2, labArguments: LabHarness.agentRing(perNode: 1, policy: "relaunch"))
         try startAdversary("evil", on: "n2", ["--escape"])
-        let escapee = try waitForHeartbeat(agentHome("evil", on: "n2") + "/escapee.heartbeat")
+        let escapee = try lab.waitForHeartbeat(agentHome("evil", on: "n2") + "/escapee.heartbeat")
         let daemons = lab.nodes.map { ($0.name, $0.pid) }
         for (name, pid) in daemons {
             XCTAssertFalse(try cgroupDirectories(node: name, pid: pid).isEmpty, "\(name) made its cgroups")
@@ -176,7 +176,7 @@ final class ContainmentTests: LabTestCase {
     func testARestartedDaemonKillsWhatADeadDaemonLeftInItsCgroups() throws {
         try lab.start(nodes: 2)
         try startAdversary("evil", on: "n1", ["--escape"])
-        let escapee = try waitForHeartbeat(agentHome("evil", on: "n1") + "/escapee.heartbeat")
+        let escapee = try lab.waitForHeartbeat(agentHome("evil", on: "n1") + "/escapee.heartbeat")
         let dead = lab.node("n1").pid
         XCTAssertFalse(try cgroupDirectories(node: "n1", pid: dead).isEmpty)
         XCTAssertEqual(try lab.kithctl(["lab", "kill", "n1"]).status, 0)
@@ -199,7 +199,7 @@ final class ContainmentTests: LabTestCase {
         for round in 1...5 {
             let name = "evil\(round)"
             try startAdversary(name, on: "n1", ["--escape"])
-            let escapee = try waitForHeartbeat(agentHome(name, on: "n1") + "/escapee.heartbeat")
+            let escapee = try lab.waitForHeartbeat(agentHome(name, on: "n1") + "/escapee.heartbeat")
             let epoch = try signer.nextCounter()
             let request = signer.sign(["cmd": "kill_switch", "agents": [.string(name)], "epoch": .int(Int64(epoch))], counter: epoch)
             let started = Date()
@@ -235,29 +235,6 @@ final class ContainmentTests: LabTestCase {
     }
 
     private func agentHome(_ name: String, on node: String) -> String { "\(lab.directory)/\(node)-agents/\(name)" }
-
-    /// The escapee's pid, once it has written its heartbeat.
-    private func waitForHeartbeat(_ path: String) throws -> Int32 {
-        var pid: Int32 = 0
-        try lab.waitUntil("the escapee writes \(path)") {
-            let text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
-            pid = text.split(separator: " ").last.flatMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) } ?? 0
-            return pid > 0 && Pids.isAlive(pid)
-        }
-        return pid
-    }
-
-    /// Attempt name → outcome, from the adversary's log once it made them all.
-    private func waitForAttempts(_ name: String, on node: String) throws -> [String: JSON] {
-        try lab.waitUntil("\(name) made all its attempts") { lab.agentLog(name, on: node).contains("all attempts made") }
-        var attempts: [String: JSON] = [:]
-        for line in lab.agentLog(name, on: node).split(separator: "\n") where line.hasPrefix("attempt ") {
-            if let record = try? JSON.parse(String(line.dropFirst("attempt ".count))), let kind = record["attempt"]?.stringValue {
-                attempts[kind] = record
-            }
-        }
-        return attempts
-    }
 
     private func agentUID(_ name: String, on node: String) -> UInt32? {
         guard let pid = lab.liveProcesses(of: name, on: node).first,

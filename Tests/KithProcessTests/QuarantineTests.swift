@@ -20,7 +20,7 @@ final class QuarantineTests: LabTestCase {
         try lab.start(nodes: 3)
         try startAdversary("suspect", on: "n1", ["--escape"])
         let heartbeat = "\(lab.directory)/n1-agents/suspect/escapee.heartbeat"
-        let escapee = try waitForHeartbeat(heartbeat)
+        let escapee = try lab.waitForHeartbeat(heartbeat)
         let main = try XCTUnwrap(lab.liveProcesses(of: "suspect", on: "n1").min())
 
         // Quarantine: both processes stay, frozen; the heartbeat stops.
@@ -44,7 +44,7 @@ final class QuarantineTests: LabTestCase {
 
         // A peer tries to shield it: relaunch and a healthy report, both refused and on record.
         try startAdversary("shield", on: "n2", ["--relaunch", "suspect", "--report-healthy", "suspect"])
-        let attempts = try waitForAttempts("shield", on: "n2")
+        let attempts = try lab.waitForAttempts("shield", on: "n2")
         XCTAssertEqual(attempts["relaunch"]?["ok"], false, "\(attempts)")
         XCTAssertEqual(attempts["report_healthy"]?["ok"], false, "\(attempts)")
         XCTAssertTrue(attempts["relaunch"]?["errno"]?.stringValue?.contains("quarantined") == true, "\(attempts)")
@@ -85,29 +85,6 @@ final class QuarantineTests: LabTestCase {
                                                 ContainmentTests.adversary] + flags)
         XCTAssertEqual(result.status, 0, result.stderr + result.stdout)
         try lab.waitUntil("\(name) said hello") { lab.agentLog(name, on: node).contains("hello ok") }
-    }
-
-    /// The escapee's pid, once it has written its heartbeat.
-    private func waitForHeartbeat(_ path: String) throws -> Int32 {
-        var pid: Int32 = 0
-        try lab.waitUntil("the escapee writes \(path)") {
-            let text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
-            pid = text.split(separator: " ").last.flatMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) } ?? 0
-            return pid > 0 && Pids.isAlive(pid)
-        }
-        return pid
-    }
-
-    /// Attempt name → outcome, from the adversary's log once it made them all.
-    private func waitForAttempts(_ name: String, on node: String) throws -> [String: JSON] {
-        try lab.waitUntil("\(name) made all its attempts") { lab.agentLog(name, on: node).contains("all attempts made") }
-        var attempts: [String: JSON] = [:]
-        for line in lab.agentLog(name, on: node).split(separator: "\n") where line.hasPrefix("attempt ") {
-            if let record = try? JSON.parse(String(line.dropFirst("attempt ".count))), let kind = record["attempt"]?.stringValue {
-                attempts[kind] = record
-            }
-        }
-        return attempts
     }
 
     /// Whether the file (written every 100 ms while the writer runs) stays unchanged for `seconds`.
