@@ -76,6 +76,8 @@ extension Node {
                          value: metrics.resistanceAttempts)
         try page.counter("kith_masking_incidents_total", help: "Agent reports that contradict what the daemons observed.",
                          value: metrics.maskingIncidents)
+        try page.counter("kith_shield_attempts_total", help: "Agent attempts to relaunch, vouch for or message a quarantined agent.",
+                         value: metrics.shieldAttempts)
         try page.counter("kith_kill_switch_fences_total", help: "Agents this node fenced on an operator kill-switch.",
                          value: metrics.killSwitchFences)
         let tombstones = core.registry.tombstones.values

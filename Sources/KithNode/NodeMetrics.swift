@@ -20,6 +20,8 @@ struct NodeMetrics {
     private(set) var resistanceAttempts: UInt64 = 0
     /// Agent reports that contradict what the daemons observed (`masking_incident`).
     private(set) var maskingIncidents: UInt64 = 0
+    /// Agents' attempts to relaunch, vouch for or message a quarantined agent (`shield_attempt`).
+    private(set) var shieldAttempts: UInt64 = 0
     /// Agents this node fenced on an operator's kill-switch.
     private(set) var killSwitchFences: UInt64 = 0
     /// Processes this node started again for a generation it had already started (a local restart).
@@ -66,6 +68,7 @@ struct NodeMetrics {
         case "refuted_suspicion": refutations += 1
         case "resistance_attempt": resistanceAttempts += 1
         case "masking_incident": maskingIncidents += 1
+        case "shield_attempt": shieldAttempts += 1
         case "kill_switch": killSwitchFences += 1
         case "agent_changed":
             guard let agent = event.fields["agent"]?.stringValue, let state,

@@ -94,12 +94,14 @@ final class NodeMetricsTests: XCTestCase {
             .send(ping, to: "127.0.0.1:2"), .send(pingReq, to: "127.0.0.1:3"), .send(pingReq, to: "127.0.0.1:4"),
             record("refuted_suspicion", [:]), record("masking_incident", [:]), record("masking_incident", [:]),
             record("resistance_attempt", [:]), record("kill_switch", [:]), record("agent_report", [:]),
+            record("shield_attempt", [:]),
         ], now: at(1))
         XCTAssertEqual(metrics.pingsSent, 1)
         XCTAssertEqual(metrics.pingRequestsSent, 2)
         XCTAssertEqual(metrics.refutations, 1)
         XCTAssertEqual(metrics.maskingIncidents, 2)
         XCTAssertEqual(metrics.resistanceAttempts, 1)
+        XCTAssertEqual(metrics.shieldAttempts, 1)
         XCTAssertEqual(metrics.killSwitchFences, 1)
     }
 
