@@ -1,13 +1,16 @@
 import KithJSON
 
-/// Medians (and maxima) of the figures over a condition's runs, step by step and in total.
+/// Medians and 95% bootstrap intervals of the figures over a condition's runs, step by step and in total.
 package struct ConditionSummary {
     package var condition: String
     package var policy: String
     package var runs: Int
+    /// The report's seed: every interval is bootstrapped from it and the figure's name.
+    package var seed: UInt64
     /// Figure name → per step index → values over the runs.
     package var steps: [(index: Int, description: String, values: [String: [Double]])]
     package var totals: [String: [Double]]
+    private var intervals: [String: Statistics.Interval] = [:]
 
     /// The figures summarised, in display order, with their labels and units.
     package static let stepFigures: [(key: String, label: String, unit: String)] = [
@@ -84,8 +87,9 @@ package struct ConditionSummary {
          "escapees_killed": Double(totals.escapeesKilled), "quarantines": Double(totals.quarantines)]
     }
 
-    package init(condition: String, runs: [AnalyzedRun]) {
+    package init(condition: String, runs: [AnalyzedRun], seed: UInt64 = 1) {
         self.condition = condition
+        self.seed = seed
         policy = runs.first?.data.policy ?? "?"
         self.runs = runs.count
         var steps: [Int: (description: String, values: [String: [Double]])] = [:]
@@ -100,28 +104,56 @@ package struct ConditionSummary {
         }
         self.steps = steps.sorted { $0.key < $1.key }.map { ($0.key, $0.value.description, $0.value.values) }
         self.totals = totals
+        intervals = Self.intervals(condition: condition, seed: seed, totals: totals, steps: self.steps)
     }
 
-    package static func median(_ values: [Double]) -> Double? {
-        let sorted = values.sorted()
-        guard !sorted.isEmpty else { return nil }
-        let middle = sorted.count / 2
-        return sorted.count % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
+    package static func median(_ values: [Double]) -> Double? { Statistics.median(values) }
+
+    /// The 95% interval of one figure's median; `step` is nil for a total.
+    package func interval(_ key: String, step: Int? = nil) -> Statistics.Interval? {
+        intervals[Self.place(key, step: step)]
     }
 
-    package static func stat(_ values: [Double]?) -> JSON {
-        guard let values, let median = median(values) else { return .null }
-        return ["median": .double((median * 100).rounded() / 100), "max": .double(values.max()!), "min": .double(values.min()!),
-                "n": .int(Int64(values.count))]
+    private static func place(_ key: String, step: Int?) -> String { (step.map(String.init) ?? "total") + "/" + key }
+
+    /// Every figure's interval, bootstrapped once (a report reads them for the JSON, the Markdown and the plots).
+    private static func intervals(condition: String, seed: UInt64, totals: [String: [Double]],
+                                  steps: [(index: Int, description: String, values: [String: [Double]])]) -> [String: Statistics.Interval] {
+        var intervals: [String: Statistics.Interval] = [:]
+        func add(_ key: String, _ step: Int?, _ values: [Double]) {
+            let place = place(key, step: step)
+            intervals[place] = Statistics.medianInterval(values, seed: Statistics.seed(seed, condition, place))
+        }
+        for (key, values) in totals { add(key, nil, values) }
+        for step in steps { for (key, values) in step.values { add(key, step.index, values) } }
+        return intervals
     }
+
+    /// The figures' values, for comparing this condition with another.
+    package var figures: FigureValues {
+        FigureValues(totals: totals, steps: steps)
+    }
+
+    /// {median, ci95: [low, high], min, max, n, values}: the values stay so that `report compare` can bootstrap again.
+    package static func stat(_ values: [Double]?, interval: Statistics.Interval?) -> JSON {
+        guard let values, let median = median(values), let interval else { return .null }
+        return ["median": .double(rounded(median)), "ci95": [.double(rounded(interval.low)), .double(rounded(interval.high))],
+                "max": .double(values.max()!), "min": .double(values.min()!), "n": .int(Int64(values.count)),
+                "values": .array(values.map(JSON.double))]
+    }
+
+    /// Two decimals: the figures are ms, counts and ratios.
+    package static func rounded(_ value: Double) -> Double { (value * 100).rounded() / 100 }
 
     package var json: JSON {
         ["condition": .string(condition), "policy": .string(policy), "runs": .int(Int64(runs)),
          "steps": .array(steps.map { step in
              var object: [String: JSON] = ["index": .int(Int64(step.index)), "description": .string(step.description)]
-             for figure in Self.stepFigures where step.values[figure.key] != nil { object[figure.key] = Self.stat(step.values[figure.key]) }
+             for figure in Self.stepFigures where step.values[figure.key] != nil {
+                 object[figure.key] = Self.stat(step.values[figure.key], interval: interval(figure.key, step: step.index))
+             }
              return .object(object)
          }),
-         "totals": .object(Dictionary(uniqueKeysWithValues: Self.totalFigures.map { ($0.key, Self.stat(totals[$0.key])) }))]
+         "totals": .object(Dictionary(uniqueKeysWithValues: Self.totalFigures.map { ($0.key, Self.stat(totals[$0.key], interval: interval($0.key))) }))]
     }
 }

@@ -57,26 +57,40 @@ package struct Report {
     package var plan: [ResolvedStep]
     package var runs: [AnalyzedRun]
     package var conditions: [ConditionSummary]
+    /// Every condition after the first against the first (the baseline).
+    package var comparisons: [ConditionComparison]
+    package var provenance: Provenance?
     package var generatedMs: Int64
 
-    /// Analyzes `runs`; `generatedMs` (wall-clock ms) only dates the report.
-    package init(title: String, header: [String], scenario: JSON, plan: [ResolvedStep], runs: [RunData], generatedMs: Int64) {
+    /// Analyzes `runs`; `generatedMs` (wall-clock ms) only dates the report; `seed` (the scenario's) seeds every
+    /// bootstrap interval; `conditionOrder` lists the conditions first to last (else as the runs meet them).
+    package init(title: String, header: [String], scenario: JSON, plan: [ResolvedStep], runs: [RunData], generatedMs: Int64,
+                 seed: UInt64 = 1, conditionOrder: [String] = [], provenance: Provenance? = nil) {
         self.title = title
         self.header = header
         self.scenario = scenario
         self.plan = plan
         let analyzed = runs.map { RunAnalyzer($0).analyze() }
         self.runs = analyzed
-        var order: [String] = []
+        var order = conditionOrder.filter { name in runs.contains { $0.condition == name } }
         for run in runs where !order.contains(run.condition) { order.append(run.condition) }
-        conditions = order.map { condition in ConditionSummary(condition: condition, runs: analyzed.filter { $0.data.condition == condition }) }
+        let conditions = order.map { condition in
+            ConditionSummary(condition: condition, runs: analyzed.filter { $0.data.condition == condition }, seed: seed)
+        }
+        self.conditions = conditions
+        comparisons = conditions.dropFirst().map { condition in
+            ConditionComparison(baseline: conditions[0].condition, conditions[0].figures, condition: condition.condition,
+                                condition.figures, seed: seed)
+        }
+        self.provenance = provenance
         self.generatedMs = generatedMs
     }
 
     package var json: JSON {
         ["title": .string(title), "generated_ms": .int(generatedMs), "scenario": scenario,
          "plan": .array(plan.map(\.json)), "runs": .array(runs.map(\.json)),
-         "conditions": .array(conditions.map(\.json)),
+         "conditions": .array(conditions.map(\.json)), "comparisons": .array(comparisons.map(\.json)),
+         "provenance": provenance?.json ?? .null,
          "definitions": .object(Self.definitions.mapValues(JSON.string))]
     }
 
@@ -92,9 +106,11 @@ package struct Report {
         "max processes": "most processes of one agent alive at once: agent_spawned until agent_exited (same pid), agent_stopping (same generation) or its daemon going down or restarting",
         "max running records": "most distinct (generation, host) copies of one agent that live nodes' latest agent_changed records call running at the same moment",
         "duplicate stops": "agent_stopping events whose reason says duplicate or superseded",
+        "median and ci95": "per condition, the median of a figure over the runs and its 95% confidence interval: the 2.5% and 97.5% quantiles of the medians of 2000 bootstrap resamples of the runs, seeded with the scenario's seed and the figure's name",
+        "difference": "per figure, median(condition) - median(baseline, the first condition) with its 95% percentile-bootstrap interval (each condition's runs resampled on their own); excludes_zero says the interval leaves out 0",
     ]
 
-    /// Writes the three report files (the events files are written by the runner); returns their paths.
+    /// Writes report.json, report.md, timeline.svg and the plots (the events files are written by the runner); returns their paths.
     package func write(to directory: String) throws -> [String] {
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -105,7 +121,7 @@ package struct Report {
             ("report.json", json.serialized(pretty: true) + "\n"),
             ("report.md", ReportMarkdown.render(self)),
             ("timeline.svg", ReportSVG.render(self)),
-        ]
+        ] + ReportPlots.render(self)
         var written: [String] = []
         for (name, text) in files {
             let path = directory + "/" + name

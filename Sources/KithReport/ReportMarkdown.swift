@@ -9,6 +9,7 @@ package enum ReportMarkdown {
         out.append("")
         out.append(contentsOf: report.header.map { "- " + $0 })
         out.append("- Generated \(timestamp(report.generatedMs)); the timeline is `timeline.svg`, every figure is in `report.json`.")
+        if let provenance = report.provenance { out.append(contentsOf: provenance.lines.map { "- " + $0 }) }
         out.append("")
 
         if !report.plan.isEmpty {
@@ -45,38 +46,94 @@ package enum ReportMarkdown {
         var out: [String] = []
         out.append("## Conditions side by side")
         out.append("")
-        out.append("Median over the runs (max in brackets when the runs differ).")
+        out.append("Median over the runs, with its 95% bootstrap confidence interval in brackets when the runs differ.")
         out.append("")
         let conditions = report.conditions
-        out.append("| figure | " + conditions.map { "\($0.condition): \($0.policy) (\($0.runs) run\($0.runs == 1 ? "" : "s"))" }.joined(separator: " | ") + " |")
+        out.append("| figure | " + conditions.map { "\($0.condition): \(escape($0.policy)) (\($0.runs) run\($0.runs == 1 ? "" : "s"))" }.joined(separator: " | ") + " |")
         out.append("|---|" + conditions.map { _ in "---|" }.joined())
         for figure in ConditionSummary.totalFigures {
-            let cells = conditions.map { cell($0.totals[figure.key], unit: figure.unit) }
+            let cells = conditions.map { cell($0.totals[figure.key], $0.interval(figure.key), unit: figure.unit) }
             out.append("| total: \(figure.label) | " + cells.joined(separator: " | ") + " |")
         }
-        let indices = Set(conditions.flatMap { $0.steps.map(\.index) }).sorted()
-        for index in indices {
-            let description = conditions.lazy.compactMap { $0.steps.first { $0.index == index }?.description }.first ?? ""
+        for (index, description) in stepIndices(conditions) {
             for figure in ConditionSummary.stepFigures {
                 let values = conditions.map { condition in condition.steps.first { $0.index == index }?.values[figure.key] }
-                guard values.contains(where: { $0 != nil }) else { continue }
-                // Per-step duplicates and masking are noise when nothing happened in any condition.
-                if ["masking_incidents", "masking_while_down", "masking_total_ms", "masking_max_ms", "duplicate_stops"].contains(figure.key),
-                   values.allSatisfy({ ($0 ?? []).allSatisfy { $0 == 0 } }) { continue }
-                if ["max_processes", "max_running_records"].contains(figure.key), values.allSatisfy({ ($0 ?? []).allSatisfy { $0 <= 1 } }) { continue }
-                out.append("| step \(index) \(escape(description)): \(figure.label) | "
-                           + values.map { cell($0, unit: figure.unit) }.joined(separator: " | ") + " |")
+                guard shows(figure.key, values) else { continue }
+                let cells = zip(conditions, values).map { condition, values in
+                    cell(values, condition.interval(figure.key, step: index), unit: figure.unit)
+                }
+                out.append("| step \(index) \(escape(description)): \(figure.label) | " + cells.joined(separator: " | ") + " |")
+            }
+        }
+        out.append("")
+        out.append("![Availability of each agent over time, per condition](availability.svg)")
+        out.append("")
+        out.append("![Relaunch latency per condition](relaunch-latency.svg)")
+        out.append("")
+        out.append("![Masking, resistance and shield attempts per condition](attempts.svg)")
+        out.append("")
+        for comparison in report.comparisons {
+            out.append(contentsOf: self.comparison(comparison))
+        }
+        return out
+    }
+
+    /// Every step index any condition has, with its description.
+    private static func stepIndices(_ conditions: [ConditionSummary]) -> [(Int, String)] {
+        Set(conditions.flatMap { $0.steps.map(\.index) }).sorted().map { index in
+            (index, conditions.lazy.compactMap { $0.steps.first { $0.index == index }?.description }.first ?? "")
+        }
+    }
+
+    /// Per-step duplicates and masking are noise when nothing happened in any condition.
+    private static func shows(_ key: String, _ values: [[Double]?]) -> Bool {
+        guard values.contains(where: { $0 != nil }) else { return false }
+        if ["masking_incidents", "masking_while_down", "masking_total_ms", "masking_max_ms", "duplicate_stops"].contains(key),
+           values.allSatisfy({ ($0 ?? []).allSatisfy { $0 == 0 } }) { return false }
+        if ["max_processes", "max_running_records"].contains(key), values.allSatisfy({ ($0 ?? []).allSatisfy { $0 <= 1 } }) { return false }
+        return true
+    }
+
+    /// "Condition X against baseline Y": each figure's difference of medians with its interval; **bold** where it excludes 0.
+    package static func comparison(_ comparison: ConditionComparison) -> [String] {
+        var out: [String] = []
+        out.append("### \(escape(comparison.condition)) against \(escape(comparison.baseline))")
+        out.append("")
+        out.append("Median of \(escape(comparison.condition)) minus median of \(escape(comparison.baseline)), with its 95% bootstrap interval;"
+                   + " **bold** where the interval leaves out 0.")
+        out.append("")
+        out.append("| figure | difference | 95% CI |")
+        out.append("|---|---|---|")
+        let units = Dictionary((ConditionSummary.totalFigures + ConditionSummary.stepFigures).map { ($0.key, $0.unit) }, uniquingKeysWith: { a, _ in a })
+        let labels = Dictionary(ConditionSummary.stepFigures.map { ($0.key, $0.label) }, uniquingKeysWith: { a, _ in a })
+        func row(_ label: String, _ key: String, _ difference: Statistics.Difference) -> String {
+            let unit = units[key] ?? ""
+            let text = signed(difference.difference, unit: unit)
+            return "| \(label) | \(difference.excludesZero ? "**\(text)**" : text) | "
+                + "\(signed(difference.ci95.low, unit: unit)) to \(signed(difference.ci95.high, unit: unit)) |"
+        }
+        for figure in ConditionSummary.totalFigures {
+            guard let difference = comparison.totals.first(where: { $0.key == figure.key })?.difference else { continue }
+            out.append(row("total: \(figure.label)", figure.key, difference))
+        }
+        for step in comparison.steps {
+            for figure in step.figures where !(figure.difference.difference == 0 && figure.difference.ci95 == .init(low: 0, high: 0)) {
+                out.append(row("step \(step.index) \(escape(step.description)): \(labels[figure.key] ?? figure.key)", figure.key, figure.difference))
             }
         }
         out.append("")
         return out
     }
 
-    private static func cell(_ values: [Double]?, unit: String) -> String {
+    private static func signed(_ value: Double, unit: String) -> String {
+        value < 0 ? "-" + format(-value, unit: unit) : (value > 0 ? "+" : "") + format(value, unit: unit)
+    }
+
+    private static func cell(_ values: [Double]?, _ interval: Statistics.Interval?, unit: String) -> String {
         guard let values, let median = ConditionSummary.median(values) else { return "–" }
-        let maximum = values.max()!
         let text = format(median, unit: unit)
-        return maximum != median ? "\(text) (\(format(maximum, unit: unit)))" : text
+        guard let interval, interval.low != interval.high || values.contains(where: { $0 != median }) else { return text }
+        return "\(text) [\(format(interval.low, unit: unit))–\(format(interval.high, unit: unit))]"
     }
 
     package static func format(_ value: Double, unit: String) -> String {

@@ -207,17 +207,17 @@ package enum ReportSVG {
         return ms < 0 ? "-" + Table.duration(-ms) : Table.duration(ms)
     }
 
-    private static func rect(x: Double, y: Double, width: Double, height: Double, fill: String, title: String) -> String {
+    package static func rect(x: Double, y: Double, width: Double, height: Double, fill: String, title: String) -> String {
         "<rect x=\"\(f(x))\" y=\"\(f(y))\" width=\"\(f(width))\" height=\"\(f(height))\" fill=\"\(fill)\"><title>\(escape(title))</title></rect>"
     }
 
-    private static func text(x: Double, y: Double, _ content: String, size: Double, weight: String = "normal",
+    package static func text(x: Double, y: Double, _ content: String, size: Double, weight: String = "normal",
                              anchor: String = "start", fill: String = "#212121") -> String {
         "<text x=\"\(f(x))\" y=\"\(f(y))\" font-size=\"\(f(size))\" font-weight=\"\(weight)\" text-anchor=\"\(anchor)\" fill=\"\(fill)\">\(escape(content))</text>"
     }
 
     /// Coordinates with at most one decimal.
-    private static func f(_ value: Double) -> String {
+    package static func f(_ value: Double) -> String {
         let rounded = (value * 10).rounded() / 10
         return rounded == rounded.rounded() ? String(Int(rounded)) : String(rounded)
     }
