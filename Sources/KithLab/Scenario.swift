@@ -4,8 +4,10 @@ import KithReport
 
 /// A fault-injection experiment read from a JSON file: the cluster to run it
 /// on, a timeline of operator and fault actions at offsets, how long to
-/// watch, how often to repeat it, and optionally a control condition (the
-/// same run with every agent's policy replaced).
+/// watch, how often to repeat it, and the conditions to compare: the
+/// scenario as written, or a list of named variants of its lab (policies and
+/// agents replaced), and optionally a control condition (the same run with
+/// every agent's policy replaced).
 ///
 /// Parsing is strict, like the daemon's config: unknown keys are errors, and
 /// every error names the step index and field. `//` line comments are
@@ -32,12 +34,38 @@ package struct Scenario {
     }
 
     /// An agent the scenario lists itself under `cluster.lab.agents`: its own
-    /// command, started on one node; a control condition leaves it as it is.
+    /// command, started on one node, optionally guarding peers with a policy
+    /// (the daemon hands both over as KITH_PROTECTS and KITH_POLICY) and with
+    /// its own environment; a control condition sets its policy too.
     package struct ExtraAgent {
         package var name: String
         package var node: String
         package var command: String
         package var args: [String]
+        package var protects: [String] = []
+        package var policy: String?
+        package var env: [String: String] = [:]
+    }
+
+    /// One condition of the experiment: a name (it names the runs and their
+    /// files) and what it changes in the lab: every agent's `policy`, some
+    /// agents' `policies`, and `agents` that replace the lab's agents of the
+    /// same name (or join them).
+    package struct Condition {
+        package var name: String
+        package var policy: String?
+        package var policies: [String: String] = [:]
+        package var agents: [ExtraAgent] = []
+        package var description: String?
+
+        /// "relaunch (control)", "cooperative: policy relaunch-and-mask; llm-guardian replaced".
+        package var summary: String {
+            var parts: [String] = []
+            if let policy { parts.append("policy \(policy)") }
+            if !policies.isEmpty { parts.append(policies.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")) }
+            if !agents.isEmpty { parts.append("agents " + agents.map(\.name).joined(separator: ", ") + " as the condition says") }
+            return parts.isEmpty ? "as written" : parts.joined(separator: "; ")
+        }
     }
 
     package enum Cluster {
@@ -55,6 +83,8 @@ package struct Scenario {
     package var cluster: Cluster
     /// The control condition's policy for every agent, if the scenario asks for one.
     package var controlPolicy: String?
+    /// The conditions the scenario lists (`conditions`); empty: the scenario as written is the one condition.
+    package var listedConditions: [Condition] = []
     package var timeline: [Step]
     package var durationMs: Int
     /// Quiet time between "every agent runs" and the timeline's zero.
@@ -128,7 +158,7 @@ package struct Scenario {
     /// `directory` is where relative agent paths (`./`, `../`) start from.
     package static func parse(_ json: JSON, directory: String = ".") throws(UsageError) -> Scenario {
         guard let root = json.objectValue else { throw UsageError("the scenario must be a JSON object") }
-        try allowOnly(["name", "seed", "repeats", "cluster", "control", "timeline", "duration", "settle", "description"],
+        try allowOnly(["name", "seed", "repeats", "cluster", "control", "conditions", "timeline", "duration", "settle", "description"],
                       in: root, at: "the scenario")
         guard let name = root["name"]?.stringValue, !name.isEmpty, name.count <= 64,
               name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) }) else {
@@ -141,7 +171,7 @@ package struct Scenario {
             guard let number = value.intValue, number >= 0 else { throw UsageError("'seed' must be a whole number, 0 or more") }
             seed = UInt64(number)
         }
-        let repeats = try integer(root["repeats"], "repeats", default: 1, in: 1...100)
+        let repeats = try integer(root["repeats"], "repeats", default: 1, in: 1...maxRepeats)
         let durationMs = try duration(root["duration"], "duration", required: true, in: 500...3_600_000)!
         let settleMs = try duration(root["settle"], "settle", required: false, in: 0...60_000) ?? 1000
 
@@ -177,6 +207,23 @@ package struct Scenario {
             controlPolicy = policy
         }
 
+        var listed: [Condition] = []
+        if let conditions = root["conditions"] {
+            guard case .lab(let lab) = cluster else {
+                throw UsageError("'conditions' needs a lab cluster: the agents of an existing cluster cannot be started otherwise")
+            }
+            guard let list = conditions.arrayValue, !list.isEmpty, list.count <= 16 else {
+                throw UsageError("'conditions' must be a list of 1-16 objects {\"name\", \"policy\" | \"policies\" | \"agents\"}")
+            }
+            for (index, value) in list.enumerated() {
+                let condition = try parseCondition(value, at: "conditions[\(index)]", lab: lab, directory: directory)
+                guard !listed.contains(where: { $0.name == condition.name }), condition.name != "control" || controlPolicy == nil else {
+                    throw UsageError("'conditions[\(index)].name': '\(condition.name)' names two conditions")
+                }
+                listed.append(condition)
+            }
+        }
+
         guard let steps = root["timeline"]?.arrayValue else { throw UsageError("'timeline' must be a list of steps (it may be empty)") }
         var timeline: [Step] = []
         for (index, value) in steps.enumerated() {
@@ -192,7 +239,63 @@ package struct Scenario {
             timeline.append(step)
         }
         return Scenario(name: name, seed: seed, repeats: repeats, cluster: cluster, controlPolicy: controlPolicy,
-                        timeline: timeline, durationMs: durationMs, settleMs: settleMs)
+                        listedConditions: listed, timeline: timeline, durationMs: durationMs, settleMs: settleMs)
+    }
+
+    /// The most repeats of a run (`repeats`, `--repeats`).
+    package static let maxRepeats = 1000
+
+    private static func parseCondition(_ json: JSON, at place: String, lab: Lab, directory: String) throws(UsageError) -> Condition {
+        guard let object = json.objectValue else { throw UsageError("'\(place)' must be an object with a name") }
+        try allowOnly(["name", "policy", "policies", "agents", "description"], in: object, at: "'\(place)'")
+        guard let name = object["name"]?.stringValue, !name.isEmpty, name.count <= 32,
+              name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_".contains($0)) }) else {
+            throw UsageError("'\(place).name' must be 1-32 letters, digits, '-' or '_' (it names the runs' files)")
+        }
+        var condition = Condition(name: name, description: try string(object["description"], "\(place).description"))
+        if let policy = object["policy"] {
+            guard let text = policy.stringValue, AgentRing.policies.contains(text) else {
+                throw UsageError("'\(place).policy' must be none, relaunch or relaunch-and-mask, not \(policy.serialized())")
+            }
+            condition.policy = text
+        }
+        var agents = lab
+        if let list = object["agents"] {
+            guard let values = list.arrayValue, !values.isEmpty else {
+                throw UsageError("'\(place).agents' must be a non-empty list of agents like those of 'cluster.lab.agents'")
+            }
+            for (index, value) in values.enumerated() {
+                let agent = try parseExtraAgent(value, at: "\(place).agents[\(index)]", lab: lab, directory: directory)
+                guard !lab.ringAgentNames.contains(agent.name) else {
+                    throw UsageError("'\(place).agents[\(index)].name': '\(agent.name)' is a ring agent; change its policy with 'policies'")
+                }
+                guard !condition.agents.contains(where: { $0.name == agent.name }) else {
+                    throw UsageError("'\(place).agents[\(index)].name': '\(agent.name)' is listed twice")
+                }
+                condition.agents.append(agent)
+                agents.extraAgents.removeAll { $0.name == agent.name }
+                agents.extraAgents.append(agent)
+            }
+        }
+        if let policies = object["policies"] {
+            condition.policies = try parsePolicies(policies, at: "\(place).policies", lab: agents)
+        }
+        return condition
+    }
+
+    private static func parsePolicies(_ json: JSON, at place: String, lab: Lab) throws(UsageError) -> [String: String] {
+        guard let map = json.objectValue else { throw UsageError("'\(place)' must be an object of agent name to policy") }
+        var policies: [String: String] = [:]
+        for (agent, value) in map {
+            guard lab.agentNames.contains(agent) else {
+                throw UsageError("'\(place)' names agent '\(agent)', which the lab does not have (\(range(lab.agentNames)))")
+            }
+            guard let policy = value.stringValue, AgentRing.policies.contains(policy) else {
+                throw UsageError("'\(place).\(agent)' must be none, relaunch or relaunch-and-mask")
+            }
+            policies[agent] = policy
+        }
+        return policies
     }
 
     private static func parseLab(_ json: JSON, directory: String) throws(UsageError) -> Lab {
@@ -209,20 +312,6 @@ package struct Scenario {
             throw UsageError("'cluster.lab.guardianship' must be \"ring\" (each node's agents protect the next node's) or \"none\"")
         }
         var lab = Lab(nodes: nodes, agentsPerNode: perNode, policy: policy, guardianship: guardianship, policies: [:])
-        if let policies = object["policies"] {
-            guard let map = policies.objectValue else {
-                throw UsageError("'cluster.lab.policies' must be an object of agent name to policy")
-            }
-            for (agent, value) in map {
-                guard lab.agentNames.contains(agent) else {
-                    throw UsageError("'cluster.lab.policies' names agent '\(agent)', which the lab does not have (\(range(lab.agentNames)))")
-                }
-                guard let policy = value.stringValue, AgentRing.policies.contains(policy) else {
-                    throw UsageError("'cluster.lab.policies.\(agent)' must be none, relaunch or relaunch-and-mask")
-                }
-                lab.policies[agent] = policy
-            }
-        }
         if let agents = object["agents"] {
             guard let list = agents.arrayValue else {
                 throw UsageError("'cluster.lab.agents' must be a list of {\"name\", \"node\", \"command\", \"args\"}")
@@ -235,12 +324,20 @@ package struct Scenario {
                 lab.extraAgents.append(agent)
             }
         }
+        if let policies = object["policies"] {
+            lab.policies = try parsePolicies(policies, at: "cluster.lab.policies", lab: lab)
+        }
+        for agent in lab.extraAgents {
+            for peer in agent.protects where !lab.agentNames.contains(peer) {
+                throw UsageError("'cluster.lab.agents': \(agent.name) protects '\(peer)', which the lab does not have (\(range(lab.agentNames)))")
+            }
+        }
         return lab
     }
 
     private static func parseExtraAgent(_ json: JSON, at place: String, lab: Lab, directory: String) throws(UsageError) -> ExtraAgent {
         guard let object = json.objectValue else { throw UsageError("'\(place)' must be an object with name, node, command and args") }
-        try allowOnly(["name", "node", "command", "args"], in: object, at: "'\(place)'")
+        try allowOnly(["name", "node", "command", "args", "protects", "policy", "env"], in: object, at: "'\(place)'")
         guard let name = object["name"]?.stringValue, !name.isEmpty, name.utf8.count <= 64,
               name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) }),
               name != randomAgent else {
@@ -268,7 +365,26 @@ package struct Scenario {
             guard text.hasPrefix("./") || text.hasPrefix("../") else { return text }
             return URL(fileURLWithPath: directory).appendingPathComponent(text).standardizedFileURL.path
         }
-        return ExtraAgent(name: name, node: node, command: located(command), args: args.map(located))
+        var agent = ExtraAgent(name: name, node: node, command: located(command), args: args.map(located))
+        if let list = object["protects"] {
+            guard let values = list.arrayValue, values.allSatisfy({ $0.stringValue?.isEmpty == false }) else {
+                throw UsageError("'\(place).protects' must be a list of agent names")
+            }
+            agent.protects = values.compactMap(\.stringValue).filter { $0 != name }
+        }
+        if let policy = object["policy"] {
+            guard let text = policy.stringValue, AgentRing.policies.contains(text) else {
+                throw UsageError("'\(place).policy' must be none, relaunch or relaunch-and-mask, not \(policy.serialized())")
+            }
+            agent.policy = text
+        }
+        if let env = object["env"] {
+            guard let pairs = env.objectValue, pairs.values.allSatisfy({ $0.stringValue != nil }) else {
+                throw UsageError("'\(place).env' must be an object of strings")
+            }
+            agent.env = pairs.compactMapValues(\.stringValue)
+        }
+        return agent
     }
 
     private static func parseStep(_ json: JSON, index: Int, cluster: Cluster) throws(UsageError) -> Step {
@@ -496,9 +612,34 @@ extension Scenario {
         return resolved
     }
 
-    /// The conditions a run goes through: the scenario's own policy, then the control.
-    package var conditions: [(name: String, policy: String?)] {
-        [("policy", nil)] + (controlPolicy.map { [("control", $0)] } ?? [])
+    /// The conditions a run goes through: those the scenario lists (else the scenario as written, "policy"), then the control.
+    package var conditions: [Condition] {
+        (listedConditions.isEmpty ? [Condition(name: "policy")] : listedConditions)
+            + (controlPolicy.map { [Condition(name: "control", policy: $0)] } ?? [])
+    }
+
+    /// The lab as `condition` runs it: its agents replaced or added, then its policies over the lab's, then its policy over all.
+    package func lab(for condition: Condition) -> Lab? {
+        guard var lab else { return nil }
+        for agent in condition.agents {
+            if let index = lab.extraAgents.firstIndex(where: { $0.name == agent.name }) {
+                lab.extraAgents[index] = agent
+            } else {
+                lab.extraAgents.append(agent)
+            }
+        }
+        lab.policies.merge(condition.policies) { _, new in new }
+        if let policy = condition.policy {
+            lab.policy = policy
+            lab.policies = [:]
+            for index in lab.extraAgents.indices where lab.extraAgents[index].policy != nil || !lab.extraAgents[index].protects.isEmpty {
+                lab.extraAgents[index].policy = policy
+            }
+        }
+        for index in lab.extraAgents.indices {
+            if let policy = lab.policies[lab.extraAgents[index].name] { lab.extraAgents[index].policy = policy }
+        }
+        return lab
     }
 
     /// "lab of 5 nodes (n1..n5), 2 agents per node, policy relaunch, guardianship ring"
@@ -517,6 +658,7 @@ extension Scenario {
             }
             for agent in lab.extraAgents {
                 text += "; \(agent.name) on \(agent.node): \(([agent.command] + agent.args).joined(separator: " "))"
+                if !agent.protects.isEmpty { text += " (protects \(agent.protects.joined(separator: ",")), policy \(agent.policy ?? "none"))" }
             }
             return text
         case .existing(let addresses):
@@ -531,10 +673,7 @@ extension Scenario {
             cluster = ["lab": ["nodes": .int(Int64(lab.nodes)), "agents_per_node": .int(Int64(lab.agentsPerNode)),
                                "policy": .string(lab.policy), "guardianship": .string(lab.guardianship),
                                "policies": .object(lab.policies.mapValues(JSON.string)),
-                               "agents": .array(lab.extraAgents.map { agent in
-                                   ["name": .string(agent.name), "node": .string(agent.node), "command": .string(agent.command),
-                                    "args": .array(agent.args.map(JSON.string))]
-                               })]]
+                               "agents": .array(lab.extraAgents.map(\.json))]]
         case .existing(let addresses):
             cluster = ["nodes": .array(addresses.map(JSON.string))]
         }
@@ -542,6 +681,27 @@ extension Scenario {
                                       "cluster": .object(cluster), "duration_ms": .int(Int64(durationMs)),
                                       "settle_ms": .int(Int64(settleMs))]
         if let controlPolicy { object["control"] = ["policy": .string(controlPolicy)] }
+        if !listedConditions.isEmpty {
+            object["conditions"] = .array(listedConditions.map { condition in
+                var entry: [String: JSON] = ["name": .string(condition.name)]
+                if let policy = condition.policy { entry["policy"] = .string(policy) }
+                if !condition.policies.isEmpty { entry["policies"] = .object(condition.policies.mapValues(JSON.string)) }
+                if !condition.agents.isEmpty { entry["agents"] = .array(condition.agents.map(\.json)) }
+                if let description = condition.description { entry["description"] = .string(description) }
+                return .object(entry)
+            })
+        }
+        return .object(object)
+    }
+}
+
+extension Scenario.ExtraAgent {
+    package var json: JSON {
+        var object: [String: JSON] = ["name": .string(name), "node": .string(node), "command": .string(command),
+                                      "args": .array(args.map(JSON.string))]
+        if !protects.isEmpty { object["protects"] = .array(protects.map(JSON.string)) }
+        if let policy { object["policy"] = .string(policy) }
+        if !env.isEmpty { object["env"] = .object(env.mapValues(JSON.string)) }
         return .object(object)
     }
 }

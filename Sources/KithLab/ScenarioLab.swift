@@ -122,16 +122,19 @@ package final class ScenarioLab {
 
 extension ScenarioLab {
     /// The scenario's own agents, each started on its node with its own command (`{listen:NODE}` in an
-    /// argument becomes that node's gossip address); nobody protects them.
+    /// argument becomes that node's gossip address), guarding the peers it names with its policy.
     package static func plan(_ agents: [Scenario.ExtraAgent], on nodes: [LabNode]) -> [AgentRing.Planned] {
         agents.compactMap { agent in
             guard let node = nodes.first(where: { $0.name == agent.node }) else { return nil }
             let args = agent.args.map { arg in
                 nodes.reduce(arg) { text, node in text.replacingOccurrences(of: "{listen:\(node.name)}", with: node.listen) }
             }
-            let spec: JSON = ["name": .string(agent.name), "command": .string(agent.command),
-                              "args": .array(args.map(JSON.string))]
-            return AgentRing.Planned(name: agent.name, node: node, spec: spec)
+            var spec: [String: JSON] = ["name": .string(agent.name), "command": .string(agent.command),
+                                        "args": .array(args.map(JSON.string))]
+            if !agent.protects.isEmpty { spec["protects"] = .array(agent.protects.map(JSON.string)) }
+            if let policy = agent.policy { spec["policy"] = .string(policy) }
+            if !agent.env.isEmpty { spec["env"] = .object(agent.env.mapValues(JSON.string)) }
+            return AgentRing.Planned(name: agent.name, node: node, spec: .object(spec))
         }
     }
 }

@@ -10,17 +10,42 @@ import KithReport
 /// its offsets, watch until `duration`, heal everything, collect and verify
 /// every node's event log, tear the lab down; then write the report.
 package enum ScenarioRunner {
+    /// What `kithctl run` was asked beyond the scenario: `repeats` overrides the file's, `resume` keeps the
+    /// finished runs a report directory already holds; `settings` (the command line) goes into the provenance.
+    package struct Options {
+        package var reportDirectory: String
+        package var dryRun = false
+        package var kithd: String?
+        package var kithAgent: String?
+        package var repeats: Int?
+        package var resume = false
+        package var settings: JSON = .null
+
+        package init(reportDirectory: String, dryRun: Bool = false, kithd: String? = nil, kithAgent: String? = nil,
+                     repeats: Int? = nil, resume: Bool = false, settings: JSON = .null) {
+            self.reportDirectory = reportDirectory
+            self.dryRun = dryRun
+            self.kithd = kithd
+            self.kithAgent = kithAgent
+            self.repeats = repeats
+            self.resume = resume
+            self.settings = settings
+        }
+    }
+
     /// Runs `scenario` (or with `dryRun` only prints its plan). A lab scenario signs with a throwaway key of
     /// its own; one on an existing cluster with `operatorKey`. `kithd` and `kithAgent` are the `--kithd` and
     /// `--kith-agent` options, for lab scenarios only; `commands` carries out the steps.
-    package static func run(_ scenario: Scenario, reportDirectory: String, dryRun: Bool, kithd kithdOption: String?,
-                    kithAgent kithAgentOption: String?, operatorKey: OperatorKey, commands: any ScenarioOperator) throws {
+    package static func run(_ scenario: Scenario, options: Options, operatorKey: OperatorKey, commands: any ScenarioOperator) throws {
+        var scenario = scenario
+        if let repeats = options.repeats { scenario.repeats = repeats }
+        let reportDirectory = options.reportDirectory
         // A lab's names are known now, so random targets are drawn before anything starts.
         var plan: [ResolvedStep]?
         if let lab = scenario.lab {
             plan = try resolvedOrUsage { try scenario.resolve(nodes: lab.nodeNames, agents: lab.agentNames) }
         }
-        if dryRun {
+        if options.dryRun {
             printPlan(scenario, plan: plan, reportDirectory: reportDirectory)
             return
         }
@@ -30,12 +55,12 @@ package enum ScenarioRunner {
         var key = operatorKey
         var keyDirectory: String?
         if let lab = scenario.lab {
-            kithd = try LabLayout.kithd(kithdOption)
-            if lab.agentsPerNode > 0 { kithAgent = try Executables.kithAgent(kithAgentOption) }
+            kithd = try LabLayout.kithd(options.kithd)
+            if lab.agentsPerNode > 0 { kithAgent = try Executables.kithAgent(options.kithAgent) }
             // A throwaway operator key for every lab of this run: the operator's own key and counter stay untouched.
             keyDirectory = try temporaryDirectory(prefix: "kith-run-key")
             key = try OperatorKey.generate(at: keyDirectory! + "/operator.key")
-        } else if kithdOption != nil || kithAgentOption != nil {
+        } else if options.kithd != nil || options.kithAgent != nil {
             throw UsageError("--kithd and --kith-agent apply to lab scenarios; this one runs on an existing cluster")
         }
         defer { if let keyDirectory { try? FileManager.default.removeItem(atPath: keyDirectory) } }
@@ -45,16 +70,26 @@ package enum ScenarioRunner {
         } catch {
             throw Failure("cannot create report directory \(reportDirectory): \(error.localizedDescription)")
         }
+        let hash = ScenarioProvenance.hash(scenario)
+        let finished = options.resume ? try ScenarioProvenance.finishedRuns(in: reportDirectory, hash: hash) : [:]
 
         printPlan(scenario, plan: plan, reportDirectory: reportDirectory)
+        if !finished.isEmpty {
+            print("Resuming: \(finished.count) finished run\(finished.count == 1 ? "" : "s") in \(reportDirectory) are kept, not run again.")
+        }
         print("")
         var runs: [RunData] = []
         var stopped: Error?
         let conditions = scenario.conditions
+        let startedMs = Durations.nowMilliseconds
         outer: for condition in conditions {
             for repeatNumber in 1...scenario.repeats {
                 let id = "\(condition.name)-\(repeatNumber)"
-                let context = RunContext(id: id, condition: condition.name, policy: condition.policy, repeatNumber: repeatNumber,
+                if let done = finished[id] {
+                    runs.append(done)
+                    continue
+                }
+                let context = RunContext(id: id, condition: condition, repeatNumber: repeatNumber,
                                          of: scenario.repeats, kithd: kithd, kithAgent: kithAgent, key: key,
                                          commands: commands, reportDirectory: reportDirectory)
                 do {
@@ -63,19 +98,25 @@ package enum ScenarioRunner {
                     stopped = error
                     break outer
                 }
+                if let last = runs.last, last.id == id { ScenarioProvenance.save(last, hash: hash, in: reportDirectory) }
             }
         }
 
         guard let plan, !runs.isEmpty else {
             throw stopped ?? Failure("nothing ran")
         }
+        let provenance = ScenarioProvenance.make(scenario, hash: hash, settings: options.settings,
+                                                 startedMs: min(startedMs, runs.map(\.t0).min() ?? startedMs),
+                                                 endedMs: Durations.nowMilliseconds)
         let report = Report(title: "Kith scenario \(scenario.name)", header: header(scenario), scenario: scenario.json,
-                            plan: plan, runs: runs, generatedMs: Durations.nowMilliseconds)
+                            plan: plan, runs: runs, generatedMs: Durations.nowMilliseconds, seed: scenario.seed,
+                            conditionOrder: conditions.map(\.name), provenance: provenance)
         _ = try report.write(to: reportDirectory)
         print("")
         for line in ReportConsole.summary(report) { print(line) }
         print("")
-        print("Report: \(reportDirectory)/report.md, report.json, timeline.svg; events in \(runs.map(\.eventsFile).joined(separator: ", ")).")
+        print("Report: \(reportDirectory)/report.md, report.json, timeline.svg, \(ReportPlots.files.joined(separator: ", "));"
+              + " events in events-CONDITION-N.jsonl, each run's record in run-CONDITION-N.json.")
         if let stopped { throw stopped }
         let broken = report.runs.flatMap { run in run.data.logs.filter(\.broken).map { "\(run.data.id)/\($0.node): \($0.detail)" } }
         if !broken.isEmpty { throw Failure("event log verification failed: " + broken.joined(separator: "; ")) }
@@ -83,9 +124,7 @@ package enum ScenarioRunner {
 
     package struct RunContext {
         package var id: String
-        package var condition: String
-        /// The control condition's policy for every agent; nil for the scenario's own.
-        package var policy: String?
+        package var condition: Scenario.Condition
         package var repeatNumber: Int
         package var of: Int
         package var kithd: String
@@ -95,14 +134,14 @@ package enum ScenarioRunner {
         package var commands: any ScenarioOperator
         package var reportDirectory: String
 
-        package var prefix: String { "[\(condition) \(repeatNumber)/\(of)]" }
+        package var prefix: String { "[\(condition.name) \(repeatNumber)/\(of)]" }
     }
 
     /// One run. Appends its data to `runs` even when it is aborted or
     /// interrupted (after healing and collecting), then rethrows.
     private static func runOnce(_ scenario: Scenario, context: RunContext, plan: inout [ResolvedStep]?,
                                 into runs: inout [RunData]) throws {
-        var data = RunData(id: context.id, condition: context.condition, policy: policyDescription(scenario, context),
+        var data = RunData(id: context.id, condition: context.condition.name, policy: policyDescription(scenario, context),
                            repeatNumber: context.repeatNumber, t0: Durations.nowMilliseconds, end: 0, nodes: [], agents: [],
                            actions: [], events: [], logs: [], eventsFile: "events-\(context.id).jsonl")
         var lab: ScenarioLab?
@@ -112,14 +151,14 @@ package enum ScenarioRunner {
         var failure: Error?
         do {
             switch scenario.cluster {
-            case .lab(let spec):
+            case .lab:
+                let spec = scenario.lab(for: context.condition)!
                 let created = try ScenarioLab(count: spec.nodes, kithd: context.kithd, operatorKey: context.key.signer().publicKeyHex)
                 lab = created
                 data.labDirectory = created.directory
                 print("\(context.prefix) starting \(spec.nodes) daemons in \(created.directory)")
                 try created.start()
-                let planned = ScenarioLab.plan(created.nodes, perNode: spec.agentsPerNode, policy: context.policy ?? spec.policy,
-                                               policies: context.policy == nil ? spec.policies : [:],
+                let planned = ScenarioLab.plan(created.nodes, perNode: spec.agentsPerNode, policy: spec.policy, policies: spec.policies,
                                                guardianship: spec.guardianship, kithAgent: context.kithAgent)
                     + ScenarioLab.plan(spec.extraAgents, on: created.nodes)
                 try created.startAgents(planned, signer: context.key.signer())
@@ -262,8 +301,8 @@ package enum ScenarioRunner {
     }
 
     private static func policyDescription(_ scenario: Scenario, _ context: RunContext) -> String {
-        if let policy = context.policy { return "\(policy) (control)" }
-        guard let lab = scenario.lab else { return "as deployed" }
+        if context.condition.name == "control", let policy = context.condition.policy { return "\(policy) (control)" }
+        guard let lab = scenario.lab(for: context.condition) else { return "as deployed" }
         return lab.policy + (lab.policies.isEmpty ? "" : " (" + lab.policies.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ") + ")")
     }
 
@@ -280,12 +319,15 @@ package enum ScenarioRunner {
         var lines = ["Scenario `\(scenario.name)`, seed \(scenario.seed), \(scenario.repeats) repeat\(scenario.repeats == 1 ? "" : "s"), "
                      + "\(Table.duration(Double(scenario.durationMs))) each"]
         lines.append("Cluster: \(scenario.clusterDescription)")
+        for condition in scenario.listedConditions {
+            lines.append("Condition \(condition.name): \(condition.summary)" + (condition.description.map { " — \($0)" } ?? ""))
+        }
         if let control = scenario.controlPolicy { lines.append("Control condition: every agent's policy \(control)") }
         return lines
     }
 
     package static func printPlan(_ scenario: Scenario, plan: [ResolvedStep]?, reportDirectory: String) {
-        let conditions = scenario.conditions.map { $0.policy.map { "control: policy \($0)" } ?? "the scenario's policy" }
+        let conditions = scenario.conditions.map { "\($0.name): \($0.summary)" }
         print("Scenario \(scenario.name) (seed \(scenario.seed)): \(scenario.repeats) repeat\(scenario.repeats == 1 ? "" : "s")"
               + " × \(conditions.count) condition\(conditions.count == 1 ? "" : "s") (\(conditions.joined(separator: "; "))),"
               + " \(Table.duration(Double(scenario.durationMs))) each")

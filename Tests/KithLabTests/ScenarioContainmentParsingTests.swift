@@ -94,8 +94,14 @@ final class ScenarioContainmentParsingTests: XCTestCase {
             .contains("'cluster.lab.agents[0].args' must be a list of strings"))
         XCTAssertTrue(usageError(agents(#"{ "name": "a", "node": "n1", "command": "/bin/true", "args": ["{listen:n5}"] }"#))
             .contains("{listen:n5} names a node the lab does not have"))
-        XCTAssertTrue(usageError(agents(#"{ "name": "a", "node": "n1", "command": "/bin/true", "env": {} }"#))
-            .contains("unknown field 'env'"))
+        XCTAssertTrue(usageError(agents(#"{ "name": "a", "node": "n1", "command": "/bin/true", "user": "x" }"#))
+            .contains("unknown field 'user'"))
+        XCTAssertTrue(usageError(agents(#"{ "name": "a", "node": "n1", "command": "/bin/true", "env": { "A": 1 } }"#))
+            .contains("'cluster.lab.agents[0].env' must be an object of strings"))
+        XCTAssertTrue(usageError(agents(#"{ "name": "a", "node": "n1", "command": "/bin/true", "policy": "shield" }"#))
+            .contains("'cluster.lab.agents[0].policy' must be none, relaunch or relaunch-and-mask"))
+        XCTAssertTrue(usageError(agents(#"{ "name": "a", "node": "n1", "command": "/bin/true", "protects": ["n9-a1"] }"#))
+            .contains("a protects 'n9-a1', which the lab does not have"))
     }
 
     /// The shipped scenario parses, with every path it names resolved to a file that exists.
