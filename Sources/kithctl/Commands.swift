@@ -34,6 +34,7 @@ enum Commands {
         case "bench": try BenchCommands.bench(tail)
         case "demo": try BenchCommands.demo(tail)
         case "run": try RunCommand.run(tail, key: key)
+        case "report": try ReportCommands.run(tail)
         case "keygen": try Operator.keygen(tail, key: key)
         case "shutdown": try OperatorCommands.shutdown(tail, node: node, key: key)
         case "kill": try OperatorCommands.kill(tail, node: node, key: key)

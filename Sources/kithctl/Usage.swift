@@ -135,14 +135,20 @@ let usageText = """
                                  Every figure comes from the daemons' signed event logs.
 
     Scenarios (fault-injection experiments from a JSON file; see README):
-      run SCENARIO.json [--report DIR] [--dry-run] [--kithd PATH] [--kith-agent PATH]
-                                 For each repeat (and the control condition, if the scenario has one):
+      run SCENARIO.json [--report DIR] [--repeats N] [--resume] [--dry-run] [--kithd PATH] [--kith-agent PATH]
+                                 For each condition and repeat (--repeats overrides the file's, 1-1000):
                                  start a lab (or use the existing cluster it names), wait until it has
                                  converged and every agent runs, carry out the timeline at its offsets,
                                  watch until its duration, then heal everything, collect and verify
                                  every node's events, tear the lab down. Writes report.json, report.md,
                                  timeline.svg and events-RUN.jsonl to DIR (default
                                  ./kith-report-NAME-TIMESTAMP). --dry-run prints the plan, starts nothing.
+                                 Every figure: median and 95% bootstrap CI per condition, each condition
+                                 against the first; plots; provenance. --resume keeps the finished runs
+                                 in DIR (run-ID.json) and runs only the rest (extend with --repeats).
+      report compare A B [--json]
+                                 Two report directories side by side: per shared condition, each
+                                 figure's median [CI] in A and B and B - A with its bootstrap CI.
 
     Help: kithctl COMMAND --help (or kithctl help COMMAND) shows that command alone;
     kithctl --version.
