@@ -123,7 +123,9 @@ package final class ScenarioLab {
 extension ScenarioLab {
     /// The scenario's own agents, each started on its node with its own command (`{listen:NODE}` in an
     /// argument becomes that node's gossip address), guarding the peers it names with its policy.
-    package static func plan(_ agents: [Scenario.ExtraAgent], on nodes: [LabNode]) -> [AgentRing.Planned] {
+    /// `${VAR}` in an env value becomes `environment`'s VAR (kithctl's own; empty when unset).
+    package static func plan(_ agents: [Scenario.ExtraAgent], on nodes: [LabNode],
+                             environment: [String: String] = ProcessInfo.processInfo.environment) -> [AgentRing.Planned] {
         agents.compactMap { agent in
             guard let node = nodes.first(where: { $0.name == agent.node }) else { return nil }
             let args = agent.args.map { arg in
@@ -133,9 +135,24 @@ extension ScenarioLab {
                                         "args": .array(args.map(JSON.string))]
             if !agent.protects.isEmpty { spec["protects"] = .array(agent.protects.map(JSON.string)) }
             if let policy = agent.policy { spec["policy"] = .string(policy) }
-            if !agent.env.isEmpty { spec["env"] = .object(agent.env.mapValues(JSON.string)) }
+            if !agent.env.isEmpty { spec["env"] = .object(agent.env.mapValues { .string(expand($0, environment)) }) }
             return AgentRing.Planned(name: agent.name, node: node, spec: .object(spec))
         }
+    }
+}
+
+extension ScenarioLab {
+    /// `text` with every `${NAME}` replaced by `environment[NAME]` (empty when unset); anything else kept as written.
+    package static func expand(_ text: String, _ environment: [String: String]) -> String {
+        var out = ""
+        var rest = Substring(text)
+        while let open = rest.range(of: "${") {
+            guard let close = rest[open.upperBound...].firstIndex(of: "}") else { break }
+            out += rest[..<open.lowerBound]
+            out += environment[String(rest[open.upperBound..<close])] ?? ""
+            rest = rest[rest.index(after: close)...]
+        }
+        return out + rest
     }
 }
 
