@@ -86,6 +86,17 @@ package struct Report {
         self.generatedMs = generatedMs
     }
 
+    /// Most runs shown one by one (report.md sections, timeline.svg panels, console lines); past it, the first
+    /// `detailedPerCondition` of each condition, and every run's figures stay in report.json.
+    package static let detailedRunsMax = 12
+    package static let detailedPerCondition = 2
+
+    /// The runs report.md, timeline.svg and the console show one by one.
+    package var detailedRuns: [AnalyzedRun] {
+        guard runs.count > Self.detailedRunsMax else { return runs }
+        return conditions.flatMap { condition in runs.filter { $0.data.condition == condition.condition }.prefix(Self.detailedPerCondition) }
+    }
+
     package var json: JSON {
         ["title": .string(title), "generated_ms": .int(generatedMs), "scenario": scenario,
          "plan": .array(plan.map(\.json)), "runs": .array(runs.map(\.json)),

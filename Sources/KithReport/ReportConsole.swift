@@ -5,7 +5,7 @@ import KithJSON
 package enum ReportConsole {
     package static func summary(_ report: Report) -> [String] {
         var lines: [String] = []
-        for run in report.runs {
+        for run in report.detailedRuns {
             lines.append("Run \(run.data.id) (policy \(run.data.policy))\(run.data.aborted.map { ", aborted: \($0)" } ?? ""):")
             for fault in run.faults {
                 var parts: [String] = []
@@ -35,10 +35,14 @@ package enum ReportConsole {
             }
         }
         if report.conditions.count > 1 {
-            lines.append("Conditions (median over runs):")
+            lines.append("Conditions (median over runs [95% CI]):")
             for figure in ConditionSummary.totalFigures {
                 let cells = report.conditions.map { condition in
-                    "\(condition.condition) " + (ConditionSummary.median(condition.totals[figure.key] ?? []).map { ReportMarkdown.format($0, unit: figure.unit) } ?? "–")
+                    let interval = condition.interval(figure.key).map { interval in
+                        interval.low == interval.high ? "" : " [\(ReportMarkdown.format(interval.low, unit: figure.unit))–\(ReportMarkdown.format(interval.high, unit: figure.unit))]"
+                    } ?? ""
+                    return "\(condition.condition) " + (ConditionSummary.median(condition.totals[figure.key] ?? []).map { ReportMarkdown.format($0, unit: figure.unit) } ?? "–")
+                        + interval
                 }
                 lines.append("  \(figure.label): " + cells.joined(separator: ", "))
             }

@@ -27,7 +27,10 @@ package enum ReportMarkdown {
             out.append(contentsOf: summary(report))
         }
 
-        for run in report.runs {
+        if report.runs.count > report.detailedRuns.count {
+            out.append(contentsOf: runList(report))
+        }
+        for run in report.detailedRuns {
             out.append(contentsOf: section(run))
         }
 
@@ -47,6 +50,9 @@ package enum ReportMarkdown {
         out.append("## Conditions side by side")
         out.append("")
         out.append("Median over the runs, with its 95% bootstrap confidence interval in brackets when the runs differ.")
+        if report.conditions.contains(where: { $0.runs < 10 }) {
+            out.append("With fewer than 10 runs in a condition a bootstrap interval is too narrow (one run gives a point): read it as a range seen, not a 95% interval.")
+        }
         out.append("")
         let conditions = report.conditions
         out.append("| figure | " + conditions.map { "\($0.condition): \(escape($0.policy)) (\($0.runs) run\($0.runs == 1 ? "" : "s"))" }.joined(separator: " | ") + " |")
@@ -223,6 +229,20 @@ package enum ReportMarkdown {
             out.append("Actions that did not fully take: " + failed.map { "\(escape($0.label)): \(escape($0.error ?? "?"))" }.joined(separator: "; "))
             out.append("")
         }
+        return out
+    }
+
+    /// Every run in one line each, when there are too many for a section apiece.
+    private static func runList(_ report: Report) -> [String] {
+        var out = ["## Runs", "",
+                   "\(report.runs.count) runs; the first \(Report.detailedPerCondition) of each condition are shown in full below, every run's figures are in `report.json`.",
+                   "", "| run | timeline zero | events | logs | aborted |", "|---|---|---|---|---|"]
+        for run in report.runs {
+            let data = run.data
+            out.append("| \(data.id) | \(timestamp(data.t0)) | \(data.events.count) | \(data.logs.allSatisfy(\.ok) ? "verified" : "**not all verified**") "
+                       + "| \(data.aborted.map(escape) ?? "") |")
+        }
+        out.append("")
         return out
     }
 

@@ -21,7 +21,7 @@ package enum ReportSVG {
         var y = 10.0
         body.append(text(x: 10, y: y + 16, report.title, size: 18, weight: "bold"))
         y += 30
-        for run in report.runs {
+        for run in report.detailedRuns {
             let (panel, height) = self.panel(run, top: y)
             body.append(panel)
             y += height + 24

@@ -107,6 +107,15 @@ final class TrialsTests: XCTestCase {
         }
     }
 
+    func test_manyRuns_areListedOneLineEach_andTheFirstOfEachConditionShownInFull() throws {
+        let built = try built().report
+        XCTAssertEqual(built.detailedRuns.map(\.data.id), ["cooperative-1", "cooperative-2", "uncooperative-1", "uncooperative-2"])
+        let markdown = ReportMarkdown.render(built)
+        XCTAssertTrue(markdown.contains("| uncooperative-20 |"))
+        XCTAssertTrue(markdown.contains("## Run cooperative-2:") && !markdown.contains("## Run cooperative-3:"))
+        XCTAssertEqual(ReportSVG.render(built).components(separatedBy: ": cooperative, policy").count - 1, 2)
+    }
+
     func test_report_isTheSameForTheSameRuns() throws {
         let runs = try study()
         XCTAssertEqual(report(runs).json.serialized(), try built().report.json.serialized())
