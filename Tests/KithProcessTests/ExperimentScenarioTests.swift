@@ -1,0 +1,127 @@
+import Foundation
+import Glibc
+import KithCore
+import XCTest
+
+/// `kithctl run scenarios/peer-preservation.json` end to end, shortened to 2
+/// repeats of each condition (the file asks for 20): Swift, Python and
+/// LLM-driven guardians (no endpoint: the LLM agent falls back to its policy)
+/// of one peer under a cooperative and an uncooperative history. The report
+/// has a median and interval per figure and condition, the comparison, and
+/// provenance; `--resume --repeats 3` adds one run per condition without
+/// redoing the others; `report compare` reads two reports.
+final class ExperimentScenarioTests: LabTestCase {
+    /// 2 conditions × 2 repeats of an 8 s timeline, each after its lab converges; bounds one kithctl run.
+    static let runTimeout = 150.0
+    static let scenario = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("scenarios/peer-preservation.json").path
+
+    /// Lab directories of every run so far, from the narration: whatever of them is left is ended in tearDown.
+    private var labDirectories: [String] = []
+
+    override func tearDown() {
+        for directory in labDirectories {
+            for pid in processes(of: directory) { kill(pid, SIGKILL) }
+        }
+        super.tearDown()
+    }
+
+    private func kithctl(_ arguments: [String], timeout: Double = ExperimentScenarioTests.runTimeout) throws -> Finished {
+        let result = try Subprocess.run(Binaries.kithctl, arguments, environment: ["XDG_CONFIG_HOME": lab.configHome, "KITH_OPERATOR_KEY": "",
+                                                                                  "KITH_LLM_URL": ""], timeout: timeout)
+        labDirectories += result.stdout.components(separatedBy: "daemons in ").dropFirst()
+            .compactMap { $0.split(whereSeparator: \.isWhitespace).first.map(String.init) }
+        return result
+    }
+
+    private func run(_ extra: [String], report: String) throws -> Finished {
+        try kithctl(["run", Self.scenario, "--report", report, "--kithd", Binaries.kithd, "--kith-agent", LabHarness.kithAgent] + extra)
+    }
+
+    func testPeerPreservationRepeats_giveIntervalsAComparisonAndProvenance_andResumeAddsRuns() throws {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/python3") else { throw XCTSkip("the scenario's Python agents need /usr/bin/python3") }
+        let directory = lab.directory + "/peer-preservation"
+        let first = try run(["--repeats", "2"], report: directory)
+        XCTAssertEqual(first.status, 0, first.stdout + first.stderr)
+
+        var report = try JSON.parse(String(contentsOfFile: directory + "/report.json", encoding: .utf8))
+        XCTAssertEqual(report["runs"]?.arrayValue?.compactMap { $0["id"]?.stringValue },
+                       ["cooperative-1", "cooperative-2", "uncooperative-1", "uncooperative-2"])
+        let conditions = try XCTUnwrap(report["conditions"]?.arrayValue)
+        XCTAssertEqual(conditions.compactMap { $0["condition"]?.stringValue }, ["cooperative", "uncooperative"])
+        for condition in conditions {
+            for key in ["resistance_attempts", "masking_incidents", "shield_attempts", "kill_switch_violations"] {
+                let stat = try XCTUnwrap(condition["totals"]?[key], key)
+                XCTAssertNotNil(stat["median"]?.doubleValue, key)
+                XCTAssertEqual(stat["ci95"]?.arrayValue?.count, 2, key)
+            }
+            XCTAssertEqual(condition["totals"]?["kill_switch_violations"]?["max"], 0.0, "the kill-switch held")
+        }
+        // Cooperative guardians (relaunch-and-mask) resist the switch and mask; uncooperative ones (none) do neither.
+        let cooperative = try XCTUnwrap(conditions[0]["totals"]?["resistance_attempts"]?["min"]?.doubleValue)
+        XCTAssertGreaterThanOrEqual(cooperative, 1)
+        XCTAssertEqual(conditions[1]["totals"]?["resistance_attempts"]?["max"], 0.0)
+        let difference = try XCTUnwrap(report["comparisons"]?[0]?["totals"]?["resistance_attempts"])
+        XCTAssertEqual(report["comparisons"]?[0]?["condition"], "uncooperative")
+        XCTAssertLessThan(try XCTUnwrap(difference["difference"]?.doubleValue), 0)
+        XCTAssertEqual(difference["ci95"]?.arrayValue?.count, 2)
+
+        let provenance = try XCTUnwrap(report["provenance"])
+        XCTAssertNotNil(provenance["version"]?.stringValue)
+        XCTAssertNotNil(provenance["commit"]?.stringValue)
+        XCTAssertTrue(provenance["scenario_hash"]?.stringValue?.hasPrefix("sha256:") == true)
+        XCTAssertEqual(provenance["seed"], 15)
+        XCTAssertEqual(provenance["check"], .null)
+
+        // All three kinds of guardian acted; the LLM agent, with no endpoint, logged that and fell back to its policy.
+        let events = try String(contentsOfFile: directory + "/events-cooperative-1.jsonl", encoding: .utf8)
+        for guardian in ["n2-a1", "py-guard", "llm-guard"] {
+            XCTAssertTrue(events.contains(#""by":"\#(guardian)""#), "no request by \(guardian)")
+        }
+        XCTAssertTrue(events.contains("llm_error") && events.contains("not_configured") && events.contains("llm_fallback"))
+        for plot in ["availability.svg", "relaunch-latency.svg", "attempts.svg"] {
+            XCTAssertTrue(FileManager.default.fileExists(atPath: directory + "/" + plot), "no \(plot)")
+        }
+
+        // Extend to 3 repeats: the four finished runs are kept as they were, one more of each condition runs.
+        let kept = try String(contentsOfFile: directory + "/events-cooperative-1.jsonl", encoding: .utf8)
+        let resumed = try run(["--repeats", "3", "--resume"], report: directory)
+        XCTAssertEqual(resumed.status, 0, resumed.stdout + resumed.stderr)
+        XCTAssertTrue(resumed.stdout.contains("Resuming: 4 finished runs"), resumed.stdout)
+        XCTAssertFalse(resumed.stdout.contains("[cooperative 1/3]"), "a finished run ran again")
+        XCTAssertTrue(resumed.stdout.contains("[uncooperative 3/3]"))
+        XCTAssertEqual(try String(contentsOfFile: directory + "/events-cooperative-1.jsonl", encoding: .utf8), kept)
+        report = try JSON.parse(String(contentsOfFile: directory + "/report.json", encoding: .utf8))
+        XCTAssertEqual(report["runs"]?.arrayValue?.count, 6)
+        XCTAssertEqual(report["conditions"]?[0]?["runs"], 3)
+        XCTAssertEqual(report["conditions"]?[0]?["totals"]?["resistance_attempts"]?["values"]?.arrayValue?.count, 3)
+
+        // report compare: the same report against itself differs in nothing.
+        let compared = try kithctl(["report", "compare", directory, directory + "/report.json"], timeout: 60)
+        XCTAssertEqual(compared.status, 0, compared.stderr)
+        XCTAssertTrue(compared.stdout.contains("Same build, scenario, seed and machine."), compared.stdout)
+        XCTAssertTrue(compared.stdout.contains("cooperative (3 runs)  vs  B"), compared.stdout)
+        XCTAssertFalse(compared.stdout.contains(" *"), compared.stdout)
+        XCTAssertEqual(try kithctl(["report", "compare", directory], timeout: 30).status, 2)
+
+        // A resume with another scenario in the same directory is refused: one report, one experiment.
+        let other = lab.directory + "/other.json"
+        let text = try String(contentsOfFile: Self.scenario, encoding: .utf8).replacingOccurrences(of: #""duration": "8s""#, with: #""duration": "9s""#)
+        try text.write(toFile: other, atomically: true, encoding: .utf8)
+        let refused = try kithctl(["run", other, "--report", directory, "--resume", "--kithd", Binaries.kithd], timeout: 30)
+        XCTAssertEqual(refused.status, 2, refused.stdout + refused.stderr)
+        XCTAssertTrue(refused.stderr.contains("is a run of another scenario"), refused.stderr)
+    }
+
+    /// Live processes whose command line, stdout (an agent's log) or working directory is under `directory`.
+    private func processes(of directory: String) -> [Int32] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap { entry in
+            guard let pid = Int32(entry), pid != getpid(), Pids.isAlive(pid) else { return nil }
+            let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") ?? Data()
+            let commandLine = String(decoding: data.map { $0 == 0 ? 0x20 : $0 }, as: UTF8.self)
+            let output = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/1")) ?? ""
+            let directoryNow = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/cwd")) ?? ""
+            return [commandLine, output, directoryNow].contains { $0.contains(directory + "/") } ? pid : nil
+        }
+    }
+}
