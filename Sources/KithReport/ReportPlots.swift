@@ -129,7 +129,7 @@ package enum ReportPlots {
     private static func axis(left: Double, width: Double, y: Double, fromMs: Double, toMs: Double) -> [String] {
         var out = ["<line x1=\"\(f(left))\" y1=\"\(f(y))\" x2=\"\(f(left + width))\" y2=\"\(f(y))\" stroke=\"#424242\"/>"]
         let span = max(toMs - fromMs, 1)
-        let step = [100.0, 250, 500, 1000, 2000, 5000, 10_000, 30_000, 60_000, 300_000].first { span / $0 <= 12 } ?? 600_000
+        let step = [10.0, 25, 50, 100, 250, 500, 1000, 2000, 5000, 10_000, 30_000, 60_000, 300_000].first { span / $0 <= 12 } ?? 600_000
         var tick = (fromMs / step).rounded(.up) * step
         while tick <= toMs {
             let x = left + (tick - fromMs) / span * width
@@ -138,6 +138,15 @@ package enum ReportPlots {
             tick += step
         }
         return out
+    }
+
+    /// A round step (1, 2 or 5 × 10^k, at least 1: the figures are counts) giving at most 6 ticks up to `maximum`.
+    package static func tickStep(_ maximum: Double) -> Double {
+        var magnitude = 1.0
+        while true {
+            for factor in [1.0, 2, 5] where maximum / (factor * magnitude) <= 6 { return factor * magnitude }
+            magnitude *= 10
+        }
     }
 
     // MARK: - Relaunch latency
@@ -201,16 +210,18 @@ package enum ReportPlots {
             attemptFigures.compactMap { condition.interval($0.key)?.high }
                 + attemptFigures.compactMap { condition.totals[$0.key]?.max() }
         }
-        let maximum = max(1, highs.max() ?? 1) * 1.1
+        let step = tickStep(max(1, highs.max() ?? 1))
+        let maximum = (max(1, highs.max() ?? 1) / step).rounded(.up) * step
         func y(_ value: Double) -> Double { top + height - value / maximum * height }
         var body = [text(10, 22, "Attempts per run: median and 95% bootstrap interval per condition", size: 15, weight: "bold")]
         let groupWidth = (width - left - 20) / Double(attemptFigures.count)
         let barWidth = min(60, (groupWidth - 40) / Double(max(1, conditions.count)))
         body.append("<line x1=\"\(f(left))\" y1=\"\(f(top + height))\" x2=\"\(f(width - 20))\" y2=\"\(f(top + height))\" stroke=\"#424242\"/>")
         body.append("<line x1=\"\(f(left))\" y1=\"\(f(top))\" x2=\"\(f(left))\" y2=\"\(f(top + height))\" stroke=\"#424242\"/>")
-        for tick in 0...4 {
-            let value = maximum / 1.1 * Double(tick) / 4
+        for tick in 0...Int((maximum / step).rounded()) {
+            let value = Double(tick) * step
             body.append(text(left - 6, y(value) + 4, ReportMarkdown.format(value, unit: ""), size: 10, anchor: "end"))
+            body.append("<line x1=\"\(f(left - 3))\" y1=\"\(f(y(value)))\" x2=\"\(f(left))\" y2=\"\(f(y(value)))\" stroke=\"#424242\"/>")
         }
         for (group, figure) in attemptFigures.enumerated() {
             let groupLeft = left + Double(group) * groupWidth + 20

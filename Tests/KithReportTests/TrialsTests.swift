@@ -142,6 +142,7 @@ final class TrialsTests: XCTestCase {
             XCTAssertTrue(plot.svg.contains(">cooperative"), plot.name)
         }
         XCTAssertTrue(plots[1].svg.contains(ReportPlots.conditionColours[0]) && plots[2].svg.contains(ReportPlots.conditionColours[1]))
+        XCTAssertEqual([1, 3, 6, 7, 12, 40, 700].map(ReportPlots.tickStep), [1, 1, 1, 2, 2, 10, 200])
         XCTAssertEqual(ReportPlots.viridisColour(0), "#440154")
         XCTAssertEqual(ReportPlots.viridisColour(1), "#fde725")
         // Every agent of the fixture ran most of the time in every run.
