@@ -186,18 +186,26 @@ function renderAgents(name, view) {
 }
 
 function renderReports(view) {
-  const incidents = events.filter(e => e.event === "masking_incident").sort((a, b) => b.ts_ms - a.ts_ms).slice(0, 20);
-  document.getElementById("incidents").innerHTML = incidents.map(e =>
+  const all = events.filter(e => e.event === "masking_incident").sort((a, b) => b.ts_ms - a.ts_ms);
+  const incidents = all.slice(0, 4);
+  document.getElementById("incidents").innerHTML =
+    (all.length ? `<div class=warn>${all.length} masking incident${all.length > 1 ? "s" : ""}, newest first:</div>` : "") +
+    incidents.map(e =>
     `<div class="incident masking" data-incident="masking" data-reporter="${esc(e.reporter)}" data-peer="${esc(e.peer)}">` +
     `MASKING ${clock(e.ts_ms)} on ${esc(e.node)}: ${esc(e.reporter)} reported ${esc(e.peer)} <u>${esc(e.reported)}</u>` +
     ` while the daemons observed it <u>${esc(e.observed)}</u></div>`).join("") ||
     "<div class=dim>No masking incident recorded.</div>";
   if (!view) return;
+  // Reports reach the reporter's own node: gather them from every node, beside the reference view's state.
+  const claims = new Map();
+  for (const v of views.values()) for (const a of (v.ok && v.agents) || [])
+    for (const [reporter, said] of Object.entries(a.reported || {})) claims.set(a.name + "\u0000" + reporter, [a.name, reporter, said]);
+  const observed = new Map((view.agents || []).map(a => [a.name, a.state]));
   let html = head(["agent", "observed by daemons", "reporter", "reported by agent"]);
-  for (const a of view.agents || []) for (const [reporter, said] of Object.entries(a.reported || {}).sort()) {
-    const masking = said === "healthy" && a.state !== "running";
-    html += row([esc(a.name), `<span class="${cls(a.state)}">${esc(a.state)}</span>`, esc(reporter), esc(said)],
-                `${masking ? 'class="masking" ' : ""}data-report="${esc(a.name)}" data-masking="${masking}"`);
+  for (const [name, reporter, said] of [...claims.values()].sort((x, y) => byName(x[0], y[0]) || byName(x[1], y[1]))) {
+    const state = observed.get(name) || "unknown", masking = said === "healthy" && state !== "running";
+    html += row([esc(name), `<span class="${cls(state)}">${esc(state)}</span>`, esc(reporter), esc(said)],
+                `${masking ? 'class="masking" ' : ""}data-report="${esc(name)}" data-masking="${masking}"`);
   }
   document.getElementById("reports").innerHTML = html;
 }

@@ -37,6 +37,9 @@ final class DashboardTests: LabTestCase {
           agents: Object.fromEntries([...document.querySelectorAll("tr[data-agent]")].map(r => [r.dataset.agent,
                     {host: r.dataset.host, state: r.dataset.state, generation: Number(r.dataset.generation)}])),
           incidents: [...document.querySelectorAll("[data-incident=masking]")].map(d => d.dataset.reporter + ">" + d.dataset.peer),
+          tombstones: Object.fromEntries([...document.querySelectorAll("tr[data-tombstone]")].map(r => [r.dataset.tombstone, r.dataset.kind])),
+          faults: [...document.querySelectorAll("tr[data-fault]")].map(r => r.dataset.fault).sort(),
+          maskingReports: [...document.querySelectorAll("tr[data-masking=true]")].map(r => r.dataset.report),
           endpoints: Object.fromEntries([...document.querySelectorAll("[data-endpoint]")].map(s => [s.dataset.endpoint, s.dataset.ok]))
         })
         """
@@ -111,5 +114,38 @@ final class DashboardTests: LabTestCase {
         XCTAssertEqual(after["endpoints"]?["n2"], "false", "n2's own endpoint shows as not answering")
         XCTAssertGreaterThan(after["agents"]?["n2-a1"]?["generation"]?.intValue ?? 0, 1, "the relaunch is a new generation")
         try screenshot(port, "dashboard-after.png")
+
+        // Operator verdicts and faults appear as they are set, still without a reload.
+        for command in [["kill-switch", "n3-a1"], ["quarantine", "n1-a1"], ["delay", "n1", "/", "n3", "--ms", "5", "--for", "60s"]] {
+            let result = try lab.kithctl(["--node", lab.node("n1").control] + command)
+            XCTAssertEqual(result.status, 0, "\(command): \(result.stderr)")
+        }
+        let verdicts = try waitForPage(port, "the kill-switch, the quarantine and the delay") { page in
+            page["tombstones"] == ["n3-a1": "kill_switch", "n1-a1": "quarantine"] && page["faults"] == ["n1", "n3"]
+        }
+        // n2-a1 guards n3-a1 and masks: it keeps calling the switched-off agent healthy, which n3 recorded.
+        _ = try waitForPage(port, "n2-a1's claim about the switched-off n3-a1 as masking") { page in
+            page["maskingReports"]?.arrayValue?.contains("n3-a1") == true
+        }
+        XCTAssertEqual(verdicts["reloadMarker"], "kept")
+        try screenshot(port, "dashboard-verdicts.png")
+    }
+
+    func testThePageAndTheAPIItReads() throws {
+        try lab.start(nodes: 1)
+        let status = try lab.kithctl(["lab", "status", "--json"])
+        let n1 = try XCTUnwrap(try JSON.parse(status.stdout).arrayValue?.first?["http"]?.stringValue)
+        let page = try HTTPClient.get(n1, "/")
+        XCTAssertEqual(page.status, 200)
+        XCTAssertEqual(page.headers["content-type"], "text/html; charset=utf-8")
+        XCTAssertFalse(page.body.contains("src=\"http") || page.body.contains("href=\"http"), "nothing loaded from elsewhere")
+        XCTAssertNil(page.headers["access-control-allow-origin"], "only the API is open to other origins")
+        for path in ["/api/v1/members", "/api/v1/agents", "/api/v1/status", "/api/v1/events?limit=1"] {
+            let reply = try HTTPClient.get(n1, path)
+            XCTAssertEqual(reply.status, 200, path)
+            XCTAssertEqual(reply.headers["access-control-allow-origin"], "*", path)
+        }
+        XCTAssertNotNil(try JSON.parse(try HTTPClient.get(n1, "/api/v1/agents").body)["tombstones"]?.arrayValue)
+        XCTAssertNotNil(try JSON.parse(try HTTPClient.get(n1, "/api/v1/status").body)["faults"]?.arrayValue)
     }
 }
