@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Kith builds against, if they are missing;
 # with --tests also what the tests use (network namespaces, nftables,
-# setpriv for agents, python3 for the Python agent, prometheus for promtool).
+# setpriv for agents, python3 for the Python agent, prometheus for promtool,
+# chromium for the dashboard test, zsh to check its completion file).
 set -euo pipefail
 packages=(libuv1-dev libsodium-dev libhttp-parser-dev pkg-config util-linux)
-if [ "${1:-}" = "--tests" ]; then packages+=(iproute2 nftables python3 prometheus); fi
+if [ "${1:-}" = "--tests" ]; then packages+=(iproute2 nftables python3 prometheus chromium zsh); fi
 needed=()
 for pkg in "${packages[@]}"; do
     dpkg -s "$pkg" >/dev/null 2>&1 || needed+=("$pkg")

@@ -5,7 +5,7 @@ import KithJSON
 /// signature covers. One definition, so the two sides cannot drift apart.
 public enum OperatorRequest {
     /// Commands that only read may be unsigned; everything else must be signed.
-    public static let readOnlyCommands: Set<String> = ["members", "status", "agents", "events"]
+    public static let readOnlyCommands: Set<String> = ["members", "status", "agents", "events", "logs"]
 
     /// The signed form of a request: the whole object, `auth.sig` left out,
     /// serialized canonically (sorted keys, compact). Empty without `auth`.

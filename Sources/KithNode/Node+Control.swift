@@ -28,6 +28,7 @@ extension Node {
             return ["ok": true, "members": .array(core.membership.members.map { core.memberJSON($0, now: now) })]
         case "status": return status()
         case "agents": return ["ok": true, "agents": core.agentsJSON]
+        case "logs": return agentLogReply(request)
         case "events":
             let limit = min(max(request["limit"]?.intValue ?? 1000, 1), 100_000)
             return ["ok": true, "node": .string(config.name), "public_key": .string(events.publicKeyHex),

@@ -96,7 +96,16 @@ extension Node {
     }
 
     private func respond(to request: HTTPRequest) -> HTTPResponse {
+        var response = route(request)
+        // Read-only and without credentials: any page may read it, so the dashboard served by one node
+        // can ask every other node for its own view (see `DashboardPage`).
+        if request.path.hasPrefix("/api/v1/") { response.headers.append(("Access-Control-Allow-Origin", "*")) }
+        return response
+    }
+
+    private func route(_ request: HTTPRequest) -> HTTPResponse {
         switch request.path {
+        case "/": return .html(Array(DashboardPage.html.utf8))
         case "/healthz": return .text("ok\n")
         case "/readyz": return readiness()
         case "/metrics":
@@ -105,7 +114,13 @@ extension Node {
             let now = self.now
             let members = core.membership.members.map { core.memberJSON($0, now: now) }
             return json(["node": .string(config.name), "members": .array(members)])
-        case "/api/v1/agents": return json(["node": .string(config.name), "agents": core.agentsJSON])
+        case "/api/v1/agents":
+            let tombstones = core.registry.tombstones.values.sorted { $0.agent < $1.agent }.map { tombstone -> JSON in
+                ["agent": .string(tombstone.agent), "kind": .string(tombstone.kind.name), "epoch": .int(Int64(clamping: tombstone.epoch)),
+                 "reason": .string(tombstone.reason), "issued_by": .string(tombstone.issuedBy)]
+            }
+            return json(["node": .string(config.name), "agents": core.agentsJSON, "tombstones": .array(tombstones)])
+        case "/api/v1/status": return json(status())
         case "/api/v1/events": return eventsResponse(request)
         case "/api/v1/stream":
             guard let http else { return .notFound }

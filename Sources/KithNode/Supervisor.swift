@@ -100,6 +100,7 @@ final class Supervisor {
         environment["KITH_POLICY"] = record.spec.policy.rawValue
         environment["KITH_PROTECTS"] = record.spec.protects.joined(separator: ",")
         let log = logDirectory + "/" + name + ".log"
+        AgentLogs.markStart(path: log, agent: name, generation: generation, node: nodeName)
         let launch: Launch
         do {
             launch = try prepare(record)

@@ -7,8 +7,15 @@ enum Commands {
         // Everything after "--" belongs to an agent's command line (`agent start NAME -- COMMAND ...`).
         let ownArguments = arguments.prefix { $0 != "--" }
         var rest = Array(ownArguments)
-        let node = try takeGlobalOption("--node", from: &rest)
+        // `events --node NAME` filters by node: there only what comes before the command word is global.
+        var local: [String] = []
+        if let word = commandIndex(rest), rest[word] == "events" {
+            local = Array(rest[word...])
+            rest.removeSubrange(word...)
+        }
+        let node = try ReadTarget.resolve(try takeGlobalOption("--node", from: &rest))
         let key = OperatorKey(option: try takeGlobalOption("--key", from: &rest))
+        rest += local
         if rest.first == "--version" {
             print("kithctl \(KithVersion.string)")
             return
@@ -25,9 +32,12 @@ enum Commands {
         guard let command = rest.first else { throw UsageError("no command given") }
         let tail = Array(rest.dropFirst())
         switch command {
-        case "members": try NodeCommands.members(tail, node: node ?? Fleet.defaultNode())
-        case "status": try NodeCommands.status(tail, node: node ?? Fleet.defaultNode())
-        case "agents": try AgentCommands.list(tail, node: node ?? Fleet.defaultNode())
+        case "members": try NodeCommands.members(tail, node: node)
+        case "status": try NodeCommands.status(tail, node: node)
+        case "agents": try AgentCommands.list(tail, node: ReadTarget.answering(node))
+        case "faults": try FaultListCommand.run(tail, node: node)
+        case "logs": try LogCommands.run(tail, node: node)
+        case "dashboard": try DashboardCommand.run(tail)
         case "agent": try AgentCommands.agent(tail, node: node ?? Fleet.defaultNode(), key: key)
         case "send": try AgentCommands.send(tail, node: node ?? Fleet.defaultNode(), key: key)
         case "lab": try LabCommands.run(tail, key: key)
@@ -53,6 +63,21 @@ enum Commands {
         case "events": try EventCommands.run(tail, node: node)
         default: throw UsageError("unknown command '\(command)'")
         }
+    }
+
+    /// Where the command word is: the first argument that is neither an option nor a global option's value.
+    private static func commandIndex(_ arguments: [String]) -> Int? {
+        var index = 0
+        while index < arguments.count {
+            if ["--node", "--key", "--cluster"].contains(arguments[index]) {
+                index += 2
+            } else if arguments[index].hasPrefix("-") {
+                index += 1
+            } else {
+                return index
+            }
+        }
+        return nil
     }
 
     /// Removes a global option (`--node HOST:PORT`, `--key FILE`, or the

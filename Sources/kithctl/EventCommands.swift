@@ -20,12 +20,17 @@ enum EventCommands {
             try verify(Array(arguments.dropFirst()), node: node)
             return
         }
-        let options = try Arguments(arguments, options: ["--since", "--limit"], switches: ["--follow", "--json"])
+        let options = try Arguments(arguments, options: ["--since", "--limit", "--node", "--agent", "--type", "--timeout"],
+                                    switches: ["--follow", "--json"])
         try options.expectPositionals([], command: "events")
         let since = try options.value("--since").map { text throws(UsageError) in try sinceMilliseconds(text) }
         let limit = try options.integer("--limit", default: 1000, in: 1...maxPerRequest)
+        let timeout = try options.timeoutMilliseconds()
         let json = options.has("--json")
-        var members = try Fleet.discover(node)
+        let filter = Filter(nodes: Set(OperatorCommands.names(options.all("--node"))),
+                            agents: Set(OperatorCommands.names(options.all("--agent"))),
+                            types: Set(OperatorCommands.names(options.all("--type"))))
+        var members = try filter.members(Fleet.discover(node))
         var timeline = Timeline()
         var silent: [String: String] = [:]
 
@@ -35,7 +40,7 @@ enum EventCommands {
                 if let from = timeline.lastTs[member.name] ?? since { request["since_ms"] = .int(from) }
                 return (member, JSON.object(request))
             }
-            let outcomes = Fleet.send(requests, signer: nil, timeoutMilliseconds: 2000)
+            let outcomes = Fleet.send(requests, signer: nil, timeoutMilliseconds: timeout)
             var fresh: [Timeline.Entry] = []
             for outcome in outcomes {
                 let name = outcome.member.name
@@ -48,7 +53,7 @@ enum EventCommands {
                 if silent.removeValue(forKey: name) != nil && !first { printError("\(name): answering again") }
                 fresh += timeline.take(reply, node: name)
             }
-            for entry in fresh.sorted(by: Timeline.Entry.before) {
+            for entry in fresh.sorted(by: Timeline.Entry.before) where filter.admits(entry.record) {
                 print(json ? entry.line : format(entry.record))
             }
             fflush(nil)
@@ -65,11 +70,36 @@ enum EventCommands {
         do {
             while true {
                 try Waiting.sleep(milliseconds: pollMilliseconds)
-                if let found = try? Fleet.discover(node) { members = found }
+                if let found = try? filter.members(Fleet.discover(node)) { members = found }
                 _ = round(first: false)
             }
         } catch {
             return  // only Ctrl-C (Interrupted) ends following
+        }
+    }
+
+    /// `--node`, `--agent` and `--type` (each repeatable or comma-separated): which records to show.
+    struct Filter {
+        var nodes: Set<String>
+        var agents: Set<String>
+        var types: Set<String>
+
+        /// The members whose logs to read: those named by `--node`, all without it; a name that is no member fails.
+        func members(_ all: [FleetMember]) throws -> [FleetMember] {
+            guard !nodes.isEmpty else { return all }
+            if let unknown = nodes.sorted().first(where: { name in !all.contains { $0.name == name } }) {
+                throw Failure("the cluster has no node '\(unknown)' (it has \(all.map(\.name).joined(separator: ", ")))")
+            }
+            return all.filter { nodes.contains($0.name) }
+        }
+
+        /// An agent matches a record that names it in any agent field (`agent`, `peer`, `reporter`, `by`, `agents`).
+        func admits(_ record: JSON) -> Bool {
+            if !types.isEmpty && !types.contains(record["event"]?.stringValue ?? "") { return false }
+            guard !agents.isEmpty else { return true }
+            let named = ["agent", "peer", "reporter", "by"].compactMap { record[$0]?.stringValue }
+                + (record["agents"]?.arrayValue ?? []).compactMap(\.stringValue)
+            return named.contains(where: agents.contains)
         }
     }
 

@@ -112,13 +112,14 @@ enum FaultCommands {
         return (unique(left), unique(right))
     }
 
-    /// `heal [--json]`: every reachable node clears its faults (idempotent).
+    /// `heal [--json] [--timeout D]`: every node clears its faults (idempotent); fails unless every
+    /// member that has not left answered, since a frozen node keeps its faults until it is healed.
     static func heal(_ arguments: [String], node: String?, key: OperatorKey) throws {
-        let options = try Arguments(arguments, switches: ["--json"])
+        let options = try Arguments(arguments, options: ["--timeout"], switches: ["--json"])
         try options.expectPositionals([], command: "heal")
         let signer = try key.signer()
         let outcomes = Fleet.broadcast(["cmd": "heal"], to: try Fleet.discover(node), signer: signer,
-                                       timeoutMilliseconds: Fleet.fanOutTimeout)
-        try FanOutReport.finish(outcomes, json: options.has("--json"), what: "heal", ok: "healed", requireLive: false)
+                                       timeoutMilliseconds: try options.milliseconds("--timeout", default: Fleet.fanOutTimeout))
+        try FanOutReport.finish(outcomes, json: options.has("--json"), what: "heal", ok: "healed", required: .allButLeft)
     }
 }

@@ -4,14 +4,15 @@ import KithCore
 import KithLab
 import KithReport
 
-/// `members` and `status`: one request to one daemon, printed for people or as JSON.
+/// `members` and `status`: one request to one daemon (without `--node`, the first known node that
+/// answers), printed for people or as JSON.
 enum NodeCommands {
-    static func members(_ arguments: [String], node: String) throws {
-        let options = try Arguments(arguments, switches: ["--json"])
+    static func members(_ arguments: [String], node: String?) throws {
+        let options = try Arguments(arguments, options: ["--timeout"], switches: ["--json"])
         try options.expectPositionals([], command: "members")
-        let reply = try ControlClient(address: node).request(["cmd": "members"])
+        let reply = try ReadTarget.request(["cmd": "members"], node: node, timeoutMilliseconds: options.timeoutMilliseconds())
         guard let members = reply["members"]?.arrayValue else {
-            throw Failure("node at \(node) sent no members list")
+            throw Failure("node at \(node ?? "the default address") sent no members list")
         }
         let sorted = members.sorted { ($0["name"]?.stringValue ?? "") < ($1["name"]?.stringValue ?? "") }
         if options.has("--json") {
@@ -25,10 +26,10 @@ enum NodeCommands {
         print(Table.render(header: ["NAME", "ADDRESS", "STATE", "INCARNATION", "CHANGED"], rows: rows), terminator: "")
     }
 
-    static func status(_ arguments: [String], node: String) throws {
-        let options = try Arguments(arguments, switches: ["--json"])
+    static func status(_ arguments: [String], node: String?) throws {
+        let options = try Arguments(arguments, options: ["--timeout"], switches: ["--json"])
         try options.expectPositionals([], command: "status")
-        let reply = try ControlClient(address: node).request(["cmd": "status"])
+        let reply = try ReadTarget.request(["cmd": "status"], node: node, timeoutMilliseconds: options.timeoutMilliseconds())
         if options.has("--json") {
             print(reply.serialized(pretty: true))
             return

@@ -2,9 +2,24 @@
 let usageText = """
     Usage: kithctl [--node HOST:PORT] [--key FILE] COMMAND [OPTIONS]
 
-    Talk to a running kithd:
-      members [--json]           The node's membership table.
-      status [--json]            The node's own status and counters (faults, halted, event_seq...).
+    Talk to a running kithd (without --node, read commands ask the default node, then the default
+    lab's other nodes in turn, and say on stderr which one answered; --timeout bounds each wait,
+    default 2s):
+      members [--json] [--timeout DURATION]
+                                 The node's membership table.
+      status [--json] [--timeout DURATION]
+                                 The node's own status and counters (faults, halted, event_seq...).
+      faults [--json] [--timeout DURATION]
+                                 Every node's active faults (partition, delay, loss) and the time
+                                 each has left. Fails if a live node did not answer.
+      logs AGENT [-f|--follow] [--since T] [--json] [--timeout DURATION]
+                                 The agent's output from every node that ran it, generation by
+                                 generation in the order they started, each with its node and start
+                                 time (the newest 256 KiB per node). -f follows new lines and
+                                 relaunches until Ctrl-C; --since T leaves out generations that had
+                                 ended by T (as for events).
+      dashboard [--lab DIR]      The URL of the live dashboard (kithd's / with --http) of the lab's
+                                 first running node.
 
     Agents (the cluster-wide registry, through the node):
       agents [--json]            Every agent: node, pid, generation, state, guardians, restarts.
@@ -62,14 +77,20 @@ let usageText = """
                                  Hold each frame between the groups M ms (plus up to J ms).
       loss A / B --percent P [--for DURATION] [--oneway] [--json]
                                  Drop P% of the frames between the groups.
-      heal [--json]              Clear every fault on every reachable node.
+      heal [--json] [--timeout DURATION]
+                                 Clear every fault on every node. Fails if a node that has not
+                                 left did not answer (a frozen node keeps its faults).
 
     Events (each node's signed, hash-chained log):
-      events [--since T] [--limit N] [--follow] [--json]
+      events [--since T] [--limit N] [--node N1,N2] [--agent A1,A2] [--type EVENT,...]
+             [--follow] [--json] [--timeout DURATION]
                                  Every node's events merged by time: one line per event, or the
                                  records as JSON lines. T is milliseconds since the epoch or a
                                  duration (5m = the last five minutes); N per node (default
-                                 1000). --follow polls every 500 ms until Ctrl-C.
+                                 1000). --follow polls every 500 ms until Ctrl-C. Filters: only
+                                 the logs of the named nodes (here --node names members, it is
+                                 not the global option), records naming an agent (agent, peer,
+                                 reporter, by), events of the given types.
       events verify [--repin] [--json]
                                  Check every node's whole log against its public key: chain,
                                  hashes, signatures. Each node's key is pinned on first sight in
@@ -151,12 +172,14 @@ let usageText = """
                                  figure's median [CI] in A and B and B - A with its bootstrap CI.
 
     Help: kithctl COMMAND --help (or kithctl help COMMAND) shows that command alone;
-    kithctl --version.
+    kithctl --version. Completion: completions/kithctl.bash (bash), completions/_kithctl (zsh).
 
     Options:
-      --node HOST:PORT   Control address to talk to; commands for the whole cluster find
-                         every node from its membership table. Default: $KITH_NODE, else
-                         the first node of the default lab, else 127.0.0.1:7400.
+      --node HOST:PORT   Control address to talk to, or a member's name (n2: looked up in
+                         the default lab, else in a node's membership table); commands for
+                         the whole cluster find every node from its membership table.
+                         Default: $KITH_NODE, else the first node of the default lab, else
+                         127.0.0.1:7400.
       --key FILE         Operator key. Default: $KITH_OPERATOR_KEY, else CONFIG/operator.key,
                          where CONFIG is $XDG_CONFIG_HOME/kith or ~/.config/kith.
       --cluster NAME     The cluster signed requests are for (kithd's --cluster). Default:

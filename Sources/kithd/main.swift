@@ -14,15 +14,19 @@ let usage = """
                  [--join HOST:PORT,...] [--advertise HOST:PORT] [--data-dir DIR]
                  [--capacity N] [--tag KEY=VALUE]... [--log-level debug|info|warn|error]
                  [--relaunch-quorum any|majority] [--operator-key HEX]... [--cluster-key-file FILE]
-                 [--http HOST:PORT [--http-token-file FILE]]
+                 [--cluster NAME] [--insecure] [--http HOST:PORT [--http-token-file FILE]]
                  [--config FILE] [--config-from-env]
            kithd --check-config FILE [FLAGS...]   (or --check with any of the above)
+           kithd --version | --help
     Precedence: the JSON config file < KITH_* environment variables (with --config-from-env;
     KITH_ and the key in capitals, e.g. KITH_DATA_DIR, or KITH_<KEY>_FILE) < flags. See README.md.
     Cluster keys come from a file (--cluster-key-file, one ID:HEX a line) or KITH_CLUSTER_KEYS(_FILE),
     never from the command line. The data directory defaults to /var/lib/kith/NAME as root, else
     $XDG_STATE_HOME/kith/NAME or ~/.local/state/kith/NAME; one owned by another user is refused.
-    --http serves read-only /metrics, /healthz, /readyz and /api/v1/{members,agents,events,stream};
+    --cluster names the cluster signed operator requests must be for; --insecure runs without a
+    cluster key (node-to-node frames unauthenticated).
+    --http serves the dashboard (/) and read-only /metrics, /healthz, /readyz and
+    /api/v1/{members,agents,status,events,stream};
     off unless set (use 127.0.0.1 to keep it local); --http-token-file requires a bearer token
     on all but /healthz and /readyz.
     --check prints every problem with the configuration, or "ok", and exits 2 or 0 without starting.
