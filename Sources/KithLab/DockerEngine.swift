@@ -32,9 +32,10 @@ package enum DockerEngine {
         guard (try? NetnsTools.path("docker")) != nil else {
             throw Failure("'lab up --docker' needs Docker, and there is no docker command here: \(howToGetOne)")
         }
-        let info = try docker(["info", "--format", "{{.ServerVersion}}"])
-        guard info.succeeded, !info.output.isEmpty else {
-            throw Failure("no Docker engine answers ('docker info': \(info.output.split(separator: "\n").last ?? "")): \(howToGetOne)")
+        let version = try docker(["version", "--format", "{{.Server.Version}}"])
+        guard version.succeeded, !version.output.isEmpty else {
+            let why = version.output.split(separator: "\n").first { !$0.trimmingCharacters(in: .whitespaces).isEmpty } ?? "no answer"
+            throw Failure("no Docker engine answers (\(why)): \(howToGetOne)")
         }
     }
 
