@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# Validates everything under docker/ and deploy/ on a machine without a Docker
-# engine or a Kubernetes cluster (CI runs it). Each check is a small script in
+# Validates everything under docker/ and deploy/ without a Docker engine or a
+# Kubernetes cluster (CI runs it). The containers themselves run in the container
+# lab tests (DockerLabTests, with an engine that scripts/test.sh starts); these
+# checks cover what those do not: the official-image Dockerfile's stages, the
+# hand-written compose.yaml, systemd and k8s. Each check is a small script in
 # scripts/deploy-checks/ (its header says what it proves), run in this order:
 #
 #   tools       apt and pip installs the checks need (docker-compose, systemd,

@@ -2,10 +2,37 @@
 # The test suite: unit tests of the core, seeded simulations, the libuv
 # shell, and real daemons on 127.0.0.1; then the Python SDK's unit tests
 # (standard library only, no network: fakes of the daemon and the model endpoint).
+#
+# As root, a full run (no arguments, or a --filter naming Docker) also runs the
+# container lab tests (DockerLabTests): it starts a Docker engine unless one
+# answers (scripts/docker-engine.sh, installing docker.io when missing), builds
+# or reuses the images (scripts/docker-image.sh), keeps the engine running
+# through the whole suite (so the netns lab tests run beside it) and stops
+# the engine it started at the end. KITH_DOCKER_TESTS=0 leaves Docker out.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v swift >/dev/null 2>&1 || export PATH="/opt/swift/usr/bin:$PATH"
 scripts/deps.sh --tests
+
+docker_tests=0
+if [ "${KITH_DOCKER_TESTS:-1}" != 0 ] && [ "$(id -u)" -eq 0 ] && { [ $# -eq 0 ] || [[ "$*" == *Docker* ]]; }; then
+    docker_tests=1
+fi
+base_pid=""
+if [ "$docker_tests" = 1 ]; then
+    engine=$(scripts/docker-engine.sh start)
+    echo "docker engine: $engine" >&2
+    if [[ "$engine" == started* ]]; then trap 'scripts/docker-engine.sh stop' EXIT; fi
+    # The base image (debootstrap: network-bound) is made while the tests build (CPU-bound).
+    scripts/docker-image.sh --base-only > /tmp/kith-docker-base.log 2>&1 &
+    base_pid=$!
+fi
 swift build --build-tests
+if [ -n "$base_pid" ]; then
+    # Without the images DockerLabTests fail (KITH_DOCKER_TESTS=1 makes a missing engine or image an error).
+    wait "$base_pid" || cat /tmp/kith-docker-base.log >&2
+    scripts/docker-image.sh || echo "test.sh: the container lab images could not be built" >&2
+    export KITH_DOCKER_TESTS=1
+fi
 swift test --skip-build "$@"
 python3 -m unittest discover -s python/tests

@@ -1,7 +1,7 @@
 /// A lab of daemons that outlives kithctl, recorded in its directory
 /// (`lab.json`): one kind per way of running the daemons, on loopback
-/// (`LocalLab`) or one network namespace per daemon (`NetnsLab`). A container
-/// lab is one more conformance; `lab status`, `down` and `start` reach every
+/// (`LocalLab`), one network namespace per daemon (`NetnsLab`) or one
+/// container per daemon (`DockerLab`); `lab status`, `down` and `start` reach every
 /// kind through `LabKinds.recorded(in:)` without knowing which it is.
 package protocol LabKind {
     /// Whether the lab recorded in `directory` (if any) is of this kind.
@@ -15,8 +15,9 @@ package protocol LabKind {
 }
 
 package enum LabKinds {
-    /// Most specific first: a netns lab's record is also a loopback lab's record with more in it.
-    package static var all: [any LabKind.Type] { [NetnsLab.self, LocalLab.self] }
+    /// Most specific first: a container lab's lab.json is a netns record, and a netns lab's
+    /// record is also a loopback lab's record with more in it.
+    package static var all: [any LabKind.Type] { [DockerLab.self, NetnsLab.self, LocalLab.self] }
 
     /// The kind of lab recorded in `directory` (a loopback lab when nothing more specific is there).
     package static func recorded(in directory: String) -> any LabKind.Type {

@@ -207,6 +207,7 @@ package enum NetnsLab: LabKind {
         try NetnsTools.must(["ip", "link", "add", network.bridge, "type", "bridge"])
         try NetnsTools.must(["ip", "addr", "add", "\(network.gateway)/\(network.prefix)", "dev", network.bridge])
         try NetnsTools.must(["ip", "link", "set", network.bridge, "up"])
+        try NetnsForwarding.allow(network.bridge)
     }
 
     /// A namespace with `lo` up and `eth0` at the host's address, its peer on the bridge.
@@ -426,6 +427,7 @@ package enum NetnsLab: LabKind {
         if NetnsTools.links().contains(network.bridge) {
             if let problem = NetnsTools.remove(["ip", "link", "del", network.bridge]) { problems.append(problem) }
         }
+        if let problem = NetnsForwarding.remove(network.bridge) { problems.append(problem) }
         return problems
     }
 

@@ -2,8 +2,8 @@ import Glibc
 import KithLab
 
 /// `lab ...`: each action parsed here and carried out by the kind of lab
-/// recorded in its directory (loopback or network namespaces);
-/// `up --netns`, `partition`, `heal` and `netem` are for netns labs only.
+/// recorded in its directory (loopback, network namespaces or containers);
+/// `partition`, `heal` and `netem` are for netns and container labs only.
 enum LabCommands {
     private static let signals: [String: (signal: Int32, name: String)] = [
         "kill": (SIGKILL, "SIGKILL"), "pause": (SIGSTOP, "SIGSTOP"),
@@ -16,6 +16,8 @@ enum LabCommands {
         switch action {
         case "up" where rest.contains("--netns"):
             try upNetns(rest, key: key)
+        case "up" where rest.contains("--docker"):
+            try upDocker(rest, key: key)
         case "up":
             let recorded = directory(in: rest)
             if NetnsLabRecord.isNetns(recorded) {
@@ -52,6 +54,10 @@ enum LabCommands {
             guard let (signal, signalName) = signals[action] else { throw UsageError("unknown lab action '\(action)'") }
             let options = try Arguments(rest, options: ["--dir"])
             try options.expectPositionals(["NODE"], command: "lab \(action)")
+            if DockerLab.isRecorded(in: directory(options)) {
+                try DockerLab.act(action, on: options.positionals[0], directory: directory(options))
+                return
+            }
             try LocalLab.send(signal, named: signalName, to: options.positionals[0], directory: directory(options))
         }
     }
@@ -70,6 +76,19 @@ enum LabCommands {
                                                       kithAgent: try Executables.kithAgent(options.value("--kith-agent"))) : nil
         try NetnsLab.up(count: count, directory: directory(options), kithd: LabLayout.kithd(options.value("--kithd")),
                         agents: agents, subnet: subnet, relaunchQuorum: relaunchQuorum(options), key: key)
+    }
+
+    /// `lab up --docker [--nodes N] [--image IMAGE] [--net-admin] [--subnet CIDR] ...`
+    private static func upDocker(_ rest: [String], key: OperatorKey) throws {
+        let options = try Arguments(rest, options: ["--nodes", "--dir", "--agents", "--policy", "--image", "--subnet", "--relaunch-quorum"],
+                                    switches: ["--docker", "--net-admin"])
+        try options.expectPositionals([], command: "lab up --docker")
+        let (perNode, policy) = try agentOptions(options)
+        let subnet = try options.value("--subnet").map { text throws(UsageError) in try NetnsSubnet(parsing: text) }
+        let count = try options.integer("--nodes", default: 5, in: 1...64)
+        let agents = perNode > 0 ? LocalLab.LabAgents(perNode: perNode, policy: policy, kithAgent: DockerCompose.kithAgent) : nil
+        try DockerLab.up(count: count, directory: directory(options), image: options.value("--image") ?? DockerEngine.defaultImage,
+                         agents: agents, subnet: subnet, netAdmin: options.has("--net-admin"), relaunchQuorum: relaunchQuorum(options), key: key)
     }
 
     static func directory(_ options: Arguments) -> String {

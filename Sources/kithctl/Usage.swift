@@ -130,6 +130,16 @@ let usageText = """
                                  tc netem on the node's veth (what it sends). Without netem in the
                                  kernel, --loss alone falls back to an nftables rule.
 
+    Labs in containers (root; a Docker engine and the kith:dev image, scripts/docker-image.sh):
+      lab up --docker [--nodes N] [--agents K [--policy P]] [--image IMAGE] [--net-admin] [--subnet CIDR] [--dir DIR]
+                                 One container per daemon (kith-ID-nI at 10.88.0.I) in compose project
+                                 kith-ID on its own bridge network; cluster and operator keys as secrets,
+                                 healthchecks (/readyz). kill, pause, resume, stop, start use docker kill,
+                                 pause, unpause, stop, start; partition, heal and netem act in each
+                                 container's namespace from here. --net-admin grants NET_ADMIN for
+                                 kith-netfault inside. down removes every container, network and volume
+                                 of the project, also after a crash; the images stay.
+
     Measure and show:
       bench membership [--nodes N] [--trials T] [--idle SECONDS] [--json] [--kithd PATH]
                                  Join, crash and pause detection times, idle CPU, RSS and
