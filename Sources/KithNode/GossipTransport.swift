@@ -28,6 +28,8 @@ final class GossipTransport {
     private(set) var framesDropped: UInt64 = 0
     /// Frames that failed cluster-key authentication: dropped, never decoded.
     private(set) var framesUnauthenticated: UInt64 = 0
+    /// Records refusals, a few per kind and interval.
+    let refusals: RefusalRecorder
     /// Inbound connections refused, evicted or expired by the connection limits.
     var inboundShed: UInt64 { inboundPool.refusedCount + inboundPool.evictedCount + inboundPool.expiredCount }
     /// Seals outgoing frames and checks incoming ones (empty: no authentication).
@@ -109,6 +111,7 @@ final class GossipTransport {
         self.logger = logger
         inboundPool = ConnectionPool(loop: loop, limits: GossipTransport.inboundLimits)
         pruner = Timer(loop: loop)
+        refusals = RefusalRecorder(loop: loop, logger: logger)
         inboundPool.onShed = { [logger] connection, shed in
             logger.debug("inbound_shed", ["peer": .string(connection.peerAddress), "why": .string("\(shed)")])
         }
@@ -183,6 +186,7 @@ final class GossipTransport {
 
     func close() {
         pruner.close()
+        refusals.close()
         inboundPool.close()
         listener?.close()
         listener = nil
@@ -256,7 +260,7 @@ final class GossipTransport {
             guard let self, let entry = self.inbound.removeValue(forKey: key) else { return }
             if case .framingViolation(let why) = reason {
                 self.framesRejected += 1
-                self.logger.warn("frame_rejected", ["peer": .string(connection.peerAddress), "error": .string(why)])
+                self.refusals.record(.warn, "frame_rejected", ["peer": .string(connection.peerAddress), "error": .string(why)])
             }
             // An inbound close from a peer whose outbound link we do not hold: check it by dialing.
             if case .local = reason { return }
@@ -272,7 +276,7 @@ final class GossipTransport {
         bytesReceived += UInt64(frame.count + 4)
         guard let payload = keyring.open(frame) else {
             framesUnauthenticated += 1
-            logger.warn("frame_unauthenticated", ["peer": .string(connection.peerAddress)])
+            refusals.record(.warn, "frame_unauthenticated", ["peer": .string(connection.peerAddress)])
             connection.close()
             return
         }
@@ -281,7 +285,7 @@ final class GossipTransport {
             message = try WireCodec.decode(payload)
         } catch {
             framesRejected += 1
-            logger.warn("frame_rejected", ["peer": .string(connection.peerAddress), "error": .string(error.message)])
+            refusals.record(.warn, "frame_rejected", ["peer": .string(connection.peerAddress), "error": .string(error.message)])
             connection.close()
             return
         }

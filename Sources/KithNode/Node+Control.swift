@@ -8,7 +8,7 @@ extension Node {
         if let answer = answerReadOnly(cmd, request) { return answer }
         switch authority.admit(request) {
         case .failure(let error):
-            logger.record(.warn, "command_refused", ["cmd": .string(cmd), "reason": .string(error.description)])
+            transport.refusals.record(.warn, "command_refused", ["cmd": .string(cmd), "reason": .string(error.description)])
             return ["ok": false, "error": .string("refused: \(error.description)")]
         case .success(let (key, counter)):
             let command = OperatorCommand.parse(cmd, request) { json in
