@@ -14,7 +14,9 @@ import KithUV
 /// With cluster keys every connection starts with a hello from each end and
 /// its frames are sealed in a `FrameSession`, so no frame is accepted twice
 /// or on another connection; frames wait for the acceptor's hello. Refusals
-/// are counted and recorded, a few per interval (`RefusalRecorder`).
+/// are counted and recorded, a few per interval (`RefusalRecorder`). A frame
+/// that authenticates but is of a version or type this node does not speak
+/// (a newer peer) is skipped and counted: the connection stays up.
 final class GossipTransport {
     private let loop: EventLoop
     private let logger: Logger
@@ -36,6 +38,8 @@ final class GossipTransport {
     private(set) var framesUnauthenticated: UInt64 = 0
     /// Authentic frames seen before, or sealed for another connection: dropped, never decoded.
     private(set) var framesReplayed: UInt64 = 0
+    /// Frames of a version or type this node does not speak: skipped, the connection kept.
+    private(set) var framesUnknown: UInt64 = 0
     /// Records refusals, a few per kind and interval.
     let refusals: RefusalRecorder
     /// Inbound connections refused, evicted or expired by the connection limits.
@@ -361,6 +365,12 @@ final class GossipTransport {
     private func received(_ frame: [UInt8], from connection: TCPConnection, link: Link, entry: Inbound?) {
         bytesReceived += UInt64(frame.count + 4)
         guard let payload = open(frame, from: connection, link: link) else { return }
+        guard WireCodec.speaks(payload) else {
+            framesUnknown += 1
+            let header = payload.prefix(2).map { String($0) }.joined(separator: ",")
+            refusals.record(.warn, "frame_unknown", ["peer": .string(connection.peerAddress), "version_type": .string(header)])
+            return
+        }
         let message: Message
         do {
             message = try WireCodec.decode(payload)

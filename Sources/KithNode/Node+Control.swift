@@ -69,6 +69,7 @@ extension Node {
             "cluster_key": keyring.primary.map { .int(Int64($0)) } ?? .null,
             "frames_unauthenticated": .int(Int64(transport.framesUnauthenticated)),
             "frames_replayed": .int(Int64(clamping: transport.framesReplayed)),
+            "frames_unknown": .int(Int64(clamping: transport.framesUnknown)),
             "frames_refused": .int(Int64(clamping: core.registry.forgedRefused)),
             "insecure": .bool(config.insecure),
             "cluster": .string(config.cluster),

@@ -8,8 +8,9 @@ import XCTest
 /// for anyone who captured its traffic) sends a ping a daemon answers, then
 /// replays the frame on its own connection, on a new one, and behind a
 /// replayed hello. None is answered; each is dropped, counted and recorded;
-/// the peer's fresh frames still work. Refusal floods leave a bounded number
-/// of records.
+/// the peer's fresh frames still work. Frames of an unknown version or type
+/// are skipped without closing the connection, and refusal floods leave a
+/// bounded number of records.
 final class ReplayTests: LabTestCase {
     private let ghost = NodeID(name: "ghost", uid: 0x6057)
 
@@ -56,6 +57,30 @@ final class ReplayTests: LabTestCase {
         try fourth.send(ping(2, to: n1, replyTo: peer.listenEndpoint), key: peer.key)
         XCTAssertTrue(peer.pump(timeout: 10) { _ in peer.acks(2) == 1 }, "a fresh ping after the replays is answered")
         XCTAssertNotNil(lab.status(of: "n1"))
+    }
+
+    /// A newer peer's frame types (13 and up) and version (2) are skipped and
+    /// counted; the connection stays up and its next frame is obeyed.
+    func testFramesOfAnUnknownTypeOrVersionAreSkippedAndTheConnectionKeepsWorking() throws {
+        try lab.start(nodes: 1)
+        let peer = try SessionPeer(keyFile: lab.directory + "/cluster.keys")
+        let n1 = NodeID(name: "n1", uid: try uid(of: "n1"))
+        let connection = try SessionPeer.Connection(to: lab.node("n1").listen)
+        try connection.send([WireCodec.version, 13, 1, 2, 3], key: peer.key)
+        try connection.send([WireCodec.version, 255], key: peer.key)
+        try connection.send([WireCodec.version + 1] + Array(ping(3, to: n1, replyTo: peer.listenEndpoint).dropFirst()), key: peer.key)
+        try connection.send(ping(4, to: n1, replyTo: peer.listenEndpoint), key: peer.key)
+        XCTAssertTrue(peer.pump(timeout: 10) { _ in peer.acks(4) == 1 }, "the frame after the unknown ones is obeyed")
+        XCTAssertEqual(peer.acks(3), 0, "a version-2 ping is not read as version 1")
+        XCTAssertFalse(connection.isClosedByPeer(withinMs: 300), "the connection is kept")
+        XCTAssertEqual(counter("frames_unknown"), 3)
+        XCTAssertEqual(counter("frames_rejected"), 0)
+        XCTAssertEqual(lab.events("frame_unknown", on: ["n1"]).count, 3)
+
+        // A malformed frame of a known type still closes the connection.
+        try connection.send([WireCodec.version, 1, 0xFF], key: peer.key)
+        XCTAssertTrue(connection.isClosedByPeer(withinMs: 3000))
+        try lab.waitUntil("n1 counts the malformed frame") { counter("frames_rejected") == 1 }
     }
 
     /// A flood of refusals, from the gossip port and the control port, is
