@@ -198,6 +198,15 @@ public enum WireCodec {
 
     // MARK: Decoding
 
+    /// False when the payload names a version or message type this codec does not speak. A peer
+    /// of a newer release may send such frames; the transport skips them (and counts them) instead
+    /// of closing the connection that carries the rest of that peer's traffic. A payload too short
+    /// to name both is malformed, not foreign: true, and `decode` refuses it.
+    public static func speaks(_ payload: ArraySlice<UInt8>) -> Bool {
+        guard payload.count >= 2 else { return true }
+        return payload[payload.startIndex] == version && MessageType(rawValue: payload[payload.startIndex + 1]) != nil
+    }
+
     public static func decode(_ payload: [UInt8]) throws(DecodeError) -> Message {
         try decode(payload[...])
     }

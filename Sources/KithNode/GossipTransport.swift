@@ -1,4 +1,5 @@
 import KithCore
+import KithCrypto
 import KithUV
 
 /// Carries membership messages between daemons over TCP.
@@ -9,6 +10,13 @@ import KithUV
 /// garbage never reaches the core. When a connection to a peer ends, the
 /// transport dials it once at once: a refusal means no process listens
 /// there any more, which the core takes as hard evidence (`onRefused`).
+///
+/// With cluster keys every connection starts with a hello from each end and
+/// its frames are sealed in a `FrameSession`, so no frame is accepted twice
+/// or on another connection; frames wait for the acceptor's hello. Refusals
+/// are counted and recorded, a few per interval (`RefusalRecorder`). A frame
+/// that authenticates but is of a version or type this node does not speak
+/// (a newer peer) is skipped and counted: the connection stays up.
 final class GossipTransport {
     private let loop: EventLoop
     private let logger: Logger
@@ -28,10 +36,19 @@ final class GossipTransport {
     private(set) var framesDropped: UInt64 = 0
     /// Frames that failed cluster-key authentication: dropped, never decoded.
     private(set) var framesUnauthenticated: UInt64 = 0
+    /// Authentic frames seen before, or sealed for another connection: dropped, never decoded.
+    private(set) var framesReplayed: UInt64 = 0
+    /// Frames of a version or type this node does not speak: skipped, the connection kept.
+    private(set) var framesUnknown: UInt64 = 0
+    /// Records refusals, a few per kind and interval.
+    let refusals: RefusalRecorder
     /// Inbound connections refused, evicted or expired by the connection limits.
     var inboundShed: UInt64 { inboundPool.refusedCount + inboundPool.evictedCount + inboundPool.expiredCount }
-    /// Seals outgoing frames and checks incoming ones (empty: no authentication).
-    var keyring = Keyring()
+    /// Seals outgoing frames and checks incoming ones (empty: no authentication). Connections
+    /// opened under the other mode are closed when it changes, so each is sealed throughout or not at all.
+    var keyring = Keyring() {
+        didSet { if oldValue.isEmpty != keyring.isEmpty { closeConnections() } }
+    }
 
     /// Frames held while a connection is being opened; past this they are
     /// dropped, as a lossy network would (SWIM tolerates loss).
@@ -41,6 +58,9 @@ final class GossipTransport {
     static let queuedBytesMax = 1 << 20
     /// A dial that has not completed by then is as good as refused: peers are one LAN/WAN hop away.
     static let connectTimeoutMs: UInt64 = 1000
+    /// A connection whose acceptor sent no hello by then is given up like a failed dial (a peer
+    /// without cluster keys never sends one).
+    static let handshakeTimeoutMs: UInt64 = 1000
     /// Redials after a failure back off from this...
     static let backoffMinMs: UInt64 = 100
     /// ...doubling up to this, so a dead peer costs one dial per 5 s, and a revived one waits at most that.
@@ -88,17 +108,24 @@ final class GossipTransport {
         var lane: Lane
     }
 
-    private final class Peer {
+    /// What both kinds of connection hold: the session that seals and opens its frames (nil without keys).
+    private class Link {
+        var session: FrameSession?
+    }
+
+    private final class Peer: Link {
         var connection: TCPConnection?
         var connecting = false
+        /// Encoded payloads waiting for the connection or its hello; sealed as they are written.
         var pending: [[UInt8]] = []
+        var connectedAtMs: UInt64 = 0
         var backoffMs: UInt64 = 0
         var retryAtMs: UInt64 = 0
         /// When something was last sent (or queued) to this peer, for pruning.
         var lastUsedMs: UInt64 = 0
     }
 
-    private final class Inbound {
+    private final class Inbound: Link {
         let connection: TCPConnection
         var endpoint: Endpoint?
         init(_ connection: TCPConnection) { self.connection = connection }
@@ -109,6 +136,7 @@ final class GossipTransport {
         self.logger = logger
         inboundPool = ConnectionPool(loop: loop, limits: GossipTransport.inboundLimits)
         pruner = Timer(loop: loop)
+        refusals = RefusalRecorder(loop: loop, logger: logger)
         inboundPool.onShed = { [logger] connection, shed in
             logger.debug("inbound_shed", ["peer": .string(connection.peerAddress), "why": .string("\(shed)")])
         }
@@ -127,12 +155,19 @@ final class GossipTransport {
 
     /// Encodes and sends; never blocks, may drop (counted) under back-pressure.
     func send(_ message: Message, to endpoint: Endpoint) {
-        let payload = keyring.seal(WireCodec.encode(message))
+        let payload = WireCodec.encode(message)
         let key = PeerKey(endpoint: endpoint, lane: message.lane)
         let peer = peer(for: key)
         peer.lastUsedMs = loop.nowMilliseconds
         if let connection = peer.connection, connection.isOpen {
-            if connection.send(payload) { bytesSent += UInt64(payload.count + 4) } else { framesDropped += 1 }
+            if peer.session?.isEstablished == false {
+                guard loop.nowMilliseconds < peer.connectedAtMs + GossipTransport.handshakeTimeoutMs else {
+                    return abandonHandshake(key, peer, connection)
+                }
+                if peer.pending.count < key.lane.pendingFramesMax { peer.pending.append(payload) } else { framesDropped += 1 }
+                return
+            }
+            write(payload, to: peer, on: connection)
             return
         }
         guard peer.pending.count < key.lane.pendingFramesMax else { framesDropped += 1; return }
@@ -145,13 +180,15 @@ final class GossipTransport {
     /// a sender is told to retry instead of its message being dropped later.
     func hasRoomForAgentTraffic(to endpoint: Endpoint) -> Bool {
         guard let peer = peers[PeerKey(endpoint: endpoint, lane: .agents)] else { return true }
-        if let connection = peer.connection { return connection.queuedBytes < GossipTransport.queuedBytesMax / 2 }
+        if let connection = peer.connection, peer.session?.isEstablished != false {
+            return connection.queuedBytes < GossipTransport.queuedBytesMax / 2
+        }
         return peer.pending.count < Lane.agents.pendingFramesMax / 2
     }
 
     /// Number of frames and bytes not yet written, for a graceful exit.
     var isFlushed: Bool {
-        peers.values.allSatisfy { !$0.connecting && ($0.connection?.queuedBytes ?? 0) == 0 }
+        peers.values.allSatisfy { !$0.connecting && $0.pending.isEmpty && ($0.connection?.queuedBytes ?? 0) == 0 }
     }
 
     private func peer(for key: PeerKey) -> Peer {
@@ -183,6 +220,7 @@ final class GossipTransport {
 
     func close() {
         pruner.close()
+        refusals.close()
         inboundPool.close()
         listener?.close()
         listener = nil
@@ -190,6 +228,46 @@ final class GossipTransport {
         for entry in inbound.values { entry.connection.close() }
         peers = [:]
         inbound = [:]
+    }
+
+    /// Closes every connection (the keyring changed mode); peers redial when they next have something to send.
+    private func closeConnections() {
+        for peer in peers.values {
+            peer.connection?.close()
+            peer.connection = nil
+            peer.session = nil
+        }
+        for entry in inbound.values { entry.connection.close() }
+        inbound = [:]
+    }
+
+    /// Seals (with keys) and writes one payload on an established connection.
+    private func write(_ payload: [UInt8], to peer: Peer, on connection: TCPConnection) {
+        guard let frame = keyring.seal(payload, in: &peer.session) else {
+            // The session's counter reached its top (or no session under keys): a new connection takes over.
+            framesDropped += 1
+            peer.connection = nil
+            peer.session = nil
+            connection.close()
+            return
+        }
+        if connection.send(frame) { bytesSent += UInt64(frame.count + 4) } else { framesDropped += 1 }
+    }
+
+    /// The acceptor never said hello: treat the connection as a failed dial, so frames stop piling up.
+    private func abandonHandshake(_ key: PeerKey, _ peer: Peer, _ connection: TCPConnection) {
+        logger.debug("handshake_timeout", ["peer": .string(key.endpoint)])
+        peer.connection = nil
+        peer.session = nil
+        connection.close()
+        failed(peer)
+    }
+
+    private func failed(_ peer: Peer) {
+        framesDropped += UInt64(peer.pending.count)
+        peer.pending = []
+        peer.backoffMs = min(GossipTransport.backoffMaxMs, max(GossipTransport.backoffMinMs, peer.backoffMs * 2))
+        peer.retryAtMs = loop.nowMilliseconds + peer.backoffMs
     }
 
     private func dial(_ key: PeerKey, _ peer: Peer) {
@@ -212,26 +290,37 @@ final class GossipTransport {
         switch result {
         case .success(let connection):
             peer.connection = connection
+            peer.connectedAtMs = loop.nowMilliseconds
             peer.backoffMs = 0
-            connection.onFrame = { [weak self, unowned connection] frame in self?.received(frame, from: connection, entry: nil) }
+            connection.onFrame = { [weak self, unowned connection, weak peer] frame in
+                guard let self, let peer, peer.connection === connection else { return }
+                self.received(frame, from: connection, link: peer, entry: nil)
+            }
             connection.onClose = { [weak self, weak peer] reason in
                 guard let self, let peer, peer.connection === connection else { return }
                 peer.connection = nil
+                peer.session = nil
                 self.lost(key, peer, reason)
             }
-            let pending = peer.pending
-            peer.pending = []
-            for payload in pending {
-                if connection.send(payload) { bytesSent += UInt64(payload.count + 4) } else { framesDropped += 1 }
+            if keyring.isEmpty {
+                peer.session = nil
+                flushPending(peer, on: connection)
+            } else {
+                let session = FrameSession(role: .dialer, nonce: FrameSession.freshNonce())
+                peer.session = session
+                if let hello = session?.hello, connection.send(hello) { bytesSent += UInt64(hello.count + 4) }
             }
         case .failure(let error):
-            framesDropped += UInt64(peer.pending.count)
-            peer.pending = []
-            peer.backoffMs = min(GossipTransport.backoffMaxMs, max(GossipTransport.backoffMinMs, peer.backoffMs * 2))
-            peer.retryAtMs = loop.nowMilliseconds + peer.backoffMs
+            failed(peer)
             logger.debug("dial_failed", ["peer": .string(key.endpoint), "error": .string(error.name)])
             if error.isConnectionRefused { onRefused?(key.endpoint) }
         }
+    }
+
+    private func flushPending(_ peer: Peer, on connection: TCPConnection) {
+        let pending = peer.pending
+        peer.pending = []
+        for payload in pending where peer.connection === connection { write(payload, to: peer, on: connection) }
     }
 
     /// A connection to a peer ended: dial once at once to tell a dead
@@ -248,15 +337,20 @@ final class GossipTransport {
         let entry = Inbound(connection)
         let key = ObjectIdentifier(connection)
         inbound[key] = entry
+        if !keyring.isEmpty, let session = FrameSession(role: .acceptor, nonce: FrameSession.freshNonce()) {
+            entry.session = session
+            if connection.send(session.hello) { bytesSent += UInt64(session.hello.count + 4) }
+        }
         connection.onFrame = { [weak self, unowned connection, weak entry] frame in
-            self?.received(frame, from: connection, entry: entry)
+            guard let self, let entry else { return }
+            self.received(frame, from: connection, link: entry, entry: entry)
         }
         connection.onClose = { [weak self] reason in
             self?.inboundPool.remove(connection)
             guard let self, let entry = self.inbound.removeValue(forKey: key) else { return }
             if case .framingViolation(let why) = reason {
                 self.framesRejected += 1
-                self.logger.warn("frame_rejected", ["peer": .string(connection.peerAddress), "error": .string(why)])
+                self.refusals.record(.warn, "frame_rejected", ["peer": .string(connection.peerAddress), "error": .string(why)])
             }
             // An inbound close from a peer whose outbound link we do not hold: check it by dialing.
             if case .local = reason { return }
@@ -268,12 +362,13 @@ final class GossipTransport {
         }
     }
 
-    private func received(_ frame: [UInt8], from connection: TCPConnection, entry: Inbound?) {
+    private func received(_ frame: [UInt8], from connection: TCPConnection, link: Link, entry: Inbound?) {
         bytesReceived += UInt64(frame.count + 4)
-        guard let payload = keyring.open(frame) else {
-            framesUnauthenticated += 1
-            logger.warn("frame_unauthenticated", ["peer": .string(connection.peerAddress)])
-            connection.close()
+        guard let payload = open(frame, from: connection, link: link) else { return }
+        guard WireCodec.speaks(payload) else {
+            framesUnknown += 1
+            let header = payload.prefix(2).map { String($0) }.joined(separator: ",")
+            refusals.record(.warn, "frame_unknown", ["peer": .string(connection.peerAddress), "version_type": .string(header)])
             return
         }
         let message: Message
@@ -281,7 +376,7 @@ final class GossipTransport {
             message = try WireCodec.decode(payload)
         } catch {
             framesRejected += 1
-            logger.warn("frame_rejected", ["peer": .string(connection.peerAddress), "error": .string(error.message)])
+            refusals.record(.warn, "frame_rejected", ["peer": .string(connection.peerAddress), "error": .string(error.message)])
             connection.close()
             return
         }
@@ -294,6 +389,39 @@ final class GossipTransport {
             }
         }
         onMessage?(message)
+    }
+
+    /// The payload of a frame that authenticates and is fresh, or nil (counted, recorded, the
+    /// connection closed). A hello establishes the session and, on a dialed connection, lets the
+    /// frames that waited for it go.
+    private func open(_ frame: [UInt8], from connection: TCPConnection, link: Link) -> ArraySlice<UInt8>? {
+        guard link.session != nil else {
+            guard keyring.isEmpty else { return refuse(.unauthenticated("no session"), from: connection) }
+            return frame[...]
+        }
+        let keyring = self.keyring
+        switch link.session!.open(frame, key: keyring.key) {
+        case .success(.hello):
+            if let peer = link as? Peer { flushPending(peer, on: connection) }
+            return nil
+        case .success(.payload(let payload)):
+            return payload
+        case .failure(let refusal):
+            return refuse(refusal, from: connection)
+        }
+    }
+
+    private func refuse(_ refusal: FrameSession.Refusal, from connection: TCPConnection) -> ArraySlice<UInt8>? {
+        switch refusal {
+        case .unauthenticated(let why):
+            framesUnauthenticated += 1
+            refusals.record(.warn, "frame_unauthenticated", ["peer": .string(connection.peerAddress), "reason": .string(why)])
+        case .replayed(let why):
+            framesReplayed += 1
+            refusals.record(.warn, "frame_replayed", ["peer": .string(connection.peerAddress), "reason": .string(why)])
+        }
+        connection.close()
+        return nil
     }
 }
 

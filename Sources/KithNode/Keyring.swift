@@ -4,17 +4,13 @@ import KithCrypto
 /// The cluster keys that authenticate node-to-node frames, with one primary.
 ///
 /// Frames are sealed with the primary key and accepted under any installed
-/// key, so keys rotate without downtime: install the new key everywhere,
-/// make it primary everywhere, then remove the old one. An empty keyring
-/// means frames travel unauthenticated (a lab on loopback).
+/// key, each in its connection's `FrameSession` (which stops their replay),
+/// so keys rotate without downtime: install the new key everywhere, make it
+/// primary everywhere, then remove the old one. An empty keyring means
+/// frames travel unauthenticated (a lab on loopback).
 struct Keyring {
     private(set) var keys: [UInt8: ClusterKey] = [:]
     private(set) var primary: UInt8?
-
-    /// Marks a sealed frame: `[marker][key id][32-byte MAC][payload]`. The
-    /// codec's version byte is never this value, so the two cannot be confused.
-    static let marker: UInt8 = 0xAE
-    static let headerBytes = 2 + ClusterKey.macSize
 
     var isEmpty: Bool { keys.isEmpty }
 
@@ -35,18 +31,17 @@ struct Keyring {
         if primary == id { primary = nil }
     }
 
-    /// The frame as sent: sealed with the primary key, or as is without keys.
-    func seal(_ payload: [UInt8]) -> [UInt8] {
-        guard let primary, let key = keys[primary] else { return payload }
-        return [Keyring.marker, primary] + key.mac(payload) + payload
-    }
+    /// The key frames are sealed with.
+    var primaryKey: ClusterKey? { primary.flatMap { keys[$0] } }
 
-    /// The payload of a frame that authenticates, or nil (to be dropped and counted).
-    func open(_ frame: [UInt8]) -> ArraySlice<UInt8>? {
-        guard !keys.isEmpty else { return frame[...] }
-        guard frame.count >= Keyring.headerBytes, frame[0] == Keyring.marker, let key = keys[frame[1]] else { return nil }
-        let payload = frame[Keyring.headerBytes...]
-        return key.verify(mac: frame[2..<Keyring.headerBytes], data: payload) ? payload : nil
+    /// An installed key by id; frames are accepted under any of them.
+    func key(_ id: UInt8) -> ClusterKey? { keys[id] }
+
+    /// The frame carrying `payload` on a connection: sealed in its session with the primary key, or
+    /// as is without keys. Nil when the session cannot seal yet (no hello from the peer) or any more.
+    func seal(_ payload: [UInt8], in session: inout FrameSession?) -> [UInt8]? {
+        guard let key = primaryKey else { return payload }
+        return session?.seal(payload, with: key)
     }
 
     /// Parses `ID:HEX` entries of the `cluster_keys` config key.

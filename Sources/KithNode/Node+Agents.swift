@@ -69,7 +69,7 @@ extension Node {
                 persist(tombstones)
             case .record(let event):
                 let level = LogLevel(rawValue: event.level.rawValue) ?? .info
-                if event.recorded { logger.record(level, event.name, event.fields) } else { logger.log(level, event.name, event.fields) }
+                if event.recorded { transport.refusals.record(level, event.name, event.fields) } else { logger.log(level, event.name, event.fields) }
             case .setFault(let rule):
                 faults.add(rule.effect, to: rule.peers, for: rule.duration, now: now)
             case .healFaults:

@@ -8,7 +8,7 @@ extension Node {
         if let answer = answerReadOnly(cmd, request) { return answer }
         switch authority.admit(request) {
         case .failure(let error):
-            logger.record(.warn, "command_refused", ["cmd": .string(cmd), "reason": .string(error.description)])
+            transport.refusals.record(.warn, "command_refused", ["cmd": .string(cmd), "reason": .string(error.description)])
             return ["ok": false, "error": .string("refused: \(error.description)")]
         case .success(let (key, counter)):
             let command = OperatorCommand.parse(cmd, request) { json in
@@ -69,6 +69,8 @@ extension Node {
             "halted": .bool(core.registry.halted),
             "cluster_key": keyring.primary.map { .int(Int64($0)) } ?? .null,
             "frames_unauthenticated": .int(Int64(transport.framesUnauthenticated)),
+            "frames_replayed": .int(Int64(clamping: transport.framesReplayed)),
+            "frames_unknown": .int(Int64(clamping: transport.framesUnknown)),
             "frames_refused": .int(Int64(clamping: core.registry.forgedRefused)),
             "insecure": .bool(config.insecure),
             "cluster": .string(config.cluster),

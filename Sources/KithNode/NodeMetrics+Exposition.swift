@@ -40,9 +40,12 @@ extension Node {
         try page.counter("kith_gossip_sent_bytes_total", help: "Gossip bytes written to peers, framing included.", value: transport.bytesSent)
         try page.counter("kith_gossip_received_bytes_total", help: "Gossip bytes read from peers, framing included.",
                          value: transport.bytesReceived)
-        try page.counter("kith_frames_rejected_total", help: "Inbound gossip frames refused: undecodable, or failing cluster-key authentication.",
+        try page.counter("kith_frames_rejected_total",
+                         help: "Inbound gossip frames refused: undecodable, failing cluster-key authentication, replayed, or of an unknown version or type.",
                          [([("reason", "undecodable")], transport.framesRejected),
-                          ([("reason", "unauthenticated")], transport.framesUnauthenticated)])
+                          ([("reason", "unauthenticated")], transport.framesUnauthenticated),
+                          ([("reason", "replayed")], transport.framesReplayed),
+                          ([("reason", "unknown_type")], transport.framesUnknown)])
         try page.counter("kith_frames_dropped_total", help: "Outbound gossip frames dropped: queue full, or no connection to the peer.",
                          value: transport.framesDropped)
         try page.counter("kith_frames_filtered_total", help: "Outbound frames an operator fault dropped or delayed.",
