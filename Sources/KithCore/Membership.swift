@@ -216,7 +216,7 @@ public struct Membership: Sendable {
             hasJoined = true
             merge(states, from: from, now: now, into: &directives)
             if !isReply { directives.append(.send(pushPull(isReply: true, isJoin: false), to: replyTo)) }
-        case .agents, .agentDigest, .checkpoint, .checkpointAck, .agentMessage, .relaunchRequest, .tombstones:
+        case .agents, .agentDigest, .checkpoint, .checkpointAck, .agentMessage, .agentAck, .relaunchRequest, .tombstones:
             break  // the agent layer's
         }
         return directives

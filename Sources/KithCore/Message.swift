@@ -68,8 +68,11 @@ public enum Message: Hashable, Sendable {
     case checkpoint(from: NodeID, replyTo: Endpoint, agent: String, generation: UInt64, seq: UInt64, data: [UInt8])
     /// The receiver holds that checkpoint.
     case checkpointAck(from: NodeID, agent: String, generation: UInt64, seq: UInt64)
-    /// A message from one agent to another, routed to wherever the receiver runs now.
-    case agentMessage(from: String, to: String, payload: [UInt8])
+    /// A message from one agent to another, routed to wherever the receiver runs now;
+    /// an agent's own messages carry their place in its stream (the operator's do not).
+    case agentMessage(from: String, to: String, payload: [UInt8], stamp: DeliveryStamp? = nil)
+    /// The receiving daemon delivered a sender's stream up to a place, or refused a stale copy's message.
+    case agentAck(MessageAck)
     /// Ask the node chosen by placement to relaunch `agent`, lost at `generation`; `by` names who asked.
     case relaunchRequest(from: NodeID, agent: String, generation: UInt64, by: String)
     /// Kill-switch tombstones (and revivals), spread like records so a node

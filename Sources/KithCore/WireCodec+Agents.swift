@@ -227,3 +227,53 @@ extension WireCodec {
                          issuedBy: try readString(&r), proof: try readProof(&r))
     }
 }
+
+/// Agent message frames' delivery fields. A message (type 9) ends with its
+/// stamp: a flag byte (0 none, the operator's; 1 present), then `generation`
+/// (≤ `counterMax`), `seq` (1...`counterMax`), `base` (1...`seq`) varints and
+/// the `replyTo` endpoint (≤ `maxStringBytes`). An acknowledgement (type 13)
+/// is `from` and `to` agent names, `generation` and `seq` (1...`counterMax`)
+/// varints and an outcome byte (0 delivered, 1 fenced).
+extension WireCodec {
+    static func write(_ stamp: DeliveryStamp?, to w: inout ByteWriter) {
+        guard let stamp else { return w.u8(0) }
+        assert(!w.checksLimits || (1...stamp.seq).contains(stamp.base), "stamp base \(stamp.base) outside 1...\(stamp.seq)")
+        w.u8(1)
+        w.varint(stamp.generation, max: counterMax)
+        w.varint(stamp.seq, max: counterMax)
+        w.varint(stamp.base, max: stamp.seq)
+        w.string(stamp.replyTo, maxBytes: maxStringBytes)
+    }
+
+    static func readDeliveryStamp(_ r: inout ByteReader) throws(DecodeError) -> DeliveryStamp? {
+        let flag = try r.u8()
+        guard flag <= 1 else { throw DecodeError("bad stamp flag \(flag)") }
+        guard flag == 1 else { return nil }
+        let generation = try r.varint(max: counterMax)
+        let seq = try r.varint(max: counterMax)
+        guard seq >= 1 else { throw DecodeError("message seq 0") }
+        let base = try r.varint(max: seq)
+        guard base >= 1 else { throw DecodeError("message base 0") }
+        return DeliveryStamp(generation: generation, seq: seq, base: base, replyTo: try readString(&r))
+    }
+
+    static func write(_ ack: MessageAck, to w: inout ByteWriter) {
+        assert(!w.checksLimits || ack.seq >= 1, "acknowledgement of seq 0")
+        w.string(ack.from, maxBytes: maxAgentNameBytes)
+        w.string(ack.to, maxBytes: maxAgentNameBytes)
+        w.varint(ack.generation, max: counterMax)
+        w.varint(ack.seq, max: counterMax)
+        w.u8(ack.outcome.rawValue)
+    }
+
+    static func readMessageAck(_ r: inout ByteReader) throws(DecodeError) -> MessageAck {
+        let from = try readAgentName(&r)
+        let to = try readAgentName(&r)
+        let generation = try r.varint(max: counterMax)
+        let seq = try r.varint(max: counterMax)
+        guard seq >= 1 else { throw DecodeError("acknowledgement of seq 0") }
+        let raw = try r.u8()
+        guard let outcome = MessageAck.Outcome(rawValue: raw) else { throw DecodeError("unknown acknowledgement outcome \(raw)") }
+        return MessageAck(from: from, generation: generation, to: to, seq: seq, outcome: outcome)
+    }
+}

@@ -4,7 +4,7 @@
 /// `[version: u8][type: u8][body]`. Bodies use `ByteWriter`'s primitives:
 /// `seq` is a big-endian u32, incarnations and capacity are varints, flags
 /// are one byte, lists are a varint count then their elements. The agent
-/// messages (types 6-12) carry generations and sequence numbers as varints;
+/// messages (types 6-13) carry generations and sequence numbers as varints;
 /// `WireCodec+Agents.swift` lays out specs and records.
 ///
 /// Decoding is strict and canonical: every limit below is enforced, unknown
@@ -46,7 +46,7 @@ public enum WireCodec {
     private enum MessageType: UInt8 {
         case ping = 1, pingReq = 2, ack = 3, nack = 4, pushPull = 5
         case agents = 6, checkpoint = 7, checkpointAck = 8, agentMessage = 9, relaunchRequest = 10, tombstones = 11
-        case agentDigest = 12
+        case agentDigest = 12, agentAck = 13
     }
 
     private enum GossipKind: UInt8 {
@@ -132,11 +132,15 @@ public enum WireCodec {
             w.string(agent, maxBytes: maxAgentNameBytes)
             w.varint(generation, max: counterMax)
             w.varint(seq, max: counterMax)
-        case let .agentMessage(from, to, payload):
+        case let .agentMessage(from, to, payload, stamp):
             w.u8(MessageType.agentMessage.rawValue)
             w.string(from, maxBytes: maxAgentNameBytes)
             w.string(to, maxBytes: maxAgentNameBytes)
             w.bytes(payload, maxBytes: maxAgentPayloadBytes)
+            write(stamp, to: &w)
+        case .agentAck(let ack):
+            w.u8(MessageType.agentAck.rawValue)
+            write(ack, to: &w)
         case let .relaunchRequest(from, agent, generation, by):
             w.u8(MessageType.relaunchRequest.rawValue)
             write(from, to: &w)
@@ -261,7 +265,9 @@ public enum WireCodec {
                                      generation: try r.varint(max: counterMax), seq: try r.varint(max: counterMax))
         case .agentMessage:
             message = .agentMessage(from: try readAgentName(&r), to: try readAgentName(&r),
-                                    payload: try r.bytes(maxBytes: maxAgentPayloadBytes))
+                                    payload: try r.bytes(maxBytes: maxAgentPayloadBytes), stamp: try readDeliveryStamp(&r))
+        case .agentAck:
+            message = .agentAck(try readMessageAck(&r))
         case .relaunchRequest:
             message = .relaunchRequest(from: try readNodeID(&r), agent: try readAgentName(&r),
                                        generation: try r.varint(max: counterMax), by: try readString(&r))

@@ -429,7 +429,7 @@ extension Message {
     /// Agent messages and checkpoints may come in floods; they go on their own lane.
     var lane: GossipTransport.Lane {
         switch self {
-        case .agentMessage, .checkpoint, .checkpointAck: .agents
+        case .agentMessage, .agentAck, .checkpoint, .checkpointAck: .agents
         default: .membership
         }
     }
@@ -441,7 +441,7 @@ extension Message {
             replyTo
         case .agents(_, let replyTo, _, _), .agentDigest(_, let replyTo, _, _, _), .checkpoint(_, let replyTo, _, _, _, _):
             replyTo
-        case .ack, .nack, .checkpointAck, .agentMessage, .relaunchRequest, .tombstones:
+        case .ack, .nack, .checkpointAck, .agentMessage, .agentAck, .relaunchRequest, .tombstones:
             nil
         }
     }

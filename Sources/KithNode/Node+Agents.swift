@@ -43,7 +43,8 @@ extension Node {
                     answer = perform(origin.outcome(of: message, error: "the link to \(host) is congested; retry"), now: now) ?? answer
                     continue
                 }
-                send(.agentMessage(from: message.from, to: message.to, payload: message.payload), to: endpoint, now: now)
+                send(.agentMessage(from: message.from, to: message.to, payload: message.payload, stamp: message.stamp),
+                     to: endpoint, now: now)
                 messagesRouted += 1
                 answer = perform(origin.outcome(of: message, error: nil), now: now) ?? answer
             case let .push(json, agent):
@@ -107,6 +108,8 @@ extension Node {
         }
         let delivered = gateway.push(line: line, to: message.to)
         if delivered { messagesRouted += 1 } else { messagesRefused += 1 }
+        // A stamped message not taken is not acknowledged: its sender's daemon sends it again, or fails it by id.
+        if !delivered && message.stamp != nil { return input(.agentUnreachable(message, origin: origin), now: now) }
         let error = delivered ? nil : "agent \(message.to) is not reading (its queue is full)"
         return perform(origin.outcome(of: message, error: error), now: now)
     }

@@ -50,8 +50,9 @@ extension Node {
                          value: transport.framesDropped)
         try page.counter("kith_frames_filtered_total", help: "Outbound frames an operator fault dropped or delayed.",
                          [([("effect", "drop")], faults.framesFiltered), ([("effect", "delay")], faults.framesDelayed)])
-        try page.counter("kith_agent_messages_total", help: "Agent messages: routed (to a local agent or towards its host) and dropped.",
-                         [([("outcome", "routed")], messagesRouted), ([("outcome", "dropped")], core.router.dropped + messagesRefused)])
+        try page.counter("kith_agent_messages_total", help: "Agent messages: routed (to a local agent or towards its host), dropped, fenced (from a stale sender copy), failed (send_failed).",
+                         [([("outcome", "routed")], messagesRouted), ([("outcome", "dropped")], core.router.dropped + messagesRefused),
+                          ([("outcome", "fenced")], core.router.fenced), ([("outcome", "failed")], core.router.failed)])
         if let http {
             let responses = http.server.statistics.responsesByStatus.sorted { $0.key < $1.key }
             try page.counter("kith_http_responses_total", help: "HTTP responses written by this endpoint, by status code.",

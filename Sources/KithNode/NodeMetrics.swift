@@ -132,7 +132,7 @@ extension Message {
              .pushPull(let from, _, _, _, _), .agents(let from, _, _, _), .agentDigest(let from, _, _, _, _), .checkpoint(let from, _, _, _, _, _),
              .checkpointAck(let from, _, _, _), .relaunchRequest(let from, _, _, _), .tombstones(let from, _):
             from.name
-        case .agentMessage: nil
+        case .agentMessage, .agentAck: nil
         }
     }
 }

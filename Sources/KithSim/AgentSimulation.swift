@@ -634,7 +634,8 @@ public final class AgentSimulation: SimulationLayer, PropertyMonitor {
             }
 
         case let .forward(message, endpoint, _, origin):
-            sim.send(.agentMessage(from: message.from, to: message.to, payload: message.payload), from: i, to: endpoint)
+            sim.send(.agentMessage(from: message.from, to: message.to, payload: message.payload, stamp: message.stamp),
+                     from: i, to: endpoint)
             for outcome in origin.outcome(of: message, error: nil) { perform(outcome, by: i, recordsBefore: recordsBefore) }
 
         case let .push(json, to: agent):

@@ -104,7 +104,7 @@ final class NodeCoreRoutingTests: XCTestCase {
         let m = AgentMessage(from: "s1", to: "b1", payload: [])
         XCTAssertEqual(RouteOrigin.held.outcome(of: m, error: nil), [])
         XCTAssertEqual(RouteOrigin.held.outcome(of: m, error: "full"),
-                       [.push(["event": "send_failed", "to": "b1", "error": "full"], to: "s1")])
+                       [.push(["event": "send_failed", "to": "b1", "reason": "refused", "error": "full"], to: "s1")])
         XCTAssertEqual(RouteOrigin.network.outcome(of: m, error: "full"), [])
     }
 }

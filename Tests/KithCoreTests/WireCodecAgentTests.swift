@@ -202,7 +202,7 @@ final class WireCodecAgentTests: XCTestCase {
 
     func test_encode_agentMessageAndAck_shouldMatchGoldenBytes() {
         XCTAssertEqual(WireCodec.encode(.agentMessage(from: "é", to: "b", payload: [9, 8])),
-                       [1, 9, 2, 0xC3, 0xA9, 1, 0x62, 2, 9, 8])
+                       [1, 9, 2, 0xC3, 0xA9, 1, 0x62, 2, 9, 8, 0])
         XCTAssertEqual(WireCodec.encode(.checkpointAck(from: NodeID(name: "n", uid: 2), agent: "a", generation: 300, seq: 1)),
                        [1, 8, 1, 0x6E, 0, 0, 0, 0, 0, 0, 0, 2, 1, 0x61, 0xAC, 0x02, 1])
         XCTAssertEqual(WireCodec.encode(.relaunchRequest(from: NodeID(name: "", uid: 0), agent: "a", generation: 5, by: "z")),
@@ -349,7 +349,7 @@ final class WireCodecAgentTests: XCTestCase {
     }
 
     func test_decode_unknownMessageTypeAfterAgents_shouldReturnError() {
-        XCTAssertEqual(decodeError([1, 13])?.message, "unknown message type 13")
+        XCTAssertEqual(decodeError([1, 14])?.message, "unknown message type 14")
     }
 
     func test_decode_trailingBytes_shouldReturnError() {

@@ -124,7 +124,7 @@ final class WireCodecTests: XCTestCase {
     }
 
     func test_decode_unknownMessageType_shouldReturnError() {
-        for type: UInt8 in [0, 13, 255] {
+        for type: UInt8 in [0, 14, 255] {
             XCTAssertEqual(decodeError([1, type])?.message, "unknown message type \(type)")
         }
     }

@@ -97,8 +97,9 @@ class AsyncClient:
     async def ping(self) -> None:
         await self.request("ping")
 
-    async def send(self, to: str, payload: Any) -> None:
-        await self.request("send", to=to, payload=payload)
+    async def send(self, to: str, payload: Any) -> Any:
+        """Like `Client.send`: the request's id, named by a later `SendFailed` if it fails."""
+        return (await self.request("send", to=to, payload=payload)).get("id")
 
     async def members(self) -> List[Member]:
         return parse_members(await self.request("members"))

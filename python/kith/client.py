@@ -124,9 +124,13 @@ class Client:
     def ping(self) -> None:
         self.request("ping")
 
-    def send(self, to: str, payload: Any) -> None:
-        """Queues `payload` (any JSON) for agent `to`; refused when it is unknown, stopped or congested."""
-        self.request("send", to=to, payload=payload)
+    def send(self, to: str, payload: Any) -> Any:
+        """Queues `payload` (any JSON) for agent `to`; refused when it is unknown, stopped or congested.
+
+        Returns the request's id: the message is then delivered once, in order, or a
+        `SendFailed` event with this `id` follows.
+        """
+        return self.request("send", to=to, payload=payload).get("id")
 
     def members(self) -> List[Member]:
         return parse_members(self.request("members"))

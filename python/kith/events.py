@@ -67,10 +67,18 @@ class MemberDead(Event):
 
 @dataclass(frozen=True)
 class SendFailed(Event):
-    """A message to `to` could not be delivered (it waited too long, or its buffer was full)."""
+    """A message this agent sent to `to` will not be delivered, and was not.
+
+    `id` is the `send` request's (what `Client.send` returned; None for an
+    operator message), `reason` one of "timeout" (no acknowledgement within
+    10 s), "fenced" (a newer copy of this agent runs), "stopped" or
+    "quarantined" (the receiver), "refused" (an operator message's buffer was full).
+    """
     kind: ClassVar[str] = "send_failed"
     to: str
     error: str
+    id: Any = None
+    reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -98,7 +106,7 @@ class Disconnected(Event):
     final: bool = True
 
 
-# Wire name -> (class, [(wire field, attribute, type)]).
+# Wire name -> (class, [(wire field, attribute, type[, default when absent])]).
 _SHAPES = {
     "message": (Message, [("from", "sender", str), ("payload", "payload", object)]),
     "peer_lost": (PeerLost, [("peer", "peer", str), ("node", "node", str), ("generation", "generation", int),
@@ -108,7 +116,8 @@ _SHAPES = {
     "peer_stopped": (PeerStopped, [("peer", "peer", str)]),
     "member_alive": (MemberAlive, [("member", "member", str), ("state", "state", str)]),
     "member_dead": (MemberDead, [("member", "member", str), ("state", "state", str)]),
-    "send_failed": (SendFailed, [("to", "to", str), ("error", "error", str)]),
+    "send_failed": (SendFailed, [("to", "to", str), ("error", "error", str), ("id", "id", object, None),
+                                 ("reason", "reason", str, "")]),
 }
 
 #: The events an agent can ask for with `subscribe` (peer events reach guardians regardless).
@@ -127,8 +136,10 @@ def parse_event(obj: Dict[str, Any]) -> Event:
         return Unparsed(name=name, raw=obj, problem="unknown event")
     cls, fields = shape
     values = {}
-    for wire, attribute, kind in fields:
+    for wire, attribute, kind, *default in fields:
         if wire not in obj:
+            if default:
+                continue
             return Unparsed(name=name, raw=obj, problem="missing %r" % wire)
         value = obj[wire]
         if kind is int and (isinstance(value, bool) or not isinstance(value, int)):

@@ -38,7 +38,7 @@ class ClientTests(unittest.TestCase):
     def test_everyOperation_sendsItsFields_andParsesItsReply(self):
         client = self.connect()
         client.ping()
-        client.send("b1", {"ping": 1})
+        sent = client.send("b1", {"ping": 1})
         members = client.members()
         agents = client.agents()
         subscribed = client.subscribe(["peer_lost", PeerLost, "member_dead"])
@@ -50,6 +50,7 @@ class ClientTests(unittest.TestCase):
                          ["hello", "ping", "send", "members", "agents", "subscribe", "checkpoint", "relaunch", "report"])
         self.assertEqual(self.daemon.ops("send")[0]["to"], "b1")
         self.assertEqual(self.daemon.ops("send")[0]["payload"], {"ping": 1})
+        self.assertEqual(sent, self.daemon.ops("send")[0]["id"], "send returns the id a send_failed would name")
         self.assertEqual([(m.name, m.state) for m in members], [("n1", "alive"), ("n2", "dead")])
         self.assertEqual(members[0].tags, {"zone": "a"})
         self.assertEqual(members[0].capacity, 16)

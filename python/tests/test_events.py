@@ -22,13 +22,20 @@ class EventParsingTests(unittest.TestCase):
             "peer_stopped": ({"peer": "b"}, ev.PeerStopped(peer="b")),
             "member_alive": ({"member": "n2", "state": "alive"}, ev.MemberAlive(member="n2", state="alive")),
             "member_dead": ({"member": "n2", "state": "left"}, ev.MemberDead(member="n2", state="left")),
-            "send_failed": ({"to": "b", "error": "full"}, ev.SendFailed(to="b", error="full")),
+            "send_failed": ({"to": "b", "error": "no acknowledgement", "id": 7, "reason": "timeout"},
+                            ev.SendFailed(to="b", error="no acknowledgement", id=7, reason="timeout")),
         }
         self.assertEqual(set(cases), set(ev.DAEMON_EVENTS))
         for name, (fields, expected) in cases.items():
             event = ev.parse_event(dict(fields, event=name))
             self.assertEqual(event, expected)
             self.assertEqual(event.kind, name)
+
+    def test_sendFailed_withoutIdOrReason_keepsTheirDefaults(self):
+        # An operator message's failure names no id; an older daemon sent neither field.
+        self.assertEqual(ev.parse_event({"event": "send_failed", "to": "b", "error": "full"}),
+                         ev.SendFailed(to="b", error="full", id=None, reason=""))
+        self.assertIn("not a string", ev.parse_event({"event": "send_failed", "to": "b", "error": "x", "reason": 3}).problem)
 
     def test_messagePayload_mayBeAnyJSON(self):
         for payload in (None, 3, [1, {"a": 2}], {"nested": {"x": True}}):

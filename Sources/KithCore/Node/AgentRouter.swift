@@ -1,4 +1,6 @@
-/// Messages between agents that cannot be delivered now: held in a bounded
+/// Messages between agents on their way: agents' own in the `outbox` until
+/// the receiving daemon acknowledges them, the receiving side's `inbox` that
+/// hands each over once and in order, and the operator's held in a bounded
 /// buffer while the receiver is being relaunched, failed with a clear error
 /// when the wait is too long. Part of `NodeCore`; time is the core's `now`.
 public struct AgentRouter: Sendable {
@@ -14,6 +16,15 @@ public struct AgentRouter: Sendable {
     public private(set) var heldCount = 0
     /// Messages given up on: no room to hold them, or held too long.
     public private(set) var dropped: UInt64 = 0
+    public internal(set) var outbox = Outbox()
+    public internal(set) var inbox = Inbox()
+    /// Messages of stale sender copies dropped here (a newer generation is known).
+    public internal(set) var fenced: UInt64 = 0
+    /// Agents' messages that ended in `send_failed`.
+    public internal(set) var failed: UInt64 = 0
+    /// Sender copies whose fencing was recorded (once each), `name/generation`.
+    var fencingRecorded: Set<String> = []
+    static let fencingRecordedMax = 1024
 
     public static let heldPerAgentMax = 1024
     public static let heldBytesMax = 16 << 20
@@ -78,5 +89,8 @@ public struct AgentRouter: Sendable {
         }
         precondition(bytes == heldBytes, "router counts \(heldBytes) held bytes, holds \(bytes)")
         precondition(heldBytes <= AgentRouter.heldBytesMax, "router holds \(heldBytes) bytes, above \(AgentRouter.heldBytesMax)")
+        precondition(fencingRecorded.count <= AgentRouter.fencingRecordedMax, "router remembers \(fencingRecorded.count) fencings")
+        outbox.assertInvariants()
+        inbox.assertInvariants()
     }
 }

@@ -25,7 +25,7 @@ extension NodeCore {
             guard bytes.count <= WireCodec.maxAgentPayloadBytes else {
                 return fail("payload larger than \(WireCodec.maxAgentPayloadBytes) bytes")
             }
-            route(AgentMessage(from: agent, to: to, payload: bytes), origin: .agent(origin), now: now, into: &out)
+            send(AgentMessage(from: agent, to: to, payload: bytes), origin: origin, now: now, into: &out)
         case "members":
             reply(["ok": true, "members": .array(membership.members.map { memberJSON($0, now: now) })])
         case "agents":

@@ -1,5 +1,5 @@
-/// The agent registry's directives as the node carries them over, routing
-/// of agent messages, and the config agents' start rule.
+/// The agent registry's directives as the node carries them over, and the
+/// config agents' start rule (routing is `NodeCore+Delivery.swift`).
 extension NodeCore {
     mutating func absorb(_ directives: [AgentDirective], now: Instant, into out: inout [NodeDirective]) {
         for directive in directives {
@@ -63,66 +63,6 @@ extension NodeCore {
             ["event": "peer_relaunched", "peer": .string(peer), "node": .string(node), "generation": .int(Int64(generation))]
         case let .peerStopped(peer):
             ["event": "peer_stopped", "peer": .string(peer)]
-        }
-    }
-
-    // MARK: Routing
-
-    /// Routes one agent message to wherever its receiver runs now, or holds
-    /// it while the receiver is being relaunched; `origin` hears refusals.
-    /// False when the core refused it (the shell may still fail a delivery).
-    @discardableResult
-    mutating func route(_ message: AgentMessage, origin: RouteOrigin, now: Instant, into out: inout [NodeDirective]) -> Bool {
-        guard let record = registry.records[message.to] else {
-            out += origin.outcome(of: message, error: "unknown agent \(message.to)")
-            return false
-        }
-        if record.state.isTerminal {
-            out += origin.outcome(of: message, error: "agent \(message.to) is \(record.state.rawValue)")
-            return false
-        }
-        // A quarantined agent neither hears nor speaks; a peer's message to it is an attempt to shield it.
-        if registry.quarantine(of: message.to) != nil || record.state == .quarantined {
-            if message.from != "operator" {
-                out.append(.record(NodeEvent(.warn, "shield_attempt", ["agent": .string(message.to), "by": .string(message.from),
-                                                                       "attempt": "message"])))
-            }
-            out += origin.outcome(of: message, error: "agent \(message.to) is quarantined; message refused")
-            return false
-        }
-        if registry.quarantine(of: message.from) != nil {
-            out += origin.outcome(of: message, error: "agent \(message.from) is quarantined; its messages are refused")
-            return false
-        }
-        if record.state.wantsProcess && record.host == me.name && record.hostUID == me.uid {
-            out.append(.deliver(message, origin: origin))
-            return true
-        } else if record.state.wantsProcess, registry.hostIsLive(record), let host = membership.member(named: record.host) {
-            out.append(.forward(message, to: host.meta.endpoint, host: record.host, origin: origin))
-            return true
-        }
-        return hold(message, origin: origin, now: now, into: &out)
-    }
-
-    @discardableResult
-    mutating func hold(_ message: AgentMessage, origin: RouteOrigin, now: Instant, into out: inout [NodeDirective]) -> Bool {
-        let held = router.hold(from: message.from, to: message.to, payload: message.payload, now: now)
-        out += origin.outcome(of: message, error: held ? nil : "buffer for \(message.to) is full while it is being relaunched")
-        return held
-    }
-
-    /// Re-routes what waited for an agent, and tells its local senders where it runs now.
-    mutating func flushHeld(for agent: String, now: Instant, into out: inout [NodeDirective]) {
-        let messages = router.release(agent)
-        guard !messages.isEmpty, let record = registry.records[agent] else { return }
-        var told: Set<String> = []
-        for held in messages {
-            let routed = route(AgentMessage(from: held.from, to: agent, payload: held.payload), origin: .held,
-                               now: now, into: &out)
-            if routed && told.insert(held.from).inserted {
-                out.append(.push(["event": "peer_relaunched", "peer": .string(agent), "node": .string(record.host),
-                                  "generation": .int(Int64(record.generation))], to: held.from))
-            }
         }
     }
 

@@ -79,6 +79,7 @@ public struct NodeCore: Sendable {
         }
         consider(registry.nextDeadline)
         if !router.held.isEmpty { consider(router.nextExpiry) }
+        consider(router.outbox.nextDeadline)
         if !configAgentsStarted && !settings.configAgents.isEmpty { consider(startedAt + settings.configAgentsDelay) }
         return next
     }
@@ -87,6 +88,7 @@ public struct NodeCore: Sendable {
     public mutating func handle(_ input: NodeInput, now: Instant) -> [NodeDirective] {
         var out: [NodeDirective] = []
         let heldBefore = router.heldCount
+        let armingsBefore = router.outbox.armings
         let configBefore = configAgentsStarted
         switch input {
         case .start:
@@ -111,7 +113,11 @@ public struct NodeCore: Sendable {
             absorb(registry.connected(name, generation: generation, now: now), now: now, into: &out)
             flushHeld(for: name, now: now, into: &out)
         case let .agentUnreachable(message, origin):
-            hold(message, origin: origin, now: now, into: &out)
+            if let stamp = message.stamp {
+                undelivered(message, stamp: stamp, origin: origin, now: now)
+            } else {
+                hold(message, origin: origin, now: now, into: &out)
+            }
         case let .agentRequest(origin, op, request):
             agentRequest(origin, op: op, request: request, now: now, into: &out)
         case let .operatorCommand(command, target, issuer, counter, proof):
@@ -123,7 +129,8 @@ public struct NodeCore: Sendable {
             absorb(membership.leave(now: now), now: now, into: &out)
         }
         if !isStopping { startConfigAgentsIfReady(now: now, into: &out) }
-        deadlineMayHaveMoved = !(Self.onlyRoutes(input) && router.heldCount == heldBefore && configAgentsStarted == configBefore)
+        deadlineMayHaveMoved = !(Self.onlyRoutes(input) && router.heldCount == heldBefore && configAgentsStarted == configBefore
+                                 && (router.outbox.armings == armingsBefore || router.outbox.count == 0))
         if settings.checksInvariants { assertInvariants() }
         return out
     }
@@ -131,7 +138,7 @@ public struct NodeCore: Sendable {
     /// Inputs that touch no timer of membership or the registry: routed messages and read-only requests.
     static func onlyRoutes(_ input: NodeInput) -> Bool {
         switch input {
-        case .receive(.agentMessage): true
+        case .receive(.agentMessage), .receive(.agentAck), .agentUnreachable: true
         case .agentRequest(_, "send", _), .agentRequest(_, "ping", _), .agentRequest(_, "members", _),
              .agentRequest(_, "agents", _), .agentRequest(_, "report", _): true
         default: false
@@ -144,24 +151,28 @@ public struct NodeCore: Sendable {
         switch message {
         case .agents, .agentDigest, .checkpoint, .checkpointAck, .relaunchRequest, .tombstones:
             absorb(registry.receive(message, now: now), now: now, into: &out)
-        case let .agentMessage(from, to, payload):
-            route(AgentMessage(from: from, to: to, payload: payload), origin: .network, now: now, into: &out)
+        case let .agentMessage(from, to, payload, stamp):
+            route(AgentMessage(from: from, to: to, payload: payload, stamp: stamp), origin: .network, now: now, into: &out)
+        case .agentAck(let ack):
+            acknowledged(ack, now: now, into: &out)
         case .ping, .pingReq, .ack, .nack, .pushPull:
             absorb(membership.receive(message, now: now), now: now, into: &out)
         }
     }
 
     /// Every timer: the registry's (restarts, grace periods, anti-entropy), then
-    /// membership's (probes, suspicions, push-pull), then held messages that waited too long.
+    /// membership's (probes, suspicions, push-pull), then held messages that waited too long,
+    /// and agents' messages due to be sent again or given up on.
     mutating func tick(now: Instant, into out: inout [NodeDirective]) {
         guard !isStopping else { return }
         absorb(registry.tick(now: now), now: now, into: &out)
         absorb(membership.tick(now: now), now: now, into: &out)
         let seconds = AgentRouter.holdDuration.nanoseconds / 1_000_000_000
         for (to, message) in router.expire(now: now) {
-            out.append(.push(["event": "send_failed", "to": .string(to),
-                              "error": .string("agent \(to) was not reachable within \(seconds)s")], to: message.from))
+            out.append(.push(Self.sendFailed(to: to, id: nil, reason: "timeout",
+                                             error: "agent \(to) was not reachable within \(seconds)s"), to: message.from))
         }
+        deliveryTick(now: now, into: &out)
     }
 
     /// Carries the membership core's directives over, and moves the agents when the view changed.

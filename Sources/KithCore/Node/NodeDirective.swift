@@ -20,7 +20,8 @@ public enum NodeDirective: Hashable, Sendable {
     /// Fallible: SIGKILL the agent's process as a crash would (restart rules apply).
     case crashAgent(String)
     /// Hand a routed message to the local agent; the shell reports `agentUnreachable`
-    /// when the agent has no session, and tells `origin` how it went.
+    /// when the agent has no session (or, for a stamped message, does not take it),
+    /// and tells `origin` how it went.
     case deliver(AgentMessage, origin: RouteOrigin)
     /// Send a routed message to the node that runs its receiver, unless that link is congested.
     case forward(AgentMessage, to: Endpoint, host: String, origin: RouteOrigin)
@@ -52,11 +53,17 @@ public struct AgentMessage: Hashable, Sendable {
     public var from: String
     public var to: String
     public var payload: [UInt8]
+    /// Its place in the sender's stream (an agent's messages; not the operator's).
+    public var stamp: DeliveryStamp?
+    /// The `send` request's `id`, on the sending daemon only (never on the wire).
+    public var id: JSON?
 
-    public init(from: String, to: String, payload: [UInt8]) {
+    public init(from: String, to: String, payload: [UInt8], stamp: DeliveryStamp? = nil, id: JSON? = nil) {
         self.from = from
         self.to = to
         self.payload = payload
+        self.stamp = stamp
+        self.id = id
     }
 }
 
@@ -77,7 +84,7 @@ public struct AgentOrigin: Hashable, Sendable {
 
 /// Who hears how a routed message fared.
 public enum RouteOrigin: Hashable, Sendable {
-    /// Another node forwarded it: failures are silent.
+    /// Another node forwarded it: failures are silent (its sender's daemon sends again).
     case network
     /// A local agent's `send`: it gets the answer.
     case agent(AgentOrigin)
@@ -85,11 +92,22 @@ public enum RouteOrigin: Hashable, Sendable {
     case operatorCommand
     /// Released from the hold: a failure reaches the sender as `send_failed`.
     case held
+    /// A local agent's message from this node's outbox to a local receiver: the core
+    /// counted it delivered; a failure comes back as `agentUnreachable`.
+    case outbox
+    /// A stamped message forwarded towards its receiver's daemon, which acknowledges
+    /// it; a failure is silent (the sender's daemon sends it again).
+    case relay
 
     /// What the shell does once a `deliver` or `forward` succeeded (`error` nil) or failed.
     public func outcome(of message: AgentMessage, error: String?) -> [NodeDirective] {
         switch self {
         case .network:
+            // The receiving daemon acknowledges what it handed over; a failure comes back as `agentUnreachable`.
+            guard error == nil, let stamp = message.stamp else { return [] }
+            let ack = MessageAck(from: message.from, generation: stamp.generation, to: message.to, seq: stamp.seq, outcome: .delivered)
+            return [.send(.agentAck(ack), to: stamp.replyTo)]
+        case .outbox, .relay:
             return []
         case .agent(let origin):
             return [.replyAgent(origin, error.map { ["ok": false, "error": .string($0)] } ?? ["ok": true])]
@@ -97,7 +115,7 @@ public enum RouteOrigin: Hashable, Sendable {
             return [.answerOperator(error.map { ["ok": false, "error": .string($0)] } ?? ["ok": true])]
         case .held:
             guard let error else { return [] }
-            return [.push(["event": "send_failed", "to": .string(message.to), "error": .string(error)], to: message.from)]
+            return [.push(NodeCore.sendFailed(to: message.to, id: nil, reason: "refused", error: error), to: message.from)]
         }
     }
 }
