@@ -12,6 +12,9 @@ public enum ControlError: Error, CustomStringConvertible, Sendable {
     case unreachable(String, reason: String)
     /// The node did not answer in time (a paused daemon looks like this).
     case timedOut(String)
+    /// A signed command got no answer in time: the node may still obey it
+    /// when it continues, but never after `expiresMs` (wall clock), when it refuses it as expired.
+    case unanswered(String, expiresMs: Int64)
     /// The node answered something that is not one JSON object line.
     case badReply(String, reason: String)
     /// The node answered `{"ok":false,"error":...}`.
@@ -24,6 +27,8 @@ public enum ControlError: Error, CustomStringConvertible, Sendable {
         case .badAddress(let address, let reason): "bad node address \(address): \(reason)"
         case .unreachable(let address, let reason): "cannot reach node at \(address): \(reason)"
         case .timedOut(let address): "node at \(address) did not answer in time"
+        case .unanswered(let address, let expiresMs):
+            "node at \(address): no answer; it will not be obeyed after \(ControlError.clockTime(milliseconds: expiresMs))"
         case .badReply(let address, let reason): "node at \(address) sent a bad reply: \(reason)"
         case .rejected(let address, let message): "node at \(address) refused the request: \(message)"
         case .unsigned(let address, let reason): "cannot sign the request to \(address): \(reason)"
@@ -111,8 +116,18 @@ public struct ControlClient: Sendable {
     /// One exchange: `json` exactly as given, its reply checked.
     ///
     /// A request that timed out may still be obeyed: a paused daemon reads it
-    /// from its socket once it continues.
+    /// from its socket once it continues, but a signed one only until its
+    /// `expires_ms`, which the error then names (`unanswered`).
     private func exchange(_ json: JSON) throws(ControlError) -> JSON {
+        do {
+            return try exchangeOnce(json)
+        } catch .timedOut(let address) {
+            guard let expiresMs = json["expires_ms"]?.intValue, json["auth"] != nil else { throw .timedOut(address) }
+            throw .unanswered(address, expiresMs: expiresMs)
+        }
+    }
+
+    private func exchangeOnce(_ json: JSON) throws(ControlError) -> JSON {
         let deadline = monotonicMilliseconds() + timeoutMilliseconds
         let fd = try connect(deadline: deadline)
         defer { close(fd) }
@@ -228,6 +243,17 @@ public struct ControlClient: Sendable {
 
     private func unreachable(_ code: Int32) -> ControlError {
         .unreachable(address, reason: String(cString: strerror(code)).lowercased())
+    }
+}
+
+extension ControlError {
+    /// `HH:MM:SS` in the local time zone: when an unanswered command stops being obeyed.
+    static func clockTime(milliseconds: Int64) -> String {
+        var seconds = time_t(milliseconds / 1000)
+        var parts = tm()
+        localtime_r(&seconds, &parts)
+        func two(_ value: Int32) -> String { value < 10 ? "0\(value)" : "\(value)" }
+        return "\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec))"
     }
 }
 

@@ -12,8 +12,17 @@ public struct OperatorSigner: Sendable {
     /// The cluster the signed requests are for (`cluster`); nil leaves it to
     /// the caller (`ControlClient` asks the node it talks to).
     public var cluster: String?
-    /// How long a signed request stays valid (`expires_ms`, wall clock).
-    public static let validity: Int64 = 30_000
+    /// How long a signed request stays valid by default (`expires_ms`, wall
+    /// clock): long enough for a slow link, short enough that a command a
+    /// paused node did not answer is not carried out long after kithctl gave up.
+    public static let validity: Int64 = 10_000
+    /// The longest validity a request may ask for (`--valid-for`): one day.
+    public static let validityMax: Int64 = 86_400_000
+    /// How long the requests this signer signs stay valid, in milliseconds.
+    public var validityMilliseconds: Int64 = OperatorSigner.validity {
+        didSet { assert(validityMilliseconds > 0 && validityMilliseconds <= OperatorSigner.validityMax,
+                        "validity must be 1...\(OperatorSigner.validityMax) ms, but was \(validityMilliseconds)") }
+    }
 
     public var publicKeyHex: String { Hex.encode(key.publicKey) }
 
@@ -52,12 +61,12 @@ public struct OperatorSigner: Sendable {
 
     /// The request with `auth` added; the same signed request may go to every node.
     /// Unless the request names them already, it is signed for `cluster` and
-    /// to expire `validity` from now, so a captured request neither works on
+    /// to expire `validityMilliseconds` from now, so a captured request neither works on
     /// another cluster nor later (a paused node refuses it when it wakes).
     public func sign(_ request: JSON, counter: UInt64) -> JSON {
         guard var object = request.objectValue else { return request }
         if object["cluster"] == nil, let cluster { object["cluster"] = .string(cluster) }
-        if object["expires_ms"] == nil { object["expires_ms"] = .int(OperatorSigner.wallMilliseconds + OperatorSigner.validity) }
+        if object["expires_ms"] == nil { object["expires_ms"] = .int(OperatorSigner.wallMilliseconds + validityMilliseconds) }
         var random = SystemRandomNumberGenerator()
         let nonce = Hex.encode((0..<2).flatMap { _ in withUnsafeBytes(of: random.next() as UInt64) { Array($0) } })
         object["auth"] = ["key": .string(publicKeyHex), "counter": .int(Int64(clamping: counter)), "nonce": .string(nonce)]

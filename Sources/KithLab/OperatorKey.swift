@@ -14,6 +14,9 @@ package final class OperatorKey {
     /// nil asks the node kithctl talks to.
     package var cluster: String? = ProcessInfo.processInfo.environment["KITH_CLUSTER"].flatMap { $0.isEmpty ? nil : $0 }
 
+    /// How long signed requests stay valid (global `--valid-for`); nil: `OperatorSigner.validity`.
+    package var validityMilliseconds: Int64?
+
     /// The key at `path`, read when a command first needs it.
     package init(path: String) {
         self.path = path
@@ -43,6 +46,7 @@ package final class OperatorKey {
         do {
             var signer = try OperatorSigner(keyPath: path)
             signer.cluster = cluster
+            if let validityMilliseconds { signer.validityMilliseconds = validityMilliseconds }
             loaded = signer
             return signer
         } catch let error where error.isMissing {

@@ -10,7 +10,7 @@ import KithCrypto
 /// out. The node obeys only trusted keys, only a counter above the last one
 /// it accepted from that key (the counters persist in the data dir so a
 /// restart does not reopen old commands), only a request naming this node's
-/// cluster, and only before its `expires_ms` (wall clock: a coarse bound, 30 s
+/// cluster, and only before its `expires_ms` (wall clock: a coarse bound, 10 s
 /// by default, so a clock skewed further in an experiment needs a longer
 /// validity; replay within it is still judged by the counter).
 struct OperatorAuthority {

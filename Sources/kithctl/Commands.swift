@@ -28,6 +28,10 @@ enum Commands {
             return
         }
         if let cluster = try takeGlobalOption("--cluster", from: &rest) { key.cluster = cluster }
+        if let validFor = try takeGlobalOption("--valid-for", from: &rest) {
+            key.validityMilliseconds = Int64(try Durations.milliseconds(validFor, option: "--valid-for",
+                                                                         in: 1...Int(OperatorSigner.validityMax)))
+        }
         rest += arguments[ownArguments.endIndex...]
         guard let command = rest.first else { throw UsageError("no command given") }
         let tail = Array(rest.dropFirst())

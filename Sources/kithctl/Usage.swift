@@ -194,7 +194,8 @@ let usageText = """
                          where CONFIG is $XDG_CONFIG_HOME/kith or ~/.config/kith.
       --cluster NAME     The cluster signed requests are for (kithd's --cluster). Default:
                          $KITH_CLUSTER, else what the node kithctl talks to reports.
-                         Signed requests expire 30 s after signing.
+      --valid-for DURATION  How long a signed request may be obeyed (default 10s, at most
+                         1 day): a node that did not answer in time refuses it afterwards.
       --dir DIR          Lab directory. Default: $KITH_LAB_DIR, else ./.kith-lab.
       --kithd PATH       The daemon binary. Default: kithd next to kithctl, else on $PATH.
       --kith-agent PATH  The reference agent. Default: kith-agent next to kithctl, else on $PATH.
