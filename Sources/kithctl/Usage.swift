@@ -76,6 +76,14 @@ let usageText = """
                                  CONFIG/known_nodes.json; a changed key fails unless --repin.
                                  The verified head (seq, hash) is kept in CONFIG/verified/KEY.json:
                                  a log that became shorter or different there fails unless --repin.
+      check [--lab DIR | EVENTS.jsonl...] [--json]
+                                 Check invariants over the whole history of every node's verified
+                                 log (a lab's, default the current lab, or saved events files): one
+                                 process per agent at a time, no process after a kill-switch, no
+                                 acknowledged checkpoint or message lost, no dead verdict without a
+                                 fault, every guarded lost agent running again in time. Prints each
+                                 violation with its records; exits 1 on any, or on a log that does
+                                 not verify.
 
     Run a local lab of daemons on 127.0.0.1:
       lab up [--nodes N] [--dir DIR] [--kithd PATH] [--agents K [--policy P] [--kith-agent PATH]] [--insecure]
