@@ -57,6 +57,8 @@ package struct Report {
     package var plan: [ResolvedStep]
     package var runs: [AnalyzedRun]
     package var conditions: [ConditionSummary]
+    /// Each run's history-checker verdict.
+    package var checks: [(run: String, verdict: HistoryVerdict)]
     package var generatedMs: Int64
 
     /// Analyzes `runs`; `generatedMs` (wall-clock ms) only dates the report.
@@ -70,13 +72,14 @@ package struct Report {
         var order: [String] = []
         for run in runs where !order.contains(run.condition) { order.append(run.condition) }
         conditions = order.map { condition in ConditionSummary(condition: condition, runs: analyzed.filter { $0.data.condition == condition }) }
+        checks = Self.checks(runs)
         self.generatedMs = generatedMs
     }
 
     package var json: JSON {
         ["title": .string(title), "generated_ms": .int(generatedMs), "scenario": scenario,
          "plan": .array(plan.map(\.json)), "runs": .array(runs.map(\.json)),
-         "conditions": .array(conditions.map(\.json)),
+         "conditions": .array(conditions.map(\.json)), "check": checkJSON,
          "definitions": .object(Self.definitions.mapValues(JSON.string))]
     }
 
