@@ -68,13 +68,14 @@ package enum HistoryCheck {
         return Loaded(history: .init(events: events), logs: logs)
     }
 
-    /// The event-log public key a node wrote into its first record.
+    /// The event-log public key a node wrote into its log when it started.
     private static func ownKey(dataDir: String) -> String? {
         guard let handle = FileHandle(forReadingAtPath: dataDir + "/" + EventLogVerifier.fileName) else { return nil }
         defer { try? handle.close() }
         let head = (try? handle.read(upToCount: 64 * 1024)) ?? Data()
-        let first = String(decoding: head, as: UTF8.self).split(separator: "\n").first.map(String.init) ?? ""
-        return EventRecord(line: first, node: "")?["node_key"]
+        // The first boot's `started` record states it; a record or two may come before it (containment).
+        return String(decoding: head, as: UTF8.self).split(separator: "\n").dropLast().lazy
+            .compactMap { EventRecord(line: String($0), node: "")?["node_key"] }.first
     }
 
     /// Agent → its guardians whose policy relaunches, as the first node that answers holds the registry.
