@@ -43,19 +43,24 @@ extension HistoryChecker {
         }
     }
 
-    /// Where a process was frozen: its agent frozen by a quarantine, or its host daemon paused (until
-    /// shortly after it wakes). Such a copy cannot act, so a second copy beside it is allowed.
-    func frozenSpans(_ process: Process) -> [(Int64, Int64)] {
-        var spans: [(Int64, Int64)] = []
-        var frozenSince: Int64?
-        for event in history.events where event.node == process.node && event["agent"] == process.agent {
-            if event.event == "agent_frozen" { frozenSince = frozenSince ?? event.ts }
-            if event.event == "agent_thawed", let since = frozenSince { spans.append((since, event.ts)); frozenSince = nil }
+    /// Where each node's copies of each agent were frozen ("node agent" → spans): the agent frozen by a
+    /// quarantine, or its host daemon paused (until shortly after it wakes). Such a copy cannot act, so a
+    /// second copy beside it is allowed.
+    func frozenSpans() -> [String: [(Int64, Int64)]] {
+        var spans: [String: [(Int64, Int64)]] = [:]
+        var frozenSince: [String: Int64] = [:]
+        var paused: [String: [(Int64, Int64)]] = [:]
+        for event in history.events {
+            if event.event == "pause_requested" {
+                paused[event.node, default: []].append((event.ts, event.ts + (event.int("for_ms") ?? 0) + settings.resumeGraceMs))
+            }
+            guard let agent = event["agent"] else { continue }
+            let key = event.node + " " + agent
+            if event.event == "agent_frozen" { frozenSince[key] = frozenSince[key] ?? event.ts }
+            if event.event == "agent_thawed", let since = frozenSince.removeValue(forKey: key) { spans[key, default: []].append((since, event.ts)) }
         }
-        if let since = frozenSince { spans.append((since, .max)) }
-        for pause in analyzer.events("pause_requested") where pause.node == process.node {
-            spans.append((pause.ts, pause.ts + (pause.int("for_ms") ?? 0) + settings.resumeGraceMs))
-        }
+        for (key, since) in frozenSince { spans[key, default: []].append((since, .max)) }
+        for process in processes() { spans[process.node + " " + process.agent, default: []] += paused[process.node] ?? [] }
         return spans
     }
 
@@ -64,10 +69,12 @@ extension HistoryChecker {
         var outcome = HistoryVerdict.RuleOutcome(rule: "one_copy", title: "one process per agent at a time (a frozen one aside)",
                                                  checked: all.count, unit: "processes")
         if all.isEmpty { outcome.notChecked = "no agent_spawned records" }
+        let frozen = frozenSpans()
         for (_, processes) in Dictionary(grouping: all, by: \.agent).sorted(by: { $0.key < $1.key }) {
             for (i, a) in processes.enumerated() {
-                for b in processes[(i + 1)...] {
-                    let shared = Intervals.subtract([(max(a.start, b.start), min(a.end, b.end))], frozenSpans(a) + frozenSpans(b))
+                for b in processes[(i + 1)...] where max(a.start, b.start) < min(a.end, b.end) {
+                    let holes = (frozen[a.node + " " + a.agent] ?? []) + (frozen[b.node + " " + b.agent] ?? [])
+                    let shared = Intervals.subtract([(max(a.start, b.start), min(a.end, b.end))], holes)
                     guard let first = shared.first else { continue }
                     let ms = shared.reduce(Int64(0)) { $0 + $1.1 - $1.0 }
                     outcome.violations.append(.init(
