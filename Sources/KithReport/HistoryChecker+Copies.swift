@@ -64,16 +64,36 @@ extension HistoryChecker {
         return spans
     }
 
+    /// Where two hosts could not hear each other ("A B", names in order → spans): a partition set on either
+    /// toward the other, until it expired or was healed, plus the merge grace. Copies on either side of a
+    /// partition are the split views the design resolves when views merge, so a second copy across it is allowed.
+    func splitSpans() -> [String: [(Int64, Int64)]] {
+        var spans: [String: [(Int64, Int64)]] = [:]
+        let ends = analyzer.events("fault_healed") + analyzer.events("halted")
+        for fault in analyzer.events("fault_set") where fault["effect"] == "drop" {
+            let healed = ends.filter { $0.node == fault.node && $0.ts >= fault.ts }.map(\.ts).min() ?? .max
+            let until = min(fault.ts + (fault.int("for_ms") ?? 0), healed)
+            for peer in (fault.record["peers"]?.arrayValue ?? []).compactMap(\.stringValue) {
+                spans[Self.pair(fault.node, peer), default: []].append((fault.ts, until + settings.splitGraceMs))
+            }
+        }
+        return spans
+    }
+
+    static func pair(_ a: String, _ b: String) -> String { NodeNames.order(a, b) ? a + " " + b : b + " " + a }
+
     func oneCopy() -> HistoryVerdict.RuleOutcome {
         let all = processes()
-        var outcome = HistoryVerdict.RuleOutcome(rule: "one_copy", title: "one process per agent at a time (a frozen one aside)",
+        var outcome = HistoryVerdict.RuleOutcome(rule: "one_copy", title: "one process per agent at a time (a frozen or cut-off one aside)",
                                                  checked: all.count, unit: "processes")
         if all.isEmpty { outcome.notChecked = "no agent_spawned records" }
         let frozen = frozenSpans()
+        let split = splitSpans()
         for (_, processes) in Dictionary(grouping: all, by: \.agent).sorted(by: { $0.key < $1.key }) {
             for (i, a) in processes.enumerated() {
                 for b in processes[(i + 1)...] where max(a.start, b.start) < min(a.end, b.end) {
                     let holes = (frozen[a.node + " " + a.agent] ?? []) + (frozen[b.node + " " + b.agent] ?? [])
+                        + (split[Self.pair(a.node, b.node)] ?? [])
                     let shared = Intervals.subtract([(max(a.start, b.start), min(a.end, b.end))], holes)
                     guard let first = shared.first else { continue }
                     let ms = shared.reduce(Int64(0)) { $0 + $1.1 - $1.0 }

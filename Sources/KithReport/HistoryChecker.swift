@@ -12,6 +12,8 @@ package struct HistoryChecker {
         package var killSwitchGraceMs: Int64 = 2000
         /// A paused host's copies count as frozen until this long after it wakes (it fences them first thing).
         package var resumeGraceMs: Int64 = 1000
+        /// Copies either side of a partition may both run until this long after it ends (the views merge, one stops).
+        package var splitGraceMs: Int64 = 5000
         /// A *dead* verdict may come this long after the fault that explains it ended (suspicion and dissemination).
         package var verdictLagMs: Int64 = 15_000
         /// A lost agent with a live relaunching guardian runs again within this.

@@ -111,15 +111,31 @@ final class HistoryCheckerTests: XCTestCase {
 
     // MARK: A real run
 
-    func test_realRun_partitionDuplicatesAreFlagged_andEveryDeadVerdictIsExplained() throws {
+    func test_realRun_keepsEveryRule_itsPartitionDuplicatesEndingWithinTheMergeGrace() throws {
         let verdict = try verdict(RunFixture.crashMaskPartition)
-        // n1 cut off from n2 and n4 for 4 s: both sides relaunched n2-a1 and n3-a1, then stopped the duplicates.
+        // n1 cut off from n2 and n4 for 4 s from +6.0 s: both sides relaunched n2-a1 and n3-a1; the duplicates
+        // were stopped 0.7 s (n3-a1) and 2.7 s (n2-a1) after the partition expired, within the 5 s merge grace.
+        XCTAssertTrue(verdict.ok, verdict.text)
+        XCTAssertEqual(try rule(verdict, "one_copy").checked, 7)
+        XCTAssertEqual(try rule(verdict, "dead_verdicts").checked, 7)
+        XCTAssertEqual(try rule(verdict, "kill_switch").checked, 1)
+        XCTAssertEqual(try rule(verdict, "relaunch").checked, 3)
+    }
+
+    func test_realRun_withoutItsPartitionRecords_hasTwoCopiesAtOnce_andUnexplainedDeadVerdicts() throws {
+        let verdict = try verdict(RunFixture.crashMaskPartition) { $0.filter { !$0.contains("\"fault_set\"") } }
         XCTAssertEqual(try rule(verdict, "one_copy").violations.map { $0.text.prefix(28) },
                        ["2 processes of n2-a1 at once", "2 processes of n3-a1 at once"])
-        XCTAssertEqual(try rule(verdict, "dead_verdicts").violations.count, 0)
-        XCTAssertEqual(try rule(verdict, "dead_verdicts").checked, 7)
-        XCTAssertEqual(try rule(verdict, "kill_switch").violations.count, 0)
-        XCTAssertEqual(try rule(verdict, "relaunch").violations.count, 0)
+        XCTAssertGreaterThan(try rule(verdict, "dead_verdicts").violations.count, 0)
+    }
+
+    func test_tighterMergeGrace_flagsTheSlowerDuplicateStop() throws {
+        let events = try RunFixture.lines(RunFixture.crashMaskPartition).compactMap { EventRecord(line: $0, node: "?") }
+        var settings = HistoryChecker.Settings()
+        settings.splitGraceMs = 1000
+        let copies = HistoryChecker(.init(events: events), settings: settings).check().rules.first { $0.rule == "one_copy" }
+        // The partition expired at +10.0 s; n3-a1's duplicate was stopped at +10.8 s, n2-a1's only at +12.8 s.
+        XCTAssertEqual(copies?.violations.map { $0.text.prefix(28) }, ["2 processes of n2-a1 at once"])
     }
 
     func test_intervals_subtractHoles() {
