@@ -14,8 +14,9 @@ extension HistoryChecker {
 
     /// agent_spawned until the process is gone: its exit (`agent_exited` or `agent_stopped` with its pid, or
     /// `agent_fenced` of its generation), or its daemon going down or starting again. After an
-    /// `agent_stopping` a later exit record counts when the log has one; otherwise the stop does (today's
-    /// daemons do not record a stopped copy's exit). Unlike the report's figure, which ends at the stop.
+    /// `agent_stopping` a later exit record counts when the log has one before the daemon goes down or
+    /// spawns the agent again; otherwise the stop does (today's daemons do not record a stopped copy's
+    /// exit). The report's duplicates figure always ends at the stop.
     func processes() -> [Process] {
         let byNode = Dictionary(grouping: history.events, by: \.node)
         return analyzer.events("agent_spawned").compactMap { spawn in
@@ -32,7 +33,8 @@ extension HistoryChecker {
                 case "agent_fenced" where mine && event.int("generation") == generation: ending = event
                 case "agent_stopping" where mine && event.int("generation") == generation && stopping == nil: stopping = event
                 case "agent_spawned" where mine: if stopping != nil { ending = stopping }
-                case "kill_requested", "shutdown_requested", "leaving", "started": ending = event
+                // Stopped, then its daemon went: no exit was recorded, so the stop is all the log says.
+                case "kill_requested", "shutdown_requested", "leaving", "started": ending = stopping ?? event
                 default: break
                 }
                 if ending != nil { break }

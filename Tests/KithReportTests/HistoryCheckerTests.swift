@@ -109,6 +109,21 @@ final class HistoryCheckerTests: XCTestCase {
         XCTAssertTrue(verdict.ok)
     }
 
+    func test_copyStopped_thenItsDaemonShutDown_endsAtTheStop_notAtTheShutdown() throws {
+        // n2 stops its copy at +100 (no exit recorded, as today's daemons do), n3 runs the next generation
+        // from +200, n2 shuts down at +5000: one copy at a time.
+        let lines = [
+            #"{"seq":1,"ts_ms":1000,"node":"n2","event":"agent_spawned","agent":"a","generation":1,"pid":7}"#,
+            #"{"seq":2,"ts_ms":1100,"node":"n2","event":"agent_stopping","agent":"a","generation":1,"reason":"duplicate"}"#,
+            #"{"seq":1,"ts_ms":1200,"node":"n3","event":"agent_spawned","agent":"a","generation":2,"pid":8}"#,
+            #"{"seq":3,"ts_ms":6000,"node":"n2","event":"shutdown_requested"}"#,
+        ]
+        let events = lines.compactMap { EventRecord(line: $0, node: "?") }
+        let copies = HistoryChecker(.init(events: events)).check().rules.first { $0.rule == "one_copy" }
+        XCTAssertEqual(copies?.violations.count, 0)
+        XCTAssertEqual(copies?.checked, 2)
+    }
+
     // MARK: A real run
 
     func test_realRun_keepsEveryRule_itsPartitionDuplicatesEndingWithinTheMergeGrace() throws {
