@@ -152,6 +152,17 @@ let usageText = """
                                  timeline.svg and events-RUN.jsonl to DIR (default
                                  ./kith-report-NAME-TIMESTAMP). --dry-run prints the plan, starts nothing.
 
+    Fault campaign:
+      soak --for DURATION [--seed S] [--nodes N] [--agents K] [--report DIR] [--kithd PATH] [--kith-agent PATH]
+                                 Start a lab of N nodes (default 5) with K ring agents per node
+                                 (default 1, policy relaunch), run random faults drawn from seed S
+                                 (default 1) for DURATION (at least 30s): node kill, graceful
+                                 restart and pause, two- and one-way partitions, loss, delay, agent
+                                 kills, kill-switch and revive; heal, then check the whole history
+                                 (as 'check'). Prints the fault count and the verdict; writes
+                                 soak.json, check.txt and events.jsonl to DIR (default
+                                 ./kith-soak-S-TIMESTAMP). Exits 1 on any violation.
+
     Help: kithctl COMMAND --help (or kithctl help COMMAND) shows that command alone;
     kithctl --version.
 
