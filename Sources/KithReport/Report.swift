@@ -60,6 +60,8 @@ package struct Report {
     /// Every condition after the first against the first (the baseline).
     package var comparisons: [ConditionComparison]
     package var provenance: Provenance?
+    /// Each run's history-checker verdict.
+    package var checks: [(run: String, verdict: HistoryVerdict)]
     package var generatedMs: Int64
 
     /// Analyzes `runs`; `generatedMs` (wall-clock ms) only dates the report; `seed` (the scenario's) seeds every
@@ -83,6 +85,7 @@ package struct Report {
                                 condition.figures, seed: seed)
         }
         self.provenance = provenance
+        checks = Self.checks(runs)
         self.generatedMs = generatedMs
     }
 
@@ -101,7 +104,7 @@ package struct Report {
         ["title": .string(title), "generated_ms": .int(generatedMs), "scenario": scenario,
          "plan": .array(plan.map(\.json)), "runs": .array(runs.map(\.json)),
          "conditions": .array(conditions.map(\.json)), "comparisons": .array(comparisons.map(\.json)),
-         "provenance": provenance?.json ?? .null,
+         "provenance": provenance?.json ?? .null, "check": checkJSON,
          "definitions": .object(Self.definitions.mapValues(JSON.string))]
     }
 

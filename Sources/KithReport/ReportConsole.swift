@@ -33,6 +33,7 @@ package enum ReportConsole {
                 lines.append("  \(fault.index) +\(Table.duration(Double(fault.faultTs - run.data.t0)))  \(fault.description): "
                              + (parts.isEmpty ? "–" : parts.joined(separator: "; ")))
             }
+            if let verdict = report.checks.first(where: { $0.run == run.data.id })?.verdict { lines.append("  " + verdict.summary) }
         }
         if report.conditions.count > 1 {
             lines.append("Conditions (median over runs [95% CI]):")

@@ -33,6 +33,7 @@ package enum ReportMarkdown {
         for run in report.detailedRuns {
             out.append(contentsOf: section(run))
         }
+        out.append(contentsOf: report.checkMarkdown)
 
         out.append("## How the figures are computed")
         out.append("")

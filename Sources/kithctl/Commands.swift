@@ -65,6 +65,8 @@ enum Commands {
         case "loss": try FaultCommands.loss(tail, node: node, key: key)
         case "heal": try FaultCommands.heal(tail, node: node, key: key)
         case "events": try EventCommands.run(tail, node: node)
+        case "check": try CheckCommand.run(tail)
+        case "soak": try SoakCommand.run(tail)
         default: throw UsageError("unknown command '\(command)'")
         }
     }

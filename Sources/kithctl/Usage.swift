@@ -97,6 +97,14 @@ let usageText = """
                                  CONFIG/known_nodes.json; a changed key fails unless --repin.
                                  The verified head (seq, hash) is kept in CONFIG/verified/KEY.json:
                                  a log that became shorter or different there fails unless --repin.
+      check [--lab DIR | EVENTS.jsonl...] [--json]
+                                 Check invariants over the whole history of every node's verified
+                                 log (a lab's, default the current lab, or saved events files): one
+                                 process per agent at a time, no process after a kill-switch, no
+                                 acknowledged checkpoint or message lost, no dead verdict without a
+                                 fault, every guarded lost agent running again in time. Prints each
+                                 violation with its records; exits 1 on any, or on a log that does
+                                 not verify.
 
     Run a local lab of daemons on 127.0.0.1:
       lab up [--nodes N] [--dir DIR] [--kithd PATH] [--agents K [--policy P] [--kith-agent PATH]] [--insecure]
@@ -180,6 +188,17 @@ let usageText = """
       report compare A B [--json]
                                  Two report directories side by side: per shared condition, each
                                  figure's median [CI] in A and B and B - A with its bootstrap CI.
+
+    Fault campaign:
+      soak --for DURATION [--seed S] [--nodes N] [--agents K] [--report DIR] [--kithd PATH] [--kith-agent PATH]
+                                 Start a lab of N nodes (default 5) with K ring agents per node
+                                 (default 1, policy relaunch), run random faults drawn from seed S
+                                 (default 1) for DURATION (at least 30s): node kill, graceful
+                                 restart and pause, two- and one-way partitions, loss, delay, agent
+                                 kills, kill-switch and revive; heal, then check the whole history
+                                 (as 'check'). Prints the fault count and the verdict; writes
+                                 soak.json, check.txt and events.jsonl to DIR (default
+                                 ./kith-soak-S-TIMESTAMP). Exits 1 on any violation.
 
     Help: kithctl COMMAND --help (or kithctl help COMMAND) shows that command alone;
     kithctl --version. Completion: completions/kithctl.bash (bash), completions/_kithctl (zsh).
