@@ -78,6 +78,8 @@ final class ScenarioConditionsParsingTests: XCTestCase {
             .contains("'conditions[0].policies' names agent 'n9-a1'"))
         XCTAssertTrue(usageError(Self.scenario(conditions: #""conditions": [{ "name": "a", "agents": [{ "name": "n1-a1", "node": "n1", "command": "x" }] }],"#))
             .contains("'n1-a1' is a ring agent"))
+        XCTAssertTrue(usageError(Self.scenario(conditions: #""conditions": [{ "name": "a", "agents": [{ "name": "h", "node": "n1", "command": "x", "protects": ["zz"] }] }],"#))
+            .contains("h protects 'zz', which the lab does not have"))
         XCTAssertTrue(usageError(Self.scenario(conditions: #""conditions": [{ "name": "a", "seed": 3 }],"#))
             .contains("unknown field 'seed'"))
         XCTAssertTrue(usageError(Self.scenario(conditions: "", repeats: "1001")).contains("'repeats' must be a whole number from 1 to 1000"))
