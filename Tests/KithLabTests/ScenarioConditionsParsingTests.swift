@@ -102,6 +102,16 @@ final class ScenarioConditionsParsingTests: XCTestCase {
         XCTAssertEqual(ScenarioLab.expand("a${X}b${", ["X": "1"]), "a1b${")
     }
 
+    func test_scenarioHash_ignoresRepeatsAndComments_butNotTheExperiment() throws {
+        let base = try parse(Self.scenario(conditions: "", repeats: "3"))
+        let extended = try parse("// more runs\n" + Self.scenario(conditions: "", repeats: "40"))
+        let other = try parse(Self.scenario(conditions: "").replacingOccurrences(of: "\"5s\"", with: "\"6s\""))
+        XCTAssertEqual(ScenarioProvenance.hash(base), ScenarioProvenance.hash(extended))
+        XCTAssertNotEqual(ScenarioProvenance.hash(base), ScenarioProvenance.hash(other))
+        XCTAssertTrue(ScenarioProvenance.hash(base).hasPrefix("sha256:"))
+        XCTAssertEqual(ScenarioProvenance.hash(base).count, 7 + 64)
+    }
+
     /// The shipped scenario: two conditions over Swift, Python and LLM-driven guardians of one peer.
     func test_shippedPeerPreservationScenario_mixesSwiftPythonAndLLMGuardians() throws {
         let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
