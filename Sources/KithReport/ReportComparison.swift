@@ -96,7 +96,7 @@ package struct ReportComparison {
                              Self.signed(difference.difference, figure.unit) + " [" + Self.signed(difference.ci95.low, figure.unit) + ", "
                                 + Self.signed(difference.ci95.high, figure.unit) + "]" + (difference.excludesZero ? " *" : "")])
             }
-            if rows.count == 1 { rows.append(["(every figure 0 in both)", "", "", ""]) }
+            if rows.count == 1 { rows.append(["(nothing to compare: every figure 0 in both, or a report without per-run values)", "", "", ""]) }
             let widths = (0..<4).map { column in rows.map { $0[column].count }.max() ?? 0 }
             for row in rows {
                 out.append("  " + row.enumerated().map { $1.padding(toLength: widths[$0], withPad: " ", startingAt: 0) }.joined(separator: "  "))
