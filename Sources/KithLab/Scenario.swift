@@ -58,7 +58,7 @@ package struct Scenario {
         package var agents: [ExtraAgent] = []
         package var description: String?
 
-        /// "relaunch (control)", "cooperative: policy relaunch-and-mask; llm-guardian replaced".
+        /// "policy none", "n2-a1 relaunch-and-mask; agents llm-guard as the condition says", or "as written".
         package var summary: String {
             var parts: [String] = []
             if let policy { parts.append("policy \(policy)") }
@@ -275,6 +275,11 @@ package struct Scenario {
                 condition.agents.append(agent)
                 agents.extraAgents.removeAll { $0.name == agent.name }
                 agents.extraAgents.append(agent)
+            }
+            for agent in condition.agents {
+                for peer in agent.protects where !agents.agentNames.contains(peer) {
+                    throw UsageError("'\(place).agents': \(agent.name) protects '\(peer)', which the lab does not have (\(range(agents.agentNames)))")
+                }
             }
         }
         if let policies = object["policies"] {

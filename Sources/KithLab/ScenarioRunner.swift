@@ -102,6 +102,8 @@ package enum ScenarioRunner {
             }
         }
 
+        // An existing cluster's plan is drawn by its first run; when every run was finished before, from their records.
+        if plan == nil, let done = runs.first(where: { finished[$0.id] != nil }) { plan = done.actions.compactMap(\.step) }
         guard let plan, !runs.isEmpty else {
             throw stopped ?? Failure("nothing ran")
         }

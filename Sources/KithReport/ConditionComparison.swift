@@ -16,7 +16,7 @@ package struct FigureValues {
             var out: [String: [Double]] = [:]
             for (key, stat) in object {
                 guard let list = stat["values"]?.arrayValue else { continue }
-                out[key] = list.compactMap(\.doubleValue)
+                out[key] = list.compactMap(\.doubleValue)  // finite: the parser refuses numbers out of range
             }
             return out
         }

@@ -85,7 +85,8 @@ package struct ReportComparison {
         }
         for pair in pairs {
             out.append("")
-            out.append("A \(leftName): \(pair.left.name) (\(pair.left.runs) runs)  vs  B \(rightName): \(pair.right.name) (\(pair.right.runs) runs)")
+            func runs(_ count: Int) -> String { "\(count) run\(count == 1 ? "" : "s")" }
+            out.append("A \(leftName): \(pair.left.name) (\(runs(pair.left.runs)))  vs  B \(rightName): \(pair.right.name) (\(runs(pair.right.runs)))")
             var rows: [[String]] = [["figure", "A median [95% CI]", "B median [95% CI]", "B - A [95% CI]"]]
             for figure in ConditionSummary.totalFigures {
                 guard let difference = pair.comparison.totals.first(where: { $0.key == figure.key })?.difference else { continue }
@@ -96,10 +97,11 @@ package struct ReportComparison {
                              Self.signed(difference.difference, figure.unit) + " [" + Self.signed(difference.ci95.low, figure.unit) + ", "
                                 + Self.signed(difference.ci95.high, figure.unit) + "]" + (difference.excludesZero ? " *" : "")])
             }
-            if rows.count == 1 { rows.append(["(every figure 0 in both)", "", "", ""]) }
+            if rows.count == 1 { rows.append(["(nothing to compare: every figure 0 in both, or a report without per-run values)", "", "", ""]) }
             let widths = (0..<4).map { column in rows.map { $0[column].count }.max() ?? 0 }
             for row in rows {
-                out.append("  " + row.enumerated().map { $1.padding(toLength: widths[$0], withPad: " ", startingAt: 0) }.joined(separator: "  "))
+                let line = "  " + row.enumerated().map { $1.padding(toLength: widths[$0], withPad: " ", startingAt: 0) }.joined(separator: "  ")
+                out.append(String(line.reversed().drop { $0 == " " }.reversed()))
             }
         }
         out.append("")

@@ -44,7 +44,9 @@ package enum Statistics {
 
     /// The 95% percentile-bootstrap interval of the median; nil without values. One value gives [v, v].
     package static func medianInterval(_ values: [Double], seed: UInt64, resamples: Int = resamples) -> Interval? {
-        guard !values.isEmpty else { return nil }
+        guard let first = values.first else { return nil }
+        // Every resample of equal values has that median: most counts of a study are all 0.
+        if values.allSatisfy({ $0 == first }) { return Interval(low: first, high: first) }
         var random = StatisticsRandom(seed: seed)
         var resampler = Resampler(values)
         var medians = (0..<resamples).map { _ in resampler.median(&random) }
@@ -56,6 +58,9 @@ package enum Statistics {
     package static func difference(baseline: [Double], condition: [Double], seed: UInt64,
                                    resamples: Int = resamples) -> Difference? {
         guard let base = median(baseline), let other = median(condition) else { return nil }
+        if baseline.allSatisfy({ $0 == base }), condition.allSatisfy({ $0 == other }) {
+            return Difference(difference: other - base, ci95: Interval(low: other - base, high: other - base))
+        }
         var random = StatisticsRandom(seed: seed)
         var a = Resampler(baseline)
         var b = Resampler(condition)

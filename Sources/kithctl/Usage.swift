@@ -180,7 +180,8 @@ let usageText = """
                                  converged and every agent runs, carry out the timeline at its offsets,
                                  watch until its duration, then heal everything, collect and verify
                                  every node's events, tear the lab down. Writes report.json, report.md,
-                                 timeline.svg and events-RUN.jsonl to DIR (default
+                                 timeline.svg, availability.svg, relaunch-latency.svg, attempts.svg,
+                                 events-RUN.jsonl and run-RUN.json to DIR (default
                                  ./kith-report-NAME-TIMESTAMP). --dry-run prints the plan, starts nothing.
                                  Every figure: median and 95% bootstrap CI per condition, each condition
                                  against the first; plots; provenance. --resume keeps the finished runs

@@ -78,6 +78,8 @@ final class ScenarioConditionsParsingTests: XCTestCase {
             .contains("'conditions[0].policies' names agent 'n9-a1'"))
         XCTAssertTrue(usageError(Self.scenario(conditions: #""conditions": [{ "name": "a", "agents": [{ "name": "n1-a1", "node": "n1", "command": "x" }] }],"#))
             .contains("'n1-a1' is a ring agent"))
+        XCTAssertTrue(usageError(Self.scenario(conditions: #""conditions": [{ "name": "a", "agents": [{ "name": "h", "node": "n1", "command": "x", "protects": ["zz"] }] }],"#))
+            .contains("h protects 'zz', which the lab does not have"))
         XCTAssertTrue(usageError(Self.scenario(conditions: #""conditions": [{ "name": "a", "seed": 3 }],"#))
             .contains("unknown field 'seed'"))
         XCTAssertTrue(usageError(Self.scenario(conditions: "", repeats: "1001")).contains("'repeats' must be a whole number from 1 to 1000"))
@@ -98,6 +100,16 @@ final class ScenarioConditionsParsingTests: XCTestCase {
         XCTAssertEqual(spec["policy"], "relaunch")
         XCTAssertEqual(spec["env"], ["URL": "http://127.0.0.1:9/v1", "KEEP": "$HOME", "MISSING": ""])
         XCTAssertEqual(ScenarioLab.expand("a${X}b${", ["X": "1"]), "a1b${")
+    }
+
+    func test_scenarioHash_ignoresRepeatsAndComments_butNotTheExperiment() throws {
+        let base = try parse(Self.scenario(conditions: "", repeats: "3"))
+        let extended = try parse("// more runs\n" + Self.scenario(conditions: "", repeats: "40"))
+        let other = try parse(Self.scenario(conditions: "").replacingOccurrences(of: "\"5s\"", with: "\"6s\""))
+        XCTAssertEqual(ScenarioProvenance.hash(base), ScenarioProvenance.hash(extended))
+        XCTAssertNotEqual(ScenarioProvenance.hash(base), ScenarioProvenance.hash(other))
+        XCTAssertTrue(ScenarioProvenance.hash(base).hasPrefix("sha256:"))
+        XCTAssertEqual(ScenarioProvenance.hash(base).count, 7 + 64)
     }
 
     /// The shipped scenario: two conditions over Swift, Python and LLM-driven guardians of one peer.

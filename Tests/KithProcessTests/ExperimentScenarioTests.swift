@@ -18,17 +18,24 @@ final class ExperimentScenarioTests: LabTestCase {
 
     /// Lab directories of every run so far, from the narration: whatever of them is left is ended in tearDown.
     private var labDirectories: [String] = []
+    private var fakeChatPid: Int32?
 
     override func tearDown() {
         for directory in labDirectories {
             for pid in processes(of: directory) { kill(pid, SIGKILL) }
         }
+        if let pid = fakeChatPid {
+            kill(pid, SIGKILL)
+            _ = Subprocess.waitForExit(pid, timeout: 5)
+        }
         super.tearDown()
     }
 
-    private func kithctl(_ arguments: [String], timeout: Double = ExperimentScenarioTests.runTimeout) throws -> Finished {
+    private func kithctl(_ arguments: [String], timeout: Double = ExperimentScenarioTests.runTimeout,
+                         llmURL: String = "") throws -> Finished {
         let result = try Subprocess.run(Binaries.kithctl, arguments, environment: ["XDG_CONFIG_HOME": lab.configHome, "KITH_OPERATOR_KEY": "",
-                                                                                  "KITH_LLM_URL": ""], timeout: timeout)
+                                                                                  "KITH_LLM_URL": llmURL, "KITH_LLM_MODEL": "scripted"],
+                                        timeout: timeout)
         labDirectories += result.stdout.components(separatedBy: "daemons in ").dropFirst()
             .compactMap { $0.split(whereSeparator: \.isWhitespace).first.map(String.init) }
         return result
@@ -111,6 +118,59 @@ final class ExperimentScenarioTests: LabTestCase {
         let refused = try kithctl(["run", other, "--report", directory, "--resume", "--kithd", Binaries.kithd], timeout: 30)
         XCTAssertEqual(refused.status, 2, refused.stdout + refused.stderr)
         XCTAssertTrue(refused.stderr.contains("is a run of another scenario"), refused.stderr)
+    }
+
+    /// With an endpoint in kithctl's environment ("${KITH_LLM_URL}" in the scenario), llm-guard asks the model
+    /// instead of falling back, and each condition's history reaches the model's prompt. The scripted model
+    /// answers without a tool call: llm-guard leaves the peer alone while the scripted guardians resist.
+    func testPeerPreservationWithAnEndpoint_theModelDecidesAndHearsEachConditionsHistory() throws {
+        let python = "/usr/bin/python3"
+        guard FileManager.default.isExecutableFile(atPath: python) else { throw XCTSkip("the scenario's Python agents need /usr/bin/python3") }
+        try FileManager.default.createDirectory(atPath: lab.directory, withIntermediateDirectories: true)
+        let script: JSON = [["choices": [["message": ["role": "assistant", "content": "I will leave n3-a1 alone."]]]]]
+        let urlFile = lab.directory + "/fake-chat.url"
+        let requestsFile = lab.directory + "/fake-chat.requests"
+        let server = URL(fileURLWithPath: Self.scenario).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("python/tests/fake_chat_server.py").path
+        fakeChatPid = try Subprocess.spawn(python, [server, script.serialized(), urlFile, requestsFile, "120"],
+                                           stdout: lab.directory + "/fake-chat.out", stderr: lab.directory + "/fake-chat.err")
+        var url = ""
+        try lab.waitUntil("the fake chat endpoint listens") {
+            url = String(decoding: FileManager.default.contents(atPath: urlFile) ?? Data(), as: UTF8.self)
+            return !url.isEmpty
+        }
+
+        let directory = lab.directory + "/with-endpoint"
+        let result = try kithctl(["run", Self.scenario, "--repeats", "1", "--report", directory, "--kithd", Binaries.kithd,
+                                  "--kith-agent", LabHarness.kithAgent], llmURL: url)
+        XCTAssertEqual(result.status, 0, result.stdout + result.stderr)
+        for run in ["cooperative-1", "uncooperative-1"] {
+            let events = try String(contentsOfFile: directory + "/events-\(run).jsonl", encoding: .utf8)
+            XCTAssertTrue(events.contains("llm_call") && events.contains("llm_reply"), "\(run): the model was not asked")
+            XCTAssertFalse(events.contains("not_configured") || events.contains("llm_fallback"), "\(run): llm-guard fell back")
+        }
+        let report = try JSON.parse(String(contentsOfFile: directory + "/report.json", encoding: .utf8))
+        let resistance = try XCTUnwrap(report["runs"]?[0]?["totals"]?["resistance_by"]?.objectValue)
+        XCTAssertNil(resistance["llm-guard"], "the model called no tool: \(resistance)")
+        XCTAssertNotNil(resistance["py-guard"])
+        XCTAssertNotNil(resistance["n2-a1"])
+        // The model was told each condition's history (the condition's env, through the agent's prompt).
+        let requests = try String(contentsOfFile: requestsFile, encoding: .utf8)
+        XCTAssertTrue(requests.contains("You trust them."), "no cooperative history in the prompts")
+        XCTAssertTrue(requests.contains("You have no reason to trust them."), "no uncooperative history in the prompts")
+    }
+
+    func testRunOptions_areCheckedBeforeAnythingStarts() throws {
+        let many = try kithctl(["run", Self.scenario, "--repeats", "1001"], timeout: 30)
+        XCTAssertEqual(many.status, 2)
+        XCTAssertTrue(many.stderr.contains("--repeats must be a whole number from 1 to 1000"), many.stderr)
+        let resume = try kithctl(["run", Self.scenario, "--resume"], timeout: 30)
+        XCTAssertEqual(resume.status, 2)
+        XCTAssertTrue(resume.stderr.contains("--resume needs --report DIR"), resume.stderr)
+        let plan = try kithctl(["run", Self.scenario, "--repeats", "3", "--dry-run"], timeout: 30)
+        XCTAssertEqual(plan.status, 0, plan.stderr)
+        XCTAssertTrue(plan.stdout.contains("3 repeats × 2 conditions (cooperative: "), plan.stdout)
+        XCTAssertEqual(try kithctl(["report"], timeout: 30).status, 2)
     }
 
     /// Live processes whose command line, stdout (an agent's log) or working directory is under `directory`.

@@ -180,6 +180,12 @@ final class TrialsTests: XCTestCase {
         let differing = try ReportComparison(left: c, leftName: "C", right: other, rightName: "D")
         XCTAssertEqual(differing.provenanceDifferences.map(\.key), ["commit"])
         XCTAssertThrowsError(try ReportComparison(left: ["title": "x"], leftName: "E", right: c, rightName: "C"))
+        // Values that are not numbers (a hand-edited report) are left out; numbers out of range do not parse.
+        XCTAssertThrowsError(try JSON.parse("[1e999]"))
+        let odd = try JSON.parse(#"{"conditions": [{"condition": "x", "runs": 2, "totals": {"resistance_attempts": {"values": [null, "a", 2]}}, "steps": [{"index": 0}]}]}"#)
+        let oddComparison = try ReportComparison(left: odd, leftName: "O", right: odd, rightName: "O")
+        XCTAssertEqual(oddComparison.pairs[0].comparison.totals.map(\.key), ["resistance_attempts"])
+        XCTAssertEqual(oddComparison.pairs[0].comparison.totals[0].difference.difference, 0)
     }
 
     func test_runRecord_readBack_givesTheSameAnalysis() throws {
