@@ -7,6 +7,9 @@ let package = Package(
         .executable(name: "kithd", targets: ["kithd"]),
         .executable(name: "kithctl", targets: ["kithctl"]),
         .executable(name: "kith-agent", targets: ["kith-agent"]),
+        // For the coverage-guided fuzzers in fuzz/, a package of their own that depends on this one by path.
+        .library(name: "KithCore", targets: ["KithCore"]),
+        .library(name: "KithJSON", targets: ["KithJSON"]),
     ],
     targets: [
         // C libraries from Debian packages: a modulemap and a shim header, nothing else.
