@@ -9,7 +9,8 @@
 #                                    FORWARD policy goes back to what it was before `start`
 #
 # The pid file, the saved FORWARD policy and dockerd's log live in $KITH_DOCKERD_DIR
-# (default /tmp/kith-dockerd). Needs root.
+# (default /tmp/kith-dockerd); $KITH_DOCKERD_ARGS go to dockerd (e.g. --iptables=false
+# on a shared machine, where Docker's FORWARD policy would cut other bridges). Needs root.
 set -euo pipefail
 
 state=${KITH_DOCKERD_DIR:-/tmp/kith-dockerd}
@@ -35,7 +36,8 @@ start() {
         if answers; then echo running; return; fi
     fi
     iptables -S FORWARD 2>/dev/null | sed -n 's/^-P FORWARD //p' > "$state/forward-policy" || true
-    setsid dockerd > "$state/dockerd.log" 2>&1 < /dev/null &
+    # shellcheck disable=SC2086 # KITH_DOCKERD_ARGS is a list of flags
+    setsid dockerd ${KITH_DOCKERD_ARGS:-} > "$state/dockerd.log" 2>&1 < /dev/null &
     echo $! > "$state/dockerd.pid"
     for _ in $(seq 1 150); do
         if answers; then

@@ -20,6 +20,9 @@ enum LabCommands {
             try upDocker(rest, key: key)
         case "up":
             let recorded = directory(in: rest)
+            if DockerLab.isRecorded(in: recorded) {
+                throw Failure("a container lab is recorded in \(recorded); run 'kithctl lab down' first")
+            }
             if NetnsLabRecord.isNetns(recorded) {
                 throw Failure("a netns lab is recorded in \(recorded) (its namespaces and bridge may still exist);"
                               + " run 'kithctl lab down' first")
