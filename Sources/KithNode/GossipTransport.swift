@@ -6,7 +6,7 @@ import KithUV
 ///
 /// One outbound connection per peer endpoint, opened on first use and
 /// reopened with capped exponential backoff; inbound connections are only
-/// read. A frame that fails to decode closes its connection and is counted:
+/// read (but for a hello). A frame that fails to decode closes its connection and is counted:
 /// garbage never reaches the core. When a connection to a peer ends, the
 /// transport dials it once at once: a refusal means no process listens
 /// there any more, which the core takes as hard evidence (`onRefused`).
@@ -14,7 +14,9 @@ import KithUV
 /// With cluster keys every connection starts with a hello from each end and
 /// its frames are sealed in a `FrameSession`, so no frame is accepted twice
 /// or on another connection; frames wait for the acceptor's hello. Refusals
-/// are counted and recorded, a few per interval (`RefusalRecorder`). A frame
+/// are counted and recorded, a few per interval (`RefusalRecorder`). What
+/// is sent to one peer within a lane's batch window leaves as one frame
+/// (`FrameBatch`), so bursts pay the per-frame header and MAC once. A frame
 /// that authenticates but is of a version or type this node does not speak
 /// (a newer peer) is skipped and counted: the connection stays up.
 final class GossipTransport {
@@ -26,6 +28,9 @@ final class GossipTransport {
     private let inboundPool: ConnectionPool
     /// Forgets peers nobody has sent to for `peerIdleDeadline`.
     private let pruner: Timer
+    /// Write, a lane's `batchWindowMs` after a send, what was queued for each peer meanwhile, in batches.
+    private let flushers: [Lane: Timer]
+    private var unflushed: [Lane: [Peer]] = [:]
 
     var onMessage: ((Message) -> Void)?
     var onRefused: ((Endpoint) -> Void)?
@@ -67,6 +72,8 @@ final class GossipTransport {
     static let backoffMaxMs: UInt64 = 5000
     /// Agent-lane frames held while its connection opens: a burst of one agent window.
     static let pendingAgentFramesMax = 4096
+    /// See `Lane.batchWindowMs`.
+    static let agentBatchWindowMs: UInt64 = 5
     /// Inbound connections at once: a 64-node lab holds 2 × 63 (two lanes per peer); 512 leaves room for
     /// reconnections and stays well inside the default 1024 file descriptors.
     static let inboundConnectionsMax = 512
@@ -101,6 +108,11 @@ final class GossipTransport {
         /// Frames held while a connection opens: membership is lossy by design
         /// (SWIM tolerates loss); agent traffic arrives in bursts of a window.
         var pendingFramesMax: Int { self == .membership ? GossipTransport.pendingFramesMax : GossipTransport.pendingAgentFramesMax }
+
+        /// How long a send waits for others to the same peer to share its frame. Probes leave at
+        /// the end of the loop turn that made them; agent traffic waits a little longer, which
+        /// batches an agent's checkpoint with its pings and the replies to a peer's burst.
+        var batchWindowMs: UInt64 { self == .membership ? 0 : GossipTransport.agentBatchWindowMs }
     }
 
     private struct PeerKey: Hashable {
@@ -116,8 +128,17 @@ final class GossipTransport {
     private final class Peer: Link {
         var connection: TCPConnection?
         var connecting = false
-        /// Encoded payloads waiting for the connection or its hello; sealed as they are written.
+        /// Encoded payloads waiting for the connection, its hello or the end of this loop turn;
+        /// batched and sealed as they are written.
         var pending: [[UInt8]] = []
+        /// What `pending` adds to batches, so a burst is written once it fills one.
+        var pendingBytes = 0
+        var awaitingFlush = false
+
+        func queue(_ payload: [UInt8]) {
+            pending.append(payload)
+            pendingBytes += FrameBatch.cost(of: payload)
+        }
         var connectedAtMs: UInt64 = 0
         var backoffMs: UInt64 = 0
         var retryAtMs: UInt64 = 0
@@ -136,6 +157,7 @@ final class GossipTransport {
         self.logger = logger
         inboundPool = ConnectionPool(loop: loop, limits: GossipTransport.inboundLimits)
         pruner = Timer(loop: loop)
+        flushers = [.membership: Timer(loop: loop), .agents: Timer(loop: loop)]
         refusals = RefusalRecorder(loop: loop, logger: logger)
         inboundPool.onShed = { [logger] connection, shed in
             logger.debug("inbound_shed", ["peer": .string(connection.peerAddress), "why": .string("\(shed)")])
@@ -164,15 +186,20 @@ final class GossipTransport {
                 guard loop.nowMilliseconds < peer.connectedAtMs + GossipTransport.handshakeTimeoutMs else {
                     return abandonHandshake(key, peer, connection)
                 }
-                if peer.pending.count < key.lane.pendingFramesMax { peer.pending.append(payload) } else { framesDropped += 1 }
+                if peer.pending.count < key.lane.pendingFramesMax { peer.queue(payload) } else { framesDropped += 1 }
                 return
             }
-            write(payload, to: peer, on: connection)
+            peer.queue(payload)
+            if peer.pendingBytes >= FrameBatch.bytesMax || peer.pending.count >= key.lane.pendingFramesMax {
+                flushPending(peer, on: connection)
+            } else {
+                scheduleFlush(peer, key.lane)
+            }
             return
         }
         guard peer.pending.count < key.lane.pendingFramesMax else { framesDropped += 1; return }
         if !peer.connecting && loop.nowMilliseconds < peer.retryAtMs { framesDropped += 1; return }
-        peer.pending.append(payload)
+        peer.queue(payload)
         dial(key, peer)
     }
 
@@ -220,6 +247,7 @@ final class GossipTransport {
 
     func close() {
         pruner.close()
+        for flusher in flushers.values { flusher.close() }
         refusals.close()
         inboundPool.close()
         listener?.close()
@@ -241,17 +269,57 @@ final class GossipTransport {
         inbound = [:]
     }
 
-    /// Seals (with keys) and writes one payload on an established connection.
-    private func write(_ payload: [UInt8], to peer: Peer, on connection: TCPConnection) {
-        guard let frame = keyring.seal(payload, in: &peer.session) else {
+    private func scheduleFlush(_ peer: Peer, _ lane: Lane) {
+        guard !peer.awaitingFlush else { return }
+        peer.awaitingFlush = true
+        unflushed[lane, default: []].append(peer)
+        guard unflushed[lane]?.count == 1 else { return }
+        flushers[lane]?.start(afterMilliseconds: lane.batchWindowMs) { [weak self] in self?.flushUnflushed(lane) }
+    }
+
+    private func flushUnflushed(_ lane: Lane) {
+        let due = unflushed[lane] ?? []
+        unflushed[lane] = nil
+        for peer in due {
+            peer.awaitingFlush = false
+            if let connection = peer.connection, connection.isOpen, peer.session?.isEstablished != false {
+                flushPending(peer, on: connection)
+            }
+        }
+    }
+
+    /// Writes what waits for `peer`, in batches of at most `FrameBatch.bytesMax`.
+    private func flushPending(_ peer: Peer, on connection: TCPConnection) {
+        let pending = peer.pending
+        peer.pending = []
+        peer.pendingBytes = 0
+        var batch: [[UInt8]] = []
+        var batchBytes = 0
+        for payload in pending {
+            let cost = FrameBatch.cost(of: payload)
+            if !batch.isEmpty, batchBytes + cost > FrameBatch.bytesMax {
+                write(batch, to: peer, on: connection)
+                batch = []
+                batchBytes = 0
+            }
+            batch.append(payload)
+            batchBytes += cost
+        }
+        if !batch.isEmpty { write(batch, to: peer, on: connection) }
+    }
+
+    /// Seals (with keys) and writes one batch on an established connection.
+    private func write(_ batch: [[UInt8]], to peer: Peer, on connection: TCPConnection) {
+        guard peer.connection === connection else { framesDropped += UInt64(batch.count); return }
+        guard let frame = keyring.seal(FrameBatch.encode(batch), in: &peer.session) else {
             // The session's counter reached its top (or no session under keys): a new connection takes over.
-            framesDropped += 1
+            framesDropped += UInt64(batch.count)
             peer.connection = nil
             peer.session = nil
             connection.close()
             return
         }
-        if connection.send(frame) { bytesSent += UInt64(frame.count + 4) } else { framesDropped += 1 }
+        if connection.send(frame) { bytesSent += UInt64(frame.count + 4) } else { framesDropped += UInt64(batch.count) }
     }
 
     /// The acceptor never said hello: treat the connection as a failed dial, so frames stop piling up.
@@ -266,6 +334,7 @@ final class GossipTransport {
     private func failed(_ peer: Peer) {
         framesDropped += UInt64(peer.pending.count)
         peer.pending = []
+        peer.pendingBytes = 0
         peer.backoffMs = min(GossipTransport.backoffMaxMs, max(GossipTransport.backoffMinMs, peer.backoffMs * 2))
         peer.retryAtMs = loop.nowMilliseconds + peer.backoffMs
     }
@@ -317,12 +386,6 @@ final class GossipTransport {
         }
     }
 
-    private func flushPending(_ peer: Peer, on connection: TCPConnection) {
-        let pending = peer.pending
-        peer.pending = []
-        for payload in pending where peer.connection === connection { write(payload, to: peer, on: connection) }
-    }
-
     /// A connection to a peer ended: dial once at once to tell a dead
     /// process (refused) from a dropped connection.
     private func lost(_ key: PeerKey, _ peer: Peer, _ reason: CloseReason) {
@@ -364,12 +427,25 @@ final class GossipTransport {
 
     private func received(_ frame: [UInt8], from connection: TCPConnection, link: Link, entry: Inbound?) {
         bytesReceived += UInt64(frame.count + 4)
-        guard let payload = open(frame, from: connection, link: link) else { return }
+        guard let opened = open(frame, from: connection, link: link) else { return }
+        guard let payloads = FrameBatch.split(opened) else {
+            framesRejected += 1
+            refusals.record(.warn, "frame_rejected", ["peer": .string(connection.peerAddress), "error": "malformed batch"])
+            connection.close()
+            return
+        }
+        for payload in payloads {
+            guard deliver(payload, from: connection, entry: entry) else { return }
+        }
+    }
+
+    /// Decodes one payload and hands it on; false when it was malformed and the connection is closed.
+    private func deliver(_ payload: ArraySlice<UInt8>, from connection: TCPConnection, entry: Inbound?) -> Bool {
         guard WireCodec.speaks(payload) else {
             framesUnknown += 1
             let header = payload.prefix(2).map { String($0) }.joined(separator: ",")
             refusals.record(.warn, "frame_unknown", ["peer": .string(connection.peerAddress), "version_type": .string(header)])
-            return
+            return true
         }
         let message: Message
         do {
@@ -378,7 +454,7 @@ final class GossipTransport {
             framesRejected += 1
             refusals.record(.warn, "frame_rejected", ["peer": .string(connection.peerAddress), "error": .string(error.message)])
             connection.close()
-            return
+            return false
         }
         if entry != nil { inboundPool.noteValid(connection) }
         if let entry, entry.endpoint == nil { entry.endpoint = message.replyEndpoint }
@@ -389,6 +465,7 @@ final class GossipTransport {
             }
         }
         onMessage?(message)
+        return true
     }
 
     /// The payload of a frame that authenticates and is fresh, or nil (counted, recorded, the

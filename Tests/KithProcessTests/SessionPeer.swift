@@ -163,14 +163,22 @@ final class SessionPeer {
                 inbound[index].buffer += chunk.prefix(n)
                 while let frame = SessionPeer.takeFrame(&inbound[index].buffer) {
                     let key = self.key
-                    if case .success(.payload(let payload)) = inbound[index].session.open(frame, key: { $0 == key.id ? key : nil }),
-                       let message = try? WireCodec.decode(payload) {
-                        received.append(message)
+                    if case .success(.payload(let payload)) = inbound[index].session.open(frame, key: { $0 == key.id ? key : nil }) {
+                        received += SessionPeer.unbatch(payload).compactMap { try? WireCodec.decode($0) }
                     }
                 }
             }
         }
         return condition(received)
+    }
+
+    /// The payloads of a frame: a batch (`[0xAC]` then length-prefixed payloads) or one payload.
+    static func unbatch(_ frame: ArraySlice<UInt8>) -> [[UInt8]] {
+        guard frame.first == 0xAC else { return [Array(frame)] }
+        var r = ByteReader(frame.dropFirst())
+        var payloads: [[UInt8]] = []
+        while !r.isAtEnd, let payload = try? r.bytes(maxBytes: WireCodec.maxFrameBytes) { payloads.append(payload) }
+        return payloads
     }
 
     /// The acks received for probe `seq`.
