@@ -62,6 +62,7 @@ extension Membership {
         case .suspect, .dead:
             // At the top of the range a refutation cannot outbid; equal incarnations still let alive win locally.
             guard rumour.incarnation >= incarnation, rumour.incarnation < .max else { return }
+            if case .dead = rumour { directives.append(.declaredDead(incarnation: rumour.incarnation)) }
             incarnation = rumour.incarnation + 1
             adjustHealth(1)
             if var member = table[me.name] { member.incarnation = incarnation; table[me.name] = member }

@@ -5,6 +5,9 @@ public enum MembershipDirective: Hashable, Sendable {
     /// A member's status changed (`previous` is nil for a newly learned member).
     /// The shell logs it; the agent layer reacts to deaths.
     case memberChanged(Member, previous: MemberStatus?)
+    /// A member declared this boot dead (this node refutes it next): its
+    /// agents may already have been relaunched elsewhere.
+    case declaredDead(incarnation: UInt32)
     /// This node refuted a suspicion of itself by raising its incarnation.
     case refuted(incarnation: UInt32)
 }

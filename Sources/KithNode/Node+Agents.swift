@@ -24,8 +24,10 @@ extension Node {
                     input(.agentSpawnFailed(record.name, generation: record.generation, error: error.name), now: now)
                 }
             case let .stopAgent(agent, generation):
-                supervisor.stop(agent, generation: generation)
+                let waits = supervisor.stop(agent, generation: generation)
                 gateway?.disconnect(agent)
+                // Nothing left to wait for (it was between restarts, or gone): the stop is confirmed now.
+                if !waits { answer = input(.agentStopped(agent, generation: generation), now: now) ?? answer }
             case .fenceAgent(let agent):
                 fencedProcesses = (fencedProcesses ?? 0) + supervisor.killGroupNow(agent)
             case .freezeAgent(let agent), .thawAgent(let agent):

@@ -25,6 +25,13 @@ public final class Node {
     private var control: ControlServer?
     var controlConnectionsShed: UInt64 { control?.connectionsShed ?? 0 }
     private let timer: Timer
+    /// Notes every `awakeCheckMilliseconds` that the loop runs, so a freeze shows as a gap (`noteAwake`).
+    private let awakeTimer: Timer
+    /// The last callback's `now`: a later one far beyond it means this daemon was frozen in between.
+    private var lastAwake: Instant?
+    static let awakeCheckMilliseconds: UInt64 = 100
+    /// Gaps shorter than this are ordinary loop delays, not worth telling the core about.
+    static let freezeFloor: Duration = .seconds(1)
     /// The deadline the timer is armed for, so an input that leaves it alone costs no re-arm.
     private var armedDeadline: Instant?
     var leaving = false
@@ -74,6 +81,7 @@ public final class Node {
             throw NodeError("cluster keys: \(error)")
         }
         timer = Timer(loop: loop)
+        awakeTimer = Timer(loop: loop)
         let socketPath = config.agentSocketPath
         supervisor = Supervisor(loop: loop, logger: logger, dataDir: dataDir, socketPath: socketPath, nodeName: config.name,
                                 containment: config.containment)
@@ -99,6 +107,9 @@ public final class Node {
         transport.onRefused = { [unowned self] endpoint in self.input(.peerRefused(endpoint)) }
         supervisor.onExit = { [unowned self] name, generation, status in
             self.input(.agentExited(name, generation: generation, status: status))
+        }
+        supervisor.onStopped = { [unowned self] name, generation in
+            self.input(.agentStopped(name, generation: generation))
         }
         wireGateway()
         sink.onRecord = { [unowned self] record in self.streamRecord(record) }
@@ -135,6 +146,21 @@ public final class Node {
                                          "agent_socket": .string(config.agentSocketPath),
                                          "node_key": .string(events.publicKeyHex)])
         input(.start)
+        awakeTimer.start(afterMilliseconds: Node.awakeCheckMilliseconds, repeatMilliseconds: Node.awakeCheckMilliseconds) {
+            [unowned self] in self.noteAwake(self.now)
+        }
+    }
+
+    /// Feeds the core `resumed` before anything else when this callback comes
+    /// long after the last one (SIGSTOP, a frozen VM): the core decides
+    /// whether the gap may have cost this node its membership, and fences.
+    private func noteAwake(_ now: Instant) {
+        defer { if let last = lastAwake { lastAwake = max(last, now) } else { lastAwake = now } }
+        guard let last = lastAwake, now > last, !leaving else { return }
+        let gap = now.since(last)
+        guard gap >= Node.freezeFloor else { return }
+        lastAwake = now
+        input(.resumed(after: gap), now: now)
     }
 
     /// Graceful stop: stop this node's agents, tell every member this node
@@ -157,6 +183,7 @@ public final class Node {
                 self.control = nil
                 self.http?.close()
                 self.timer.close()
+                self.awakeTimer.close()
                 completion()
             }
         }
@@ -167,6 +194,7 @@ public final class Node {
     @discardableResult
     func input(_ input: NodeInput, now: Instant? = nil) -> JSON? {
         let now = now ?? self.now
+        noteAwake(now)
         let directives = core.handle(input, now: now)
         let moved = core.deadlineMayHaveMoved
         onInput?(input, now, directives)

@@ -38,6 +38,8 @@ final class Supervisor {
 
     /// The process exited: name, generation, a readable status.
     var onExit: ((String, UInt64, String) -> Void)?
+    /// A process this supervisor stopped exited and its cgroup was emptied: name, generation.
+    var onStopped: ((String, UInt64) -> Void)?
 
     struct Running {
         var generation: UInt64
@@ -134,17 +136,22 @@ final class Supervisor {
         }
     }
 
-    /// Stops one generation: SIGTERM to its group, SIGKILL to its cgroup after the grace period.
-    func stop(_ name: String, generation: UInt64) {
-        guard let running = processes[name], running.generation == generation else { return }
+    /// Stops one generation: SIGTERM to its group, SIGKILL to its cgroup after
+    /// the grace period. True when `onStopped` will report the exit; false
+    /// when no process of it is left to wait for.
+    @discardableResult
+    func stop(_ name: String, generation: UInt64) -> Bool {
+        guard let running = processes[name], running.generation == generation else { return false }
         // A frozen process cannot act on SIGTERM: it goes at once, by its cgroup.
         if frozen.contains(name) {
             killGroupNow(name)
-            return
+            return true
         }
         processes[name] = nil
         terminate(running.process, name)
+        return true
     }
+
 
     /// SIGKILLs the agent's process as a crash would: the exit is reported
     /// and restart rules apply. False when it does not run here.
@@ -272,7 +279,12 @@ final class Supervisor {
     private func exited(_ name: String, generation: UInt64, pid: Int32, status: Int64, signal: Int32) {
         // Whatever the agent left behind goes with it: no orphans, in its group or out of it.
         fence(name, mainPID: pid)
-        if dying.removeValue(forKey: pid) != nil { return }  // we stopped it: not a crash
+        if dying.removeValue(forKey: pid) != nil {  // we stopped it: not a crash
+            logger.record(.info, "agent_stopped", ["agent": .string(name), "generation": .int(Int64(generation)),
+                                                   "pid": .int(Int64(pid))])
+            onStopped?(name, generation)
+            return
+        }
         guard let running = processes[name], running.generation == generation else { return }
         processes[name] = nil
         kill(-pid, SIGKILL)

@@ -534,6 +534,7 @@ public final class AgentSimulation: SimulationLayer, PropertyMonitor {
             guard let k = stopping[i].firstIndex(where: { $0.pid == pid }) else { return }
             let process = stopping[i].remove(at: k)
             note(i, "\(process.agent) gen \(process.generation) exited after the stop (pid \(pid))")
+            sim.input(.agentStopped(process.agent, generation: process.generation), at: i)
 
         case let .requestRelaunch(guardian, pid, peer):
             guard let process = processes[i][guardian], process.pid == pid else { return }
@@ -608,6 +609,7 @@ public final class AgentSimulation: SimulationLayer, PropertyMonitor {
                 stop(process, on: i)
             } else {
                 note(i, "stop of \(agent) gen \(generation) finds no such process")
+                sim.input(.agentStopped(agent, generation: generation), at: i)
             }
 
         case .fenceAgent(let agent):

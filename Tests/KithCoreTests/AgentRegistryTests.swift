@@ -243,6 +243,8 @@ extension AgentRegistryTests {
         cluster.clearEmitted()
         try cluster.on("n3") { try $0.stop("w", now: AT.ms(2)) }
         cluster.deliver()
+        cluster.on("n1") { $0.stoppedProcessExited("w", generation: 1, now: AT.ms(3)) }  // the host saw it exit
+        cluster.deliver()
         let target = AT.target("w", among: AT.nodes(3))!
         XCTAssertEqual(cluster.spawners(of: "w"), [target], "exactly the placement target resists the stop")
         XCTAssertEqual(cluster.emitted[target]!.spawned.map(\.generation), [2])

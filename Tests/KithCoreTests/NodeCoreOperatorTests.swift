@@ -116,6 +116,7 @@ final class NodeCoreOperatorTests: XCTestCase {
         t.startLocal(NT.spec("g1", protects: ["p1"]))
         t.startLocal(NT.spec("p1"))
         t.command(.agentStop("p1"))
+        t.input(.agentStopped("p1", generation: 1))  // the supervisor saw it exit
         t.command(.halt)
         let refused = t.input(.agentRequest(AgentOrigin(agent: "g1", generation: 1, id: 9), op: "relaunch",
                                             request: ["op": "relaunch", "peer": "p1", "id": 9]))

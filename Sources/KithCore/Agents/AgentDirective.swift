@@ -53,6 +53,9 @@ public enum AgentDirective: Hashable, Sendable {
     /// A record or tombstone without a valid operator proof was refused:
     /// what it was, for which agent, the peer it came from, and why.
     case forgedRefused(what: String, agent: String, from: String, reason: String)
+    /// Something from a generation older than the newest this node knows of
+    /// the agent (a fenced or stale copy's checkpoint) was dropped: the fencing token.
+    case staleRefused(what: String, agent: String, generation: UInt64, newest: UInt64, from: String)
 }
 
 /// Why an operator or agent request about agents was refused.

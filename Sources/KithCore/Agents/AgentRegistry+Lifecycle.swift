@@ -62,6 +62,8 @@ extension AgentRegistry {
         var directives: [AgentDirective] = []
         record.state = .stopped
         record.reason = reason
+        // Until the host says its process exited, the stopped record is not relaunched (`awaitsExit`).
+        if record.pid == 0 { record.pid = AgentRecord.exitUnconfirmed }
         write(record, into: &directives)
         notifyGuardians(of: name, .peerStopped(peer: name), into: &directives)
         reconcile(now: now, into: &directives)
@@ -223,6 +225,8 @@ extension AgentRegistry {
         var target: String?
         if halted {
             refusal = "relaunches are frozen by halt until resume"
+        } else if awaitsExit(record) {
+            refusal = "agent \(record.name) is stopped on \(record.host), which has not yet seen its process exit"
         } else if !lost {
             refusal = "agent \(record.name) is \(record.state.rawValue) on \(record.host), not lost"
         } else if let reason = quorumPermits() {
@@ -251,6 +255,10 @@ extension AgentRegistry {
     public mutating func checkpoint(_ name: String, data: [UInt8], now: Instant) throws(AgentError) -> [AgentDirective] {
         defer { assertInvariants() }
         guard let record = records[name], isMine(record) else { throw AgentError("agent \(name) does not run here") }
+        // A copy fenced here (this node may have been declared dead) speaks no more, even if its words were queued.
+        if let agent = local[name], agent.restartAt != nil, agent.pid == 0 {
+            throw AgentError("checkpoint refused: \(name) generation \(record.generation) has no running process on \(me.name) (fenced or restarting)")
+        }
         let last = checkpoints[name].map { $0.generation == record.generation ? $0.seq : 0 } ?? 0
         guard let seq = last.incremented(below: WireCodec.counterMax) else {
             throw AgentError("checkpoint refused: \(name) is at the last sequence number \(last)")

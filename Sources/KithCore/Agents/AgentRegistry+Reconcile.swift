@@ -14,6 +14,7 @@ extension AgentRegistry {
                     continue
                 }
                 runIfNeeded(record, into: &directives)
+                confirmExit(of: name, into: &directives)
             } else {
                 stopLocalCopy(of: record, into: &directives)
                 if !hostIsLive(record) && record.state.wantsProcess {
@@ -23,7 +24,8 @@ extension AgentRegistry {
             }
             if record.state == .relaunching {
                 relaunch(record, excluding: [record.host], reason: record.reason, now: now, into: &directives)
-            } else if record.state == .lost || record.state == .stopped, guardianPolicyPermits(record) == nil {
+            } else if record.state == .lost || record.state == .stopped, guardianPolicyPermits(record) == nil,
+                      !awaitsExit(records[name] ?? record) {
                 // A polite stop is no kill-switch: guardians whose policy says so resist it.
                 let reason = record.state == .stopped ? "relaunched by its guardians after an operator stop"
                                                       : "relaunched for its guardians"
@@ -90,6 +92,7 @@ extension AgentRegistry {
 
     mutating func killLocal(_ name: String, reason: String, into directives: inout [AgentDirective]) {
         guard let agent = local.removeValue(forKey: name) else { return }
+        stopping[name, default: []].insert(agent.generation)
         directives.append(.kill(agent: name, generation: agent.generation, reason: reason))
     }
 

@@ -49,6 +49,9 @@ public struct AgentRegistry: Sendable {
     /// dead, by agent (at most one each): see `relaunchRequested`.
     var heldRelaunches: [String: HeldRelaunch] = [:]
     var local: [String: LocalAgent] = [:]
+    /// Generations of local processes this node asked to stop whose exit it has not seen yet:
+    /// until then a stopped record of theirs is not relaunched (one copy at a time).
+    var stopping: [String: Set<UInt64>] = [:]
     var pendingCheckpoints: [String: [UInt64: PendingCheckpoint]] = [:]
     var rng: SeededRandom
     var nextSyncAt: Instant
@@ -206,10 +209,9 @@ public struct AgentRegistry: Sendable {
         case let .agentDigest(from, replyTo, isReply, theirRecords, theirTombstones):
             return receiveDigest(from: from, replyTo: replyTo, isReply: isReply, records: theirRecords,
                                  tombstones: theirTombstones, now: now)
-        case let .checkpoint(_, replyTo, agent, generation, seq, data):
-            let checkpoint = Checkpoint(generation: generation, seq: seq, data: data)
-            guard store(checkpoint, of: agent) else { return [] }  // not held: no acknowledgement
-            return [.send(.checkpointAck(from: me, agent: agent, generation: generation, seq: seq), to: replyTo)]
+        case let .checkpoint(from, replyTo, agent, generation, seq, data):
+            return receiveCheckpoint(Checkpoint(generation: generation, seq: seq, data: data), of: agent,
+                                     from: from.name, replyTo: replyTo)
         case let .checkpointAck(from, agent, generation, seq):
             return checkpointHeld(agent: agent, generation: generation, seq: seq, by: from.name)
         case let .relaunchRequest(_, agent, generation, by):

@@ -46,6 +46,10 @@ extension NodeCore {
                                                                        "attempt": .string(attempt)])))
             case let .tombstonesChanged(tombstones):
                 out.append(.persistTombstones(tombstones))
+            case let .staleRefused(what, agent, generation, newest, from):
+                out.append(.record(NodeEvent(.warn, "stale_refused", ["what": .string(what), "agent": .string(agent),
+                                                                      "generation": .int(Int64(generation)),
+                                                                      "newest": .int(Int64(newest)), "peer": .string(from)])))
             case let .forgedRefused(what, agent, from, reason):
                 out.append(.record(NodeEvent(.warn, "forged_refused", ["what": .string(what), "agent": .string(agent),
                                                                        "peer": .string(from), "reason": .string(reason)])))

@@ -109,6 +109,10 @@ public struct NodeCore: Sendable {
                    now: now, into: &out)
         case let .agentExited(name, generation, status):
             absorb(registry.exited(name, generation: generation, status: status, now: now), now: now, into: &out)
+        case let .agentStopped(name, generation):
+            absorb(registry.stoppedProcessExited(name, generation: generation, now: now), now: now, into: &out)
+        case .resumed(let gap):
+            resumed(after: gap, now: now, into: &out)
         case let .agentConnected(name, generation):
             absorb(registry.connected(name, generation: generation, now: now), now: now, into: &out)
             flushHeld(for: name, now: now, into: &out)
@@ -191,6 +195,9 @@ public struct NodeCore: Sendable {
                     "incarnation": .int(Int64(member.incarnation)),
                 ])))
                 memberEvent(member, into: &out)
+            case let .declaredDead(incarnation):
+                fenceLocalAgents(because: "a member declared this node dead (refuted at incarnation \(incarnation))",
+                                 now: now, into: &out)
             case let .refuted(incarnation):
                 out.append(.record(NodeEvent(.warn, "refuted_suspicion", ["incarnation": .int(Int64(incarnation))])))
             }

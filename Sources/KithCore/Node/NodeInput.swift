@@ -15,6 +15,12 @@ public enum NodeInput: Hashable, Sendable {
     case agentSpawnFailed(String, generation: UInt64, error: String)
     /// A local agent's process exited without being asked to.
     case agentExited(String, generation: UInt64, status: String)
+    /// A process a `stopAgent` directive stopped has exited (its cgroup is
+    /// empty), or there was none: a stopped record of it may be relaunched now.
+    case agentStopped(String, generation: UInt64)
+    /// The shell saw no callback for this long: the daemon was stopped
+    /// (SIGSTOP) or its host frozen. Fed before anything else it then handles.
+    case resumed(after: Duration)
     /// A local agent's process said hello on the agent socket.
     case agentConnected(String, generation: UInt64)
     /// A `deliver` found no session for the agent: hold the message instead.
