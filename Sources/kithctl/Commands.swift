@@ -7,11 +7,16 @@ enum Commands {
         // Everything after "--" belongs to an agent's command line (`agent start NAME -- COMMAND ...`).
         let ownArguments = arguments.prefix { $0 != "--" }
         var rest = Array(ownArguments)
-        // `events --node NAME` filters by node: there only what comes before the command word is global.
+        // `events --node NAME` filters by node: there only what comes before the command word is global,
+        // except a `--node HOST:PORT`, which still says which node to ask.
         var local: [String] = []
         if let word = commandIndex(rest), rest[word] == "events" {
             local = Array(rest[word...])
             rest.removeSubrange(word...)
+            while let flag = local.indices.first(where: { local[$0] == "--node" && $0 + 1 < local.count && local[$0 + 1].contains(":") }) {
+                rest += local[flag...flag + 1]
+                local.removeSubrange(flag...flag + 1)
+            }
         }
         let node = try ReadTarget.resolve(try takeGlobalOption("--node", from: &rest))
         let key = OperatorKey(option: try takeGlobalOption("--key", from: &rest))

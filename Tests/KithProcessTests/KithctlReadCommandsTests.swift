@@ -117,6 +117,9 @@ final class KithctlReadCommandsTests: LabTestCase {
         XCTAssertTrue(byAgent.allSatisfy { $0["agent"] == "n1-a1" || $0["peer"] == "n1-a1" || $0["by"] == "n1-a1" || $0["reporter"] == "n1-a1" },
                       "\(byAgent)")
         XCTAssertEqual(try kithctl(["events", "--node", "n9"]).status, 1, "an unknown node fails")
+        let viaAddress = try kithctl(["events", "--node", lab.node("n2").control, "--limit", "1", "--json"])
+        XCTAssertEqual(Set(try jsonLines(viaAddress.stdout).compactMap { $0["node"]?.stringValue }), ["n1", "n2", "n3"],
+                       "--node HOST:PORT still names the node to ask, not a filter")
 
         // --node takes a member's name; without it, a read falls back to a node that answers.
         let n2 = try kithctl(["--node", "n2", "status", "--json"])
