@@ -3,8 +3,8 @@ let usageText = """
     Usage: kithctl [--node HOST:PORT] [--key FILE] COMMAND [OPTIONS]
 
     Talk to a running kithd (without --node, read commands ask the default node, then the default
-    lab's other nodes in turn, and say on stderr which one answered; --timeout bounds each wait,
-    default 2s):
+    lab's other nodes, then the members a read last listed (CONFIG/known_controls.json), and say
+    on stderr which one answered; --timeout bounds each wait, default 2s):
       members [--json] [--timeout DURATION]
                                  The node's membership table.
       status [--json] [--timeout DURATION]

@@ -124,8 +124,14 @@ final class KithctlReadCommandsTests: LabTestCase {
         // --node takes a member's name; without it, a read falls back to a node that answers.
         let n2 = try kithctl(["--node", "n2", "status", "--json"])
         XCTAssertEqual(try JSON.parse(n2.stdout)["name"], "n2", n2.stderr)
+        // Outside a lab, the members a read listed are remembered for the next fallback.
+        let noLab = ["KITH_LAB_DIR": lab.directory + "/no-lab", "KITH_NODE": lab.node("n1").control]
+        XCTAssertEqual(try lab.kithctl(["members"], environment: noLab).status, 0)
         kill(lab.node("n1").pid, SIGKILL)
         _ = lab.waitForExit("n1", timeout: 5)
+        let remembered = try lab.kithctl(["status", "--json"], environment: noLab)
+        XCTAssertEqual(remembered.status, 0, "a remembered member answers: \(remembered.stderr)")
+        XCTAssertNotEqual(try JSON.parse(remembered.stdout)["name"], "n1")
         let members = try kithctl(["members", "--json"])
         XCTAssertEqual(members.status, 0, "another node answers when the default one is down: \(members.stderr)")
         XCTAssertTrue(members.stderr.contains("answered"), "says that it asked another node: \(members.stderr)")
