@@ -18,7 +18,7 @@ enum Commands {
                 local.removeSubrange(flag...flag + 1)
             }
         }
-        let node = try ReadTarget.resolve(try takeGlobalOption("--node", from: &rest))
+        let nodeOption = try takeGlobalOption("--node", from: &rest)
         let key = OperatorKey(option: try takeGlobalOption("--key", from: &rest))
         rest += local
         if rest.first == "--version" {
@@ -33,6 +33,7 @@ enum Commands {
             return
         }
         if let cluster = try takeGlobalOption("--cluster", from: &rest) { key.cluster = cluster }
+        let node = try ReadTarget.resolve(nodeOption)
         rest += arguments[ownArguments.endIndex...]
         guard let command = rest.first else { throw UsageError("no command given") }
         let tail = Array(rest.dropFirst())
