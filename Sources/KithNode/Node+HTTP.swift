@@ -2,9 +2,9 @@ import KithCore
 import KithMetrics
 import KithUV
 
-/// The daemon's read-only HTTP endpoint (`--http`): Prometheus metrics, liveness and readiness probes,
-/// a JSON view of members, agents and the event log, and a Server-Sent Events feed of new event-log
-/// records. It runs on the node's loop, so an answer proves the loop turns; a timer measures how late
+/// The daemon's read-only HTTP endpoint (`--http`): the dashboard page (`DashboardPage`), Prometheus
+/// metrics, liveness and readiness probes, a JSON view of members, agents, status and the event log,
+/// and a Server-Sent Events feed of new event-log records. It runs on the node's loop, so an answer proves the loop turns; a timer measures how late
 /// the loop runs, which `/readyz` and `kith_event_loop_lag_seconds` report.
 final class NodeHTTPEndpoint {
     /// How often the lag timer fires; the lag is how late it fires.

@@ -7,13 +7,18 @@ enum Commands {
         // Everything after "--" belongs to an agent's command line (`agent start NAME -- COMMAND ...`).
         let ownArguments = arguments.prefix { $0 != "--" }
         var rest = Array(ownArguments)
-        // `events --node NAME` filters by node: there only what comes before the command word is global.
+        // `events --node NAME` filters by node: there only what comes before the command word is global,
+        // except a `--node HOST:PORT`, which still says which node to ask.
         var local: [String] = []
         if let word = commandIndex(rest), rest[word] == "events" {
             local = Array(rest[word...])
             rest.removeSubrange(word...)
+            while let flag = local.indices.first(where: { local[$0] == "--node" && $0 + 1 < local.count && local[$0 + 1].contains(":") }) {
+                rest += local[flag...flag + 1]
+                local.removeSubrange(flag...flag + 1)
+            }
         }
-        let node = try ReadTarget.resolve(try takeGlobalOption("--node", from: &rest))
+        let nodeOption = try takeGlobalOption("--node", from: &rest)
         let key = OperatorKey(option: try takeGlobalOption("--key", from: &rest))
         rest += local
         if rest.first == "--version" {
@@ -32,6 +37,7 @@ enum Commands {
             key.validityMilliseconds = Int64(try Durations.milliseconds(validFor, option: "--valid-for",
                                                                          in: 1...Int(OperatorSigner.validityMax)))
         }
+        let node = try ReadTarget.resolve(nodeOption)
         rest += arguments[ownArguments.endIndex...]
         guard let command = rest.first else { throw UsageError("no command given") }
         let tail = Array(rest.dropFirst())

@@ -30,7 +30,7 @@ enum EventCommands {
         let filter = Filter(nodes: Set(OperatorCommands.names(options.all("--node"))),
                             agents: Set(OperatorCommands.names(options.all("--agent"))),
                             types: Set(OperatorCommands.names(options.all("--type"))))
-        var members = try filter.members(Fleet.discover(node))
+        var members = try filter.members(ReadTarget.discover(node))
         var timeline = Timeline()
         var silent: [String: String] = [:]
 

@@ -9,7 +9,7 @@ enum FaultListCommand {
     static func run(_ arguments: [String], node: String?) throws {
         let options = try Arguments(arguments, options: ["--timeout"], switches: ["--json"])
         try options.expectPositionals([], command: "faults")
-        let members = try Fleet.discover(node)
+        let members = try ReadTarget.discover(node)
         let outcomes = Fleet.broadcast(["cmd": "status"], to: members, signer: nil,
                                        timeoutMilliseconds: try options.timeoutMilliseconds())
         var faults: [JSON] = []

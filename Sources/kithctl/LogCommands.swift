@@ -35,7 +35,7 @@ enum LogCommands {
         let timeout = try options.timeoutMilliseconds()
         let follow = options.has("-f") || options.has("--follow")
         let asJSON = options.has("--json")
-        var members = try Fleet.discover(node)
+        var members = try ReadTarget.discover(node)
         var offsets: [String: Int64] = [:]
         var current: [String: Segment] = [:]
         var silent: [String: String] = [:]

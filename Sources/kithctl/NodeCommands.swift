@@ -14,6 +14,7 @@ enum NodeCommands {
         guard let members = reply["members"]?.arrayValue else {
             throw Failure("node at \(node ?? "the default address") sent no members list")
         }
+        ReadTarget.remember(members.compactMap { $0["control"]?.stringValue })
         let sorted = members.sorted { ($0["name"]?.stringValue ?? "") < ($1["name"]?.stringValue ?? "") }
         if options.has("--json") {
             print(JSON.array(sorted).serialized(pretty: true))

@@ -22,13 +22,42 @@ enum ReadTarget {
         return try Fleet.member(node, in: members).control
     }
 
-    /// The nodes a read is tried at, in order: the default node, then the default lab's other nodes.
+    /// The nodes a read is tried at, in order: the default node, the default lab's other nodes, then
+    /// the control addresses of the members last seen (`remember`), for clusters that are not labs.
     static func candidates() -> [String] {
         var addresses = [Fleet.defaultNode()]
         if let record = try? LabRecord.load(from: LabRecord.defaultDirectory()) {
             for node in record.nodes where !addresses.contains(node.control) { addresses.append(node.control) }
         }
+        for address in remembered() where !addresses.contains(address) { addresses.append(address) }
         return addresses
+    }
+
+    /// `CONFIG/known_controls.json`: the control addresses of the members a read last listed.
+    static var knownControlsPath: String { OperatorKey.configDirectory + "/known_controls.json" }
+    /// At most this many remembered addresses.
+    static let rememberedMax = 64
+
+    static func remembered() -> [String] {
+        guard let data = FileManager.default.contents(atPath: knownControlsPath),
+              let list = (try? JSON.parse(bytes: data))?.arrayValue else { return [] }
+        return Array(list.compactMap(\.stringValue).filter { $0.contains(":") }.prefix(rememberedMax))
+    }
+
+    /// Keeps `addresses` for the next fallback (best effort: a read never fails for want of a cache).
+    static func remember(_ addresses: [String]) {
+        let kept = Array(addresses.filter { !$0.isEmpty }.sorted().prefix(rememberedMax))
+        guard !kept.isEmpty, kept != remembered() else { return }
+        try? FileManager.default.createDirectory(atPath: OperatorKey.configDirectory, withIntermediateDirectories: true,
+                                                 attributes: [.posixPermissions: 0o700])
+        try? (JSON.array(kept.map(JSON.string)).serialized() + "\n").write(toFile: knownControlsPath, atomically: true, encoding: .utf8)
+    }
+
+    /// The cluster as a node that answers sees it (for commands that fan out), remembered for next time.
+    static func discover(_ node: String?) throws -> [FleetMember] {
+        let members = try Fleet.discover(node ?? answering(nil))
+        remember(members.map(\.control))
+        return members
     }
 
     /// Sends a read-only `request` to `node`, or without one to each candidate in turn until one answers;

@@ -3,8 +3,8 @@ let usageText = """
     Usage: kithctl [--node HOST:PORT] [--key FILE] COMMAND [OPTIONS]
 
     Talk to a running kithd (without --node, read commands ask the default node, then the default
-    lab's other nodes in turn, and say on stderr which one answered; --timeout bounds each wait,
-    default 2s):
+    lab's other nodes, then the members a read last listed (CONFIG/known_controls.json), and say
+    on stderr which one answered; --timeout bounds each wait, default 2s):
       members [--json] [--timeout DURATION]
                                  The node's membership table.
       status [--json] [--timeout DURATION]
@@ -88,9 +88,9 @@ let usageText = """
                                  records as JSON lines. T is milliseconds since the epoch or a
                                  duration (5m = the last five minutes); N per node (default
                                  1000). --follow polls every 500 ms until Ctrl-C. Filters: only
-                                 the logs of the named nodes (here --node names members, it is
-                                 not the global option), records naming an agent (agent, peer,
-                                 reporter, by), events of the given types.
+                                 the logs of the named nodes (here --node takes member names; a
+                                 HOST:PORT is still the node to ask), records naming an agent
+                                 (agent, peer, reporter, by), events of the given types.
       events verify [--repin] [--json]
                                  Check every node's whole log against its public key: chain,
                                  hashes, signatures. Each node's key is pinned on first sight in

@@ -39,6 +39,8 @@ final class DashboardTests: LabTestCase {
           incidents: [...document.querySelectorAll("[data-incident=masking]")].map(d => d.dataset.reporter + ">" + d.dataset.peer),
           tombstones: Object.fromEntries([...document.querySelectorAll("tr[data-tombstone]")].map(r => [r.dataset.tombstone, r.dataset.kind])),
           faults: [...document.querySelectorAll("tr[data-fault]")].map(r => r.dataset.fault).sort(),
+          views: [...document.querySelectorAll("span[data-observer]")].reduce((all, c) =>
+                   ({...all, [c.dataset.observer]: {...(all[c.dataset.observer] || {}), [c.dataset.subject]: c.dataset.state}}), {}),
           maskingReports: [...document.querySelectorAll("tr[data-masking=true]")].map(r => r.dataset.report),
           endpoints: Object.fromEntries([...document.querySelectorAll("[data-endpoint]")].map(s => [s.dataset.endpoint, s.dataset.ok]))
         })
@@ -129,6 +131,15 @@ final class DashboardTests: LabTestCase {
         }
         XCTAssertEqual(verdicts["reloadMarker"], "kept")
         try screenshot(port, "dashboard-verdicts.png")
+
+        // A partition between n1 and n3 shows as two views that disagree.
+        XCTAssertEqual(try lab.kithctl(["--node", lab.node("n1").control, "partition", "n1", "/", "n3", "--for", "30s"]).status, 0)
+        let split = try waitForPage(port, "n1 and n3 each calling the other dead") { page in
+            page["views"]?["n1"]?["n3"] == "dead" && page["views"]?["n3"]?["n1"] == "dead"
+        }
+        XCTAssertEqual(split["views"]?["n1"]?["n1"], "alive")
+        XCTAssertEqual(split["nodes"]?["n1"], "split", "one view against the other: no verdict")
+        try screenshot(port, "dashboard-partition.png")
     }
 
     func testThePageAndTheAPIItReads() throws {

@@ -117,12 +117,21 @@ final class KithctlReadCommandsTests: LabTestCase {
         XCTAssertTrue(byAgent.allSatisfy { $0["agent"] == "n1-a1" || $0["peer"] == "n1-a1" || $0["by"] == "n1-a1" || $0["reporter"] == "n1-a1" },
                       "\(byAgent)")
         XCTAssertEqual(try kithctl(["events", "--node", "n9"]).status, 1, "an unknown node fails")
+        let viaAddress = try kithctl(["events", "--node", lab.node("n2").control, "--limit", "1", "--json"])
+        XCTAssertEqual(Set(try jsonLines(viaAddress.stdout).compactMap { $0["node"]?.stringValue }), ["n1", "n2", "n3"],
+                       "--node HOST:PORT still names the node to ask, not a filter")
 
         // --node takes a member's name; without it, a read falls back to a node that answers.
         let n2 = try kithctl(["--node", "n2", "status", "--json"])
         XCTAssertEqual(try JSON.parse(n2.stdout)["name"], "n2", n2.stderr)
+        // Outside a lab, the members a read listed are remembered for the next fallback.
+        let noLab = ["KITH_LAB_DIR": lab.directory + "/no-lab", "KITH_NODE": lab.node("n1").control]
+        XCTAssertEqual(try lab.kithctl(["members"], environment: noLab).status, 0)
         kill(lab.node("n1").pid, SIGKILL)
         _ = lab.waitForExit("n1", timeout: 5)
+        let remembered = try lab.kithctl(["status", "--json"], environment: noLab)
+        XCTAssertEqual(remembered.status, 0, "a remembered member answers: \(remembered.stderr)")
+        XCTAssertNotEqual(try JSON.parse(remembered.stdout)["name"], "n1")
         let members = try kithctl(["members", "--json"])
         XCTAssertEqual(members.status, 0, "another node answers when the default one is down: \(members.stderr)")
         XCTAssertTrue(members.stderr.contains("answered"), "says that it asked another node: \(members.stderr)")
