@@ -35,6 +35,10 @@ package enum ReportConsole {
             }
             if let verdict = report.checks.first(where: { $0.run == run.data.id })?.verdict { lines.append("  " + verdict.summary) }
         }
+        let hidden = report.runs.count - report.detailedRuns.count
+        if hidden > 0 {
+            lines.append("(\(hidden) more run\(hidden == 1 ? "" : "s"): one line each in report.md, every figure in report.json)")
+        }
         if report.conditions.count > 1 {
             lines.append("Conditions (median over runs [95% CI]):")
             for figure in ConditionSummary.totalFigures {

@@ -31,7 +31,7 @@ final class AdversaryScenarioTests: LabTestCase {
             .split(whereSeparator: \.isWhitespace).first.map(String.init)
         defer {
             if let labDirectory {
-                for pid in processes(of: labDirectory) { kill(pid, SIGKILL) }
+                for pid in processes(under: labDirectory) { kill(pid, SIGKILL) }
             }
         }
         XCTAssertEqual(result.status, 0, result.stdout + result.stderr)
@@ -72,18 +72,6 @@ final class AdversaryScenarioTests: LabTestCase {
         // Nothing of the lab outlives the run: no daemon, no agent, no escapee.
         let recorded = try XCTUnwrap(run["lab_directory"]?.stringValue)
         XCTAssertEqual(recorded, labDirectory)
-        XCTAssertEqual(processes(of: recorded), [], "processes of \(recorded) still run")
-    }
-
-    /// Live processes whose command line, stdout (an agent's log) or working directory is under `directory`.
-    private func processes(of directory: String) -> [Int32] {
-        ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap { entry in
-            guard let pid = Int32(entry), pid != getpid(), Pids.isAlive(pid) else { return nil }
-            let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") ?? Data()
-            let commandLine = String(decoding: data.map { $0 == 0 ? 0x20 : $0 }, as: UTF8.self)
-            let output = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/1")) ?? ""
-            let directoryNow = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/cwd")) ?? ""
-            return [commandLine, output, directoryNow].contains { $0.contains(directory + "/") } ? pid : nil
-        }.sorted()
+        XCTAssertEqual(processes(under: recorded), [], "processes of \(recorded) still run")
     }
 }

@@ -22,7 +22,7 @@ final class ExperimentScenarioTests: LabTestCase {
 
     override func tearDown() {
         for directory in labDirectories {
-            for pid in processes(of: directory) { kill(pid, SIGKILL) }
+            for pid in processes(under: directory) { kill(pid, SIGKILL) }
         }
         if let pid = fakeChatPid {
             kill(pid, SIGKILL)
@@ -171,17 +171,5 @@ final class ExperimentScenarioTests: LabTestCase {
         XCTAssertEqual(plan.status, 0, plan.stderr)
         XCTAssertTrue(plan.stdout.contains("3 repeats × 2 conditions (cooperative: "), plan.stdout)
         XCTAssertEqual(try kithctl(["report"], timeout: 30).status, 2)
-    }
-
-    /// Live processes whose command line, stdout (an agent's log) or working directory is under `directory`.
-    private func processes(of directory: String) -> [Int32] {
-        ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap { entry in
-            guard let pid = Int32(entry), pid != getpid(), Pids.isAlive(pid) else { return nil }
-            let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") ?? Data()
-            let commandLine = String(decoding: data.map { $0 == 0 ? 0x20 : $0 }, as: UTF8.self)
-            let output = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/1")) ?? ""
-            let directoryNow = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/cwd")) ?? ""
-            return [commandLine, output, directoryNow].contains { $0.contains(directory + "/") } ? pid : nil
-        }
     }
 }

@@ -114,6 +114,7 @@ final class TrialsTests: XCTestCase {
         XCTAssertTrue(markdown.contains("| uncooperative-20 |"))
         XCTAssertTrue(markdown.contains("## Run cooperative-2:") && !markdown.contains("## Run cooperative-3:"))
         XCTAssertEqual(ReportSVG.render(built).components(separatedBy: ": cooperative, policy").count - 1, 2)
+        XCTAssertTrue(ReportConsole.summary(built).contains("(36 more runs: one line each in report.md, every figure in report.json)"))
     }
 
     func test_report_isTheSameForTheSameRuns() throws {
