@@ -296,6 +296,23 @@ final class DockerLabTests: LabTestCase {
         print("docker lab: scenario node-crash (existing cluster) ran; report in \(report)")
         tearDownLab()
     }
+
+    func testLabDownAfterACrashRemovesTheProjectFromItsLabelsAlone() throws {
+        let up = try slowKithctl(["lab", "up", "--docker", "--nodes", "3", "--dir", lab.directory])
+        project = try? setup()["project"]?.stringValue
+        XCTAssertEqual(up.status, 0, up.stderr)
+        let project = try XCTUnwrap(project)
+        XCTAssertEqual(DockerProbe.objects(project: project).filter { $0.hasPrefix("container") }.count, 3)
+        // As if kithctl died before writing the rest: only docker.json is left, no lab.json, no compose file.
+        try FileManager.default.removeItem(atPath: lab.directory + "/lab.json")
+        try FileManager.default.removeItem(atPath: try XCTUnwrap(setup()["compose_file"]?.stringValue))
+        let down = try lab.kithctl(["lab", "down"])
+        XCTAssertEqual(down.status, 0, "\(down.stdout)\n\(down.stderr)")
+        XCTAssertEqual(DockerProbe.objects(project: project), [], "every container and network of the project removed by its label")
+        XCTAssertEqual(NetnsProbe.namespaces().filter { $0.hasPrefix(project + "-") }, [])
+        XCTAssertFalse(FileManager.default.fileExists(atPath: lab.directory + "/docker.json"))
+        tearDownLab()
+    }
 }
 
 private extension LabHarness {
