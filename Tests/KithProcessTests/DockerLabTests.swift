@@ -250,6 +250,8 @@ final class DockerLabTests: LabTestCase {
         // The cut is in the containers' kernels: the rules dropped packets there.
         let dropped = try Self.nodes.map { try NetnsProbe.droppedPackets(in: namespace(of: $0), table: "kith") }.reduce(0, +)
         XCTAssertGreaterThan(dropped, 0, "nftables in the containers dropped packets between the groups")
+        let status = try lab.kithctl(["lab", "status"])
+        XCTAssertTrue(status.stdout.contains("Partitioned") && status.stdout.contains("n1,n2 / n3,n4,n5"), status.stdout)
 
         let healed = Date()
         let heal = try lab.kithctl(["lab", "heal"])
@@ -263,6 +265,15 @@ final class DockerLabTests: LabTestCase {
                      + " one copy of every agent in %.2f s", right.compactMap { detected[$0] }.max() ?? -1,
                      left.compactMap { detected[$0] }.max() ?? -1, relaunched, dropped, merged, single))
         XCTAssertLessThanOrEqual(single, 5, "re-merged with one copy of every agent within 5 s of the heal")
+
+        // netem on a container's eth0 (or its fallbacks where the kernel has no netem), recorded, shown and cleared.
+        let netem = try lab.kithctl(["lab", "netem", "n2", "--loss", "5"])
+        XCTAssertEqual(netem.status, 0, netem.stderr)
+        XCTAssertTrue(try lab.kithctl(["lab", "status"]).stdout.contains("netem n2: loss 5%"))
+        let clear = try lab.kithctl(["lab", "netem", "all", "--clear"])
+        XCTAssertEqual(clear.status, 0, clear.stderr)
+        XCTAssertFalse(NetnsProbe.tables(in: try namespace(of: "n2")).contains("kith-loss"), "no loss table left in n2's container")
+        XCTAssertFalse(NetnsProbe.hasNetem(in: try namespace(of: "n2")), "no netem qdisc left in n2's container")
         tearDownLab()
     }
 
