@@ -386,7 +386,7 @@ package enum DockerLab: LabKind {
             if !down.succeeded { problems.append("compose down: \(down.output)") }
         }
         var left = DockerEngine.projectObjects(setup.project)
-        for container in left.containers + setup.containers.values.filter({ DockerEngine.state(of: $0) != nil }) {
+        for container in Set(left.containers + setup.containers.values.filter { DockerEngine.state(of: $0) != nil }).sorted() {
             if let problem = NetnsTools.remove(["docker", "rm", "--force", "--volumes", container]) { problems.append(problem) }
         }
         for network in left.networks {
