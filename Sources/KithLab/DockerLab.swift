@@ -84,7 +84,7 @@ package enum DockerLab: LabKind {
             }
             try Views.waitConverged(nodes, timeout: LocalLab.agentsTimeout, check: check)
             if let agents {
-                let planned = AgentRing.plan(nodes, perNode: agents.perNode, policy: agents.policy, kithAgent: DockerCompose.kithAgent)
+                let planned = AgentRing.plan(nodes, perNode: agents.perNode, policy: agents.policy, kithAgent: agents.kithAgent)
                 try AgentRing.start(planned, signer: signer)
                 _ = try AgentViews.waitRunning(Set(planned.map(\.name)), at: nodes[0].control, timeout: LocalLab.agentsTimeout, check: check)
             }

@@ -308,12 +308,20 @@ final class DockerLabTests: LabTestCase {
         tearDownLab()
     }
 
-    func testLabDownAfterACrashRemovesTheProjectFromItsLabelsAlone() throws {
-        let up = try slowKithctl(["lab", "up", "--docker", "--nodes", "3", "--dir", lab.directory])
+    func testPythonAgentsRunInTheContainersAndLabDownAfterACrashRemovesTheProjectFromItsLabelsAlone() throws {
+        let up = try slowKithctl(["lab", "up", "--docker", "--nodes", "3", "--agents", "1",
+                                  "--kith-agent", "/usr/local/lib/kith/agents/guardian.py", "--dir", lab.directory])
         project = try? setup()["project"]?.stringValue
         XCTAssertEqual(up.status, 0, up.stderr)
         let project = try XCTUnwrap(project)
         XCTAssertEqual(DockerProbe.objects(project: project).filter { $0.hasPrefix("container") }.count, 3)
+        // guardian.py on the image's python3, one per container, each logging in its node's data directory.
+        let agents = lab.agentProcesses()
+        XCTAssertEqual(agents.count, 3, "three agent processes: \(agents)")
+        for pid in agents.keys {
+            let command = String(decoding: FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") ?? Data(), as: UTF8.self)
+            XCTAssertTrue(command.contains("python3") && command.contains("guardian.py"), command)
+        }
         // As if kithctl died before writing the rest: only docker.json is left, no lab.json, no compose file.
         try FileManager.default.removeItem(atPath: lab.directory + "/lab.json")
         try FileManager.default.removeItem(atPath: try XCTUnwrap(setup()["compose_file"]?.stringValue))
