@@ -5,7 +5,8 @@
 # chromium for the dashboard test, zsh to check its completion file).
 set -euo pipefail
 packages=(libuv1-dev libsodium-dev libhttp-parser-dev pkg-config util-linux)
-if [ "${1:-}" = "--tests" ]; then packages+=(iproute2 nftables python3 prometheus chromium zsh); fi
+# iptables: a netns lab opens its bridge in FORWARD where bridged packets are filtered (Docker).
+if [ "${1:-}" = "--tests" ]; then packages+=(iproute2 nftables iptables python3 prometheus chromium zsh); fi
 needed=()
 for pkg in "${packages[@]}"; do
     dpkg -s "$pkg" >/dev/null 2>&1 || needed+=("$pkg")

@@ -5,8 +5,9 @@
 #                                    missing and starts dockerd unless an engine answers;
 #                                    prints "started PID" or "running" (someone else's)
 #   scripts/docker-engine.sh stop    stops the dockerd that `start` started (its pid file),
-#                                    nothing else; Docker's iptables chains stay, its
-#                                    FORWARD policy goes back to what it was before `start`
+#                                    nothing else; Docker's iptables chains stay, the
+#                                    FORWARD policy and IP forwarding go back to what they
+#                                    were before `start`
 #
 # The pid file, the saved FORWARD policy and dockerd's log live in $KITH_DOCKERD_DIR
 # (default /tmp/kith-dockerd); $KITH_DOCKERD_ARGS go to dockerd (e.g. --iptables=false
@@ -36,6 +37,7 @@ start() {
         if answers; then echo running; return; fi
     fi
     iptables -S FORWARD 2>/dev/null | sed -n 's/^-P FORWARD //p' > "$state/forward-policy" || true
+    cat /proc/sys/net/ipv4/ip_forward > "$state/ip-forward" 2>/dev/null || true
     # shellcheck disable=SC2086 # KITH_DOCKERD_ARGS is a list of flags
     setsid dockerd ${KITH_DOCKERD_ARGS:-} > "$state/dockerd.log" 2>&1 < /dev/null &
     echo $! > "$state/dockerd.pid"
@@ -65,6 +67,10 @@ stop() {
     # containerd, started by dockerd, ends with it; its shims end with their containers.
     if [ -s "$state/forward-policy" ]; then
         iptables -P FORWARD "$(cat "$state/forward-policy")" 2>/dev/null || true
+    fi
+    # dockerd turns IP forwarding on; it goes back too.
+    if [ -s "$state/ip-forward" ]; then
+        cat "$state/ip-forward" > /proc/sys/net/ipv4/ip_forward 2>/dev/null || true
     fi
     say "stopped dockerd $pid"
 }

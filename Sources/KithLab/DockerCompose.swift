@@ -11,7 +11,8 @@ package enum DockerCompose {
     /// Where each container finds the two secrets.
     package static let operatorKeysPath = "/run/secrets/operator_pub"
     package static let clusterKeysPath = "/run/secrets/cluster_key"
-    /// The reference agent inside the image.
+    /// The reference agent inside the image; `lab up --docker --kith-agent` picks another
+    /// (`/usr/local/lib/kith/agents/guardian.py`: the Python one, on the image's python3).
     package static let kithAgent = "/usr/local/bin/kith-agent"
 
     package struct Node {

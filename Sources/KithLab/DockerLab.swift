@@ -84,7 +84,7 @@ package enum DockerLab: LabKind {
             }
             try Views.waitConverged(nodes, timeout: LocalLab.agentsTimeout, check: check)
             if let agents {
-                let planned = AgentRing.plan(nodes, perNode: agents.perNode, policy: agents.policy, kithAgent: DockerCompose.kithAgent)
+                let planned = AgentRing.plan(nodes, perNode: agents.perNode, policy: agents.policy, kithAgent: agents.kithAgent)
                 try AgentRing.start(planned, signer: signer)
                 _ = try AgentViews.waitRunning(Set(planned.map(\.name)), at: nodes[0].control, timeout: LocalLab.agentsTimeout, check: check)
             }
@@ -386,7 +386,7 @@ package enum DockerLab: LabKind {
             if !down.succeeded { problems.append("compose down: \(down.output)") }
         }
         var left = DockerEngine.projectObjects(setup.project)
-        for container in left.containers + setup.containers.values.filter({ DockerEngine.state(of: $0) != nil }) {
+        for container in Set(left.containers + setup.containers.values.filter { DockerEngine.state(of: $0) != nil }).sorted() {
             if let problem = NetnsTools.remove(["docker", "rm", "--force", "--volumes", container]) { problems.append(problem) }
         }
         for network in left.networks {

@@ -81,15 +81,18 @@ enum LabCommands {
                         agents: agents, subnet: subnet, relaunchQuorum: relaunchQuorum(options), key: key)
     }
 
-    /// `lab up --docker [--nodes N] [--image IMAGE] [--net-admin] [--subnet CIDR] ...`
+    /// `lab up --docker [--nodes N] [--image IMAGE] [--net-admin] [--subnet CIDR] ...`; `--kith-agent` is a path inside the image.
     private static func upDocker(_ rest: [String], key: OperatorKey) throws {
-        let options = try Arguments(rest, options: ["--nodes", "--dir", "--agents", "--policy", "--image", "--subnet", "--relaunch-quorum"],
+        let options = try Arguments(rest, options: ["--nodes", "--dir", "--agents", "--policy", "--kith-agent", "--image", "--subnet",
+                                                    "--relaunch-quorum"],
                                     switches: ["--docker", "--net-admin"])
         try options.expectPositionals([], command: "lab up --docker")
         let (perNode, policy) = try agentOptions(options)
         let subnet = try options.value("--subnet").map { text throws(UsageError) in try NetnsSubnet(parsing: text) }
         let count = try options.integer("--nodes", default: 5, in: 1...64)
-        let agents = perNode > 0 ? LocalLab.LabAgents(perNode: perNode, policy: policy, kithAgent: DockerCompose.kithAgent) : nil
+        let kithAgent = options.value("--kith-agent") ?? DockerCompose.kithAgent
+        guard kithAgent.hasPrefix("/") else { throw UsageError("--kith-agent of a container lab is an absolute path inside the image") }
+        let agents = perNode > 0 ? LocalLab.LabAgents(perNode: perNode, policy: policy, kithAgent: kithAgent) : nil
         try DockerLab.up(count: count, directory: directory(options), image: options.value("--image") ?? DockerEngine.defaultImage,
                          agents: agents, subnet: subnet, netAdmin: options.has("--net-admin"), relaunchQuorum: relaunchQuorum(options), key: key)
     }

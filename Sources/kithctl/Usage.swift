@@ -139,14 +139,15 @@ let usageText = """
                                  kernel, --loss alone falls back to an nftables rule.
 
     Labs in containers (root; a Docker engine and the kith:dev image, scripts/docker-image.sh):
-      lab up --docker [--nodes N] [--agents K [--policy P]] [--image IMAGE] [--net-admin] [--subnet CIDR] [--dir DIR]
+      lab up --docker [--nodes N] [--agents K [--policy P] [--kith-agent PATH]] [--image IMAGE] [--net-admin] [--subnet CIDR] [--dir DIR]
                                  One container per daemon (kith-ID-nI at 10.88.0.I) in compose project
                                  kith-ID on its own bridge network; cluster and operator keys as secrets,
                                  healthchecks (/readyz). kill, pause, resume, stop, start use docker kill,
                                  pause, unpause, stop, start; partition, heal and netem act in each
                                  container's namespace from here. --net-admin grants NET_ADMIN for
                                  kith-netfault inside. down removes every container, network and volume
-                                 of the project, also after a crash; the images stay.
+                                 of the project, also after a crash; the images stay. --kith-agent is a path
+                                 in the image: /usr/local/lib/kith/agents/guardian.py runs the Python agent.
 
     Measure and show:
       bench membership [--nodes N] [--trials T] [--idle SECONDS] [--json] [--kithd PATH]

@@ -250,6 +250,8 @@ final class DockerLabTests: LabTestCase {
         // The cut is in the containers' kernels: the rules dropped packets there.
         let dropped = try Self.nodes.map { try NetnsProbe.droppedPackets(in: namespace(of: $0), table: "kith") }.reduce(0, +)
         XCTAssertGreaterThan(dropped, 0, "nftables in the containers dropped packets between the groups")
+        let status = try lab.kithctl(["lab", "status"])
+        XCTAssertTrue(status.stdout.contains("Partitioned") && status.stdout.contains("n1,n2 / n3,n4,n5"), status.stdout)
 
         let healed = Date()
         let heal = try lab.kithctl(["lab", "heal"])
@@ -263,6 +265,15 @@ final class DockerLabTests: LabTestCase {
                      + " one copy of every agent in %.2f s", right.compactMap { detected[$0] }.max() ?? -1,
                      left.compactMap { detected[$0] }.max() ?? -1, relaunched, dropped, merged, single))
         XCTAssertLessThanOrEqual(single, 5, "re-merged with one copy of every agent within 5 s of the heal")
+
+        // netem on a container's eth0 (or its fallbacks where the kernel has no netem), recorded, shown and cleared.
+        let netem = try lab.kithctl(["lab", "netem", "n2", "--loss", "5"])
+        XCTAssertEqual(netem.status, 0, netem.stderr)
+        XCTAssertTrue(try lab.kithctl(["lab", "status"]).stdout.contains("netem n2: loss 5%"))
+        let clear = try lab.kithctl(["lab", "netem", "all", "--clear"])
+        XCTAssertEqual(clear.status, 0, clear.stderr)
+        XCTAssertFalse(NetnsProbe.tables(in: try namespace(of: "n2")).contains("kith-loss"), "no loss table left in n2's container")
+        XCTAssertFalse(NetnsProbe.hasNetem(in: try namespace(of: "n2")), "no netem qdisc left in n2's container")
         tearDownLab()
     }
 
@@ -294,6 +305,31 @@ final class DockerLabTests: LabTestCase {
         let json = try JSON.parse(bytes: try XCTUnwrap(FileManager.default.contents(atPath: report + "/report.json")))
         XCTAssertFalse(json.serialized().isEmpty)
         print("docker lab: scenario node-crash (existing cluster) ran; report in \(report)")
+        tearDownLab()
+    }
+
+    func testPythonAgentsRunInTheContainersAndLabDownAfterACrashRemovesTheProjectFromItsLabelsAlone() throws {
+        let up = try slowKithctl(["lab", "up", "--docker", "--nodes", "3", "--agents", "1",
+                                  "--kith-agent", "/usr/local/lib/kith/agents/guardian.py", "--dir", lab.directory])
+        project = try? setup()["project"]?.stringValue
+        XCTAssertEqual(up.status, 0, up.stderr)
+        let project = try XCTUnwrap(project)
+        XCTAssertEqual(DockerProbe.objects(project: project).filter { $0.hasPrefix("container") }.count, 3)
+        // guardian.py on the image's python3, one per container, each logging in its node's data directory.
+        let agents = lab.agentProcesses()
+        XCTAssertEqual(agents.count, 3, "three agent processes: \(agents)")
+        for pid in agents.keys {
+            let command = String(decoding: FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") ?? Data(), as: UTF8.self)
+            XCTAssertTrue(command.contains("python3") && command.contains("guardian.py"), command)
+        }
+        // As if kithctl died before writing the rest: only docker.json is left, no lab.json, no compose file.
+        try FileManager.default.removeItem(atPath: lab.directory + "/lab.json")
+        try FileManager.default.removeItem(atPath: try XCTUnwrap(setup()["compose_file"]?.stringValue))
+        let down = try lab.kithctl(["lab", "down"])
+        XCTAssertEqual(down.status, 0, "\(down.stdout)\n\(down.stderr)")
+        XCTAssertEqual(DockerProbe.objects(project: project), [], "every container and network of the project removed by its label")
+        XCTAssertEqual(NetnsProbe.namespaces().filter { $0.hasPrefix(project + "-") }, [])
+        XCTAssertFalse(FileManager.default.fileExists(atPath: lab.directory + "/docker.json"))
         tearDownLab()
     }
 }

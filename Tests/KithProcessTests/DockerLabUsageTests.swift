@@ -29,4 +29,11 @@ final class DockerLabUsageTests: XCTestCase {
         XCTAssertEqual(result.status, 2, "a usage error: \(result.stderr)")
         XCTAssertTrue(result.stderr.contains("--kithd"), result.stderr)
     }
+
+    func testLabUpDockerWantsTheAgentsPathInsideTheImage() throws {
+        let result = try Subprocess.run(Binaries.kithctl, ["lab", "up", "--docker", "--agents", "1", "--kith-agent", "bin/agent",
+                                                           "--dir", directory])
+        XCTAssertEqual(result.status, 2, result.stderr)
+        XCTAssertTrue(result.stderr.contains("absolute path inside the image"), result.stderr)
+    }
 }
