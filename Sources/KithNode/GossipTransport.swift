@@ -6,8 +6,8 @@ import KithUV
 ///
 /// One outbound connection per peer endpoint, opened on first use and
 /// reopened with capped exponential backoff; inbound connections are only
-/// read (but for a hello). A frame that fails to decode closes its connection and is counted:
-/// garbage never reaches the core. When a connection to a peer ends, the
+/// read (but for a hello). A frame that fails to decode closes its
+/// connection and is counted: garbage never reaches the core. When a connection to a peer ends, the
 /// transport dials it once at once: a refusal means no process listens
 /// there any more, which the core takes as hard evidence (`onRefused`).
 ///
@@ -134,16 +134,16 @@ final class GossipTransport {
         /// What `pending` adds to batches, so a burst is written once it fills one.
         var pendingBytes = 0
         var awaitingFlush = false
-
-        func queue(_ payload: [UInt8]) {
-            pending.append(payload)
-            pendingBytes += FrameBatch.cost(of: payload)
-        }
         var connectedAtMs: UInt64 = 0
         var backoffMs: UInt64 = 0
         var retryAtMs: UInt64 = 0
         /// When something was last sent (or queued) to this peer, for pruning.
         var lastUsedMs: UInt64 = 0
+
+        func queue(_ payload: [UInt8]) {
+            pending.append(payload)
+            pendingBytes += FrameBatch.cost(of: payload)
+        }
     }
 
     private final class Inbound: Link {

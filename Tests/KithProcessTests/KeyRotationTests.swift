@@ -5,6 +5,7 @@ import XCTest
 /// Key rotation keeps working with per-connection sessions: install a new
 /// key everywhere, make it primary, remove the old one, and the cluster never
 /// drops a frame; afterwards only the new key opens a session's frames.
+/// Frames a fault delays are sealed as they leave, so they authenticate too.
 final class KeyRotationTests: LabTestCase {
     private func counter(_ name: String, on node: String) -> Int64 { lab.status(of: node)?[name]?.intValue ?? -1 }
 
@@ -44,5 +45,23 @@ final class KeyRotationTests: LabTestCase {
         try stale.send(ping(2, retired.listenEndpoint), key: retired.key)
         XCTAssertTrue(stale.isClosedByPeer(withinMs: 3000), "a frame under the removed key is refused")
         try lab.waitUntil("n1 counts it") { counter("frames_unauthenticated", on: "n1") == 1 }
+    }
+
+    /// Frames a `delay` fault holds back are sealed when they leave, on the connection then open:
+    /// under a delay with jitter (frames held out of order), every frame still authenticates.
+    func testDelayedFramesAreSealedWhenTheyLeaveAndAllAuthenticate() throws {
+        try lab.start(nodes: 3)
+        let nodes = ["n1", "n2", "n3"]
+        try lab.waitUntil("all see all alive") { lab.allSee(nodes, as: "alive") }
+        let delayed = try lab.kithctl(on: "n1", ["delay", "n1", "/", "n2,n3", "--ms", "80", "--jitter", "60", "--for", "4s"])
+        XCTAssertEqual(delayed.status, 0, delayed.stderr + delayed.stdout)
+        try lab.waitUntil("n1 delays frames") { counter("frames_delayed", on: "n1") > 20 }
+        try lab.holds(for: 3, "the delayed frames all authenticate") {
+            for node in nodes where counter("frames_unauthenticated", on: node) != 0 || counter("frames_replayed", on: node) != 0 {
+                return "\(node) refused a delayed frame"
+            }
+            return nil
+        }
+        try lab.waitUntil("all see all alive once the delay expires") { lab.allSee(nodes, as: "alive") }
     }
 }
