@@ -474,10 +474,12 @@ public final class AgentSimulation: SimulationLayer, PropertyMonitor {
 
     /// After every input: a node that knows an agent's kill-switch runs no live
     /// process of it, and one that knows its quarantine runs none unfrozen.
+    /// An input the shell feeds while carrying out another's directives (a
+    /// spawn's `agentSpawned`) is checked with the outer one, once all of them are done.
     func handled(_ input: NodeInput, at i: Int) {
         changing.removeLast()
         latest.removeLast()
-        guard let registry = sim.cores[i]?.registry, i < processes.count else { return }
+        guard changing.isEmpty, let registry = sim.cores[i]?.registry, i < processes.count else { return }
         for (agent, tombstone) in registry.tombstones where tombstone.active {
             if let process = processes[i][agent] {
                 violate("kill-switch wins", "\(process) still runs on \(sim.nodes[i].name) after an input, "

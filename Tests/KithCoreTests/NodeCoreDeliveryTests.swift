@@ -140,20 +140,26 @@ final class NodeCoreDeliveryTests: XCTestCase {
         XCTAssertEqual(out.pushes.map { $0.0["reason"] }, ["fenced", "fenced"])
     }
 
-    func test_localReceiverWithoutSession_shouldKeepTheMessage_andHandItOverWhenItConnects() {
+    func test_localReceiver_shouldGetMessagesOnlyOnceConnected_andKeepOnesItsSessionDidNotTake() {
         var t = NT()
         t.input(.start)
         t.startLocal(NT.spec("s1"))
         t.input(.agentConnected("s1", generation: 1))
         t.startLocal(NT.spec("b1"))
-        let out = send(&t, 1)
-        XCTAssertEqual(out.replies.map(\.1), [["ok": true]])
-        guard case let .deliver(message, .outbox)? = out.last else { return XCTFail("no local delivery: \(out)") }
-        XCTAssertEqual(t.core.router.outbox.count, 0, "counted delivered")
-        t.input(.agentUnreachable(message, origin: .outbox))
-        XCTAssertEqual(t.core.router.outbox.count, 1, "kept")
+        let early = send(&t, 1)
+        XCTAssertEqual(early.replies.map(\.1), [["ok": true]])
+        XCTAssertFalse(early.contains { if case .deliver = $0 { true } else { false } }, "not before its hello")
         let connected = t.input(.agentConnected("b1", generation: 1))
         XCTAssertEqual(connected.compactMap { if case let .deliver(m, .outbox) = $0 { m.stamp?.seq } else { nil } }, [UInt64(1)])
+        XCTAssertEqual(t.core.router.outbox.count, 0, "counted delivered")
+
+        guard case let .deliver(message, .outbox)? = send(&t, 2).last else { return XCTFail("no local delivery") }
+        t.input(.agentUnreachable(message, origin: .outbox))
+        XCTAssertEqual(t.core.router.outbox.pending(Outbox.Key(from: "s1", generation: 1, to: "b1")).map(\.id), [2], "kept, with its id")
+        let third = send(&t, 3)
+        XCTAssertFalse(third.contains { if case .deliver = $0 { true } else { false } }, "not ahead of the one kept")
+        t.advance(Outbox.resendAfter)
+        XCTAssertEqual(t.input(.tick).compactMap { if case let .deliver(m, .outbox) = $0 { m.stamp?.seq } else { nil } }, [UInt64(2), 3])
         XCTAssertEqual(t.core.router.outbox.count, 0)
     }
 }

@@ -24,9 +24,10 @@ extension NodeCore {
         if let refusal = refusal(of: AgentMessage(from: key.from, to: key.to, payload: []), into: &out) {
             return failStream(key, reason: refusal.reason, error: refusal.error, into: &out)
         }
-        let local = record.state.wantsProcess && record.host == me.name && record.hostUID == me.uid
+        // A receiver here takes messages once it said hello (running); its `agentConnected` sends what waited.
+        let local = record.state == .running && record.host == me.name && record.hostUID == me.uid
         var endpoint: Endpoint?
-        if !local, record.state.wantsProcess, registry.hostIsLive(record) {
+        if record.host != me.name, record.state.wantsProcess, registry.hostIsLive(record) {
             endpoint = membership.member(named: record.host)?.meta.endpoint
         }
         guard local || endpoint != nil else { return }
@@ -161,6 +162,8 @@ extension NodeCore {
         guard let record = registry.records[message.to] else { return false }
         if record.state.wantsProcess && record.host == me.name && record.hostUID == me.uid {
             if let stamp = message.stamp {
+                // Not before its hello: the sender's daemon sends again once the record says running.
+                guard record.state == .running else { return false }
                 accept(message, stamp: stamp, origin: origin, now: now, into: &out)
             } else {
                 out.append(.deliver(message, origin: origin))
