@@ -148,8 +148,11 @@ public struct Outbox: Sendable {
             stream.retryAt = now + Outbox.resendAfter
             armings &+= 1
         }
-        let at = stream.pending.firstIndex { $0.seq > entry.seq } ?? stream.entries.endIndex
-        stream.entries.insert(entry, at: at)
+        if stream.entries.last.map({ $0.seq < entry.seq }) ?? true {
+            stream.entries.append(entry)
+        } else {
+            stream.entries.insert(entry, at: stream.pending.firstIndex { $0.seq > entry.seq } ?? stream.entries.endIndex)
+        }
         streams[key] = stream
         perSender[key.from, default: 0] += 1
         bytes += entry.payload.count
