@@ -642,7 +642,8 @@ public final class AgentSimulation: SimulationLayer, PropertyMonitor {
                                                to: .init(agent: process.agent, generation: process.generation, pid: process.pid)) {
                     violate("delivered once, in order", broken)
                 }
-                for outcome in origin.outcome(of: message, error: nil) { perform(outcome, by: i, recordsBefore: recordsBefore) }
+                // Through the simulation: a delivery's outcome may be a frame (the acknowledgement).
+                sim.perform(origin.outcome(of: message, error: nil), by: i, recordsBefore: recordsBefore)
             } else {
                 sim.input(.agentUnreachable(message, origin: origin), at: i)
             }
@@ -650,7 +651,7 @@ public final class AgentSimulation: SimulationLayer, PropertyMonitor {
         case let .forward(message, endpoint, _, origin):
             sim.send(.agentMessage(from: message.from, to: message.to, payload: message.payload, stamp: message.stamp),
                      from: i, to: endpoint)
-            for outcome in origin.outcome(of: message, error: nil) { perform(outcome, by: i, recordsBefore: recordsBefore) }
+            sim.perform(origin.outcome(of: message, error: nil), by: i, recordsBefore: recordsBefore)
 
         case let .push(json, to: agent):
             let event = json["event"]?.stringValue ?? "?"
