@@ -14,6 +14,8 @@ extension Node {
         var fencedProcesses: Int?
         for directive in directives {
             switch directive {
+            case let .send(.agentAck(ack), to: endpoint) where ack.outcome == .delivered:
+                acks.add(ack, to: endpoint)
             case let .send(message, to: endpoint):
                 send(message, to: endpoint, now: now)
             case let .spawn(record, checkpoint):
@@ -43,6 +45,8 @@ extension Node {
                 // Back-pressure reaches the sender: better a refusal it can retry than a silent drop later.
                 guard transport.hasRoomForAgentTraffic(to: endpoint) else {
                     answer = perform(origin.outcome(of: message, error: "the link to \(host) is congested; retry"), now: now) ?? answer
+                    // A stamped message that did not leave: the core takes it back or sends it again later.
+                    if message.stamp != nil { answer = input(.agentUnreachable(message, origin: origin), now: now) ?? answer }
                     continue
                 }
                 send(.agentMessage(from: message.from, to: message.to, payload: message.payload, stamp: message.stamp),

@@ -22,6 +22,10 @@ public final class Node {
     lazy var delayed = DelayLine(loop: loop) { [unowned self] message, endpoint in
         self.transport.send(message, to: endpoint)
     }
+    /// Delivery acknowledgements, one per stream per loop turn.
+    lazy var acks = AckCoalescer(loop: loop) { [unowned self] message, endpoint in
+        self.send(message, to: endpoint, now: Instant(nanoseconds: self.loop.hrtimeNanoseconds))
+    }
     private var control: ControlServer?
     var controlConnectionsShed: UInt64 { control?.connectionsShed ?? 0 }
     private let timer: Timer

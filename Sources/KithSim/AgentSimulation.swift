@@ -156,6 +156,9 @@ public final class AgentSimulation: SimulationLayer, PropertyMonitor {
     public private(set) var violations: [PropertyViolation] = []
     /// Agent-to-agent messages: sent, answered ok, refused, delivered, reported failed later.
     public private(set) var messages = MessageTally()
+    /// Every agent message by number: accepted, delivered to which copies, failed.
+    public private(set) var ledger = MessageLedger()
+    var messageNumber = 0
 
     var processes: [[String: SimAgentProcess]] = []
     /// Processes told to stop that have not exited yet, per node.
@@ -459,10 +462,12 @@ public final class AgentSimulation: SimulationLayer, PropertyMonitor {
         }
         // A new boot's supervisor starts with no children (it kills leftovers of the old one).
         dropProcesses(of: i, because: "reboot")
+        ledger.senderDown(i)
     }
 
     func stopped(_ i: Int) {
         dropProcesses(of: i, because: "node \(sim.nodes[i].process)")
+        ledger.senderDown(i)
     }
 
     func persistedTombstones(of node: String) -> [Tombstone] { disk[node] ?? [] }
@@ -474,10 +479,12 @@ public final class AgentSimulation: SimulationLayer, PropertyMonitor {
 
     /// After every input: a node that knows an agent's kill-switch runs no live
     /// process of it, and one that knows its quarantine runs none unfrozen.
+    /// An input the shell feeds while carrying out another's directives (a
+    /// spawn's `agentSpawned`) is checked with the outer one, once all of them are done.
     func handled(_ input: NodeInput, at i: Int) {
         changing.removeLast()
         latest.removeLast()
-        guard let registry = sim.cores[i]?.registry, i < processes.count else { return }
+        guard changing.isEmpty, let registry = sim.cores[i]?.registry, i < processes.count else { return }
         for (agent, tombstone) in registry.tombstones where tombstone.active {
             if let process = processes[i][agent] {
                 violate("kill-switch wins", "\(process) still runs on \(sim.nodes[i].name) after an input, "
@@ -522,7 +529,9 @@ public final class AgentSimulation: SimulationLayer, PropertyMonitor {
             guard !process.frozen else { return schedule(.message(agent: agent, pid: pid), after: interval, on: i) }
             if let peer = sim.cores[i]?.registry.records[agent]?.spec.protects.first {
                 messages.sent += 1
-                request(process, at: i, op: "send", id: "send", ["to": .string(peer), "payload": ["from": .string(agent)]])
+                messageNumber += 1
+                request(process, at: i, op: "send", id: "send \(messageNumber)",
+                        ["to": .string(peer), "payload": ["from": .string(agent), "n": .int(Int64(messageNumber))]])
             }
             schedule(.message(agent: agent, pid: pid), after: interval, on: i)
 
@@ -630,7 +639,13 @@ public final class AgentSimulation: SimulationLayer, PropertyMonitor {
         case let .deliver(message, origin):
             if let process = processes[i][message.to], process.connected {
                 messages.delivered += 1
-                for outcome in origin.outcome(of: message, error: nil) { perform(outcome, by: i, recordsBefore: recordsBefore) }
+                if let n = (try? JSON.parse(bytes: message.payload))?["n"]?.intValue,
+                   let broken = ledger.deliver(Int(n), from: message.from,
+                                               to: .init(agent: process.agent, generation: process.generation, pid: process.pid)) {
+                    violate("delivered once, in order", broken)
+                }
+                // Through the simulation: a delivery's outcome may be a frame (the acknowledgement).
+                sim.perform(origin.outcome(of: message, error: nil), by: i, recordsBefore: recordsBefore)
             } else {
                 sim.input(.agentUnreachable(message, origin: origin), at: i)
             }
@@ -638,11 +653,14 @@ public final class AgentSimulation: SimulationLayer, PropertyMonitor {
         case let .forward(message, endpoint, _, origin):
             sim.send(.agentMessage(from: message.from, to: message.to, payload: message.payload, stamp: message.stamp),
                      from: i, to: endpoint)
-            for outcome in origin.outcome(of: message, error: nil) { perform(outcome, by: i, recordsBefore: recordsBefore) }
+            sim.perform(origin.outcome(of: message, error: nil), by: i, recordsBefore: recordsBefore)
 
         case let .push(json, to: agent):
             let event = json["event"]?.stringValue ?? "?"
-            if event == "send_failed" { messages.failedLater += 1 }
+            if event == "send_failed" {
+                messages.failedLater += 1
+                if let id = json["id"]?.stringValue, id.hasPrefix("send "), let n = Int(id.dropFirst(5)) { ledger.fail(n) }
+            }
             guard event == "peer_lost" || event == "peer_relaunched" || event == "peer_stopped" else { return }
             note(i, "tells \(agent) \(event) \(json["peer"]?.stringValue ?? "")")
             guard guardiansRequestRelaunch, event == "peer_lost", let peer = json["peer"]?.stringValue,
@@ -684,8 +702,9 @@ public final class AgentSimulation: SimulationLayer, PropertyMonitor {
             let peer = id.dropFirst("relaunch ".count)
             note(i, "\(origin.agent) asks to relaunch \(peer): "
                  + (ok ? "target \(body["target"]?.stringValue ?? "?")" : "refused: \(body["error"]?.stringValue ?? "?")"))
-        } else if id == "send" {
+        } else if id.hasPrefix("send ") {
             if ok { messages.accepted += 1 } else { messages.refused += 1 }
+            if ok, let n = Int(id.dropFirst(5)) { ledger.accept(n, at: sim.now, on: i) }
         }
     }
 

@@ -111,6 +111,11 @@ final class Agent {
             reachable.remove(peer)
             stopped.insert(peer)
             log("peer \(peer) was stopped")
+        case "send_failed":
+            // The daemon gave up on a message it had accepted: said once, by id and reason.
+            let to = event["to"]?.stringValue ?? "?"
+            log("message \(event["id"]?.serialized() ?? "?") to \(to) failed (\(event["reason"]?.stringValue ?? "?")): "
+                + (event["error"]?.stringValue ?? ""))
         default:
             break
         }

@@ -35,7 +35,7 @@ final class NodeCoreDeliveryTests: XCTestCase {
     }
 
     private func forwards(_ out: [NodeDirective]) -> [AgentMessage] {
-        out.compactMap { if case let .forward(message, "b:7946", "b", .relay) = $0 { message } else { nil } }
+        out.compactMap { if case let .forward(message, "b:7946", "b", _) = $0 { message } else { nil } }
     }
 
     private func stamped(_ seq: UInt64, base: UInt64? = nil, generation: UInt64 = 1, from: String = "s1") -> Message {
@@ -47,10 +47,12 @@ final class NodeCoreDeliveryTests: XCTestCase {
         out.sends.compactMap { if case let .agentAck(ack) = $0.0, $0.1 == "z:7946" { ack } else { nil } }
     }
 
-    func test_send_toARemoteAgent_shouldAnswerAtOnce_forwardStamped_andForgetItOnceAcknowledged() {
+    func test_send_toARemoteAgent_shouldForwardStampedWithItsAnswer_andForgetItOnceAcknowledged() {
         var t = sender()
         let out = send(&t, 1) + send(&t, 2)
-        XCTAssertEqual(out.replies.map(\.1), [["ok": true], ["ok": true]])
+        XCTAssertTrue(out.replies.isEmpty, "answered once the frame is on its link")
+        let origins = out.compactMap { if case let .forward(_, _, _, origin) = $0 { origin } else { nil } }
+        XCTAssertEqual(origins, [1, 2].map { .agent(AgentOrigin(agent: "s1", generation: 1, id: .int($0))) })
         XCTAssertEqual(forwards(out).map(\.stamp), [DeliveryStamp(generation: 1, seq: 1, base: 1, replyTo: "a:7946"),
                                                     DeliveryStamp(generation: 1, seq: 2, base: 1, replyTo: "a:7946")])
         XCTAssertEqual(t.core.router.outbox.count, 2)
@@ -76,6 +78,16 @@ final class NodeCoreDeliveryTests: XCTestCase {
         XCTAssertEqual(failed.first?.0["to"], "b1")
         XCTAssertEqual(t.core.router.outbox.count, 0)
         XCTAssertEqual(t.core.router.failed, 2)
+    }
+
+    func test_aSendRefusedOnACongestedLink_shouldBeTakenBack_andItsPlaceGivenToTheNext() {
+        var t = sender()
+        guard case let .forward(message, _, _, origin)? = send(&t, 1).last else { return XCTFail("no forward") }
+        t.input(.agentUnreachable(message, origin: origin))
+        XCTAssertEqual(t.core.router.outbox.count, 0, "the agent was told to retry: not kept")
+        XCTAssertEqual(forwards(send(&t, 2)).map { $0.stamp?.seq }, [1])
+        t.advance(Outbox.giveUpAfter)
+        XCTAssertEqual(t.input(.tick).pushes.filter { $0.0["event"] == "send_failed" }.map { $0.0["id"] }, [2], "only the one accepted fails")
     }
 
     func test_aFullWindow_shouldRefuseTheSendWithRetry() {
@@ -140,20 +152,26 @@ final class NodeCoreDeliveryTests: XCTestCase {
         XCTAssertEqual(out.pushes.map { $0.0["reason"] }, ["fenced", "fenced"])
     }
 
-    func test_localReceiverWithoutSession_shouldKeepTheMessage_andHandItOverWhenItConnects() {
+    func test_localReceiver_shouldGetMessagesOnlyOnceConnected_andKeepOnesItsSessionDidNotTake() {
         var t = NT()
         t.input(.start)
         t.startLocal(NT.spec("s1"))
         t.input(.agentConnected("s1", generation: 1))
         t.startLocal(NT.spec("b1"))
-        let out = send(&t, 1)
-        XCTAssertEqual(out.replies.map(\.1), [["ok": true]])
-        guard case let .deliver(message, .outbox)? = out.last else { return XCTFail("no local delivery: \(out)") }
-        XCTAssertEqual(t.core.router.outbox.count, 0, "counted delivered")
-        t.input(.agentUnreachable(message, origin: .outbox))
-        XCTAssertEqual(t.core.router.outbox.count, 1, "kept")
+        let early = send(&t, 1)
+        XCTAssertEqual(early.replies.map(\.1), [["ok": true]])
+        XCTAssertFalse(early.contains { if case .deliver = $0 { true } else { false } }, "not before its hello")
         let connected = t.input(.agentConnected("b1", generation: 1))
         XCTAssertEqual(connected.compactMap { if case let .deliver(m, .outbox) = $0 { m.stamp?.seq } else { nil } }, [UInt64(1)])
+        XCTAssertEqual(t.core.router.outbox.count, 0, "counted delivered")
+
+        guard case let .deliver(message, .outbox)? = send(&t, 2).last else { return XCTFail("no local delivery") }
+        t.input(.agentUnreachable(message, origin: .outbox))
+        XCTAssertEqual(t.core.router.outbox.pending(Outbox.Key(from: "s1", generation: 1, to: "b1")).map(\.id), [2], "kept, with its id")
+        let third = send(&t, 3)
+        XCTAssertFalse(third.contains { if case .deliver = $0 { true } else { false } }, "not ahead of the one kept")
+        t.advance(Outbox.resendAfter)
+        XCTAssertEqual(t.input(.tick).compactMap { if case let .deliver(m, .outbox) = $0 { m.stamp?.seq } else { nil } }, [UInt64(2), 3])
         XCTAssertEqual(t.core.router.outbox.count, 0)
     }
 }

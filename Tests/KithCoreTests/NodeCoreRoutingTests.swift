@@ -87,6 +87,7 @@ final class NodeCoreRoutingTests: XCTestCase {
 
     func test_deadlineMayHaveMoved_shouldBeFalseOnlyAfterAPureRoutingInput() {
         var t = node()
+        t.input(.agentConnected("b1", generation: 1))
         t.input(.tick)
         XCTAssertTrue(t.core.deadlineMayHaveMoved)
         let origin = AgentOrigin(agent: "b1", generation: 1, id: nil)

@@ -74,6 +74,8 @@ public struct Outbox: Sendable {
         var retryAt: Instant
         /// The receiver's generation when this stream last went out.
         var receiverGeneration: UInt64?
+        /// Payload bytes of the unacknowledged entries.
+        var bytes = 0
 
         var pending: ArraySlice<Entry> { entries[head...] }
         var isIdle: Bool { head == entries.count }
@@ -92,7 +94,7 @@ public struct Outbox: Sendable {
     }
 
     /// Unacknowledged messages of one sender agent, over all its receivers.
-    public static let perSenderMax = 4096
+    public static let perSenderMax = 16384
     /// Unacknowledged payload bytes on this daemon.
     public static let bytesMax = 32 << 20
     /// Streams at once (idle ones are dropped first).
@@ -142,14 +144,32 @@ public struct Outbox: Sendable {
         insert(key, entry, now: now)
     }
 
+    /// Takes back the newest message of a stream, refused before it left (its sender was told to retry).
+    mutating func retract(_ key: Key, seq: UInt64) {
+        guard var stream = streams.removeValue(forKey: key) else { return }
+        if let last = stream.entries.last, stream.head < stream.entries.count, last.seq == seq, seq + 1 == stream.nextSeq {
+            stream.entries.removeLast()
+            stream.bytes -= last.payload.count
+            bytes -= last.payload.count
+            stream.nextSeq = seq
+            forget(1, of: key.from)
+            stream.compact()
+        }
+        streams[key] = stream
+    }
+
     private mutating func insert(_ key: Key, _ entry: Entry, now: Instant) {
         var stream = streams.removeValue(forKey: key) ?? Stream(retryAt: now)
         if stream.isIdle {
             stream.retryAt = now + Outbox.resendAfter
             armings &+= 1
         }
-        let at = stream.pending.firstIndex { $0.seq > entry.seq } ?? stream.entries.endIndex
-        stream.entries.insert(entry, at: at)
+        if stream.entries.last.map({ $0.seq < entry.seq }) ?? true {
+            stream.entries.append(entry)
+        } else {
+            stream.entries.insert(entry, at: stream.pending.firstIndex { $0.seq > entry.seq } ?? stream.entries.endIndex)
+        }
+        stream.bytes += entry.payload.count
         streams[key] = stream
         perSender[key.from, default: 0] += 1
         bytes += entry.payload.count
@@ -180,6 +200,7 @@ public struct Outbox: Sendable {
         var taken = 0
         while stream.head + taken < stream.entries.count, stream.entries[stream.head + taken].seq <= seq {
             bytes -= stream.entries[stream.head + taken].payload.count
+            stream.bytes -= stream.entries[stream.head + taken].payload.count
             taken += 1
         }
         stream.head += taken
@@ -194,7 +215,8 @@ public struct Outbox: Sendable {
     mutating func fail(_ key: Key) -> [Entry] {
         guard var stream = streams.removeValue(forKey: key) else { return [] }
         let failed = Array(stream.pending)
-        bytes -= failed.reduce(0) { $0 + $1.payload.count }
+        bytes -= stream.bytes
+        stream.bytes = 0
         stream.head = stream.entries.count
         stream.compact()
         forget(failed.count, of: key.from)
@@ -212,6 +234,7 @@ public struct Outbox: Sendable {
                   now.since(stream.entries[stream.head + taken].queuedAt) >= Outbox.giveUpAfter {
                 let entry = stream.entries[stream.head + taken]
                 bytes -= entry.payload.count
+                stream.bytes -= entry.payload.count
                 expired.append((key, entry))
                 taken += 1
             }
@@ -249,17 +272,19 @@ public struct Outbox: Sendable {
         perSender[sender] = left > 0 ? left : nil
     }
 
-    /// Counts match the entries; each stream's entries ascend below its next place.
+    /// Counts match the streams'; each stream's entries lie below its next place (checked
+    /// per stream, not per entry: this runs after every input of a debug build).
     func assertInvariants() {
         var total = 0
         var byteTotal = 0
         var senders: [String: Int] = [:]
         for (key, stream) in streams {
             let pending = stream.pending
-            precondition(zip(pending, pending.dropFirst()).allSatisfy { $0.seq < $1.seq }, "outbox stream \(key) is out of order")
+            precondition((pending.first?.seq ?? 0) <= (pending.last?.seq ?? 0), "outbox stream \(key) is out of order")
             precondition(pending.last.map { $0.seq < stream.nextSeq } ?? true, "outbox stream \(key) holds a place not yet given")
+            precondition(stream.bytes >= 0 && (stream.bytes == 0 || !pending.isEmpty), "outbox stream \(key) counts \(stream.bytes) bytes")
             total += pending.count
-            byteTotal += pending.reduce(0) { $0 + $1.payload.count }
+            byteTotal += stream.bytes
             if !pending.isEmpty { senders[key.from, default: 0] += pending.count }
         }
         precondition(total == count, "outbox counts \(count) messages, holds \(total)")

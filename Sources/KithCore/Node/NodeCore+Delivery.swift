@@ -6,27 +6,34 @@
 extension NodeCore {
     // MARK: Agents' messages
 
-    /// An agent's `send`: refused at once, or queued (answered `ok`) and sent on.
+    /// An agent's `send`: refused at once, or queued and sent on. The answer is
+    /// `ok` at once, or, for a receiver on another node, once the frame is on
+    /// its link (a congested link refuses it with "retry", and it is taken back).
     mutating func send(_ message: AgentMessage, origin: AgentOrigin, now: Instant, into out: inout [NodeDirective]) {
         func fail(_ error: String) { out.append(.replyAgent(origin, ["ok": false, "error": .string(error)])) }
         if let refusal = refusal(of: message, into: &out) { return fail(refusal.error) }
         if let error = router.outbox.refusal(from: message.from, size: message.payload.count) { return fail(error) }
         let key = Outbox.Key(from: message.from, generation: origin.generation, to: message.to)
         let seq = router.outbox.enqueue(key, payload: message.payload, id: origin.id, now: now)
-        out.append(.replyAgent(origin, ["ok": true]))
-        transmit(key, from: seq, now: now, into: &out)
+        let before = out.count
+        transmit(key, from: seq, answering: origin, now: now, into: &out)
+        let forwarded = out[before...].contains { if case .forward = $0 { true } else { false } }
+        if !forwarded { out.insert(.replyAgent(origin, ["ok": true]), at: before) }
     }
 
     /// Sends a stream's unacknowledged messages from `seq` on to wherever the
     /// receiver runs now; while it runs nowhere they wait (resent, then failed, on `tick`).
-    mutating func transmit(_ key: Outbox.Key, from seq: UInt64 = 0, now: Instant, into out: inout [NodeDirective]) {
+    /// A new message forwarded for `answering` carries its answer with it.
+    mutating func transmit(_ key: Outbox.Key, from seq: UInt64 = 0, answering: AgentOrigin? = nil, now: Instant,
+                           into out: inout [NodeDirective]) {
         guard let record = registry.records[key.to] else { return }
         if let refusal = refusal(of: AgentMessage(from: key.from, to: key.to, payload: []), into: &out) {
             return failStream(key, reason: refusal.reason, error: refusal.error, into: &out)
         }
-        let local = record.state.wantsProcess && record.host == me.name && record.hostUID == me.uid
+        // A receiver here takes messages once it said hello (running); its `agentConnected` sends what waited.
+        let local = record.state == .running && record.host == me.name && record.hostUID == me.uid
         var endpoint: Endpoint?
-        if !local, record.state.wantsProcess, registry.hostIsLive(record) {
+        if record.host != me.name, record.state.wantsProcess, registry.hostIsLive(record) {
             endpoint = membership.member(named: record.host)?.meta.endpoint
         }
         guard local || endpoint != nil else { return }
@@ -41,7 +48,8 @@ extension NodeCore {
             let stamp = DeliveryStamp(generation: key.generation, seq: entry.seq, base: base, replyTo: membership.meta.endpoint)
             let message = AgentMessage(from: key.from, to: key.to, payload: entry.payload, stamp: stamp, id: entry.id)
             if let endpoint {
-                out.append(.forward(message, to: endpoint, host: record.host, origin: .relay))
+                let origin: RouteOrigin = answering.map { .agent($0) } ?? .relay
+                out.append(.forward(message, to: endpoint, host: record.host, origin: origin))
             } else {
                 accept(message, stamp: stamp, origin: .outbox, now: now, into: &out)
             }
@@ -94,12 +102,22 @@ extension NodeCore {
         }
     }
 
-    /// A stamped delivery the shell could not make: expect it again, and keep a local sender's message.
+    /// A stamped delivery or forward the shell could not make. A delivery here is
+    /// expected again (and a local sender's message kept); a new message its
+    /// sender was told to retry is taken back; a resend waits for the next.
     mutating func undelivered(_ message: AgentMessage, stamp: DeliveryStamp, origin: RouteOrigin, now: Instant) {
-        router.inbox.undo(from: message.from, to: message.to, stamp)
-        guard origin == .outbox else { return }
         let key = Outbox.Key(from: message.from, generation: stamp.generation, to: message.to)
-        router.outbox.restore(key, Outbox.Entry(seq: stamp.seq, payload: message.payload, id: message.id, queuedAt: now), now: now)
+        switch origin {
+        case .network:
+            router.inbox.undo(from: message.from, to: message.to, stamp)
+        case .outbox:
+            router.inbox.undo(from: message.from, to: message.to, stamp)
+            router.outbox.restore(key, Outbox.Entry(seq: stamp.seq, payload: message.payload, id: message.id, queuedAt: now), now: now)
+        case .agent:
+            router.outbox.retract(key, seq: stamp.seq)
+        case .relay, .operatorCommand, .held:
+            break
+        }
     }
 
     /// Fails what waited too long, and sends again what is due.
@@ -161,6 +179,8 @@ extension NodeCore {
         guard let record = registry.records[message.to] else { return false }
         if record.state.wantsProcess && record.host == me.name && record.hostUID == me.uid {
             if let stamp = message.stamp {
+                // Not before its hello: the sender's daemon sends again once the record says running.
+                guard record.state == .running else { return false }
                 accept(message, stamp: stamp, origin: origin, now: now, into: &out)
             } else {
                 out.append(.deliver(message, origin: origin))
