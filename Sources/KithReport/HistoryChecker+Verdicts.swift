@@ -67,8 +67,8 @@ extension HistoryChecker {
         return outcome
     }
 
-    /// Each loss (`agent_changed` to lost, first per generation) of an agent with a running relaunching
-    /// guardian is followed within the bound by the agent running again: a higher generation, or the
+    /// Each loss (`agent_changed` to lost, first per generation, unless the cluster already held a newer
+    /// generation) of an agent with a running relaunching guardian is followed within the bound by the agent running again: a higher generation, or the
     /// same one back from another state (the host was alive after all). A loss under a kill-switch or a
     /// halt is exempt; one younger than the bound at the end of the history is pending.
     func relaunches() -> HistoryVerdict.RuleOutcome {
@@ -84,6 +84,8 @@ extension HistoryChecker {
         for key in order {
             guard let loss = losses[key], let agent = loss["agent"] else { continue }
             let generation = loss.int("generation") ?? 0
+            // A node's stale record of a generation the cluster had already replaced is no loss.
+            if let newest = analyzer.agentState(agent, at: loss.ts), newest.generation > generation { continue }
             guard isGuarded(agent, at: loss.ts), !isSwitchedOff(agent, at: loss.ts), !isHalted(at: loss.ts) else { continue }
             outcome.checked += 1
             let back = changes.first { change in
@@ -100,19 +102,18 @@ extension HistoryChecker {
                                             records: [loss] + [back].compactMap { $0 }))
         }
         if outcome.checked == 0 && outcome.pending == 0 {
-            outcome.notChecked = history.guardians == nil ? "no loss of an agent seen relaunched for its guardians" : "no loss of a guarded agent"
+            outcome.notChecked = history.guardians == nil ? "no loss of an agent whose guardians were seen asking to relaunch it"
+                : "no loss of a guarded agent"
         }
         return outcome
     }
 
-    /// Some guardian with a relaunching policy was running; without guardian data, whether the history
-    /// ever shows the agent relaunched for its guardians or at one's request.
+    /// Some guardian with a relaunching policy was running. Without guardian data, the guardians are the
+    /// agents the history shows asking to relaunch it (`relaunch_requested` by): only relaunching agents ask.
     private func isGuarded(_ agent: String, at ts: Int64) -> Bool {
-        guard let guardians = history.guardians else {
-            return analyzer.events("relaunch_requested").contains { $0["agent"] == agent }
-                || analyzer.events("agent_changed").contains { $0["agent"] == agent && RunAnalyzer.isAutomaticRelaunch($0) }
-        }
-        return (guardians[agent] ?? []).contains { guardian in
+        let guardians = history.guardians?[agent]
+            ?? Array(Set(analyzer.events("relaunch_requested").filter { $0["agent"] == agent }.compactMap { $0["by"] }))
+        return guardians.contains { guardian in
             guardian != agent && ["running", "starting"].contains(analyzer.agentState(guardian, at: ts)?.state ?? "")
         }
     }

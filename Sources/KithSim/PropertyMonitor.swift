@@ -63,6 +63,9 @@ public final class MembershipMonitor: PropertyMonitor {
             if action.hasPrefix("pause ") || action.hasPrefix("resume ") { pausedAt = sim.now }
             for prefix in ["crash ", "power off ", "kill "] where action.hasPrefix(prefix) {
                 let i = sim.index(String(action.dropFirst(prefix.count)))
+                // Restarted before this scan (a crash and a restart in one step): the boot that crashed is gone
+                // and the node holds a new one, which must not be taken for the crashed boot.
+                guard sim.nodes[i].process != .running else { continue }
                 crashes.append((i, sim.nodes[i].id.uid, sim.now))
             }
         }

@@ -124,6 +124,22 @@ final class HistoryCheckerTests: XCTestCase {
         XCTAssertEqual(copies?.checked, 2)
     }
 
+    func test_relaunch_staleLossOfAReplacedGeneration_isNoLoss_andGuardiansAreInferredFromRequests() throws {
+        // a2 asked to relaunch a1 once; a1 runs at generation 3 when a rejoining n3 records generation 2 lost.
+        let lines = [
+            #"{"seq":1,"ts_ms":1000,"node":"n1","event":"agent_changed","agent":"a2","generation":1,"host":"n1","state":"running","previous":"starting","reason":"started"}"#,
+            #"{"seq":2,"ts_ms":1100,"node":"n1","event":"relaunch_requested","agent":"a1","by":"a2"}"#,
+            #"{"seq":3,"ts_ms":1200,"node":"n1","event":"agent_changed","agent":"a1","generation":3,"host":"n2","state":"running","previous":"starting","reason":"relaunched"}"#,
+            #"{"seq":1,"ts_ms":5000,"node":"n3","event":"agent_changed","agent":"a1","generation":2,"host":"n3","state":"lost","previous":"running","reason":"host n3 restarted"}"#,
+            #"{"seq":2,"ts_ms":9000,"node":"n3","event":"agent_changed","agent":"a1","generation":4,"host":"n1","state":"lost","previous":"running","reason":"host n1 dead"}"#,
+            #"{"seq":3,"ts_ms":60000,"node":"n3","event":"fault_healed"}"#,
+        ]
+        let events = lines.compactMap { EventRecord(line: $0, node: "?") }
+        let relaunch = try XCTUnwrap(HistoryChecker(.init(events: events)).check().rules.first { $0.rule == "relaunch" })
+        XCTAssertEqual(relaunch.checked, 1)
+        XCTAssertEqual(relaunch.violations.map(\.text), ["a1 lost at +8000 ms never ran again (the history ends 51000 ms later) (bound 15000 ms)"])
+    }
+
     // MARK: A real run
 
     func test_realRun_keepsEveryRule_itsPartitionDuplicatesEndingWithinTheMergeGrace() throws {
@@ -134,7 +150,8 @@ final class HistoryCheckerTests: XCTestCase {
         XCTAssertEqual(try rule(verdict, "one_copy").checked, 7)
         XCTAssertEqual(try rule(verdict, "dead_verdicts").checked, 7)
         XCTAssertEqual(try rule(verdict, "kill_switch").checked, 1)
-        XCTAssertEqual(try rule(verdict, "relaunch").checked, 3)
+        // Without guardian data only n3-a1 is known to be guarded: n2-a1 asked to relaunch it.
+        XCTAssertEqual(try rule(verdict, "relaunch").checked, 1)
     }
 
     func test_realRun_withoutItsPartitionRecords_hasTwoCopiesAtOnce_andUnexplainedDeadVerdicts() throws {
