@@ -88,7 +88,7 @@ public final class Node {
         awakeTimer = Timer(loop: loop)
         let socketPath = config.agentSocketPath
         supervisor = Supervisor(loop: loop, logger: logger, dataDir: dataDir, socketPath: socketPath, nodeName: config.name,
-                                containment: config.containment)
+                                containment: config.containment, logBytesMax: config.agentLogBytesMax)
         guard let listen = parseHostPort(config.listen), let controlAddress = parseHostPort(config.control) else {
             throw NodeError("listen and control must be HOST:PORT")
         }
@@ -165,6 +165,16 @@ public final class Node {
         guard gap >= Node.freezeFloor else { return }
         lastAwake = now
         input(.resumed(after: gap), now: now)
+    }
+
+    /// SIGHUP: `logFile` (kithd's own, if any) is opened anew, and agent
+    /// logs past their cap are rotated now rather than at the next check.
+    public func reopenLogs(_ logFile: LogFile?) {
+        let problem = logFile?.reopen()
+        supervisor.rotateLogs()
+        var fields: [String: JSON] = ["log_file": logFile.map { .string($0.path) } ?? .null]
+        if let problem { fields["error"] = .string(problem) }
+        logger.record(problem == nil ? .info : .error, "logs_reopened", fields)
     }
 
     /// Graceful stop: stop this node's agents, tell every member this node

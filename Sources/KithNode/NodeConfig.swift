@@ -44,6 +44,12 @@ public struct NodeConfig: Sendable, Equatable {
     public var http: String = ""
     /// A file holding the bearer token HTTP requests must carry (probes excepted); empty: no token.
     public var httpTokenFile: String = ""
+    /// Where kithd writes its log lines (appended; reopened on SIGHUP, for
+    /// logrotate); empty: standard error.
+    public var logFile: String = ""
+    /// An agent's log (`DATA/agents/NAME.log`) past this many bytes is moved
+    /// to `NAME.log.1` (replacing the previous one) and started afresh.
+    public var agentLogBytesMax: Int = 8 << 20
     /// The HTTP address members tell each other: `http`, with a wildcard host replaced by the advertised gossip host.
     public var advertisedHTTP: String {
         guard let http = parseHostPort(http), http.host == "0.0.0.0" || http.host == "::",
@@ -185,7 +191,7 @@ extension NodeConfig {
         "--log-level": "log_level", "--relaunch-quorum": "relaunch_quorum",
         "--operator-key": "operator_keys", "--cluster-key-file": "cluster_key_file",
         "--cluster": "cluster", "--insecure": "insecure",
-        "--http": "http", "--http-token-file": "http_token_file",
+        "--http": "http", "--http-token-file": "http_token_file", "--log-file": "log_file",
     ]
 
     /// Flags that take no value (they set their key to true).
@@ -273,6 +279,11 @@ extension NodeConfig {
             logLevel = level
         case "http": http = try value.requireString(key)
         case "http_token_file": httpTokenFile = try value.requireString(key)
+        case "log_file": logFile = try value.requireString(key)
+        case "agent_log_bytes_max":
+            let n = try value.requireInt(key, fromFlag: fromFlag)
+            guard (4096...(1 << 40)).contains(n) else { throw ConfigError("agent_log_bytes_max must be 4096...2^40, got \(n)") }
+            agentLogBytesMax = Int(n)
         default:
             throw ConfigError("unknown config key '\(key)'")
         }

@@ -29,6 +29,10 @@ final class Supervisor {
     private let graceMilliseconds: UInt64
     private let containment: Containment
     private var reaper: Reaper?
+    private let logs: AgentLogFiles
+    /// Checks the agent logs' sizes every `logCheckMilliseconds`.
+    private var logTimer: Timer?
+    static let logCheckMilliseconds: UInt64 = 2000
 
     static let setpriv = "/usr/bin/setpriv"
     static let unshare = "/usr/bin/unshare"
@@ -55,8 +59,10 @@ final class Supervisor {
     }
 
     init(loop: EventLoop, logger: Logger, dataDir: String, socketPath: String, nodeName: String,
-         graceMilliseconds: UInt64 = 2000, containment settings: ContainmentSettings = ContainmentSettings()) {
+         graceMilliseconds: UInt64 = 2000, containment settings: ContainmentSettings = ContainmentSettings(),
+         logBytesMax: Int = NodeConfig().agentLogBytesMax) {
         self.loop = loop
+        logs = AgentLogFiles(directory: dataDir + "/agents", bytesMax: logBytesMax)
         self.logger = logger
         self.logDirectory = dataDir + "/agents"
         self.agentDirectory = NodeConfig.agentDirectory(dataDir: dataDir)
@@ -74,6 +80,21 @@ final class Supervisor {
         var fields = containment.json.objectValue ?? [:]
         fields["subreaper"] = .bool(reaper?.isSubreaper == true)
         logger.record(containment.isContained ? .info : .warn, "containment", fields)
+        let timer = Timer(loop: loop)
+        timer.start(afterMilliseconds: Supervisor.logCheckMilliseconds, repeatMilliseconds: Supervisor.logCheckMilliseconds) {
+            [weak self] in self?.rotateLogs()
+        }
+        logTimer = timer
+    }
+
+    /// Rotates every running agent's log that outgrew its cap (also on SIGHUP).
+    func rotateLogs() {
+        for name in processes.keys.sorted() {
+            guard let bytes = logs.rotateIfNeeded(name) else { continue }
+            logs.mark(name, "log rotated at \(bytes) bytes (cap \(logs.bytesMax)); the previous part is \(name).log.1",
+                      wallMilliseconds: ProcessStats.wallMilliseconds)
+            logger.record(.info, "agent_log_rotated", ["agent": .string(name), "bytes": .int(Int64(bytes))])
+        }
     }
 
     /// The agent's token and launch facts, for the gateway's hello.
@@ -123,6 +144,7 @@ final class Supervisor {
             processes[name] = Running(generation: generation, process: process, token: token, checkpoint: checkpoint,
                                       relaunched: record.reason.hasPrefix("relaunched"))
             if let cgroup = launch.cgroup { fences[name, default: [:]][process.pid] = Fence(cgroup: cgroup, generation: generation) }
+            logs.mark(name, "generation \(generation) started (pid \(process.pid))", wallMilliseconds: ProcessStats.wallMilliseconds)
             var fields: [String: JSON] = ["agent": .string(name), "generation": .int(Int64(generation)),
                                           "pid": .int(Int64(process.pid))]
             if let uid = launch.uid { fields["uid"] = .int(Int64(uid)) }
@@ -208,6 +230,8 @@ final class Supervisor {
                 timer.close()
                 for running in all.values { _ = running.process.signalGroup(SIGKILL) }
                 if let self {
+                    self.logTimer?.close()
+                    self.logTimer = nil
                     for (name, pids) in self.fences { for pid in pids.keys { self.fence(name, mainPID: pid) } }
                     self.containment.removeNodeDirectories()
                     self.reaper?.sweep()
@@ -279,6 +303,8 @@ final class Supervisor {
     private func exited(_ name: String, generation: UInt64, pid: Int32, status: Int64, signal: Int32) {
         // Whatever the agent left behind goes with it: no orphans, in its group or out of it.
         fence(name, mainPID: pid)
+        let text = signal != 0 ? "signal \(signal)" : "exit status \(status)"
+        logs.mark(name, "generation \(generation) ended (pid \(pid), \(text))", wallMilliseconds: ProcessStats.wallMilliseconds)
         if dying.removeValue(forKey: pid) != nil {  // we stopped it: not a crash
             logger.record(.info, "agent_stopped", ["agent": .string(name), "generation": .int(Int64(generation)),
                                                    "pid": .int(Int64(pid))])
@@ -288,7 +314,6 @@ final class Supervisor {
         guard let running = processes[name], running.generation == generation else { return }
         processes[name] = nil
         kill(-pid, SIGKILL)
-        let text = signal != 0 ? "signal \(signal)" : "exit status \(status)"
         logger.record(.warn, "agent_exited", ["agent": .string(name), "generation": .int(Int64(generation)),
                                      "pid": .int(Int64(pid)), "status": .string(text)])
         onExit?(name, generation, text)

@@ -143,6 +143,9 @@ public final class AgentSimulation: SimulationLayer, PropertyMonitor {
     public private(set) var connections: [AgentConnection] = []
     /// Spawns after which an agent had more than one live process (paused nodes' included).
     public private(set) var duplicates: [AgentDuplicate] = []
+    /// Spawns that started while a stopped copy of the agent was still
+    /// shutting down on a running node (one copy at a time, broken).
+    public private(set) var overlaps: [AgentDuplicate] = []
     public private(set) var log: [AgentLogEntry] = []
     /// Checkpoints a process took that its node refused (fewer than two other alive nodes, or moved).
     public private(set) var unacknowledgedCheckpoints = 0
@@ -596,6 +599,13 @@ public final class AgentSimulation: SimulationLayer, PropertyMonitor {
             spawns.append(spawn)
             log.append(AgentLogEntry(time: sim.now, node: name, text: spawn.description))
             mix(1, i, record.name, record.generation, counter)
+            let lingering = runningIndices.flatMap { j in
+                stopping[j].filter { $0.agent == record.name }.map { "\(sim.nodes[j].name) gen \($0.generation) (stopping)" }
+            }
+            if !lingering.isEmpty {
+                overlaps.append(AgentDuplicate(time: sim.now, agent: record.name,
+                                               copies: lingering + ["\(name) gen \(record.generation)"], onPausedNodes: 0))
+            }
             let copies = self.copies(of: record.name)
             if copies.count > 1 {
                 let paused = copies.filter { sim.process($0.node) == .paused }.count

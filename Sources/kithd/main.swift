@@ -7,14 +7,14 @@ import KithNode
 import KithUV
 
 /// kithd: one Kith node. Parses flags and config, runs the libuv loop,
-/// leaves gracefully on SIGTERM, SIGINT or SIGHUP.
+/// leaves gracefully on SIGTERM or SIGINT, reopens its logs on SIGHUP.
 
 let usage = """
     usage: kithd --name NAME --listen HOST:PORT --control HOST:PORT
                  [--join HOST:PORT,...] [--advertise HOST:PORT] [--data-dir DIR]
                  [--capacity N] [--tag KEY=VALUE]... [--log-level debug|info|warn|error]
                  [--relaunch-quorum any|majority] [--operator-key HEX]... [--cluster-key-file FILE]
-                 [--cluster NAME] [--insecure] [--http HOST:PORT [--http-token-file FILE]]
+                 [--cluster NAME] [--insecure] [--http HOST:PORT [--http-token-file FILE]] [--log-file FILE]
                  [--config FILE] [--config-from-env]
            kithd --check-config FILE [FLAGS...]   (or --check with any of the above)
            kithd --version | --help
@@ -30,7 +30,9 @@ let usage = """
     off unless set (use 127.0.0.1 to keep it local); --http-token-file requires a bearer token
     on all but /healthz and /readyz.
     --check prints every problem with the configuration, or "ok", and exits 2 or 0 without starting.
-    SIGTERM, SIGINT and SIGHUP all make kithd leave the cluster gracefully and exit 0.
+    --log-file FILE appends kithd's log lines to FILE instead of standard error.
+    SIGTERM and SIGINT make kithd leave the cluster gracefully and exit 0; SIGHUP reopens
+    --log-file and rotates agent logs past agent_log_bytes_max (for logrotate).
     """
 
 func fail(_ message: String, code: Int32) -> Never {
@@ -102,17 +104,26 @@ if let problem = prepareDataDirectory(config.effectiveDataDir) { fail(problem, c
 signal(SIGPIPE, SIG_IGN)
 Sodium.ensureInitialized()
 
+let logFile: LogFile?
+do {
+    logFile = config.logFile.isEmpty ? nil : try LogFile(path: config.logFile)
+} catch {
+    fail("log_file: \(error)", code: 2)
+}
 let logger = Logger(level: config.logLevel, fields: ["node": .string(config.name)],
-                    clock: { ProcessStats.wallMilliseconds }, sink: { line in writeStderr(line + "\n") })
+                    clock: { ProcessStats.wallMilliseconds }, sink: { line in
+                        if let logFile { logFile.write(line: line) } else { writeStderr(line + "\n") }
+                    })
 do {
     let loop = try EventLoop()
     let node = try Node(config: config, loop: loop, logger: logger)
     var watchers: [SignalWatcher] = []
     var stopping = false
     let systemd = SystemdNotifier(environment: processEnvironment())
-    // SIGHUP too: a closed terminal or a supervisor's hang-up must not kill the node without a goodbye
-    // (its agents would be relaunched elsewhere while the members saw it `dead`, not `left`).
-    for number in [SIGTERM, SIGINT, SIGHUP] {
+    // SIGHUP is handled too (never the default, which would kill the node without a goodbye):
+    // it reopens the log files, as logrotate expects.
+    watchers.append(try SignalWatcher(loop: loop, signal: SIGHUP) { _ in node.reopenLogs(logFile) })
+    for number in [SIGTERM, SIGINT] {
         watchers.append(try SignalWatcher(loop: loop, signal: number) { received in
             logger.info("signal", ["signal": .int(Int64(received)), "leaving": .bool(!stopping)])
             guard !stopping else { return }

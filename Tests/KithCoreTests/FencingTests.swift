@@ -76,10 +76,14 @@ final class AgentFencingTests: XCTestCase {
         var registry = AT.registry("n1", members: AT.view(["n1", "n2"]))
         _ = try registry.start(AT.spec("a"), on: "n1", now: AT.ms(1))
         _ = try registry.start(AT.spec("b"), on: "n1", now: AT.ms(1))
+        _ = try registry.start(AT.spec("lone"), on: "n1", now: AT.ms(1))
+        _ = try registry.start(AT.spec("g", protects: ["a", "b"], policy: .relaunch), on: "n2", now: AT.ms(1))
         registry.spawned("a", generation: 1, pid: 10)
         registry.spawned("b", generation: 1, pid: 11)
+        registry.spawned("lone", generation: 1, pid: 12)
 
-        XCTAssertEqual(registry.fenceAll(now: AT.ms(100)), ["a", "b"])
+        XCTAssertEqual(registry.fenceAll(now: AT.ms(100)), ["a", "b"], "lone has no guardian: no copy of it runs elsewhere")
+        XCTAssertEqual(registry.localPID(of: "lone"), 12)
         XCTAssertNil(registry.localPID(of: "a"), "fenced: no process here")
         XCTAssertEqual(registry.tick(now: AT.ms(200)).spawned, [], "no restart before the cluster could answer")
         // Meanwhile the cluster relaunched b elsewhere.
@@ -120,6 +124,7 @@ final class NodeCoreFencingTests: XCTestCase {
         var node = NT()
         node.input(.start)
         node.startLocal(NT.spec("w"))
+        node.startLocal(AgentSpec(name: "g", command: "/bin/agent", protects: ["w"], policy: .relaunch))
         let out = node.input(.resumed(after: node.core.membership.suspicionBounds.minimum.scaled(by: 0.5)))
         XCTAssertEqual(fenced(out), [])
         XCTAssertEqual(out.events("time_jump").first?.fields["fenced"], false)
@@ -129,6 +134,7 @@ final class NodeCoreFencingTests: XCTestCase {
         var node = NT()
         node.input(.start)
         node.startLocal(NT.spec("w"))
+        node.startLocal(AgentSpec(name: "g", command: "/bin/agent", protects: ["w"], policy: .relaunch))  // the guardian itself is protected by nobody: it runs on
         let gap = node.core.membership.suspicionBounds.minimum + .seconds(1)
         node.advance(gap)
         let out = node.input(.resumed(after: gap))
@@ -143,6 +149,7 @@ final class NodeCoreFencingTests: XCTestCase {
         node.input(.start)
         node.meetOthers()
         node.startLocal(NT.spec("w"))
+        node.startLocal(AgentSpec(name: "g", command: "/bin/agent", protects: ["w"], policy: .relaunch))
         let me = node.core.me
         let out = node.input(.receive(.pushPull(from: NodeID(name: "b", uid: 1), replyTo: "b:7946", isReply: true, isJoin: false,
                                                 states: [MemberState(id: me, meta: NodeMeta(endpoint: "a:7946"), status: .dead,

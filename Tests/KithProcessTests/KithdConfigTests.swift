@@ -83,16 +83,14 @@ final class KithdConfigTests: LabTestCase {
         XCTAssertEqual(healed["ok"]?.boolValue, true, "\(healed)")
     }
 
-    /// SIGHUP (a closed terminal, a supervisor's hang-up) is a graceful leave, like SIGTERM.
-    func testHangUpLeavesGracefully() throws {
+    /// SIGHUP reopens the logs (see LogReopenTests): the node neither leaves nor dies.
+    func testHangUpKeepsTheNodeInTheCluster() throws {
         try lab.start(nodes: 3)
         XCTAssertEqual(kill(lab.node("n2").pid, SIGHUP), 0)
-        XCTAssertEqual(lab.waitForExit("n2", timeout: 3), 0, "kithd should exit 0 soon after SIGHUP")
-        try lab.waitUntil("the others mark n2 left, not dead") {
-            lab.allSee(["n2"], as: "left", observers: ["n1", "n3"])
-        }
+        XCTAssertNil(lab.waitForExit("n2", timeout: 1.5), "kithd keeps running after SIGHUP")
+        try lab.waitUntil("n2 records that it reopened its logs") { !lab.daemonEvents(on: "n2", "logs_reopened").isEmpty }
+        XCTAssertTrue(lab.allSee(["n2"], as: "alive"))
     }
-
 
     private func canBind(_ port: UInt16) throws -> Bool {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)

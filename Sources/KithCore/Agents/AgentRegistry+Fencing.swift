@@ -33,15 +33,18 @@ extension AgentRegistry {
     }
 
     /// This node may have been declared dead (it was frozen longer than a
-    /// suspicion timeout, or a member buried it): its agents may already run
-    /// elsewhere. Every local process is killed at once, and a restart of
-    /// each is held for `hostLossGrace`, time to hear whether the cluster
-    /// relaunched it meanwhile (then the newer record stops the restart).
+    /// suspicion timeout, or a member buried it): its agents that a guardian
+    /// would relaunch may already run elsewhere. Each such process is killed
+    /// at once, and its restart held for `hostLossGrace`, time to hear
+    /// whether the cluster relaunched it meanwhile (then the newer record
+    /// stops the restart). An agent no guardian relaunches has no other copy
+    /// and runs on (a healed partition must not stop it).
     /// Returns the agents fenced, for the shell to SIGKILL.
     public mutating func fenceAll(now: Instant) -> [String] {
         defer { assertInvariants() }
         var fenced: [String] = []
         for (name, agent) in local.sorted(by: { $0.key < $1.key }) where !agent.frozen {
+            guard guardians(of: name).contains(where: { $0.spec.policy.relaunches }) else { continue }
             fenced.append(name)
             var held = LocalAgent(generation: agent.generation)
             held.restartAt = now + hostLossGrace
