@@ -69,12 +69,19 @@ package enum Soak {
         do {
             for step in schedule.steps {
                 try sleep(until: step.step.atMs, since: start)
-                let outcome = try actions.execute(step)
+                var outcome = try actions.execute(step)
+                // A graceful shutdown may outlast the planned downtime: start the node once it is gone.
+                if step.action == .startNode, !outcome.ok, let target = step.target, !lab.isDead(target) {
+                    try? Waiting.poll(every: 100, timeout: 10, "\(target) did not exit") { lab.isDead(target) ? () : nil }
+                    outcome = try actions.execute(step)
+                }
                 outcomes.append(outcome)
                 print("  +\(Table.duration(Double(outcome.issuedMs - t0))) \(outcome.label)" + (outcome.error.map { "  ! \($0)" } ?? ""))
                 fflush(nil)
             }
-            try sleep(until: options.durationMs, since: start)
+            // Steps can run late (a fan-out waiting for a paused node): the quiet tail still follows the last.
+            try sleep(until: max(options.durationMs, Int(Waiting.milliseconds(since: start)) + SoakSchedule.Settings().tailMs),
+                      since: start)
         } catch {
             stopped = error
         }
