@@ -43,6 +43,8 @@ let package = Package(
         .executableTarget(name: "kithctl", dependencies: ["KithCore", "KithCrypto", "KithControl", "KithLab", "KithReport"]),
         // The reference agent: speaks the agent API, applies a preservation policy.
         .executableTarget(name: "kith-agent", dependencies: ["KithCore"]),
+        // Times the simulator at 100 to 10,000 nodes (BENCHMARKS.md); run it with `-c release`.
+        .executableTarget(name: "kith-sim-bench", dependencies: ["KithSim"]),
 
         .testTarget(name: "KithJSONTests", dependencies: ["KithJSON", "KithCore"]),
         .testTarget(name: "KithCoreTests", dependencies: ["KithCore"]),

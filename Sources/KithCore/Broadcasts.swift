@@ -3,6 +3,12 @@
 /// One rumour per member: a newer rumour about the same member replaces the
 /// older. Rumours sent the fewest times go first, and each is dropped after
 /// its retransmit limit, so the cost per message stays bounded.
+///
+/// A binary min-heap of (transmits, newest first) keys makes `take`
+/// O(limit · log n) instead of a sort of the whole queue per message (which
+/// dominated simulations of 500+ nodes). Replaced, removed and sent rumours
+/// leave stale keys behind; a key is live only while it matches its entry, and
+/// the heap is rebuilt when stale keys outnumber live ones.
 struct Broadcasts: Sendable {
     private struct Entry: Sendable {
         var gossip: Gossip
@@ -10,18 +16,35 @@ struct Broadcasts: Sendable {
         var order: UInt64
     }
 
+    /// Heap key: sorts least-sent first, then newest (largest `order`) first.
+    private struct Key: Sendable {
+        var transmits: Int
+        var order: UInt64
+        var name: String
+
+        @inline(__always)
+        static func precedes(_ a: Key, _ b: Key) -> Bool {
+            a.transmits != b.transmits ? a.transmits < b.transmits : a.order > b.order
+        }
+    }
+
     private var entries: [String: Entry] = [:]
+    private var heap: [Key] = []
     private var counter: UInt64 = 0
 
     var count: Int { entries.count }
 
     mutating func enqueue(_ gossip: Gossip) {
         counter += 1
-        entries[gossip.subject.name] = Entry(gossip: gossip, transmits: 0, order: counter)
+        let name = gossip.subject.name
+        entries[name] = Entry(gossip: gossip, transmits: 0, order: counter)
+        push(Key(transmits: 0, order: counter, name: name))
+        compactIfStale()
     }
 
     mutating func remove(subject name: String) {
         entries[name] = nil
+        compactIfStale()
     }
 
     /// The rumour about `name`, if one is queued (the buddy system sends it first).
@@ -32,23 +55,82 @@ struct Broadcasts: Sendable {
     mutating func take(limit: Int, retransmitLimit: Int, first: String? = nil) -> [Gossip] {
         guard limit > 0, !entries.isEmpty else { return [] }
         var chosen: [String] = []
+        chosen.reserveCapacity(min(limit, entries.count))
         if let first, entries[first] != nil { chosen.append(first) }
-        let rest = entries
-            .filter { $0.key != first }
-            .sorted { a, b in
-                a.value.transmits != b.value.transmits
-                    ? a.value.transmits < b.value.transmits : a.value.order > b.value.order
-            }
-            .prefix(limit - chosen.count)
-        chosen.append(contentsOf: rest.map(\.key))
+        while chosen.count < limit, let key = popLive() {
+            if key.name != first { chosen.append(key.name) }
+        }
         var out: [Gossip] = []
         out.reserveCapacity(chosen.count)
         for name in chosen {
             guard var entry = entries[name] else { continue }
             out.append(entry.gossip)
             entry.transmits += 1
-            entries[name] = entry.transmits >= retransmitLimit ? nil : entry
+            if entry.transmits >= retransmitLimit {
+                entries[name] = nil
+            } else {
+                entries[name] = entry
+                push(Key(transmits: entry.transmits, order: entry.order, name: name))
+            }
         }
+        compactIfStale()
         return out
+    }
+
+    /// Whether `key` still describes its member's queued rumour.
+    private func isLive(_ key: Key) -> Bool {
+        guard let entry = entries[key.name] else { return false }
+        return entry.order == key.order && entry.transmits == key.transmits
+    }
+
+    /// Pops stale keys, then the first live one (removed from the heap; the caller re-pushes it).
+    private mutating func popLive() -> Key? {
+        while let top = heap.first {
+            let last = heap.removeLast()
+            if !heap.isEmpty {
+                heap[0] = last
+                siftDown(0)
+            }
+            if isLive(top) { return top }
+        }
+        return nil
+    }
+
+    /// Rebuilds the heap from the entries once stale keys outnumber live ones,
+    /// so memory stays O(queued rumours).
+    private mutating func compactIfStale() {
+        guard heap.count > 2 * entries.count + 32 else { return }
+        heap.removeAll(keepingCapacity: true)
+        for (name, entry) in entries { heap.append(Key(transmits: entry.transmits, order: entry.order, name: name)) }
+        for index in stride(from: heap.count / 2 - 1, through: 0, by: -1) { siftDown(index) }
+        assert(heap.count == entries.count)
+    }
+
+    private mutating func push(_ key: Key) {
+        heap.append(key)
+        var child = heap.count - 1
+        while child > 0 {
+            let parent = (child - 1) / 2
+            guard Key.precedes(key, heap[parent]) else { break }
+            heap[child] = heap[parent]
+            child = parent
+        }
+        heap[child] = key
+    }
+
+    private mutating func siftDown(_ start: Int) {
+        var parent = start
+        let key = heap[parent]
+        let n = heap.count
+        while true {
+            let left = 2 * parent + 1
+            guard left < n else { break }
+            let right = left + 1
+            let child = right < n && Key.precedes(heap[right], heap[left]) ? right : left
+            guard Key.precedes(heap[child], key) else { break }
+            heap[parent] = heap[child]
+            parent = child
+        }
+        heap[parent] = key
     }
 }

@@ -108,7 +108,7 @@ public struct Membership: Sendable {
     }
 
     /// The members counted for λ log N and the suspicion bounds.
-    var clusterSize: Int { table.values.filter { $0.status.isActive }.count }
+    var clusterSize: Int { table.values.count { $0.status.isActive } }
 
     /// When the shell must call `tick` next; nil once the node has left.
     public var nextDeadline: Instant? {
@@ -121,7 +121,8 @@ public struct Membership: Sendable {
         return next
     }
 
-    var needsSeeds: Bool { !seeds.isEmpty && (!hasJoined || activeOthers.isEmpty) }
+    /// Read after every input (`nextDeadline`): stops at the first active member instead of listing them all.
+    var needsSeeds: Bool { !seeds.isEmpty && (!hasJoined || !table.values.contains { $0.id != me && $0.status.isActive }) }
 
     /// Health-scaled duration (Lifeguard IV.A): a slow node waits longer
     /// before blaming others.

@@ -9,8 +9,10 @@ package enum LabLayout {
     /// first three nodes (other than itself) as seeds, so any of them, n1
     /// included, can restart and rejoin while the others stay up. Each obeys
     /// the operator whose public key is `operatorKey`, and all share a fresh
-    /// cluster key unless `insecure` (see `LabSecurity`).
+    /// cluster key unless `insecure` (see `LabSecurity`). Fails if the machine
+    /// cannot hold `count` daemons (see `LabCapacity`).
     package static func plan(count: Int, directory: String, operatorKey: String, insecure: Bool = false) throws -> [LabNode] {
+        try LabCapacity.reserve(count: count)
         let ports = try Ports.free(count: 3 * count)
         let security = try LabSecurity.arguments(insecure: insecure, directory: directory)
         let listens = (0..<count).map { "127.0.0.1:\(ports[3 * $0])" }

@@ -74,12 +74,12 @@ final class GossipTransport {
     static let pendingAgentFramesMax = 4096
     /// See `Lane.batchWindowMs`.
     static let agentBatchWindowMs: UInt64 = 5
-    /// Inbound connections at once: a 64-node lab holds 2 × 63 (two lanes per peer); 512 leaves room for
-    /// reconnections and stays well inside the default 1024 file descriptors.
-    static let inboundConnectionsMax = 512
+    /// Inbound connections at once: a 256-node lab holds 2 × 255 (two lanes per peer); 1024 leaves room for
+    /// reconnections (kithd raises its open-files limit at start, and kithctl the labs', see `LabCapacity`).
+    static let inboundConnectionsMax = 1024
     /// Inbound connections from one host: half the total, so one host can never take them all; on a
-    /// loopback lab every peer shares 127.0.0.1 and a 64-node lab needs 126.
-    static let inboundConnectionsPerAddressMax = 256
+    /// loopback lab every peer shares 127.0.0.1 and a 256-node lab needs 510 (`LabCapacity` in KithLab).
+    static let inboundConnectionsPerAddressMax = 512
     /// A connection that starts a frame must complete a valid one within this: a real peer sends a
     /// frame at once (frames are at most 4 MiB, a second's work on any link we run on), a trickler does not.
     static let helloDeadline = Duration.seconds(5)

@@ -16,7 +16,7 @@ enum BenchCommands {
     private static func membership(_ arguments: [String]) throws {
         let options = try Arguments(arguments, options: ["--nodes", "--trials", "--idle", "--kithd"], switches: ["--json"])
         guard options.positionals == ["membership"] else { throw UsageError("'bench' takes one benchmark name: membership, agents or messages") }
-        let count = try options.integer("--nodes", default: 5, in: 2...64)
+        let count = try options.integer("--nodes", default: 5, in: 2...LabCapacity.nodesMax)
         let trials = try options.integer("--trials", default: 3, in: 1...1000)
         let idleSeconds = try options.integer("--idle", default: 10, in: 1...3600)
         try Bench.run(count: count, trials: trials, idleSeconds: idleSeconds, kithd: LabLayout.kithd(options.value("--kithd")),

@@ -33,7 +33,7 @@ enum LabCommands {
             let (perNode, policy) = try agentOptions(options)
             let agents = perNode > 0 ? LocalLab.LabAgents(perNode: perNode, policy: policy,
                                                           kithAgent: try Executables.kithAgent(options.value("--kith-agent"))) : nil
-            try LocalLab.up(count: options.integer("--nodes", default: 5, in: 1...64), directory: directory(options),
+            try LocalLab.up(count: options.integer("--nodes", default: 5, in: 1...LabCapacity.nodesMax), directory: directory(options),
                             kithd: LabLayout.kithd(options.value("--kithd")), agents: agents,
                             relaunchQuorum: relaunchQuorum(options), insecure: options.has("--insecure"), key: key)
         case "partition", "heal", "netem":

@@ -84,4 +84,64 @@ final class BroadcastsTests: XCTestCase {
         XCTAssertEqual(b.count, 1)
         XCTAssertEqual(b.take(limit: 10, retransmitLimit: 3), [alive("c")])
     }
+
+    /// The queue is a heap with stale keys left behind by replacements,
+    /// removals and sends; whatever the mix, `take` must choose exactly what
+    /// sorting the whole queue chose (the order simulation histories depend on).
+    func test_take_shouldMatchAFullSort_overRandomEnqueuesRemovalsAndTakes() {
+        for seed in UInt64(1)...8 {
+            var rng = SeededRandom(seed: seed)
+            var b = Broadcasts()
+            var model = SortedModel()
+            for step in 0..<2000 {
+                let name = "m\(rng.next() % 60)"
+                switch rng.next() % 10 {
+                case 0...4:
+                    let gossip = alive(name, UInt32(step))
+                    b.enqueue(gossip)
+                    model.enqueue(gossip)
+                case 5:
+                    b.remove(subject: name)
+                    model.remove(name)
+                default:
+                    let limit = Int(rng.next() % 8)
+                    let retransmitLimit = 1 + Int(rng.next() % 6)
+                    let first = rng.next() % 3 == 0 ? name : nil
+                    XCTAssertEqual(b.take(limit: limit, retransmitLimit: retransmitLimit, first: first),
+                                   model.take(limit: limit, retransmitLimit: retransmitLimit, first: first),
+                                   "seed \(seed) step \(step)")
+                }
+                XCTAssertEqual(b.count, model.entries.count, "seed \(seed) step \(step)")
+            }
+        }
+    }
+
+    /// The former implementation, kept as the oracle: sort everything, take a prefix.
+    private struct SortedModel {
+        var entries: [(gossip: Gossip, transmits: Int, order: Int)] = []
+        var counter = 0
+
+        mutating func enqueue(_ gossip: Gossip) {
+            remove(gossip.subject.name)
+            counter += 1
+            entries.append((gossip, 0, counter))
+        }
+
+        mutating func remove(_ name: String) { entries.removeAll { $0.gossip.subject.name == name } }
+
+        mutating func take(limit: Int, retransmitLimit: Int, first: String?) -> [Gossip] {
+            guard limit > 0 else { return [] }
+            let sorted = entries.indices.sorted { a, b in
+                entries[a].transmits != entries[b].transmits
+                    ? entries[a].transmits < entries[b].transmits : entries[a].order > entries[b].order
+            }
+            var chosen = sorted.filter { entries[$0].gossip.subject.name == first }
+            chosen += sorted.filter { entries[$0].gossip.subject.name != first }.prefix(limit - chosen.count)
+            let out = chosen.map { entries[$0].gossip }
+            for index in chosen { entries[index].transmits += 1 }
+            let retired = Set(chosen.filter { entries[$0].transmits >= retransmitLimit })
+            entries = entries.indices.filter { !retired.contains($0) }.map { entries[$0] }
+            return out
+        }
+    }
 }
