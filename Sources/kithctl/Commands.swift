@@ -35,6 +35,7 @@ enum Commands {
         case "demo": try BenchCommands.demo(tail)
         case "run": try RunCommand.run(tail, key: key)
         case "keygen": try Operator.keygen(tail, key: key)
+        case "node": try NodeCertify.run(tail, node: node, key: key)
         case "shutdown": try OperatorCommands.shutdown(tail, node: node, key: key)
         case "kill": try OperatorCommands.kill(tail, node: node, key: key)
         case "pause": try OperatorCommands.pause(tail, node: node, key: key)
