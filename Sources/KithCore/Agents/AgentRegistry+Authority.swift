@@ -72,7 +72,8 @@ extension AgentRegistry {
     /// must name the host the record gives for its generation (an earlier
     /// generation's host for an older one) and carry that member's signature
     /// by the key membership accepted for it. Whoever relays it, the signature
-    /// is the host's, so no peer can plant or replace an agent's state.
+    /// is the host's, so no peer can plant or replace an agent's state. (A
+    /// host without a known key is not judged here: the caller holds nothing.)
     func checkpointProblem(_ checkpoint: Checkpoint, of agent: String) -> String? {
         guard let record = records[agent] else { return nil }  // not held anyway: `store` keeps known agents only
         if checkpoint.generation > record.generation {

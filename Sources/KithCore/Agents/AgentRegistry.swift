@@ -212,6 +212,8 @@ public struct AgentRegistry: Sendable {
                                  tombstones: theirTombstones, now: now)
         case let .checkpoint(from, replyTo, agent, generation, seq, data, host, signature):
             let checkpoint = Checkpoint(generation: generation, seq: seq, data: data, host: host, signature: signature)
+            // A host this node has no key for yet (it just joined, or restarted) cannot be checked: not held, not acknowledged.
+            guard view[host].map({ !$0.meta.key.isEmpty }) == true else { return [] }
             if let reason = checkpointProblem(checkpoint, of: agent) {
                 var directives: [AgentDirective] = []
                 refuse("checkpoint", agent: agent, from: from.name, reason: reason, into: &directives)
