@@ -74,10 +74,10 @@ extension Membership {
         let refusal: String
         switch verifier.certify(name: name, key: meta.key, certificate: meta.certificate) {
         case .valid:
-            pinnedKeys[name] = meta.key
+            pin(meta.key, for: name)
             return true
         case .absent where pinned == nil && !meta.key.isEmpty:
-            pinnedKeys[name] = meta.key
+            pin(meta.key, for: name)
             return true
         case .absent:
             refusal = meta.key.isEmpty ? "announces no key" : "announces a key other than the one pinned for \(name)"
@@ -86,6 +86,15 @@ extension Membership {
         }
         refuse("alive", about: name, reason: refusal, into: &directives)
         return false
+    }
+
+    /// Pins survive reaping, but not without bound: at `membersMax` pins,
+    /// those of names no longer in the table go first.
+    mutating func pin(_ key: [UInt8], for name: String) {
+        if pinnedKeys[name] == nil, pinnedKeys.count >= settings.membersMax {
+            pinnedKeys = pinnedKeys.filter { table[$0.key] != nil }
+        }
+        pinnedKeys[name] = key
     }
 
     mutating func refuse(_ what: String, about subject: String, reason: String, into directives: inout [MembershipDirective]) {
