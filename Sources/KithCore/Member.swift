@@ -37,14 +37,20 @@ public struct NodeMeta: Hashable, Sendable {
     public var capacity: UInt32
     /// Free-form labels (`zone=a`), for operators and placement.
     public var tags: [String: String]
+    /// The node's public key: what it says about itself (`NodeStatement`) is signed with it.
+    public var key: [UInt8]
+    /// The operator's certificate binding `key` to the node's name; empty in a cluster without certificates.
+    public var certificate: [UInt8]
 
     public init(endpoint: Endpoint, control: String = "", http: String = "",
-                capacity: UInt32 = 8, tags: [String: String] = [:]) {
+                capacity: UInt32 = 8, tags: [String: String] = [:], key: [UInt8] = [], certificate: [UInt8] = []) {
         self.endpoint = endpoint
         self.control = control
         self.http = http
         self.capacity = capacity
         self.tags = tags
+        self.key = key
+        self.certificate = certificate
     }
 }
 
@@ -97,12 +103,17 @@ public struct Member: Hashable, Sendable {
     public var incarnation: UInt32
     /// When this node last saw the status change (local monotonic time).
     public var changedAt: Instant
+    /// For a member that left, its own signature over `NodeStatement.left`,
+    /// passed on unchanged so that every node can check the goodbye.
+    public var leftSignature: [UInt8]
 
-    public init(id: NodeID, meta: NodeMeta, status: MemberStatus, incarnation: UInt32, changedAt: Instant) {
+    public init(id: NodeID, meta: NodeMeta, status: MemberStatus, incarnation: UInt32, changedAt: Instant,
+                leftSignature: [UInt8] = []) {
         self.id = id
         self.meta = meta
         self.status = status
         self.incarnation = incarnation
         self.changedAt = changedAt
+        self.leftSignature = leftSignature
     }
 }

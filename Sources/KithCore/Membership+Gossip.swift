@@ -26,6 +26,7 @@ extension Membership {
             if !isNewBoot, let known {
                 guard known.status != .left, incarnation > known.incarnation else { return }
             }
+            guard admitsKey(of: rumour, meta: meta, into: &directives) else { return }
             if known == nil {
                 // A new name: bounded per frame and in total, so one forged frame cannot flood the table.
                 guard newMembersThisFrame < settings.newMembersPerFrameMax, table.count < settings.membersMax else { return }
@@ -44,13 +45,61 @@ extension Membership {
             guard !isNewBoot, let known, known.status.isActive, incarnation >= known.incarnation else { return }
             setStatus(of: id, to: .dead, incarnation: incarnation, meta: known.meta, now: now, into: &directives)
             broadcasts.enqueue(rumour)
-        case let .left(id, incarnation):
+        case let .left(id, incarnation, signature):
             // A goodbye from a boot we never saw alive is of no use to anyone.
             guard !isNewBoot, let known, known.status != .left else { return }
+            // Only the member itself may say it left: that is final for its boot.
+            let statement = NodeStatement.left(id)
+            guard let key = pinnedKeys[id.name], !key.isEmpty,
+                  verifier.verify(signature: signature, of: statement, key: key) else {
+                refuse("left", about: id.name, reason: "not signed by \(id.name)'s key", into: &directives)
+                return
+            }
             setStatus(of: id, to: .left, incarnation: max(incarnation, known.incarnation), meta: known.meta,
-                      now: now, into: &directives)
+                      leftSignature: signature, now: now, into: &directives)
             broadcasts.enqueue(rumour)
         }
+    }
+
+    /// Whether the key an `alive` announces may speak for its name: the key
+    /// pinned for it, or one an operator's certificate binds to it (which
+    /// then replaces the pin). Without a pin and without certificates in this
+    /// cluster, the first key seen is pinned. Checked only when an alive
+    /// changes something (new name, boot or incarnation), never per probe;
+    /// a certificate is verified only for a key not pinned yet.
+    mutating func admitsKey(of rumour: Gossip, meta: NodeMeta, into directives: inout [MembershipDirective]) -> Bool {
+        let name = rumour.subject.name
+        let pinned = pinnedKeys[name]
+        if let pinned, pinned == meta.key, !pinned.isEmpty { return true }
+        let refusal: String
+        switch verifier.certify(name: name, key: meta.key, certificate: meta.certificate) {
+        case .valid:
+            pin(meta.key, for: name)
+            return true
+        case .absent where pinned == nil && !meta.key.isEmpty:
+            pin(meta.key, for: name)
+            return true
+        case .absent:
+            refusal = meta.key.isEmpty ? "announces no key" : "announces a key other than the one pinned for \(name)"
+        case .invalid(let reason):
+            refusal = reason
+        }
+        refuse("alive", about: name, reason: refusal, into: &directives)
+        return false
+    }
+
+    /// Pins survive reaping, but not without bound: at `membersMax` pins,
+    /// those of names no longer in the table go first.
+    mutating func pin(_ key: [UInt8], for name: String) {
+        if pinnedKeys[name] == nil, pinnedKeys.count >= settings.membersMax {
+            pinnedKeys = pinnedKeys.filter { table[$0.key] != nil }
+        }
+        pinnedKeys[name] = key
+    }
+
+    mutating func refuse(_ what: String, about subject: String, reason: String, into directives: inout [MembershipDirective]) {
+        forgedRefused = forgedRefused.saturatingSuccessor
+        directives.append(.forgedRefused(what: what, subject: subject, from: sender, reason: reason))
     }
 
     /// Someone suspects or buried this node: raise the incarnation and say

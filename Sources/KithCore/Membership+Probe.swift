@@ -73,7 +73,8 @@ extension Membership {
             suspect(target.id, incarnation: target.incarnation, by: me.name, now: now, bounds: nil, into: &directives)
         case .suspect:
             // Our own failed probe is an independent confirmation (Lifeguard IV.B).
-            if suspicions[target.id.name]?.confirm(by: me.name) == true {
+            let confirmer = me.name  // read apart from the write to `suspicions`
+            if suspicions[target.id.name]?.confirm(by: confirmer) == true {
                 broadcasts.enqueue(.suspect(target.id, incarnation: target.incarnation, by: me.name))
             }
         case .dead, .left:

@@ -4,7 +4,7 @@ extension Membership {
     /// A full-state message from this node.
     func pushPull(isReply: Bool, isJoin: Bool) -> Message {
         let states = table.values.sorted { $0.id < $1.id }.map {
-            MemberState(id: $0.id, meta: $0.meta, status: $0.status, incarnation: $0.incarnation)
+            MemberState(id: $0.id, meta: $0.meta, status: $0.status, incarnation: $0.incarnation, signature: $0.leftSignature)
         }
         return .pushPull(from: me, replyTo: meta.endpoint, isReply: isReply, isJoin: isJoin, states: states)
     }
@@ -44,7 +44,7 @@ extension Membership {
                     suspectFromSync(state, sender: sender, now: now, into: &directives)
                 }
             case .left:
-                apply(.left(state.id, incarnation: state.incarnation), now: now, into: &directives)
+                apply(.left(state.id, incarnation: state.incarnation, signature: state.signature), now: now, into: &directives)
             }
         }
     }

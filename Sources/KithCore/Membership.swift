@@ -24,6 +24,17 @@ public struct Membership: Sendable {
     public internal(set) var hasLeft = false
 
     var table: [String: Member] = [:]
+    /// Checks members' keys, certificates and signatures (see `NodeVerifier`).
+    public let verifier: any NodeVerifier
+    /// The key accepted for each name, kept after the member is forgotten:
+    /// only a valid certificate replaces it (a cluster without certificates
+    /// keeps the first key it saw, trust on first use).
+    public internal(set) var pinnedKeys: [String: [UInt8]] = [:]
+    /// Rumours and states refused because they were not the member's own word
+    /// (a `left` without its signature, a key without a valid certificate).
+    public internal(set) var forgedRefused: UInt64 = 0
+    /// The sender of the message being received, for refusal reports.
+    var sender = ""
     var suspicions: [String: Suspicion] = [:]
     var broadcasts = Broadcasts()
     var rng: SeededRandom
@@ -68,10 +79,17 @@ public struct Membership: Sendable {
         var nextDeadline: Instant { nackSent ? expiresAt : nackAt }
     }
 
+    /// `verifier` defaults to the simulated one (`TagNodeVerifier`); the
+    /// node's key and certificate come from it into `meta`.
     public init(me: NodeID, meta: NodeMeta, seeds: [Endpoint], settings: MembershipSettings = .lan,
-                randomSeed: UInt64, now: Instant) {
+                randomSeed: UInt64, verifier: (any NodeVerifier)? = nil, now: Instant) {
         self.me = me
+        let verifier = verifier ?? TagNodeVerifier(name: me.name)
+        self.verifier = verifier
+        var meta = meta
+        (meta.key, meta.certificate) = verifier.credential
         self.meta = meta
+        pinnedKeys[me.name] = meta.key
         self.settings = settings
         self.seeds = seeds.filter { $0 != meta.endpoint }
         self.rng = SeededRandom(seed: randomSeed)
@@ -190,6 +208,7 @@ public struct Membership: Sendable {
         guard !hasLeft else { return [] }
         defer { assertInvariants() }
         newMembersThisFrame = 0
+        sender = message.sender
         var directives: [MembershipDirective] = []
         switch message {
         case let .ping(seq, from, replyTo, target, gossip):
@@ -247,9 +266,11 @@ public struct Membership: Sendable {
         guard !hasLeft else { return [] }
         defer { assertInvariants() }
         incarnation = incarnation == .max ? .max : incarnation + 1
-        let goodbye = Gossip.left(me, incarnation: incarnation)
+        let signature = verifier.sign(NodeStatement.left(me))
+        let goodbye = Gossip.left(me, incarnation: incarnation, signature: signature)
         var directives: [MembershipDirective] = []
-        setStatus(of: me, to: .left, incarnation: incarnation, meta: meta, now: now, into: &directives)
+        setStatus(of: me, to: .left, incarnation: incarnation, meta: meta, leftSignature: signature, now: now,
+                  into: &directives)
         // An ack with seq 0 answers no probe: it only carries rumours.
         for member in activeOthers.sorted(by: { $0.id < $1.id }) {
             directives.append(.send(.ack(seq: 0, from: me, gossip: [goodbye]), to: member.meta.endpoint))
@@ -268,9 +289,9 @@ public struct Membership: Sendable {
         directives.append(.send(pushPull(isReply: false, isJoin: false), to: endpoint))
     }
 
-    /// Records a status change and reports it.
+    /// Records a status change and reports it. `leftSignature` is the member's own goodbye, for `left`.
     mutating func setStatus(of id: NodeID, to status: MemberStatus, incarnation: UInt32, meta: NodeMeta,
-                            now: Instant, into directives: inout [MembershipDirective]) {
+                            leftSignature: [UInt8] = [], now: Instant, into directives: inout [MembershipDirective]) {
         let previous = table[id.name]
         let samePrevious = previous?.id == id ? previous : nil
         if let samePrevious {
@@ -278,7 +299,8 @@ public struct Membership: Sendable {
         }
         var changedAt = now
         if let samePrevious, samePrevious.status == status { changedAt = samePrevious.changedAt }
-        let member = Member(id: id, meta: meta, status: status, incarnation: incarnation, changedAt: changedAt)
+        let member = Member(id: id, meta: meta, status: status, incarnation: incarnation, changedAt: changedAt,
+                            leftSignature: status == .left ? leftSignature : [])
         table[id.name] = member
         if status != .suspect { suspicions[id.name] = nil }
         if samePrevious?.status != status {

@@ -10,4 +10,7 @@ public enum MembershipDirective: Hashable, Sendable {
     case declaredDead(incarnation: UInt32)
     /// This node refuted a suspicion of itself by raising its incarnation.
     case refuted(incarnation: UInt32)
+    /// A rumour about `subject` was refused: it was not the member's own word
+    /// (`what` says which kind; `from` sent it).
+    case forgedRefused(what: String, subject: String, from: String, reason: String)
 }

@@ -7,19 +7,20 @@ public enum Gossip: Hashable, Sendable {
     case suspect(NodeID, incarnation: UInt32, by: String)
     /// `by` declared the member dead at `incarnation`.
     case dead(NodeID, incarnation: UInt32, by: String)
-    /// The member left gracefully at `incarnation`.
-    case left(NodeID, incarnation: UInt32)
+    /// The member left gracefully at `incarnation`, signed by the member
+    /// itself over `NodeStatement.left`: nobody else may say it left.
+    case left(NodeID, incarnation: UInt32, signature: [UInt8] = [])
 
     /// The member the rumour is about.
     public var subject: NodeID {
         switch self {
-        case .alive(let id, _, _), .suspect(let id, _, _), .dead(let id, _, _), .left(let id, _): id
+        case .alive(let id, _, _), .suspect(let id, _, _), .dead(let id, _, _), .left(let id, _, _): id
         }
     }
 
     public var incarnation: UInt32 {
         switch self {
-        case .alive(_, let i, _), .suspect(_, let i, _), .dead(_, let i, _), .left(_, let i): i
+        case .alive(_, let i, _), .suspect(_, let i, _), .dead(_, let i, _), .left(_, let i, _): i
         }
     }
 }
@@ -31,12 +32,15 @@ public struct MemberState: Hashable, Sendable {
     public var meta: NodeMeta
     public var status: MemberStatus
     public var incarnation: UInt32
+    /// For `left`, the member's own signature over `NodeStatement.left`; empty otherwise.
+    public var signature: [UInt8]
 
-    public init(id: NodeID, meta: NodeMeta, status: MemberStatus, incarnation: UInt32) {
+    public init(id: NodeID, meta: NodeMeta, status: MemberStatus, incarnation: UInt32, signature: [UInt8] = []) {
         self.id = id
         self.meta = meta
         self.status = status
         self.incarnation = incarnation
+        self.signature = signature
     }
 }
 
@@ -65,7 +69,10 @@ public enum Message: Hashable, Sendable {
     /// so that the sender pushes them: one round trip settles both sides.
     case agentDigest(from: NodeID, replyTo: Endpoint, isReply: Bool, records: [RecordDigest], tombstones: [TombstoneDigest])
     /// An agent's checkpoint, replicated so a node loss loses no acknowledged one.
-    case checkpoint(from: NodeID, replyTo: Endpoint, agent: String, generation: UInt64, seq: UInt64, data: [UInt8])
+    /// `host` ran the agent at `generation` and signed `NodeStatement.checkpoint`;
+    /// a relayed copy carries its signature unchanged.
+    case checkpoint(from: NodeID, replyTo: Endpoint, agent: String, generation: UInt64, seq: UInt64, data: [UInt8],
+                    host: String = "", signature: [UInt8] = [])
     /// The receiver holds that checkpoint.
     case checkpointAck(from: NodeID, agent: String, generation: UInt64, seq: UInt64)
     /// A message from one agent to another, routed to wherever the receiver runs now;

@@ -42,6 +42,10 @@ public enum WireCodec {
     public static let proofKeyBytesMax = 64
     public static let proofSignatureBytesMax = 128
     public static let proofSignedBytesMax = 64 << 10
+    /// A node's public key, its certificate and its signatures (see `NodeVerifier`).
+    public static let nodeKeyBytesMax = 64
+    public static let nodeCertificateBytesMax = 256
+    public static let nodeSignatureBytesMax = 128
 
     private enum MessageType: UInt8 {
         case ping = 1, pingReq = 2, ack = 3, nack = 4, pushPull = 5
@@ -103,6 +107,7 @@ public enum WireCodec {
                 write(state.meta, to: &w)
                 w.u8(state.status.rawValue)
                 w.varint(UInt64(state.incarnation))
+                w.bytes(state.signature, maxBytes: nodeSignatureBytesMax)
             }
         case let .agents(from, replyTo, wantsReply, records):
             w.u8(MessageType.agents.rawValue)
@@ -118,7 +123,7 @@ public enum WireCodec {
             w.u8(isReply ? digestIsReplyFlag : 0)
             write(records, to: &w)
             write(tombstones, to: &w)
-        case let .checkpoint(from, replyTo, agent, generation, seq, data):
+        case let .checkpoint(from, replyTo, agent, generation, seq, data, host, signature):
             w.u8(MessageType.checkpoint.rawValue)
             write(from, to: &w)
             w.string(replyTo, maxBytes: maxStringBytes)
@@ -126,6 +131,8 @@ public enum WireCodec {
             w.varint(generation, max: counterMax)
             w.varint(seq, max: counterMax)
             w.bytes(data, maxBytes: maxCheckpointBytes)
+            w.string(host, maxBytes: maxStringBytes)
+            w.bytes(signature, maxBytes: nodeSignatureBytesMax)
         case let .checkpointAck(from, agent, generation, seq):
             w.u8(MessageType.checkpointAck.rawValue)
             write(from, to: &w)
@@ -171,6 +178,8 @@ public enum WireCodec {
             w.string(key, maxBytes: maxStringBytes)
             w.string(value, maxBytes: maxStringBytes)
         }
+        w.bytes(meta.key, maxBytes: nodeKeyBytesMax)
+        w.bytes(meta.certificate, maxBytes: nodeCertificateBytesMax)
     }
 
     private static func write(_ gossip: [Gossip], to w: inout ByteWriter) {
@@ -192,10 +201,11 @@ public enum WireCodec {
                 write(id, to: &w)
                 w.varint(UInt64(incarnation))
                 w.string(by, maxBytes: maxStringBytes)
-            case let .left(id, incarnation):
+            case let .left(id, incarnation, signature):
                 w.u8(GossipKind.left.rawValue)
                 write(id, to: &w)
                 w.varint(UInt64(incarnation))
+                w.bytes(signature, maxBytes: nodeSignatureBytesMax)
             }
         }
     }
@@ -259,7 +269,8 @@ public enum WireCodec {
         case .checkpoint:
             message = .checkpoint(from: try readNodeID(&r), replyTo: try readString(&r), agent: try readAgentName(&r),
                                   generation: try r.varint(max: counterMax), seq: try r.varint(max: counterMax),
-                                  data: try r.bytes(maxBytes: maxCheckpointBytes))
+                                  data: try r.bytes(maxBytes: maxCheckpointBytes), host: try readString(&r),
+                                  signature: try r.bytes(maxBytes: nodeSignatureBytesMax))
         case .checkpointAck:
             message = .checkpointAck(from: try readNodeID(&r), agent: try readAgentName(&r),
                                      generation: try r.varint(max: counterMax), seq: try r.varint(max: counterMax))
@@ -310,7 +321,8 @@ public enum WireCodec {
             tags[key] = try readString(&r)
             previousKey = key
         }
-        return NodeMeta(endpoint: endpoint, control: control, http: http, capacity: capacity, tags: tags)
+        return NodeMeta(endpoint: endpoint, control: control, http: http, capacity: capacity, tags: tags,
+                        key: try r.bytes(maxBytes: nodeKeyBytesMax), certificate: try r.bytes(maxBytes: nodeCertificateBytesMax))
     }
 
     private static func readGossipList(_ r: inout ByteReader) throws(DecodeError) -> [Gossip] {
@@ -324,7 +336,7 @@ public enum WireCodec {
             case .alive: list.append(.alive(id, incarnation: incarnation, meta: try readMeta(&r)))
             case .suspect: list.append(.suspect(id, incarnation: incarnation, by: try readString(&r)))
             case .dead: list.append(.dead(id, incarnation: incarnation, by: try readString(&r)))
-            case .left: list.append(.left(id, incarnation: incarnation))
+            case .left: list.append(.left(id, incarnation: incarnation, signature: try r.bytes(maxBytes: nodeSignatureBytesMax)))
             }
         }
         return list
@@ -339,7 +351,8 @@ public enum WireCodec {
             guard let status = MemberStatus(rawValue: rawStatus) else {
                 throw DecodeError("unknown member status \(rawStatus)")
             }
-            states.append(MemberState(id: id, meta: meta, status: status, incarnation: try readUInt32(&r)))
+            states.append(MemberState(id: id, meta: meta, status: status, incarnation: try readUInt32(&r),
+                                      signature: try r.bytes(maxBytes: nodeSignatureBytesMax)))
         }
         return states
     }

@@ -20,7 +20,7 @@ package final class Cluster {
         directory = String(cString: created)
         self.kithd = kithd
         signer = try OperatorKey.generate(at: directory + "/operator.key").signer()
-        nodes = try LabLayout.plan(count: count, directory: directory, operatorKey: signer.publicKeyHex)
+        nodes = try LabLayout.plan(count: count, directory: directory, operatorKey: signer.publicKeyHex, signer: signer)
     }
 
     /// Runs `body` on a fresh cluster of `count` planned (not yet started) nodes,

@@ -1,4 +1,5 @@
 import Foundation
+import KithControl
 
 /// How a lab's daemons are named, addressed and started.
 package enum LabLayout {
@@ -9,14 +10,16 @@ package enum LabLayout {
     /// first three nodes (other than itself) as seeds, so any of them, n1
     /// included, can restart and rejoin while the others stay up. Each obeys
     /// the operator whose public key is `operatorKey`, and all share a fresh
-    /// cluster key unless `insecure` (see `LabSecurity`). Fails if the machine
-    /// cannot hold `count` daemons (see `LabCapacity`).
-    package static func plan(count: Int, directory: String, operatorKey: String, insecure: Bool = false) throws -> [LabNode] {
+    /// cluster key unless `insecure` (see `LabSecurity`). With `signer`, each
+    /// node gets a key and that operator's node certificate. Fails if the
+    /// machine cannot hold `count` daemons (see `LabCapacity`).
+    package static func plan(count: Int, directory: String, operatorKey: String, insecure: Bool = false,
+                             signer: OperatorSigner? = nil) throws -> [LabNode] {
         try LabCapacity.reserve(count: count)
         let ports = try Ports.free(count: 3 * count)
         let security = try LabSecurity.arguments(insecure: insecure, directory: directory)
         let listens = (0..<count).map { "127.0.0.1:\(ports[3 * $0])" }
-        return (0..<count).map { index in
+        return try (0..<count).map { index in
             let name = "n\(index + 1)"
             let dataDir = directory + "/" + name
             let seeds = listens.prefix(seedCount).filter { $0 != listens[index] }
@@ -25,6 +28,7 @@ package enum LabLayout {
                         "--data-dir", dataDir, "--http", "127.0.0.1:\(ports[3 * index + 2])"]
             if !seeds.isEmpty { args += ["--join", seeds.joined(separator: ",")] }
             args += ["--operator-key", operatorKey] + security
+            if let signer { args += try LabSecurity.certify(node: name, dataDir: dataDir, security: security, signer: signer) }
             return LabNode(name: name, pid: 0, listen: listens[index], control: control,
                            dataDir: dataDir, args: args)
         }

@@ -1,4 +1,5 @@
 import Foundation
+import KithControl
 import KithCrypto
 
 /// Labs authenticate node-to-node frames by default: `lab up` makes one
@@ -22,5 +23,27 @@ package enum LabSecurity {
             throw Failure("cannot write the lab's cluster key to \(path): \(error)")
         }
         return name + ["--cluster-key-file", path]
+    }
+
+    /// Gives node `name` its key and an operator certificate binding it to
+    /// that name in the lab's cluster (named in `security`, from `arguments`):
+    /// writes `dataDir/node.key` (unless one exists) and `dataDir/node.cert`,
+    /// and returns the kithd arguments that use it. Insecure labs are
+    /// certified too: node certificates do not depend on the cluster key.
+    package static func certify(node name: String, dataDir: String, security: [String],
+                                signer: OperatorSigner) throws -> [String] {
+        guard let flag = security.firstIndex(of: "--cluster"), flag + 1 < security.count else { return [] }
+        let cluster = security[flag + 1]
+        let path = dataDir + "/" + NodeCertificate.fileName
+        do {
+            try FileManager.default.createDirectory(atPath: dataDir, withIntermediateDirectories: true,
+                                                    attributes: [.posixPermissions: 0o700])
+            let key = try NodeIdentity.loadOrCreate(path: dataDir + "/" + NodeIdentity.fileName).key
+            let certificate = NodeCertificate.issue(cluster: cluster, node: name, key: key.publicKey, by: signer.key)
+            try KeyFile.write(certificate.fileText, to: path)
+        } catch {
+            throw Failure("cannot certify \(name) in \(dataDir): \(error)")
+        }
+        return ["--node-cert", path]
     }
 }

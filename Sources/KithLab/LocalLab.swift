@@ -46,7 +46,7 @@ package enum LocalLab: LabKind {
                    insecure: Bool = false, key: OperatorKey) throws {
         let signer = try prepareUp(in: directory, key: key)
         var record = LabRecord(kithd: kithd, nodes: try LabLayout.plan(count: count, directory: directory, operatorKey: signer.publicKeyHex,
-                                                                              insecure: insecure),
+                                                                              insecure: insecure, signer: signer),
                                operatorKey: signer.publicKeyHex)
         record.setRelaunchQuorum(relaunchQuorum)
         // New daemons, new event-log keys under the old names: the pins of an earlier lab no longer apply.

@@ -1,4 +1,5 @@
 import Foundation
+import KithControl
 import Glibc
 import KithCore
 import KithReport
@@ -59,7 +60,7 @@ package enum NetnsLab: LabKind {
         // Pick an unused id and subnet and claim them (record, then bridge with its address) under a host-wide lock.
         var record = try NetnsTools.withHostLock {
             let subnet = try chooseSubnet(requested, count: count)
-            var record = try plan(count: count, directory: directory, kithd: kithd, operatorKey: signer.publicKeyHex,
+            var record = try plan(count: count, directory: directory, kithd: kithd, signer: signer,
                                   id: try freshID(), subnet: subnet)
             record.lab.setRelaunchQuorum(relaunchQuorum)
             try record.save(to: directory)
@@ -175,8 +176,9 @@ package enum NetnsLab: LabKind {
     }
 
     /// Names, addresses and kithd arguments of every node; nothing is created yet.
-    private static func plan(count: Int, directory: String, kithd: String, operatorKey: String,
+    private static func plan(count: Int, directory: String, kithd: String, signer: OperatorSigner,
                              id: String, subnet: NetnsSubnet) throws -> NetnsLabRecord {
+        let operatorKey = signer.publicKeyHex
         let addresses = (0..<count).map { NetnsSubnet.format(subnet.node($0)) }
         let listens = addresses.map { "\($0):\(gossipPort)" }
         var nodes: [LabNode] = []
@@ -191,6 +193,7 @@ package enum NetnsLab: LabKind {
                         "--http", "\(addresses[index]):\(httpPort)"]
             if !seeds.isEmpty { args += ["--join", seeds.joined(separator: ",")] }
             args += ["--operator-key", operatorKey] + security
+            args += try LabSecurity.certify(node: name, dataDir: dataDir, security: security, signer: signer)
             nodes.append(LabNode(name: name, pid: 0, listen: listens[index], control: control, dataDir: dataDir, args: args))
             hosts.append(NetnsHost(node: name, namespace: "kith-\(id)-\(name)", veth: "kith-\(id)-h\(index + 1)",
                                    device: device, address: addresses[index]))

@@ -516,7 +516,7 @@ extension Message {
         switch self {
         case .ping(_, _, let replyTo, _, _), .pingReq(_, _, let replyTo, _, _, _), .pushPull(_, let replyTo, _, _, _):
             replyTo
-        case .agents(_, let replyTo, _, _), .agentDigest(_, let replyTo, _, _, _), .checkpoint(_, let replyTo, _, _, _, _):
+        case .agents(_, let replyTo, _, _), .agentDigest(_, let replyTo, _, _, _), .checkpoint(_, let replyTo, _, _, _, _, _, _):
             replyTo
         case .ack, .nack, .checkpointAck, .agentMessage, .agentAck, .relaunchRequest, .tombstones:
             nil

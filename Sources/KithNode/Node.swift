@@ -73,9 +73,11 @@ public final class Node {
         if let note = events.recoveryNote { logger.warn("event_log_recovered", ["note": .string(note)]) }
         self.logger = logger
         let tombstones = Node.restoreTombstones(path: Node.tombstonePath(dataDir: dataDir), logger: logger)
+        let nodeVerifier = try Node.nodeVerifier(config, dataDir: dataDir)
         core = NodeCore(me: NodeID(name: config.name, uid: uid), meta: Node.meta(config), settings: Node.coreSettings(config),
                         authorizer: SignedRequestAuthorizer(trusted: config.operatorKeys, cluster: config.cluster),
-                        randomSeed: randomSeed, tombstones: tombstones, now: Instant(nanoseconds: loop.hrtimeNanoseconds))
+                        nodeVerifier: nodeVerifier, randomSeed: randomSeed, tombstones: tombstones,
+                        now: Instant(nanoseconds: loop.hrtimeNanoseconds))
         transport = GossipTransport(loop: loop, logger: logger)
         authority = OperatorAuthority(trusted: config.operatorKeys, dataDir: dataDir, cluster: config.cluster)
         if config.insecure { logger.warn("insecure", ["note": "--insecure: node-to-node frames are not authenticated"]) }

@@ -37,6 +37,9 @@ public struct NodeConfig: Sendable, Equatable {
     public var cluster: String = ""
     /// Gossip on a non-loopback address without a cluster key: refused unless set.
     public var insecure = false
+    /// The operator's certificate binding this node's name to its key (`kithctl node certify`);
+    /// with one, members without a valid certificate are refused.
+    public var nodeCert: String = ""
     /// A file of cluster keys, one `ID:HEX` a line, read into `clusterKeys` when the config is
     /// assembled: how keys reach kithd without showing in its command line.
     public var clusterKeyFile: String = ""
@@ -190,7 +193,7 @@ extension NodeConfig {
         "--join": "join", "--data-dir": "data_dir", "--capacity": "capacity", "--tag": "tags",
         "--log-level": "log_level", "--relaunch-quorum": "relaunch_quorum",
         "--operator-key": "operator_keys", "--cluster-key-file": "cluster_key_file",
-        "--cluster": "cluster", "--insecure": "insecure",
+        "--cluster": "cluster", "--insecure": "insecure", "--node-cert": "node_cert",
         "--http": "http", "--http-token-file": "http_token_file", "--log-file": "log_file",
     ]
 
@@ -264,6 +267,8 @@ extension NodeConfig {
             guard cluster.utf8.count <= 64, !cluster.contains(where: { $0.isWhitespace || $0.isNewline }) else {
                 throw ConfigError("cluster must be a name of at most 64 characters without spaces")
             }
+        case "node_cert":
+            nodeCert = try value.requireString(key)
         case "insecure":
             if let flag = value.boolValue { insecure = flag } else {
                 guard let text = value.stringValue, text == "true" || text == "false" else {

@@ -56,6 +56,7 @@ enum Commands {
         case "run": try RunCommand.run(tail, key: key)
         case "report": try ReportCommands.run(tail)
         case "keygen": try Operator.keygen(tail, key: key)
+        case "node": try NodeCertify.run(tail, node: node, key: key)
         case "shutdown": try OperatorCommands.shutdown(tail, node: node, key: key)
         case "kill": try OperatorCommands.kill(tail, node: node, key: key)
         case "pause": try OperatorCommands.pause(tail, node: node, key: key)

@@ -39,6 +39,8 @@ let usageText = """
     to them with --operator-key):
       keygen [--force]           Write a new operator key (mode 0600) and KEY.pub; print the
                                  public key. Refuses to replace a key without --force.
+      node certify [--out FILE]  Sign the node's certificate (its name and key, from --node's
+                                 status) with the operator key; also NAME --key HEX [--cluster C].
       shutdown agent NAME        Stop the agent (as agent stop).
       shutdown node NAME         The node leaves the cluster gracefully and its daemon exits.
       kill agent NAME            SIGKILL the agent's process on its node, as a crash would

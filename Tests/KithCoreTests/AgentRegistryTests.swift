@@ -855,15 +855,15 @@ extension AgentRegistryTests {
         XCTAssertThrowsError(try registry.checkpoint("a", data: [7], now: AT.ms(2))) { error in
             XCTAssertTrue("\(error)".contains("not acknowledged"), "\(error)")
         }
-        XCTAssertEqual(registry.checkpoints["a"], Checkpoint(generation: 1, seq: 1, data: [7]), "kept here")
+        XCTAssertEqual(registry.checkpoints["a"], AT.checkpoint(generation: 1, seq: 1, data: [7], host: "n1"), "kept here")
         XCTAssertThrowsError(try registry.checkpoint("b", data: [1], now: AT.ms(3)), "b does not run here")
     }
 
     func testTheNewestCheckpointWins() {
         var registry = AT.registry("n2", members: AT.view(AT.nodes(3)))
         func hold(_ generation: UInt64, _ seq: UInt64, agent: String = "a") -> [AgentDirective] {
-            registry.receive(.checkpoint(from: AT.id("n1"), replyTo: AT.endpoint("n1"), agent: agent, generation: generation,
-                                         seq: seq, data: [UInt8(generation), UInt8(seq)]), now: AT.ms(1))
+            let made = AT.checkpoint(agent, generation: generation, seq: seq, data: [UInt8(generation), UInt8(seq)], host: "n1")
+            return registry.receive(AT.checkpointMessage(made, of: agent, from: "n1"), now: AT.ms(1))
         }
         XCTAssertEqual(hold(1, 1), [], "a checkpoint of an agent this node does not know is neither kept nor acknowledged")
         XCTAssertNil(registry.checkpoints["a"])
@@ -871,8 +871,11 @@ extension AgentRegistryTests {
         XCTAssertEqual(hold(1, 5).sentMessages.map(\.to), [AT.endpoint("n1")], "every copy is acknowledged")
         _ = hold(1, 3)
         XCTAssertEqual(registry.checkpoints["a"]?.seq, 5, "an older sequence number arriving late is ignored")
+        XCTAssertEqual(hold(2, 1).forged, ["checkpoint"], "a generation the record has not reached is refused")
+        _ = registry.merge([AT.record("a", generation: 2, host: "n1")], now: AT.ms(1))
         _ = hold(2, 1)
-        XCTAssertEqual(registry.checkpoints["a"], Checkpoint(generation: 2, seq: 1, data: [2, 1]), "a later generation wins")
+        XCTAssertEqual(registry.checkpoints["a"], AT.checkpoint(generation: 2, seq: 1, data: [2, 1], host: "n1"),
+                       "a later generation wins")
         _ = hold(1, 9)
         XCTAssertEqual(registry.checkpoints["a"]?.generation, 2)
     }
@@ -899,7 +902,7 @@ extension AgentRegistryTests {
         cluster.view(AT.view(AT.nodes(4), ["n1": .dead]), on: ["n2", "n3", "n4"])
         let target = AT.target("w", among: ["n2", "n3", "n4"])!
         XCTAssertEqual(cluster.spawners(of: "w"), [target])
-        XCTAssertEqual(cluster.emitted[target]!.spawnCheckpoints, [Checkpoint(generation: 1, seq: 3, data: [3])])
+        XCTAssertEqual(cluster.emitted[target]!.spawnCheckpoints, [AT.checkpoint("w", generation: 1, seq: 3, data: [3], host: "n1")])
     }
 
     /// Regression: a node that rebooted after a checkpoint was taken held none, and relaunched
@@ -940,7 +943,7 @@ extension AgentRegistryTests {
         cluster.view(view, on: ["n2", "n3", "n4"])
         XCTAssertEqual(cluster.spawners(of: "w"), [target])
         XCTAssertNotNil(cluster.registries[guardianHost]!.checkpoints["w"], "a live node holds the acknowledged checkpoint")
-        XCTAssertEqual(cluster.emitted[target]!.spawnCheckpoints, [Checkpoint(generation: 1, seq: 1, data: [42])],
+        XCTAssertEqual(cluster.emitted[target]!.spawnCheckpoints, [AT.checkpoint("w", generation: 1, seq: 1, data: [42], host: "n1")],
                        "the relaunched copy starts without the acknowledged checkpoint")
     }
 }

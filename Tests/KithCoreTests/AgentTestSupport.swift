@@ -15,9 +15,20 @@ enum AT {
 
     static func id(_ name: String, uid: UInt64 = 1) -> NodeID { NodeID(name: name, uid: uid) }
     static func endpoint(_ name: String) -> Endpoint { "\(name):7946" }
+    /// A checkpoint of `agent` as its host `host` makes it: signed with host's simulated key.
+    static func checkpoint(_ agent: String = "a", generation: UInt64, seq: UInt64, data: [UInt8], host: String) -> Checkpoint {
+        let statement = NodeStatement.checkpoint(host: host, agent: agent, generation: generation, seq: seq, data: data)
+        return Checkpoint(generation: generation, seq: seq, data: data, host: host,
+                          signature: TagNodeVerifier(name: host).sign(statement))
+    }
+    /// The message that carries `checkpoint` of `agent`, sent by `from`.
+    static func checkpointMessage(_ checkpoint: Checkpoint, of agent: String = "a", from: String) -> Message {
+        .checkpoint(from: id(from), replyTo: endpoint(from), agent: agent, generation: checkpoint.generation,
+                    seq: checkpoint.seq, data: checkpoint.data, host: checkpoint.host, signature: checkpoint.signature)
+    }
 
     static func member(_ name: String, uid: UInt64 = 1, _ status: MemberStatus = .alive, capacity: UInt32 = 8) -> Member {
-        Member(id: id(name, uid: uid), meta: NodeMeta(endpoint: endpoint(name), capacity: capacity), status: status,
+        Member(id: id(name, uid: uid), meta: NodeMeta(endpoint: endpoint(name), capacity: capacity).credentialed(as: name), status: status,
                incarnation: 0, changedAt: .zero)
     }
 
@@ -172,6 +183,11 @@ extension Array where Element == AgentDirective {
 
     var refusals: [(agent: String, by: String, reason: String)] {
         compactMap { if case let .relaunchRefused(agent, by, reason) = $0 { (agent, by, reason) } else { nil } }
+    }
+
+    /// What was refused as forged (`forgedRefused`), by kind.
+    var forged: [String] {
+        compactMap { if case let .forgedRefused(what, _, _, _) = $0 { what } else { nil } }
     }
 
     var acknowledged: [(agent: String, seq: UInt64, replicas: Int)] {

@@ -111,8 +111,8 @@ final class InvariantTests: XCTestCase {
         let count = registry.checkpointsMax + 1
         _ = registry.merge((0..<count).map { AT.record("a\($0)", host: "n1") }, now: AT.ms(1))
         func offer(_ agent: String, _ data: [UInt8], seq: UInt64 = 1) -> Bool {
-            !registry.receive(.checkpoint(from: AT.id("n1"), replyTo: AT.endpoint("n1"), agent: agent, generation: 1, seq: seq,
-                                          data: data), now: AT.ms(2)).isEmpty
+            let made = AT.checkpoint(agent, generation: 1, seq: seq, data: data, host: "n1")
+            return !registry.receive(AT.checkpointMessage(made, of: agent, from: "n1"), now: AT.ms(2)).isEmpty
         }
         let large = [UInt8](repeating: 1, count: WireCodec.maxCheckpointBytes)
         let fitting = registry.checkpointBytesMax / large.count
@@ -131,11 +131,12 @@ final class InvariantTests: XCTestCase {
     func test_localCheckpoint_shouldReplaceAPeersNewerLookingOne() throws {
         var registry = AT.registry("n1", members: AT.view(AT.nodes(4)))
         _ = try registry.start(AT.spec("a"), on: "n1", now: AT.ms(1))
-        _ = registry.receive(.checkpoint(from: AT.id("n2"), replyTo: AT.endpoint("n2"), agent: "a", generation: 9, seq: 9,
-                                         data: [9]), now: AT.ms(2))
-        XCTAssertEqual(registry.checkpoints["a"]?.generation, 9, "a peer's copy is held like any replica")
+        let ahead = AT.checkpoint(generation: 9, seq: 9, data: [9], host: "n2")
+        XCTAssertEqual(registry.receive(AT.checkpointMessage(ahead, from: "n2"), now: AT.ms(2)).forged, ["checkpoint"])
+        XCTAssertNil(registry.checkpoints["a"], "a peer's checkpoint of an agent it does not host is refused")
         _ = try registry.checkpoint("a", data: [1], now: AT.ms(3))
-        XCTAssertEqual(registry.checkpoints["a"], Checkpoint(generation: 1, seq: 1, data: [1]), "the host's own checkpoint wins")
+        XCTAssertEqual(registry.checkpoints["a"], AT.checkpoint(generation: 1, seq: 1, data: [1], host: "n1"),
+                       "the host's own checkpoint is held")
         XCTAssertEqual(registry.checkpointBytes, 1)
     }
 }

@@ -68,19 +68,19 @@ final class MembershipGossipTests: XCTestCase {
                  rumour: dead(b1, 1), status: .alive, incarnation: 2),
             Case(name: "dead about an unknown member is not learned", before: [], rumour: dead(b1, 0), status: nil),
             // left
-            Case(name: "left ends an alive member", before: [alive(b1, 0)], rumour: .left(b1, incarnation: 1),
+            Case(name: "left ends an alive member", before: [alive(b1, 0)], rumour: MT.left(b1, incarnation: 1),
                  status: .left, incarnation: 1, previous: .alive),
-            Case(name: "left ends a dead member", before: [alive(b1, 0), dead(b1, 0)], rumour: .left(b1, incarnation: 0),
+            Case(name: "left ends a dead member", before: [alive(b1, 0), dead(b1, 0)], rumour: MT.left(b1, incarnation: 0),
                  status: .left, incarnation: 0, previous: .dead),
             Case(name: "left keeps the higher known incarnation", before: [alive(b1, 4)],
-                 rumour: .left(b1, incarnation: 1), status: .left, incarnation: 4, previous: .alive),
-            Case(name: "left is final: alive later is ignored", before: [alive(b1, 0), .left(b1, incarnation: 1)],
+                 rumour: MT.left(b1, incarnation: 1), status: .left, incarnation: 4, previous: .alive),
+            Case(name: "left is final: alive later is ignored", before: [alive(b1, 0), MT.left(b1, incarnation: 1)],
                  rumour: alive(b1, 9), status: .left, incarnation: 1),
-            Case(name: "left is final: suspect later is ignored", before: [alive(b1, 0), .left(b1, incarnation: 1)],
+            Case(name: "left is final: suspect later is ignored", before: [alive(b1, 0), MT.left(b1, incarnation: 1)],
                  rumour: suspect(b1, 9), status: .left, incarnation: 1),
-            Case(name: "left is final: dead later is ignored", before: [alive(b1, 0), .left(b1, incarnation: 1)],
+            Case(name: "left is final: dead later is ignored", before: [alive(b1, 0), MT.left(b1, incarnation: 1)],
                  rumour: dead(b1, 9), status: .left, incarnation: 1),
-            Case(name: "left about an unknown member is not learned", before: [], rumour: .left(b1, incarnation: 0),
+            Case(name: "left about an unknown member is not learned", before: [], rumour: MT.left(b1, incarnation: 0),
                  status: nil),
             // a later boot under the same name
             Case(name: "a higher uid replaces an alive record", before: [alive(b1, 7)], rumour: alive(b2, 0),
@@ -89,7 +89,7 @@ final class MembershipGossipTests: XCTestCase {
                  rumour: alive(b2, 0), status: .alive, uid: 2, incarnation: 0, previous: .some(nil)),
             Case(name: "a higher uid replaces a dead record", before: [alive(b1, 7), dead(b1, 7)],
                  rumour: alive(b2, 0), status: .alive, uid: 2, incarnation: 0, previous: .some(nil)),
-            Case(name: "a higher uid replaces a left record", before: [alive(b1, 7), .left(b1, incarnation: 8)],
+            Case(name: "a higher uid replaces a left record", before: [alive(b1, 7), MT.left(b1, incarnation: 8)],
                  rumour: alive(b2, 0), status: .alive, uid: 2, incarnation: 0, previous: .some(nil)),
             Case(name: "suspect about an unseen later boot is ignored", before: [alive(b1, 0)], rumour: suspect(b2, 0),
                  status: .alive, uid: 1),
@@ -102,7 +102,7 @@ final class MembershipGossipTests: XCTestCase {
                  status: .alive, uid: 2),
             Case(name: "dead about a lower uid is ignored", before: [alive(b2, 0)], rumour: dead(b1, 9),
                  status: .alive, uid: 2),
-            Case(name: "left about a lower uid is ignored", before: [alive(b2, 0)], rumour: .left(b1, incarnation: 9),
+            Case(name: "left about a lower uid is ignored", before: [alive(b2, 0)], rumour: MT.left(b1, incarnation: 9),
                  status: .alive, uid: 2),
         ]
         for t in cases {
@@ -133,7 +133,7 @@ final class MembershipGossipTests: XCTestCase {
             Case(name: "new member", before: [], rumour: alive(b1, 0), queued: true),
             Case(name: "suspicion", before: [alive(b1, 0)], rumour: suspect(b1, 0), queued: true),
             Case(name: "death", before: [alive(b1, 0)], rumour: dead(b1, 0), queued: true),
-            Case(name: "goodbye", before: [alive(b1, 0)], rumour: .left(b1, incarnation: 0), queued: true),
+            Case(name: "goodbye", before: [alive(b1, 0)], rumour: MT.left(b1, incarnation: 0), queued: true),
             Case(name: "refutation", before: [alive(b1, 0), suspect(b1, 0)], rumour: alive(b1, 1), queued: true),
             Case(name: "stale suspect", before: [alive(b1, 2)], rumour: suspect(b1, 1), queued: false),
             Case(name: "unknown dead", before: [], rumour: dead(b1, 0), queued: false),
@@ -184,7 +184,7 @@ final class MembershipGossipTests: XCTestCase {
             Case(name: "about an earlier boot of this name", own: 0, rumour: suspect(MT.id("a", uid: 0), 7), refutesTo: nil),
             Case(name: "about a later boot of this name", own: 0, rumour: dead(MT.id("a", uid: 2), 7), refutesTo: nil),
             Case(name: "alive about self", own: 0, rumour: alive(a, 7), refutesTo: nil),
-            Case(name: "left about self", own: 0, rumour: .left(a, incarnation: 7), refutesTo: nil),
+            Case(name: "left about self", own: 0, rumour: MT.left(a, incarnation: 7), refutesTo: nil),
         ]
         for t in cases {
             var m = MT.joined(others: ["b"])

@@ -119,7 +119,11 @@ final class MembershipSyncTests: XCTestCase {
             var incarnation: UInt32 = 0
         }
         func state(_ status: MemberStatus, _ incarnation: UInt32 = 0, uid: UInt64 = 1) -> MemberState {
-            MemberState(id: MT.id("b", uid: uid), meta: MT.meta("b"), status: status, incarnation: incarnation)
+            var state = MemberState(id: MT.id("b", uid: uid), meta: MT.meta("b"), status: status, incarnation: incarnation)
+            if status == .left, case let .left(_, _, signature) = MT.left(state.id, incarnation: incarnation) {
+                state.signature = signature  // b's own goodbye
+            }
+            return state
         }
         let cases = [
             Case(name: "a new alive member is added", before: [], remote: state(.alive, 2), status: .alive, incarnation: 2),
@@ -289,7 +293,7 @@ final class MembershipSyncTests: XCTestCase {
         var s = reconnecting
         s.deadRetention = .seconds(10)
         var m = MT.joined(others: ["b", "c", "d", "e"], settings: s)
-        _ = m.hear([.dead(b, incarnation: 0, by: "z"), .left(MT.id("c"), incarnation: 0)], now: MT.ms(500))
+        _ = m.hear([.dead(b, incarnation: 0, by: "z"), MT.left(MT.id("c"), incarnation: 0)], now: MT.ms(500))
         _ = m.hear([.suspect(MT.id("e"), incarnation: 0, by: "z")], now: MT.ms(500))
         // Keep e suspect (not dead) throughout: refresh its suspicion before it expires.
         for t in stride(from: 1000, through: 10_000, by: 1000) {
@@ -335,14 +339,15 @@ final class MembershipSyncTests: XCTestCase {
     func test_leave_shouldMarkSelfLeft_raiseIncarnation_andTellEveryActiveMember() {
         var m = MT.joined(others: ["b", "c", "d", "e"])
         _ = m.hear([.suspect(MT.id("c"), incarnation: 0, by: "z"), .dead(MT.id("d"), incarnation: 0, by: "z"),
-                    .left(MT.id("e"), incarnation: 0)], now: MT.ms(1))
+                    MT.left(MT.id("e"), incarnation: 0)], now: MT.ms(1))
         let out = m.leave(now: MT.ms(50))
         XCTAssertEqual(m.incarnation, 1)
         XCTAssertTrue(m.hasLeft)
-        let me = Member(id: a, meta: MT.meta("a"), status: .left, incarnation: 1, changedAt: MT.ms(50))
+        var me = Member(id: a, meta: MT.meta("a"), status: .left, incarnation: 1, changedAt: MT.ms(50))
+        if case let .left(_, _, signature) = MT.left(a, incarnation: 1) { me.leftSignature = signature }
         XCTAssertEqual(out.changes, [MTChange(member: me, previous: .alive)])
         XCTAssertEqual(m.member(named: "a"), me)
-        let goodbye = [Gossip.left(a, incarnation: 1)]
+        let goodbye = [MT.left(a, incarnation: 1)]
         XCTAssertEqual(out.acks, [MTAck(seq: 0, from: a, gossip: goodbye, to: MT.endpoint("b")),
                                   MTAck(seq: 0, from: a, gossip: goodbye, to: MT.endpoint("c"))],
                        "alive and suspect members hear it; the dead and the left do not")

@@ -16,7 +16,7 @@ enum MT {
 
     static func id(_ name: String, uid: UInt64 = 1) -> NodeID { NodeID(name: name, uid: uid) }
     static func endpoint(_ name: String) -> Endpoint { "\(name):7946" }
-    static func meta(_ name: String) -> NodeMeta { NodeMeta(endpoint: endpoint(name), control: "\(name):7947") }
+    static func meta(_ name: String) -> NodeMeta { NodeMeta(endpoint: endpoint(name), control: "\(name):7947").credentialed(as: name) }
 
     // MARK: Settings
 
@@ -52,6 +52,12 @@ enum MT {
 
     static func aliveState(_ name: String, uid: UInt64 = 1, incarnation: UInt32 = 0) -> MemberState {
         MemberState(id: id(name, uid: uid), meta: meta(name), status: .alive, incarnation: incarnation)
+    }
+
+    /// A goodbye as the member `id` itself says it: signed with its simulated key.
+    static func left(_ id: NodeID, incarnation: UInt32) -> Gossip {
+        .left(id, incarnation: incarnation,
+              signature: TagNodeVerifier(name: id.name).sign(NodeStatement.left(id)))
     }
 
     static func alive(_ name: String, uid: UInt64 = 1, _ incarnation: UInt32 = 0) -> Gossip {
@@ -182,5 +188,14 @@ extension Array where Element == MembershipDirective {
 
     var refutations: [UInt32] {
         compactMap { if case let .refuted(incarnation) = $0 { incarnation } else { nil } }
+    }
+}
+
+extension NodeMeta {
+    /// This meta with the simulated key and certificate of node `name` (`TagNodeVerifier`).
+    func credentialed(as name: String) -> NodeMeta {
+        var meta = self
+        (meta.key, meta.certificate) = TagNodeVerifier(name: name).credential
+        return meta
     }
 }

@@ -45,7 +45,7 @@ struct NT {
 
     /// Members b and c join, alive: this node sees two others.
     mutating func meetOthers(_ names: [String] = ["b", "c"]) {
-        let states = names.map { MemberState(id: NodeID(name: $0, uid: 1), meta: NodeMeta(endpoint: "\($0):7946"),
+        let states = names.map { MemberState(id: NodeID(name: $0, uid: 1), meta: NodeMeta(endpoint: "\($0):7946").credentialed(as: $0),
                                              status: .alive, incarnation: 0) }
         input(.receive(.pushPull(from: NodeID(name: names[0], uid: 1), replyTo: "\(names[0]):7946", isReply: true,
                                  isJoin: false, states: states)))

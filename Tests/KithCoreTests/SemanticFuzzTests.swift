@@ -110,7 +110,8 @@ struct FuzzCore {
         membership = Membership(me: FuzzCore.me, meta: meta, seeds: ["n2:7946"], randomSeed: seed, now: now)
         registry = AgentRegistry(me: FuzzCore.me, authorizer: TagAuthorizer(), randomSeed: seed, now: now)
         let peers = ["n2", "n3", "n4"].map {
-            MemberState(id: NodeID(name: $0, uid: 1), meta: NodeMeta(endpoint: "\($0):7946"), status: .alive, incarnation: 0)
+            MemberState(id: NodeID(name: $0, uid: 1), meta: NodeMeta(endpoint: "\($0):7946").credentialed(as: $0), status: .alive,
+                        incarnation: 0)
         }
         _ = membership.receive(.pushPull(from: peers[0].id, replyTo: "n2:7946", isReply: true, isJoin: false, states: peers),
                                now: now)

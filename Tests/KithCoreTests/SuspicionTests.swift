@@ -198,7 +198,7 @@ final class MembershipSuspicionTests: XCTestCase {
             ("unknown endpoint", [], "nowhere:1"),
             ("this node's own endpoint", [], MT.endpoint("a")),
             ("a dead member", [.dead(MT.id("b"), incarnation: 0, by: "c")], MT.endpoint("b")),
-            ("a left member", [.left(MT.id("b"), incarnation: 0)], MT.endpoint("b")),
+            ("a left member", [MT.left(MT.id("b"), incarnation: 0)], MT.endpoint("b")),
         ]
         for (name, before, endpoint) in cases {
             var m = fiveNodeCluster()
@@ -216,9 +216,10 @@ final class MembershipSuspicionTests: XCTestCase {
         for i in 0..<50 {
             var m = MT.joined(others: ["c"])
             let address = "x-\(i):1"
-            _ = m.hear([.alive(MT.id("old-\(i)"), incarnation: 0, meta: NodeMeta(endpoint: address)),
+            _ = m.hear([.alive(MT.id("old-\(i)"), incarnation: 0, meta: NodeMeta(endpoint: address).credentialed(as: "old-\(i)")),
                         .dead(MT.id("old-\(i)"), incarnation: 0, by: "c"),
-                        .alive(MT.id("new-\(i)"), incarnation: 0, meta: NodeMeta(endpoint: address))], now: start)
+                        .alive(MT.id("new-\(i)"), incarnation: 0, meta: NodeMeta(endpoint: address).credentialed(as: "new-\(i)"))],
+                       now: start)
             _ = m.peerRefused(address, now: start + .milliseconds(1))
             if m.status(of: "new-\(i)") != .suspect { missed.append(i) }
         }

@@ -75,6 +75,7 @@ final class WireCodecTests: XCTestCase {
             w.varint(8)
             w.varint(UInt64(tags.count))
             for (k, v) in tags { w.string(k); w.string(v) }
+            w.bytes([]); w.bytes([])  // no key, no certificate
         }
     }
 
@@ -111,7 +112,7 @@ final class WireCodecTests: XCTestCase {
     func test_encode_tags_shouldBeSortedByKey() {
         let meta = NodeMeta(endpoint: "", capacity: 1, tags: ["b": "2", "a": "1", "c": "3"])
         let encoded = WireCodec.encode(.ack(seq: 0, from: anonymous, gossip: [.alive(anonymous, incarnation: 0, meta: meta)]))
-        XCTAssertEqual(Array(encoded.suffix(14)), [1, 3, 1, 0x61, 1, 0x31, 1, 0x62, 1, 0x32, 1, 0x63, 1, 0x33])
+        XCTAssertEqual(Array(encoded.suffix(16)), [1, 3, 1, 0x61, 1, 0x31, 1, 0x62, 1, 0x32, 1, 0x63, 1, 0x33, 0, 0])
     }
 
     // MARK: Header, kinds and trailing data
@@ -142,8 +143,8 @@ final class WireCodecTests: XCTestCase {
     func test_decode_unknownMemberStatus_shouldReturnError() {
         let state = MemberState(id: alice, meta: NodeMeta(endpoint: "e"), status: .left, incarnation: 0)
         var payload = WireCodec.encode(.pushPull(from: alice, replyTo: "", isReply: false, isJoin: false, states: [state]))
-        XCTAssertEqual(payload[payload.count - 2], MemberStatus.left.rawValue)
-        payload[payload.count - 2] = 4
+        XCTAssertEqual(payload[payload.count - 3], MemberStatus.left.rawValue)  // then the incarnation and an empty signature
+        payload[payload.count - 3] = 4
         XCTAssertEqual(decodeError(payload)?.message, "unknown member status 4")
     }
 

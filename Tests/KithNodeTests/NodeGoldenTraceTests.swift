@@ -81,7 +81,8 @@ final class NodeGoldenTraceTests: XCTestCase {
             (100, { command("fault", ["loss": ["zz"], "percent": 50, "for_ms": 1000]) }),
             // A member nobody listens for: frames to it are refused by the kernel, a real `peerRefused`.
             (150, { node.transport.onMessage?(.pushPull(from: stranger, replyTo: "127.0.0.1:1", isReply: true, isJoin: false,
-                                                        states: [MemberState(id: stranger, meta: NodeMeta(endpoint: "127.0.0.1:1"),
+                                                        states: [MemberState(id: stranger, meta: NodeMeta(endpoint: "127.0.0.1:1",
+                                                                                                      key: [UInt8](repeating: 2, count: 32)),
                                                                              status: .alive, incarnation: 0)])) }),
             (200, { command("send", ["to": "w1", "text": "hello"]) }),
             (250, { command("kill_switch", ["agents": ["w1"], "epoch": 1, "reason": .string(String(repeating: "r", count: 300))]) }),
@@ -122,8 +123,8 @@ final class NodeGoldenTraceTests: XCTestCase {
 
         // Replay: the same inputs at the same instants into a bare core.
         var core = NodeCore(me: initial.me, meta: Node.meta(config), settings: Node.coreSettings(config),
-                            authorizer: SignedRequestAuthorizer(trusted: config.operatorKeys, cluster: config.cluster), randomSeed: 42,
-                            now: initial.startedAt)
+                            authorizer: SignedRequestAuthorizer(trusted: config.operatorKeys, cluster: config.cluster),
+                            nodeVerifier: node.core.membership.verifier, randomSeed: 42, now: initial.startedAt)
         for (k, step) in trace.enumerated() {
             let replayed = core.handle(step.input, now: step.now)
             guard replayed == step.directives else {

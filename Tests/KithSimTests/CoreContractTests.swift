@@ -7,7 +7,11 @@ import KithSim
 /// arms a timer for `nextDeadline - now` spins or underflows).
 final class CoreContractTests: XCTestCase {
     private func id(_ name: String) -> NodeID { NodeID(name: name, uid: 1) }
-    private func meta(_ name: String) -> NodeMeta { NodeMeta(endpoint: "\(name):7946") }
+    /// With the simulated key and certificate of `name`, as that member announces them.
+    private func meta(_ name: String) -> NodeMeta {
+        let (key, certificate) = TagNodeVerifier(name: name).credential
+        return NodeMeta(endpoint: "\(name):7946", key: key, certificate: certificate)
+    }
 
     /// Known core bug (reported to the lead): a node's own failed probe of a
     /// member that is already suspect counts as a Lifeguard confirmation

@@ -10,11 +10,18 @@ public struct Checkpoint: Hashable, Sendable {
     public var generation: UInt64
     public var seq: UInt64
     public var data: [UInt8]
+    /// The agent's host at `generation`, and its signature over
+    /// `NodeStatement.checkpoint`: only the host may checkpoint its agent,
+    /// and replicas pass the signature on unchanged.
+    public var host: String
+    public var signature: [UInt8]
 
-    public init(generation: UInt64, seq: UInt64, data: [UInt8]) {
+    public init(generation: UInt64, seq: UInt64, data: [UInt8], host: String = "", signature: [UInt8] = []) {
         self.generation = generation
         self.seq = seq
         self.data = data
+        self.host = host
+        self.signature = signature
     }
 
     /// Later generation first, then later sequence number.

@@ -68,6 +68,31 @@ extension AgentRegistry {
         given ?? authorizer.mint(grant)
     }
 
+    /// Nil when `checkpoint` of `agent` is its host's own, else why not: it
+    /// must name the host the record gives for its generation (an earlier
+    /// generation's host for an older one) and carry that member's signature
+    /// by the key membership accepted for it. Whoever relays it, the signature
+    /// is the host's, so no peer can plant or replace an agent's state. (A
+    /// host without a known key is not judged here: the caller holds nothing.)
+    func checkpointProblem(_ checkpoint: Checkpoint, of agent: String) -> String? {
+        guard let record = records[agent] else { return nil }  // not held anyway: `store` keeps known agents only
+        if checkpoint.generation > record.generation {
+            return "generation \(checkpoint.generation) is ahead of the record's \(record.generation)"
+        }
+        if checkpoint.generation == record.generation, checkpoint.host != record.host {
+            return "\(checkpoint.host.isEmpty ? "nobody" : checkpoint.host) is not the host of \(agent) (\(record.host))"
+        }
+        guard let key = view[checkpoint.host]?.meta.key, !key.isEmpty else {
+            return "no key known for \(checkpoint.host.isEmpty ? "an unnamed host" : checkpoint.host)"
+        }
+        let statement = NodeStatement.checkpoint(host: checkpoint.host, agent: agent, generation: checkpoint.generation,
+                                                 seq: checkpoint.seq, data: checkpoint.data)
+        guard nodeVerifier.verify(signature: checkpoint.signature, of: statement, key: key) else {
+            return "not signed by \(checkpoint.host)'s key"
+        }
+        return nil
+    }
+
     mutating func refuse(_ what: String, agent: String, from peer: String, reason: String,
                          into directives: inout [AgentDirective]) {
         forgedRefused = forgedRefused.saturatingSuccessor

@@ -266,7 +266,10 @@ extension AgentRegistry {
         guard data.count <= WireCodec.maxCheckpointBytes else {
             throw AgentError("checkpoint refused: \(data.count) bytes exceed the limit \(WireCodec.maxCheckpointBytes)")
         }
-        guard store(Checkpoint(generation: record.generation, seq: seq, data: data), of: name, replacingNewer: true) else {
+        let signature = nodeVerifier.sign(NodeStatement.checkpoint(host: me.name, agent: name, generation: record.generation,
+                                                                   seq: seq, data: data))
+        let made = Checkpoint(generation: record.generation, seq: seq, data: data, host: me.name, signature: signature)
+        guard store(made, of: name, replacingNewer: true) else {
             throw AgentError("checkpoint refused: this node holds \(checkpoints.count) checkpoints of \(checkpointBytes) bytes, "
                              + "the most it keeps")
         }
@@ -274,7 +277,8 @@ extension AgentRegistry {
         let needed = AgentRegistry.checkpointReplicas
         let endpoint = view[me.name]?.meta.endpoint ?? ""
         let copies: [AgentDirective] = others.map {
-            .send(.checkpoint(from: me, replyTo: endpoint, agent: name, generation: record.generation, seq: seq, data: data),
+            .send(.checkpoint(from: me, replyTo: endpoint, agent: name, generation: record.generation, seq: seq, data: data,
+                              host: me.name, signature: signature),
                   to: $0.meta.endpoint)
         }
         guard others.count >= needed else {

@@ -29,6 +29,8 @@ public struct AgentRegistry: Sendable {
     public internal(set) var tombstones: [String: Tombstone] = [:]
     /// Checks the operator proofs that records and tombstones carry.
     public let authorizer: any AgentAuthorizer
+    /// Checks (and makes) the node signatures on checkpoints.
+    public let nodeVerifier: any NodeVerifier
     /// Specs this node vouches for without an operator's signature (its
     /// config file's agents): the only unsigned records it runs.
     public var vouchedSpecs: [String: AgentSpec] = [:]
@@ -83,9 +85,10 @@ public struct AgentRegistry: Sendable {
     }
 
     public init(me: NodeID, quorum: RelaunchQuorum = .any, syncInterval: Duration = .seconds(2),
-                authorizer: any AgentAuthorizer, randomSeed: UInt64, now: Instant) {
+                authorizer: any AgentAuthorizer, nodeVerifier: (any NodeVerifier)? = nil, randomSeed: UInt64, now: Instant) {
         self.me = me
         self.authorizer = authorizer
+        self.nodeVerifier = nodeVerifier ?? TagNodeVerifier(name: me.name)
         self.quorum = quorum
         self.syncInterval = syncInterval
         self.rng = SeededRandom(seed: randomSeed)
@@ -150,7 +153,8 @@ public struct AgentRegistry: Sendable {
             if !checkpoints.isEmpty { directives.append(.send(registryMessage(wantsReply: false), to: member.meta.endpoint)) }
             for (agent, checkpoint) in checkpoints.sorted(by: { $0.key < $1.key }) {
                 directives.append(.send(.checkpoint(from: me, replyTo: endpoint, agent: agent, generation: checkpoint.generation,
-                                                    seq: checkpoint.seq, data: checkpoint.data), to: member.meta.endpoint))
+                                                    seq: checkpoint.seq, data: checkpoint.data, host: checkpoint.host,
+                                                    signature: checkpoint.signature), to: member.meta.endpoint))
             }
         }
         reconcile(now: now, into: &directives)
@@ -209,9 +213,16 @@ public struct AgentRegistry: Sendable {
         case let .agentDigest(from, replyTo, isReply, theirRecords, theirTombstones):
             return receiveDigest(from: from, replyTo: replyTo, isReply: isReply, records: theirRecords,
                                  tombstones: theirTombstones, now: now)
-        case let .checkpoint(from, replyTo, agent, generation, seq, data):
-            return receiveCheckpoint(Checkpoint(generation: generation, seq: seq, data: data), of: agent,
-                                     from: from.name, replyTo: replyTo)
+        case let .checkpoint(from, replyTo, agent, generation, seq, data, host, signature):
+            let checkpoint = Checkpoint(generation: generation, seq: seq, data: data, host: host, signature: signature)
+            // A host this node has no key for yet (it just joined, or restarted) cannot be checked: not held, not acknowledged.
+            guard view[host].map({ !$0.meta.key.isEmpty }) == true else { return [] }
+            if let reason = checkpointProblem(checkpoint, of: agent) {
+                var directives: [AgentDirective] = []
+                refuse("checkpoint", agent: agent, from: from.name, reason: reason, into: &directives)
+                return directives
+            }
+            return receiveCheckpoint(checkpoint, of: agent, from: from.name, replyTo: replyTo)
         case let .checkpointAck(from, agent, generation, seq):
             return checkpointHeld(agent: agent, generation: generation, seq: seq, by: from.name)
         case let .relaunchRequest(_, agent, generation, by):

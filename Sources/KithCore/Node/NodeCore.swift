@@ -49,14 +49,17 @@ public struct NodeCore: Sendable {
     /// from it (so a membership history does not change when agents come along);
     /// `tombstones` are those an earlier boot persisted; `authorizer` checks the
     /// operator proofs that records and tombstones carry.
-    public init(me: NodeID, meta: NodeMeta, settings: Settings, authorizer: any AgentAuthorizer, randomSeed: UInt64,
-                tombstones: [Tombstone] = [], now: Instant) {
+    /// `nodeVerifier` checks and makes node signatures (`left`, checkpoints);
+    /// nil means the simulated `TagNodeVerifier`.
+    public init(me: NodeID, meta: NodeMeta, settings: Settings, authorizer: any AgentAuthorizer,
+                nodeVerifier: (any NodeVerifier)? = nil, randomSeed: UInt64, tombstones: [Tombstone] = [], now: Instant) {
         self.settings = settings
         var registrySeed = SeededRandom(seed: randomSeed ^ 0x6167_656E_7473)
         membership = Membership(me: me, meta: meta, seeds: settings.seeds, settings: settings.membership,
-                                randomSeed: randomSeed, now: now)
+                                randomSeed: randomSeed, verifier: nodeVerifier, now: now)
         registry = AgentRegistry(me: me, quorum: settings.quorum, syncInterval: settings.registrySyncInterval,
-                                 authorizer: authorizer, randomSeed: registrySeed.next(), now: now)
+                                 authorizer: authorizer, nodeVerifier: membership.verifier, randomSeed: registrySeed.next(),
+                                 now: now)
         registry.vouchedSpecs = Dictionary(settings.configAgents.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         registry.restore(tombstones: tombstones)
         startedAt = now
@@ -200,6 +203,10 @@ public struct NodeCore: Sendable {
                                  now: now, into: &out)
             case let .refuted(incarnation):
                 out.append(.record(NodeEvent(.warn, "refuted_suspicion", ["incarnation": .int(Int64(incarnation))])))
+            case let .forgedRefused(what, subject, from, reason):
+                out.append(.record(NodeEvent(.warn, "forged_refused", [
+                    "what": .string(what), "member": .string(subject), "peer": .string(from), "reason": .string(reason),
+                ])))
             }
         }
         if viewChanged && !isStopping {

@@ -1,4 +1,3 @@
-import KithCrypto
 
 /// The node's own Ed25519 key, kept as hex in `DATA/node.key` (mode 0600),
 /// so that what this node signs stays attributable to it across restarts.

@@ -1,0 +1,123 @@
+import Foundation
+import Glibc
+import KithControl
+import KithCore
+import KithCrypto
+@testable import KithNode
+import XCTest
+
+/// A hostile peer that speaks for nodes it is not: it says n3 left, invents
+/// members, announces its own key under n3's name, and plants a checkpoint of
+/// an agent hosted on n2. Without a cluster key (an insecure lab) and with
+/// the lab's key (an insider, e.g. an agent that read the keyring), every
+/// node refuses each forged claim and counts it; nobody is evicted or
+/// invented, and a real graceful leave still works.
+final class NodeAuthorityPeerTests: LabTestCase {
+    private let mallory = NodeID(name: "mallory", uid: 0xBAD)
+
+    /// One TCP connection to `node`'s gossip port carrying `messages`, each
+    /// length-prefixed and sealed with `keyring` (empty: unauthenticated).
+    private func send(_ messages: [Message], to node: String, keyring: Keyring = Keyring()) throws {
+        let address = lab.node(node).listen
+        guard let colon = address.lastIndex(of: ":"), let port = UInt16(address[address.index(after: colon)...]) else {
+            throw HarnessError("bad gossip address \(address)")
+        }
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw HarnessError("socket: \(errno)") }
+        defer { close(fd) }
+        var sin = sockaddr_in()
+        sin.sin_family = sa_family_t(AF_INET)
+        sin.sin_port = port.bigEndian
+        sin.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &sin) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else { throw HarnessError("connect to \(address): \(errno)") }
+        var bytes: [UInt8] = []
+        for message in messages {
+            let frame = keyring.seal(WireCodec.encode(message))
+            bytes += withUnsafeBytes(of: UInt32(frame.count).bigEndian, Array.init) + frame
+        }
+        var sent = 0
+        while sent < bytes.count {
+            let n = bytes[sent...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            guard n > 0 else { throw HarnessError("write to \(address): \(errno)") }
+            sent += n
+        }
+        usleep(200_000)  // let the daemon read before the close
+    }
+
+    private func counter(_ name: String, on node: String) -> Int64 { lab.status(of: node)?[name]?.intValue ?? -1 }
+
+    private func uid(of node: String) throws -> UInt64 {
+        guard let text = lab.status(of: node)?["uid"]?.stringValue, let uid = UInt64(text, radix: 16) else {
+            throw HarnessError("no uid from \(node)")
+        }
+        return uid
+    }
+
+    /// The forged frames: 1 refusal for the ack, 5 for the push-pull, 1 for the checkpoint.
+    private func forgeries(generation: UInt64) throws -> [Message] {
+        let n3 = NodeID(name: "n3", uid: try uid(of: "n3"))
+        let junk = [UInt8](repeating: 7, count: 64)
+        let malloryKey = SigningKey.generate()
+        let fakeMeta = { (port: Int) in NodeMeta(endpoint: "127.0.0.1:\(port)", key: malloryKey.publicKey) }
+        var hijack = fakeMeta(1)
+        hijack.certificate = [UInt8](repeating: 1, count: 96)
+        return [
+            .ack(seq: 0, from: mallory, gossip: [.left(n3, incarnation: 99, signature: junk)]),
+            .pushPull(from: mallory, replyTo: "127.0.0.1:1", isReply: true, isJoin: false, states: [
+                MemberState(id: n3, meta: fakeMeta(1), status: .left, incarnation: 99,
+                            signature: malloryKey.sign(NodeStatement.left(n3))),
+                MemberState(id: n3, meta: hijack, status: .alive, incarnation: 100),
+            ] + (1...3).map { MemberState(id: NodeID(name: "fake\($0)", uid: 1), meta: fakeMeta($0 + 1), status: .alive,
+                                          incarnation: 0) }),
+            .checkpoint(from: mallory, replyTo: "", agent: "victim", generation: generation, seq: 999, data: Array("evil".utf8),
+                        host: "n2", signature: malloryKey.sign(Array("evil".utf8))),
+        ]
+    }
+
+    private func attack(with keyring: Keyring) throws {
+        XCTAssertEqual(lab.status(of: "n1")?["node_certified"], true, "a lab certifies its nodes")
+        let started = try lab.kithctl(on: "n1", ["agent", "start", "victim", "--on", "n2", "--wait", "--", "kith-agent"])
+        XCTAssertEqual(started.status, 0, started.stderr)
+        try lab.waitForAgent("victim", seenBy: ["n1", "n2", "n3"], "victim runs on n2") { $0["state"] == "running" }
+        let generation = UInt64(lab.agents(seenBy: "n1")?["victim"]?["generation"]?.intValue ?? 1)
+        let before = ["n1", "n2"].map { counter("frames_refused", on: $0) }
+        for node in ["n1", "n2"] { try send(try forgeries(generation: generation), to: node, keyring: keyring) }
+        try lab.waitUntil("n1 and n2 refuse and count every forged claim") {
+            zip(["n1", "n2"], before).allSatisfy { counter("frames_refused", on: $0.0) >= $0.1 + 7 }
+        }
+        try lab.holds(for: 3, "nobody is evicted or invented") {
+            for observer in ["n1", "n2", "n3"] {
+                guard let states = lab.states(seenBy: observer) else { return "\(observer) does not answer" }
+                if states["n3"] != "alive" { return "\(observer) holds n3 \(states["n3"] ?? "gone")" }
+                if let fake = states.keys.first(where: { $0.hasPrefix("fake") || $0 == "mallory" }) { return "\(observer) learned \(fake)" }
+            }
+            return lab.agents(seenBy: "n1")?["victim"]?["state"] == "running" ? nil : "victim no longer runs"
+        }
+        let refusals = lab.events("forged_refused", on: ["n1"]).map(\.record)
+        for what in ["left", "alive", "checkpoint"] {
+            XCTAssertTrue(refusals.contains { $0["what"]?.stringValue == what && $0["peer"] == "mallory" }, "\(what): \(refusals)")
+        }
+        for node in lab.nodes {
+            XCTAssertEqual(kill(node.pid, 0), 0, "\(node.name) died")
+        }
+
+        // n3's own goodbye is accepted everywhere.
+        XCTAssertEqual(try lab.kithctl(["lab", "stop", "n3"]).status, 0)
+        try lab.waitUntil("n1 and n2 see n3 leave") { lab.allSee(["n3"], as: "left", observers: ["n1", "n2"]) }
+    }
+
+    func testForgedLeftFakeMembersAndACheckpointFromANonHostAreRefusedInAnInsecureLab() throws {
+        try lab.start(nodes: 3, labArguments: ["--insecure"])
+        try attack(with: Keyring())
+    }
+
+    func testAnInsiderWithTheClusterKeyStillCannotSpeakForAnotherNode() throws {
+        try lab.start(nodes: 3)
+        let line = try String(contentsOfFile: lab.directory + "/cluster.keys", encoding: .utf8)
+        let keyring = try Keyring.parse([line.trimmingCharacters(in: .whitespacesAndNewlines)])
+        try attack(with: keyring)
+    }
+}
