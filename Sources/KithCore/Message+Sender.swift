@@ -8,8 +8,10 @@ extension Message {
              .checkpoint(let from, _, _, _, _, _, _, _), .checkpointAck(let from, _, _, _), .relaunchRequest(let from, _, _, _),
              .tombstones(let from, _):
             from.name
-        case .agentMessage(let from, _, _):
+        case .agentMessage(let from, _, _, _):
             from
+        case .agentAck(let ack):
+            ack.to
         }
     }
 }
