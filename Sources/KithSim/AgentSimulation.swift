@@ -534,7 +534,8 @@ public final class AgentSimulation: SimulationLayer, PropertyMonitor {
                 messages.sent += 1
                 messageNumber += 1
                 request(process, at: i, op: "send", id: "send \(messageNumber)",
-                        ["to": .string(peer), "payload": ["from": .string(agent), "n": .int(Int64(messageNumber))]])
+                        ["to": .string(peer), "payload": ["from": .string(agent), "n": .int(Int64(messageNumber)),
+                                                          "pid": .int(Int64(process.pid))]])
             }
             schedule(.message(agent: agent, pid: pid), after: interval, on: i)
 
@@ -649,8 +650,10 @@ public final class AgentSimulation: SimulationLayer, PropertyMonitor {
         case let .deliver(message, origin):
             if let process = processes[i][message.to], process.connected {
                 messages.delivered += 1
-                if let n = (try? JSON.parse(bytes: message.payload))?["n"]?.intValue,
-                   let broken = ledger.deliver(Int(n), from: message.from,
+                // Ordered per sending process: two copies of one sender (split brain) are two streams.
+                let payload = try? JSON.parse(bytes: message.payload)
+                if let n = payload?["n"]?.intValue,
+                   let broken = ledger.deliver(Int(n), from: "\(message.from) pid \(payload?["pid"]?.intValue ?? 0)",
                                                to: .init(agent: process.agent, generation: process.generation, pid: process.pid)) {
                     violate("delivered once, in order", broken)
                 }

@@ -299,9 +299,12 @@ public struct Outbox: Sendable {
 /// the receiver once and in order. A bounded window (least recently used
 /// streams are forgotten; one forgotten restarts at the sender's `base`).
 public struct Inbox: Sendable {
+    /// One sending daemon's stream: two copies of a sender at once (split
+    /// brain, until the merge stops one) number their messages apart.
     public struct Key: Hashable, Sendable {
         public var from: String
         public var to: String
+        public var via: Endpoint
     }
 
     struct State: Hashable, Sendable {
@@ -331,7 +334,7 @@ public struct Inbox: Sendable {
 
     /// Decides about one message; `newestKnown` is the sender's newest generation the registry knows.
     mutating func admit(from: String, to: String, _ stamp: DeliveryStamp, newestKnown: UInt64) -> Verdict {
-        let key = Key(from: from, to: to)
+        let key = Key(from: from, to: to, via: stamp.replyTo)
         clock &+= 1
         var state = streams[key] ?? State(generation: stamp.generation, expected: stamp.base, lastUsed: clock)
         let newest = max(newestKnown, state.generation)
@@ -359,7 +362,7 @@ public struct Inbox: Sendable {
 
     /// A delivery `admit` allowed did not happen: expect that message again.
     mutating func undo(from: String, to: String, _ stamp: DeliveryStamp) {
-        let key = Key(from: from, to: to)
+        let key = Key(from: from, to: to, via: stamp.replyTo)
         guard var state = streams[key], state.generation == stamp.generation, stamp.seq < state.expected else { return }
         state.expected = stamp.seq
         streams[key] = state
