@@ -16,26 +16,28 @@ final class NodeAuthorityPeerTests: LabTestCase {
     private let mallory = NodeID(name: "mallory", uid: 0xBAD)
 
     /// One TCP connection to `node`'s gossip port carrying `messages`, each
-    /// length-prefixed and sealed with `keyring` (empty: unauthenticated).
-    private func send(_ messages: [Message], to node: String, keyring: Keyring = Keyring()) throws {
+    /// length-prefixed; with `key`, in a session sealed with it (an insider), else unauthenticated.
+    private func send(_ messages: [Message], to node: String, key: ClusterKey?) throws {
         let address = lab.node(node).listen
+        if let key {
+            let connection = try SessionPeer.Connection(to: address)
+            for message in messages { try connection.send(WireCodec.encode(message), key: key) }
+            return
+        }
         guard let colon = address.lastIndex(of: ":"), let port = UInt16(address[address.index(after: colon)...]) else {
             throw HarnessError("bad gossip address \(address)")
         }
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw HarnessError("socket: \(errno)") }
         defer { close(fd) }
-        var sin = sockaddr_in()
-        sin.sin_family = sa_family_t(AF_INET)
-        sin.sin_port = port.bigEndian
-        sin.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var sin = SessionPeer.loopback(port)
         let connected = withUnsafePointer(to: &sin) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
         guard connected == 0 else { throw HarnessError("connect to \(address): \(errno)") }
         var bytes: [UInt8] = []
         for message in messages {
-            let frame = keyring.seal(WireCodec.encode(message))
+            let frame = WireCodec.encode(message)
             bytes += withUnsafeBytes(of: UInt32(frame.count).bigEndian, Array.init) + frame
         }
         var sent = 0
@@ -44,7 +46,6 @@ final class NodeAuthorityPeerTests: LabTestCase {
             guard n > 0 else { throw HarnessError("write to \(address): \(errno)") }
             sent += n
         }
-        usleep(200_000)  // let the daemon read before the close
     }
 
     private func counter(_ name: String, on node: String) -> Int64 { lab.status(of: node)?[name]?.intValue ?? -1 }
@@ -77,14 +78,14 @@ final class NodeAuthorityPeerTests: LabTestCase {
         ]
     }
 
-    private func attack(with keyring: Keyring) throws {
+    private func attack(with key: ClusterKey?) throws {
         XCTAssertEqual(lab.status(of: "n1")?["node_certified"], true, "a lab certifies its nodes")
         let started = try lab.kithctl(on: "n1", ["agent", "start", "victim", "--on", "n2", "--wait", "--", "kith-agent"])
         XCTAssertEqual(started.status, 0, started.stderr)
         try lab.waitForAgent("victim", seenBy: ["n1", "n2", "n3"], "victim runs on n2") { $0["state"] == "running" }
         let generation = UInt64(lab.agents(seenBy: "n1")?["victim"]?["generation"]?.intValue ?? 1)
         let before = ["n1", "n2"].map { counter("frames_refused", on: $0) }
-        for node in ["n1", "n2"] { try send(try forgeries(generation: generation), to: node, keyring: keyring) }
+        for node in ["n1", "n2"] { try send(try forgeries(generation: generation), to: node, key: key) }
         try lab.waitUntil("n1 and n2 refuse and count every forged claim") {
             zip(["n1", "n2"], before).allSatisfy { counter("frames_refused", on: $0.0) >= $0.1 + 7 }
         }
@@ -111,13 +112,11 @@ final class NodeAuthorityPeerTests: LabTestCase {
 
     func testForgedLeftFakeMembersAndACheckpointFromANonHostAreRefusedInAnInsecureLab() throws {
         try lab.start(nodes: 3, labArguments: ["--insecure"])
-        try attack(with: Keyring())
+        try attack(with: nil)
     }
 
     func testAnInsiderWithTheClusterKeyStillCannotSpeakForAnotherNode() throws {
         try lab.start(nodes: 3)
-        let line = try String(contentsOfFile: lab.directory + "/cluster.keys", encoding: .utf8)
-        let keyring = try Keyring.parse([line.trimmingCharacters(in: .whitespacesAndNewlines)])
-        try attack(with: keyring)
+        try attack(with: try SessionPeer(keyFile: lab.directory + "/cluster.keys").key)
     }
 }
