@@ -115,6 +115,7 @@ let logger = Logger(level: config.logLevel, fields: ["node": .string(config.name
                         if let logFile { logFile.write(line: line) } else { writeStderr(line + "\n") }
                     })
 do {
+    OpenFiles.raiseSoftLimit()
     let loop = try EventLoop()
     let node = try Node(config: config, loop: loop, logger: logger)
     var watchers: [SignalWatcher] = []
