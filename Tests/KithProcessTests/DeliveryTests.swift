@@ -28,7 +28,9 @@ final class DeliveryTests: LabTestCase {
         _ = try lab.waitForAgent("r1", seenBy: ["n1"], "r1 is relaunched off n3", timeout: 60) {
             $0["state"] == "running" && $0["host"] != "n3"
         }
-        try lab.waitUntil("s1 sent everything", timeout: 60) { senderLines().contains("SENT \(Self.count)") }
+        try lab.waitUntil("s1 sent everything and heard every answer", timeout: 60) {
+            senderLines().filter { $0.hasPrefix("ACK ") || $0.hasPrefix("NACK ") }.count == Self.count
+        }
         // Every acknowledged message settles: delivered, or failed within the give-up time.
         try lab.waitUntil("every acknowledged message is delivered or failed", timeout: 30) {
             let settled = Set(received().map(\.n)).union(failed().keys)
