@@ -100,15 +100,16 @@ final class AgentFencingTests: XCTestCase {
         var registry = AT.registry("n2", members: AT.view(["n1", "n2", "n3"]))
         _ = registry.merge([AT.record("a", generation: 3, host: "n3")], from: "n3", now: AT.ms(1))
         // Held from before the relaunch: what generation 3 was restored from.
-        _ = registry.receive(.checkpoint(from: AT.id("n1"), replyTo: AT.endpoint("n1"), agent: "a", generation: 2,
-                                         seq: 8, data: Array("{}".utf8)), now: AT.ms(1))
+        let data = Array("{}".utf8)
+        _ = registry.receive(AT.checkpointMessage(AT.checkpoint(generation: 2, seq: 8, data: data, host: "n1"), from: "n1"),
+                             now: AT.ms(1))
         XCTAssertEqual(registry.checkpoints["a"]?.seq, 8, "a rejoining member takes an older generation's checkpoint it lacks")
-        let stale = registry.receive(.checkpoint(from: AT.id("n1"), replyTo: AT.endpoint("n1"), agent: "a", generation: 2,
-                                                 seq: 9, data: Array("{}".utf8)), now: AT.ms(2))
+        let stale = registry.receive(AT.checkpointMessage(AT.checkpoint(generation: 2, seq: 9, data: data, host: "n1"), from: "n1"),
+                                     now: AT.ms(2))
         XCTAssertEqual(stale, [.staleRefused(what: "checkpoint", agent: "a", generation: 2, newest: 3, from: "n1")])
         XCTAssertEqual(registry.checkpoints["a"]?.seq, 8, "the stale copy's checkpoint is not kept")
-        let current = registry.receive(.checkpoint(from: AT.id("n3"), replyTo: AT.endpoint("n3"), agent: "a", generation: 3,
-                                                   seq: 1, data: Array("{}".utf8)), now: AT.ms(3))
+        let current = registry.receive(AT.checkpointMessage(AT.checkpoint(generation: 3, seq: 1, data: data, host: "n3"), from: "n3"),
+                                       now: AT.ms(3))
         XCTAssertEqual(current.sentMessages.count, 1, "the current generation's is acknowledged")
         XCTAssertEqual(registry.checkpoints["a"]?.generation, 3)
     }

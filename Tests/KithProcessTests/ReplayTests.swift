@@ -59,14 +59,14 @@ final class ReplayTests: LabTestCase {
         XCTAssertNotNil(lab.status(of: "n1"))
     }
 
-    /// A newer peer's frame types (13 and up) and version (2) are skipped and
+    /// A newer peer's frame types (14 and up) and version (2) are skipped and
     /// counted; the connection stays up and its next frame is obeyed.
     func testFramesOfAnUnknownTypeOrVersionAreSkippedAndTheConnectionKeepsWorking() throws {
         try lab.start(nodes: 1)
         let peer = try SessionPeer(keyFile: lab.directory + "/cluster.keys")
         let n1 = NodeID(name: "n1", uid: try uid(of: "n1"))
         let connection = try SessionPeer.Connection(to: lab.node("n1").listen)
-        try connection.send([WireCodec.version, 13, 1, 2, 3], key: peer.key)
+        try connection.send([WireCodec.version, 14, 1, 2, 3], key: peer.key)
         try connection.send([WireCodec.version, 255], key: peer.key)
         try connection.send([WireCodec.version + 1] + Array(ping(3, to: n1, replyTo: peer.listenEndpoint).dropFirst()), key: peer.key)
         try connection.send(ping(4, to: n1, replyTo: peer.listenEndpoint), key: peer.key)
