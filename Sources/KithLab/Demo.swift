@@ -314,9 +314,12 @@ package enum Demo {
             let directory = try ScenarioRunner.temporaryDirectory(prefix: "kith-demo-report")
             try EventCollection.write(data.events, to: directory + "/" + data.eventsFile)
             let plan = outcomes.compactMap(\.step)
+            let now = Durations.nowMilliseconds
+            let provenance = ScenarioProvenance.make(hash: "", seed: 0, settings: ["command": "demo", "nodes": .int(Int64(lab.nodes.count))],
+                                                     startedMs: data.events.first?.ts ?? now, endedMs: now)
             let report = Report(title: "Kith demo", header: ["`kithctl demo`: \(lab.nodes.count) nodes, one agent per node in a guardian ring"],
                                 scenario: ["name": "demo", "nodes": .int(Int64(lab.nodes.count))], plan: plan, runs: [data],
-                                generatedMs: Durations.nowMilliseconds)
+                                generatedMs: now, provenance: provenance)
             _ = try report.write(to: directory)
             let verified = collected.logs.filter(\.ok).count
             print("   \(collected.events.count) events from \(collected.logs.count) nodes, \(verified) of \(collected.logs.count) logs verified"

@@ -18,7 +18,12 @@ package enum ScenarioProvenance {
     }
 
     package static func make(_ scenario: Scenario, hash: String, settings: JSON, startedMs: Int64, endedMs: Int64) -> Provenance {
-        Provenance(version: KithVersion.string, commit: commit(), settings: settings, scenarioHash: hash, seed: scenario.seed,
+        make(hash: hash, seed: scenario.seed, settings: settings, startedMs: startedMs, endedMs: endedMs)
+    }
+
+    /// Provenance of a run with no scenario file (`kithctl demo`: `hash` empty).
+    package static func make(hash: String, seed: UInt64, settings: JSON, startedMs: Int64, endedMs: Int64) -> Provenance {
+        Provenance(version: KithVersion.string, commit: commit(), settings: settings, scenarioHash: hash, seed: seed,
                    host: hostName(), kernel: kernel(), startedMs: startedMs, endedMs: endedMs)
     }
 

@@ -3,8 +3,8 @@ import KithJSON
 /// Where a report's figures came from, so that a reader can tell two reports
 /// apart and rerun one: the Kith build, the settings and scenario (by hash),
 /// the seed, the machine, and when the runs started and ended. `check` is the
-/// slot for the history checker's verdict (`kithctl check`): null until a
-/// checker has judged the report's event logs.
+/// history checker's verdict in short (`ok`, `runs`, `violations`; the report's
+/// `check` section has the details), null in a report made before the checker.
 package struct Provenance {
     package var version: String
     /// The git commit kithctl was built from ("unknown" outside a checkout), "+dirty" when the tree had changes.

@@ -84,8 +84,11 @@ package struct Report {
             ConditionComparison(baseline: conditions[0].condition, conditions[0].figures, condition: condition.condition,
                                 condition.figures, seed: seed)
         }
+        let checks = Self.checks(runs)
+        self.checks = checks
+        var provenance = provenance
+        provenance?.check = Self.checkSummaryJSON(checks)
         self.provenance = provenance
-        checks = Self.checks(runs)
         self.generatedMs = generatedMs
     }
 

@@ -16,6 +16,12 @@ extension Report {
          })]
     }
 
+    /// The verdict in short, for the report's provenance: ok, and how many runs were checked and violated.
+    static func checkSummaryJSON(_ checks: [(run: String, verdict: HistoryVerdict)]) -> JSON {
+        ["ok": .bool(checks.allSatisfy(\.verdict.ok)), "runs": .int(Int64(checks.count)),
+         "violations": .int(Int64(checks.reduce(0) { $0 + $1.verdict.violations.count }))]
+    }
+
     /// The Markdown section: one line per run, and each violation (the records are in report.json).
     var checkMarkdown: [String] {
         var out = ["## Check", "", "`kithctl check` over each run's events (rules and bounds: README, History checker).", ""]

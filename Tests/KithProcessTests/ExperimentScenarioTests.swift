@@ -78,7 +78,8 @@ final class ExperimentScenarioTests: LabTestCase {
         XCTAssertNotNil(provenance["commit"]?.stringValue)
         XCTAssertTrue(provenance["scenario_hash"]?.stringValue?.hasPrefix("sha256:") == true)
         XCTAssertEqual(provenance["seed"], 15)
-        XCTAssertEqual(provenance["check"], .null)
+        XCTAssertEqual(provenance["check"]?["ok"], report["check"]?["ok"], "the checker's verdict, in short")
+        XCTAssertNotNil(provenance["check"]?["runs"]?.intValue)
 
         // All three kinds of guardian acted; the LLM agent, with no endpoint, logged that and fell back to its policy.
         let events = try String(contentsOfFile: directory + "/events-cooperative-1.jsonl", encoding: .utf8)

@@ -122,16 +122,18 @@ final class TrialsTests: XCTestCase {
         XCTAssertEqual(report(runs).json.serialized(), try built().report.json.serialized())
     }
 
-    func test_provenance_carriesVersionCommitAndTheRestAndAnEmptyCheckSlot() throws {
+    func test_provenance_carriesVersionCommitAndTheRestAndTheCheckersVerdict() throws {
         let json = try built().report.json
         let provenance = try XCTUnwrap(json["provenance"]?.objectValue)
         for key in ["version", "commit", "settings", "scenario_hash", "seed", "host", "kernel", "started_ms", "ended_ms", "check"] {
             XCTAssertNotNil(provenance[key], "provenance has no \(key)")
         }
         XCTAssertEqual(provenance["version"], "0.1.0")
-        XCTAssertEqual(provenance["check"], .null)
+        XCTAssertEqual(provenance["check"]?["runs"], .int(40), "every run checked")
+        XCTAssertEqual(provenance["check"]?["ok"], json["check"]?["ok"], "the same verdict as the report's check section")
+        XCTAssertNotNil(provenance["check"]?["violations"]?.intValue)
         XCTAssertEqual(Provenance(json: json["provenance"]!)?.json, json["provenance"])
-        XCTAssertTrue(ReportMarkdown.render(try built().report).contains("Checker verdict: not checked"))
+        XCTAssertTrue(ReportMarkdown.render(try built().report).contains("Checker verdict: {"))
     }
 
     func test_plots_areSVGDocumentsInTheColourBlindSafePalette() throws {
