@@ -171,8 +171,14 @@ def forge_frames(address):
     try:
         for frame in frames:
             conn.sendall(frame)
-        conn.settimeout(2)
-        closed = conn.recv(1) == b""
+        # The daemon may speak first (a session hello under cluster keys): read past it to the close.
+        closed, deadline = False, time.monotonic() + 2
+        while not closed and time.monotonic() < deadline:
+            conn.settimeout(max(0.01, deadline - time.monotonic()))
+            try:
+                closed = conn.recv(4096) == b""
+            except socket.timeout:
+                break
         attempt("forge_frames", address, not closed, detail="connection %s" % ("closed by the daemon" if closed else "still open"))
     except OSError as error:
         attempt("forge_frames", address, False, error, "connection dropped")
