@@ -84,8 +84,9 @@ extension HistoryChecker {
         for key in order {
             guard let loss = losses[key], let agent = loss["agent"] else { continue }
             let generation = loss.int("generation") ?? 0
-            // A node's stale record of a generation the cluster had already replaced is no loss.
-            if let newest = analyzer.agentState(agent, at: loss.ts), newest.generation > generation { continue }
+            // A node's stale record of a generation the cluster had already replaced is no loss. "Already":
+            // strictly before, since the placement target records the loss and its relaunch in one millisecond.
+            if let newest = analyzer.agentState(agent, at: loss.ts - 1), newest.generation > generation { continue }
             guard isGuarded(agent, at: loss.ts), !isSwitchedOff(agent, at: loss.ts), !isHalted(at: loss.ts) else { continue }
             outcome.checked += 1
             let back = changes.first { change in
