@@ -4,9 +4,9 @@
 # of the default lab's nodes and the cluster's agents (asked with a 1 s timeout).
 
 _kithctl_commands="members status faults logs dashboard agents agent send keygen shutdown kill pause
-kill-switch revive quarantine release halt resume keys partition delay loss heal events lab bench demo
-run help"
-_kithctl_globals="--node --key --cluster --help --version"
+kill-switch revive quarantine release halt resume keys node partition delay loss heal events check lab
+bench demo run report soak help"
+_kithctl_globals="--node --key --cluster --valid-for --help --version"
 
 _kithctl_options() {
     case "$1" in
@@ -32,7 +32,11 @@ _kithctl_options() {
         lab) echo "up status down kill pause resume stop start partition heal netem --nodes --dir --kithd --agents --policy --kith-agent --insecure --relaunch-quorum --netns --subnet --json --oneway --delay --jitter --loss --clear" ;;
         bench) echo "membership agents messages --nodes --trials --idle --json --kithd --kith-agent --agents --count --payload-bytes --window --backpressure-count" ;;
         demo) echo "--nodes --kithd --kith-agent" ;;
-        run) echo "--report --dry-run --kithd --kith-agent" ;;
+        run) echo "--report --dry-run --repeats --resume --kithd --kith-agent" ;;
+        node) echo "certify --out --key --cluster" ;;
+        check) echo "--lab --json" ;;
+        report) echo "compare --json" ;;
+        soak) echo "--for --seed --nodes --agents --report --kithd --kith-agent" ;;
         help) echo "$_kithctl_commands" ;;
     esac
 }

@@ -14,8 +14,8 @@ let usage = """
                  [--join HOST:PORT,...] [--advertise HOST:PORT] [--data-dir DIR]
                  [--capacity N] [--tag KEY=VALUE]... [--log-level debug|info|warn|error]
                  [--relaunch-quorum any|majority] [--operator-key HEX]... [--cluster-key-file FILE]
-                 [--cluster NAME] [--insecure] [--http HOST:PORT [--http-token-file FILE]] [--log-file FILE]
-                 [--config FILE] [--config-from-env]
+                 [--cluster NAME] [--insecure] [--node-cert FILE] [--http HOST:PORT [--http-token-file FILE]]
+                 [--log-file FILE] [--config FILE] [--config-from-env]
            kithd --check-config FILE [FLAGS...]   (or --check with any of the above)
            kithd --version | --help
     Precedence: the JSON config file < KITH_* environment variables (with --config-from-env;
@@ -24,7 +24,8 @@ let usage = """
     never from the command line. The data directory defaults to /var/lib/kith/NAME as root, else
     $XDG_STATE_HOME/kith/NAME or ~/.local/state/kith/NAME; one owned by another user is refused.
     --cluster names the cluster signed operator requests must be for; --insecure runs without a
-    cluster key (node-to-node frames unauthenticated).
+    cluster key (node-to-node frames unauthenticated). --node-cert is this node's certificate (its
+    name and key signed by the operator: kithctl node certify); with one, every member must have one.
     --http serves the dashboard (/) and read-only /metrics, /healthz, /readyz and
     /api/v1/{members,agents,status,events,stream};
     off unless set (use 127.0.0.1 to keep it local); --http-token-file requires a bearer token
