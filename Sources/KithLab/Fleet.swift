@@ -27,6 +27,12 @@ package struct FleetOutcome: Sendable {
         if case .failure(.rejected(_, let message)) = result { message } else { nil }
     }
 
+    /// Nothing listens at the node's control address (the connection was refused or failed): its daemon is
+    /// gone, unlike a frozen one, whose kernel still accepts the connection and then never answers.
+    package var isGone: Bool {
+        if case .failure(.unreachable) = result { true } else { false }
+    }
+
     /// The node could not be asked: unreachable, timed out, a bad reply, or the request could not be signed.
     package var unreachable: String? {
         guard case .failure(let error) = result else { return nil }

@@ -8,16 +8,17 @@ enum FanOutReport {
     enum Required {
         /// Live ones (alive or suspect); a dead or departed one not answering is only reported.
         case live
-        /// Every member that has not left: a frozen node the others already call dead still holds
-        /// what the command was meant to change (e.g. `heal` and its faults).
+        /// Every member that has not left, but for a dead one whose daemon is gone (its control port
+        /// refused the connection): a frozen node the others already call dead still holds what the
+        /// command was meant to change (e.g. `heal` and its faults); a crashed one holds nothing.
         case allButLeft
         /// None: answers are reported, refusals still fail.
         case none
 
-        func requires(_ member: FleetMember) -> Bool {
+        func requires(_ outcome: FleetOutcome) -> Bool {
             switch self {
-            case .live: member.isLive
-            case .allButLeft: member.state != "left"
+            case .live: outcome.member.isLive
+            case .allButLeft: outcome.member.state != "left" && (outcome.member.isLive || !outcome.isGone)
             case .none: false
             }
         }
@@ -31,7 +32,7 @@ enum FanOutReport {
             for outcome in outcomes { print(outcome.line(ok: ok)) }
         }
         let refused = outcomes.filter { $0.refusal != nil }.map(\.member.name)
-        let silent = outcomes.filter { $0.unreachable != nil && required.requires($0.member) }.map(\.member.name)
+        let silent = outcomes.filter { $0.unreachable != nil && required.requires($0) }.map(\.member.name)
         var problems: [String] = []
         if !refused.isEmpty { problems.append("refused by \(refused.joined(separator: ", "))") }
         if !silent.isEmpty { problems.append("no answer from \(silent.joined(separator: ", "))") }

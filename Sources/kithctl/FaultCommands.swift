@@ -113,7 +113,8 @@ enum FaultCommands {
     }
 
     /// `heal [--json] [--timeout D]`: every node clears its faults (idempotent); fails unless every
-    /// member that has not left answered, since a frozen node keeps its faults until it is healed.
+    /// member that has not left answered (but a dead one whose daemon is gone), since a frozen node keeps
+    /// its faults until it is healed.
     static func heal(_ arguments: [String], node: String?, key: OperatorKey) throws {
         let options = try Arguments(arguments, options: ["--timeout"], switches: ["--json"])
         try options.expectPositionals([], command: "heal")

@@ -81,7 +81,8 @@ let usageText = """
                                  Drop P% of the frames between the groups.
       heal [--json] [--timeout DURATION]
                                  Clear every fault on every node. Fails if a node that has not
-                                 left did not answer (a frozen node keeps its faults).
+                                 left did not answer (a frozen node keeps its faults); a dead one
+                                 whose daemon is gone (connection refused) only gets its line.
 
     Events (each node's signed, hash-chained log):
       events [--since T] [--limit N] [--node N1,N2] [--agent A1,A2] [--type EVENT,...]
