@@ -13,7 +13,8 @@ extension HistoryChecker {
     }
 
     /// agent_spawned until the process is gone: its exit (`agent_exited` or `agent_stopped` with its pid, or
-    /// `agent_fenced` of its generation), or its daemon going down or starting again. After an
+    /// `agent_fenced` of its generation), or its daemon going down or starting again (after a crash it did
+    /// not record: the first dead verdict about it, see `crashVerdict`). After an
     /// `agent_stopping` a later exit record counts when the log has one before the daemon goes down or
     /// spawns the agent again; otherwise the stop does (today's daemons do not record a stopped copy's
     /// exit). The report's duplicates figure always ends at the stop.
@@ -25,7 +26,9 @@ extension HistoryChecker {
             let generation = spawn.int("generation") ?? -1
             var stopping: EventRecord?
             var ending: EventRecord?
+            var last = spawn
             for event in byNode[spawn.node] ?? [] where event.seq > spawn.seq {
+                defer { last = event }
                 let mine = event["agent"] == agent
                 switch event.event {
                 case "agent_exited" where mine && event.int("pid") == pid: ending = event
@@ -34,7 +37,11 @@ extension HistoryChecker {
                 case "agent_stopping" where mine && event.int("generation") == generation && stopping == nil: stopping = event
                 case "agent_spawned" where mine: if stopping != nil { ending = stopping }
                 // Stopped, then its daemon went: no exit was recorded, so the stop is all the log says.
-                case "kill_requested", "shutdown_requested", "leaving", "started": ending = stopping ?? event
+                case "kill_requested", "shutdown_requested", "leaving": ending = stopping ?? event
+                // A new boot with no record of the old one going: it crashed unrecorded (a container killed, a host
+                // powered off) after its last record, and its processes with it; the first dead verdict the others
+                // recorded about it after that record bounds when.
+                case "started": ending = stopping ?? crashVerdict(about: spawn.node, after: last.ts, before: event.ts) ?? event
                 default: break
                 }
                 if ending != nil { break }
@@ -42,6 +49,13 @@ extension HistoryChecker {
             ending = ending ?? stopping
             return Process(agent: agent, node: spawn.node, generation: generation, pid: pid, start: spawn.ts,
                            end: max(spawn.ts, ending?.ts ?? end), records: [spawn] + [ending].compactMap { $0 })
+        }
+    }
+
+    /// The first record by another node of `node` dead between `after` and `before`.
+    private func crashVerdict(about node: String, after: Int64, before: Int64) -> EventRecord? {
+        analyzer.events("member_changed").first { verdict in
+            verdict.node != node && verdict["member"] == node && verdict["state"] == "dead" && verdict.ts >= after && verdict.ts <= before
         }
     }
 

@@ -124,6 +124,26 @@ final class HistoryCheckerTests: XCTestCase {
         XCTAssertEqual(copies?.checked, 2)
     }
 
+    func test_copyOnAHostThatCrashedUnrecorded_endsAtTheFirstDeadVerdict_notAtItsNextBoot() throws {
+        // n2 (a container killed: nothing recorded) runs a until it is declared dead at +1300; n3 runs generation 2
+        // from +1310; n2 boots again at +1800. Without the verdict, both would count until +1800.
+        let lines = [
+            #"{"seq":1,"ts_ms":1000,"node":"n2","event":"agent_spawned","agent":"a","generation":1,"pid":7}"#,
+            #"{"seq":1,"ts_ms":1300,"node":"n3","event":"member_changed","member":"n2","state":"dead"}"#,
+            #"{"seq":2,"ts_ms":1310,"node":"n3","event":"agent_spawned","agent":"a","generation":2,"pid":8}"#,
+            #"{"seq":2,"ts_ms":1800,"node":"n2","event":"started"}"#,
+        ]
+        let events = lines.compactMap { EventRecord(line: $0, node: "?") }
+        let copies = HistoryChecker(.init(events: events)).check().rules.first { $0.rule == "one_copy" }
+        XCTAssertEqual(copies?.violations.count, 0, copies?.violations.map(\.text).joined() ?? "")
+        XCTAssertEqual(copies?.checked, 2)
+        // A verdict that came only after the relaunch leaves the overlap in place.
+        let late = lines.map { $0.replacingOccurrences(of: #""ts_ms":1300"#, with: #""ts_ms":1500"#) }
+        let lateCopies = HistoryChecker(.init(events: late.compactMap { EventRecord(line: $0, node: "?") })).check()
+            .rules.first { $0.rule == "one_copy" }
+        XCTAssertEqual(lateCopies?.violations.count, 1)
+    }
+
     func test_relaunch_staleLossOfAReplacedGeneration_isNoLoss_andGuardiansAreInferredFromRequests() throws {
         // a2 asked to relaunch a1 once; a1 runs at generation 3 when a rejoining n3 records generation 2 lost.
         let lines = [
