@@ -5,9 +5,10 @@ import XCTest
 
 /// End-to-end delivery in a real lab: an agent sends a message every 20 ms
 /// to a peer whose node is then SIGKILLed; every message its daemon answered
-/// `ok` is delivered exactly once (to the old copy or the relaunched one) or
-/// failed by id with `send_failed`, never both, and each copy sees the
-/// messages in the order they were sent.
+/// `ok` is delivered once to each copy that gets it (only the killed copy's
+/// last, unacknowledged messages reach the relaunched one too) or failed by
+/// id with `send_failed`, never both, and each copy sees the messages in the
+/// order they were sent.
 final class DeliveryTests: LabTestCase {
     override func setUpWithError() throws {
         guard Self.python != nil else { throw XCTSkip("no python3 on PATH for the delivery agent") }
@@ -43,7 +44,15 @@ final class DeliveryTests: LabTestCase {
         XCTAssertEqual(acks.count, Self.count, "every send was answered ok (refusals: \(senderLines().filter { $0.hasPrefix("NACK") }))")
         var seen: [Int: Int] = [:]
         for delivery in deliveries { seen[delivery.n, default: 0] += 1 }
-        XCTAssertEqual(seen.filter { $0.value > 1 }.keys.sorted(), [], "delivered more than once")
+        // Once per copy; across copies only the killed copy's last, unacknowledged messages may come again.
+        for generation in Set(deliveries.map(\.generation)) {
+            let numbers = deliveries.filter { $0.generation == generation }.map(\.n)
+            XCTAssertEqual(numbers.count, Set(numbers).count, "copy \(generation) got a message twice")
+        }
+        let killedCopy = deliveries.filter { $0.generation == 1 }.map(\.n)
+        let again = seen.filter { $0.value > 1 }.keys.sorted()
+        XCTAssertTrue(again.allSatisfy { $0 > (killedCopy.max() ?? 0) - 5 && killedCopy.contains($0) },
+                      "delivered to two copies, but not among the killed copy's last messages: \(again)")
         XCTAssertEqual(Set(seen.keys).intersection(failures.keys).sorted(), [], "both delivered and failed")
         XCTAssertEqual(acks.subtracting(seen.keys).subtracting(failures.keys).sorted(), [], "acknowledged, then lost")
         for generation in Set(deliveries.map(\.generation)) {
