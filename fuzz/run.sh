@@ -12,8 +12,10 @@ mkdir -p crashes
 status=0
 for target in fuzz-wire fuzz-json fuzz-control fuzz-agent; do
     mkdir -p "corpus/$target"
+    inputs=("corpus/$target")
+    if [ -d "seeds/$target" ]; then inputs+=("seeds/$target"); fi  # fuzz-wire has no seeds: it starts empty
     echo "== $target for ${seconds}s"
     .build-fuzz/debug/$target -max_total_time="$seconds" -max_len=4096 -timeout=10 -print_final_stats=1 \
-        -artifact_prefix="crashes/$target-" "corpus/$target" "seeds/$target" 2>&1 | grep -v '^#[0-9]' || status=1
+        -artifact_prefix="crashes/$target-" "${inputs[@]}" 2>&1 | grep -v '^#[0-9]' || status=1
 done
 exit $status
