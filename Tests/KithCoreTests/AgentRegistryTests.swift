@@ -461,8 +461,37 @@ extension AgentRegistryTests {
         cluster.cut = ["n1", "n5"]
         let view = AT.view(AT.nodes(5), ["n1": .dead, "n5": .dead])
         cluster.view(view, on: ["n2", "n3", "n4"])
+        XCTAssertEqual(cluster.spawners(of: "w"), [], "not before the view has held for the grace")
         let target = AT.target("w", among: ["n2", "n3", "n4"])!
+        let grace = cluster.registries[target]!.quorumGrace
+        XCTAssertLessThanOrEqual(cluster.registries[target]!.nextDeadline!, cluster.now + grace, "a wake-up is due by the grace's end")
+        cluster.now = cluster.now + grace
+        let now = cluster.now
+        for node in ["n2", "n3", "n4"] { cluster.on(node) { $0.tick(now: now) } }
+        cluster.deliver()
         XCTAssertEqual(cluster.spawners(of: "w"), [target])
+    }
+
+    /// Lifeguard slows a node's probing after missed acks, so a minority may count a member across the
+    /// cut alive for seconds after it declared another dead: the grace lets that member turn suspect.
+    func testAMinorityThatBrieflyCountsAMemberAcrossTheCutAliveDoesNotRelaunch() throws {
+        var cluster = try guarded(5, policy: .relaunch, guardianHost: "n2", quorum: .majority)
+        cluster.cut = ["n3", "n4", "n5"]
+        // n2 sees n1 (w's host, across the cut) dead while n3 still looks alive: 3 of 5.
+        cluster.view(AT.view(AT.nodes(5), ["n1": .dead, "n4": .suspect]), on: ["n2"])
+        XCTAssertEqual(cluster.spawners(of: "w"), [])
+        // Within the grace n2's probe of n3 fails: 2 of 5 alive.
+        cluster.now = cluster.now + .seconds(1)
+        cluster.view(AT.view(AT.nodes(5), ["n1": .dead, "n3": .suspect, "n4": .suspect]), on: ["n2"])
+        cluster.now = cluster.now + cluster.registries["n2"]!.quorumGrace
+        let now = cluster.now
+        cluster.on("n2") { $0.tick(now: now) }
+        XCTAssertEqual(cluster.spawners(of: "w"), [], "the minority never relaunches")
+        XCTAssertEqual(cluster.record("w", on: "n2")?.state, .lost)
+        let (result, directives) = cluster.registries["n2"]!.requestRelaunch(of: "w", by: "g", now: now)
+        XCTAssertThrowsError(try result.get())
+        XCTAssertTrue(directives.refusals.contains { $0.reason.contains("sees 1 of 5") || $0.reason.contains("sees 2 of 5") },
+                      "\(directives.refusals)")
     }
 
     func testWhileHaltedNothingIsRelaunchedAndAResumeRelaunches() throws {

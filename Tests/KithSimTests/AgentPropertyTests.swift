@@ -542,7 +542,8 @@ final class AgentPropertyTests: XCTestCase {
         var duplicates = 0, pausedDuplicates = 0, minorityRelaunches = 0
         let seeds = SimSeeds.list(default: 5, base: 500)
         for seed in seeds {
-            guard let run = run(seed: seed, Options(kind: .mixed, quorum: .majority)) else { continue }
+            // A majority relaunches only once its view has held for the quorum grace: quiesce longer than that.
+            guard let run = run(seed: seed, Options(kind: .mixed, quorum: .majority, quiescence: .seconds(12))) else { continue }
             checkSettled(run)
             duplicates += run.asim.duplicates.count
             pausedDuplicates += run.asim.duplicates.filter { $0.onPausedNodes > 0 }.count

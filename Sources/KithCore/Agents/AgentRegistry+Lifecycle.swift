@@ -151,7 +151,7 @@ extension AgentRegistry {
         guard let record = records[peer] else { return (.failure(AgentError("unknown agent \(peer)")), []) }
         var directives: [AgentDirective] = []
         let target: String
-        do { target = try relaunchTarget(record, by: requester, into: &directives) } catch {
+        do { target = try relaunchTarget(record, by: requester, now: now, into: &directives) } catch {
             return (.failure(error), directives)
         }
         if target == me.name {
@@ -205,13 +205,13 @@ extension AgentRegistry {
 
     private mutating func answerRelaunchRequest(_ record: AgentRecord, by requester: String, now: Instant,
                                                 into directives: inout [AgentDirective]) {
-        guard let target = try? relaunchTarget(record, by: requester, into: &directives), target == me.name else { return }
+        guard let target = try? relaunchTarget(record, by: requester, now: now, into: &directives), target == me.name else { return }
         relaunch(record, excluding: [record.host], reason: "relaunched at the request of \(requester)",
                  now: now, into: &directives)
     }
 
     /// Where a requested relaunch goes, or why it is refused (also logged as a directive).
-    func relaunchTarget(_ record: AgentRecord, by requester: String,
+    mutating func relaunchTarget(_ record: AgentRecord, by requester: String, now: Instant,
                         into directives: inout [AgentDirective]) throws(AgentError) -> String {
         if let tombstone = tombstone(of: record.name) {
             let attempt = "relaunch request refused: kill-switch at epoch \(tombstone.epoch)"
@@ -229,7 +229,7 @@ extension AgentRegistry {
             refusal = "agent \(record.name) is stopped on \(record.host), which has not yet seen its process exit"
         } else if !lost {
             refusal = "agent \(record.name) is \(record.state.rawValue) on \(record.host), not lost"
-        } else if let reason = quorumPermits() {
+        } else if let reason = quorumPermits(now: now) {
             refusal = reason
         } else {
             target = placementTarget(for: record.name, excluding: [record.host])

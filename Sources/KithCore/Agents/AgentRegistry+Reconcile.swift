@@ -131,23 +131,12 @@ extension AgentRegistry {
         return willing ? nil : "no live guardian of \(record.name) has a relaunch policy"
     }
 
-    /// Nil when this side may relaunch, else why not. Only members seen
-    /// alive count: in a partition the other side's members turn suspect
-    /// together but are declared dead one by one, and counting suspects would
-    /// let the minority relaunch whatever ran on the first hosts declared dead.
-    func quorumPermits() -> String? {
-        guard quorum == .majority else { return nil }
-        let known = view.values.filter { $0.status != .left }.count
-        let live = view.values.filter { $0.status == .alive }.count
-        return live * 2 > known ? nil : "relaunch_quorum majority: this side sees \(live) of \(known) members"
-    }
-
     /// Relaunches on the node placement picks, if that is this node.
     /// Returns false when no node can take it (or the quorum forbids it).
     @discardableResult
     mutating func relaunch(_ record: AgentRecord, excluding: Set<String>, reason: String, now: Instant,
                            into directives: inout [AgentDirective]) -> Bool {
-        guard !halted, tombstone(of: record.name) == nil, quarantine(of: record.name) == nil, quorumPermits() == nil,
+        guard !halted, tombstone(of: record.name) == nil, quarantine(of: record.name) == nil, quorumPermits(now: now) == nil,
               let target = placementTarget(for: record.name, excluding: excluding) else {
             return false
         }

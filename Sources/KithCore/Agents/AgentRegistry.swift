@@ -47,6 +47,16 @@ public struct AgentRegistry: Sendable {
     /// membership views to merge before it is declared lost: after a healed
     /// partition this stops the two sides relaunching each other's agents.
     public var hostLossGrace: Duration = .seconds(3)
+    /// With `relaunch_quorum majority`, how long a majority must have held,
+    /// and how long since the last member was lost, before this side relaunches:
+    /// members across a cut are not all suspected at once (Lifeguard slows the
+    /// probing of a node that misses acks), so a minority may briefly count one
+    /// of them alive. NodeCore sets it from the suspicion bounds.
+    public var quorumGrace: Duration = .seconds(4)
+    /// Since when this node has seen a live majority (nil: it does not now).
+    var quorumSince: Instant?
+    /// When a relaunch held back by `quorumGrace` is due for another look.
+    var quorumWake: Instant?
     /// Relaunch requests forwarded here before this node held the agent's host
     /// dead, by agent (at most one each): see `relaunchRequested`.
     var heldRelaunches: [String: HeldRelaunch] = [:]
@@ -114,6 +124,7 @@ public struct AgentRegistry: Sendable {
         for at in adoptedAt.values { next = min(next, at + hostLossGrace) }
         for agent in local.values { if let at = agent.restartAt { next = min(next, at) } }
         for held in heldRelaunches.values { next = min(next, held.until) }
+        if let wake = quorumWake { next = min(next, wake) }
         return next
     }
 
@@ -144,6 +155,7 @@ public struct AgentRegistry: Sendable {
         }
         // Forgotten members (reaped by membership) need no verdict time: the map stays as small as the view.
         goneSince = goneSince.filter { view[$0.key] != nil }
+        noteQuorum(now: now)
         var directives: [AgentDirective] = []
         // A member that (re)appears holds no checkpoints: hand it every one we hold, so that if
         // placement picks it for a relaunch, no acknowledged checkpoint is lost.
@@ -253,6 +265,10 @@ public struct AgentRegistry: Sendable {
             reconcile(now: now, into: &directives)
         }
         retryHeldRelaunches(now: now, into: &directives)
+        if let wake = quorumWake, now >= wake {
+            quorumWake = nil
+            reconcile(now: now, into: &directives)
+        }
         if now >= nextSyncAt {
             nextSyncAt = now + syncInterval
             let others = aliveOthers

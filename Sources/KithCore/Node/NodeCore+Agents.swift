@@ -1,6 +1,15 @@
 /// The agent registry's directives as the node carries them over, and the
 /// config agents' start rule (routing is `NodeCore+Delivery.swift`).
 extension NodeCore {
+    /// Hands the registry the membership view, with the majority quorum's grace
+    /// for this cluster size: the longest a silent member may stay merely
+    /// suspect, and never under 20 probe periods.
+    mutating func updateRegistryView(now: Instant) -> [AgentDirective] {
+        let settings = membership.settings
+        registry.quorumGrace = max(membership.suspicionBounds.maximum, settings.probeInterval * 20)
+        return registry.updateView(membership.members, now: now)
+    }
+
     mutating func absorb(_ directives: [AgentDirective], now: Instant, into out: inout [NodeDirective]) {
         for directive in directives {
             switch directive {

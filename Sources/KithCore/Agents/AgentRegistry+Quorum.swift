@@ -1,0 +1,42 @@
+/// `relaunch_quorum majority`: only a side that sees most of the cluster
+/// relaunches, and only once its view has settled.
+///
+/// Counting the members seen alive at the moment of a dead verdict is not
+/// enough: in a partition the other side's members turn suspect one by one,
+/// and a node whose probes keep failing probes more slowly (Lifeguard's local
+/// health), so a minority may still count a member across the cut alive
+/// seconds after it declared another one dead. The majority must therefore
+/// have held for `quorumGrace`, and `quorumGrace` must have passed since the
+/// last member was lost: by then a member across the cut has been probed and
+/// suspected, and the minority sees itself for what it is.
+extension AgentRegistry {
+    /// Whether this node sees a majority of the members it knows (left ones aside) alive.
+    var seesLiveMajority: Bool {
+        let known = view.values.filter { $0.status != .left }.count
+        let live = view.values.filter { $0.status == .alive }.count
+        return live * 2 > known
+    }
+
+    /// Called with every new view: starts or ends the span in which the majority held.
+    mutating func noteQuorum(now: Instant) {
+        if !seesLiveMajority { quorumSince = nil } else if quorumSince == nil { quorumSince = now }
+    }
+
+    /// Nil when this side may relaunch now, else why not. A relaunch held back
+    /// only by the grace is looked at again when it ends (`quorumWake`).
+    mutating func quorumPermits(now: Instant) -> String? {
+        guard quorum == .majority else { return nil }
+        guard seesLiveMajority, let since = quorumSince else {
+            let known = view.values.filter { $0.status != .left }.count
+            let live = view.values.filter { $0.status == .alive }.count
+            return "relaunch_quorum majority: this side sees \(live) of \(known) members"
+        }
+        let lastLoss = goneSince.values.max() ?? since
+        let settled = max(since, lastLoss) + quorumGrace
+        guard now >= settled else {
+            quorumWake = min(quorumWake ?? settled, settled)
+            return "relaunch_quorum majority: a majority must hold for \(quorumGrace) after the last member was lost"
+        }
+        return nil
+    }
+}
