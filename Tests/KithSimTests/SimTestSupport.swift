@@ -23,9 +23,6 @@ enum SimSeeds {
         let n = environment("KITH_SIM_SEEDS").flatMap(Int.init) ?? count
         return (0..<UInt64(max(n, 1))).map { base &+ $0 }
     }
-
-    /// Whether the long runs (500+ nodes) were asked for with `KITH_SIM_LARGE=1`.
-    static var large: Bool { environment("KITH_SIM_LARGE") == "1" }
 }
 
 extension XCTestCase {
