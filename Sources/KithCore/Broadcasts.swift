@@ -17,7 +17,7 @@ struct Broadcasts: Sendable {
     }
 
     /// Heap key: sorts least-sent first, then newest (largest `order`) first.
-    private struct Key: Sendable {
+    private struct Key: Sendable, HeapOrdered {
         var transmits: Int
         var order: UInt64
         var name: String
@@ -29,7 +29,7 @@ struct Broadcasts: Sendable {
     }
 
     private var entries: [String: Entry] = [:]
-    private var heap: [Key] = []
+    private var heap = MinHeap<Key>()
     private var counter: UInt64 = 0
 
     var count: Int { entries.count }
@@ -38,7 +38,7 @@ struct Broadcasts: Sendable {
         counter += 1
         let name = gossip.subject.name
         entries[name] = Entry(gossip: gossip, transmits: 0, order: counter)
-        push(Key(transmits: 0, order: counter, name: name))
+        heap.push(Key(transmits: 0, order: counter, name: name))
         compactIfStale()
     }
 
@@ -70,7 +70,7 @@ struct Broadcasts: Sendable {
                 entries[name] = nil
             } else {
                 entries[name] = entry
-                push(Key(transmits: entry.transmits, order: entry.order, name: name))
+                heap.push(Key(transmits: entry.transmits, order: entry.order, name: name))
             }
         }
         compactIfStale()
@@ -85,12 +85,7 @@ struct Broadcasts: Sendable {
 
     /// Pops stale keys, then the first live one (removed from the heap; the caller re-pushes it).
     private mutating func popLive() -> Key? {
-        while let top = heap.first {
-            let last = heap.removeLast()
-            if !heap.isEmpty {
-                heap[0] = last
-                siftDown(0)
-            }
+        while let top = heap.pop() {
             if isLive(top) { return top }
         }
         return nil
@@ -100,37 +95,7 @@ struct Broadcasts: Sendable {
     /// so memory stays O(queued rumours).
     private mutating func compactIfStale() {
         guard heap.count > 2 * entries.count + 32 else { return }
-        heap.removeAll(keepingCapacity: true)
-        for (name, entry) in entries { heap.append(Key(transmits: entry.transmits, order: entry.order, name: name)) }
-        for index in stride(from: heap.count / 2 - 1, through: 0, by: -1) { siftDown(index) }
+        heap.rebuild(from: entries.map { name, entry in Key(transmits: entry.transmits, order: entry.order, name: name) })
         assert(heap.count == entries.count)
-    }
-
-    private mutating func push(_ key: Key) {
-        heap.append(key)
-        var child = heap.count - 1
-        while child > 0 {
-            let parent = (child - 1) / 2
-            guard Key.precedes(key, heap[parent]) else { break }
-            heap[child] = heap[parent]
-            child = parent
-        }
-        heap[child] = key
-    }
-
-    private mutating func siftDown(_ start: Int) {
-        var parent = start
-        let key = heap[parent]
-        let n = heap.count
-        while true {
-            let left = 2 * parent + 1
-            guard left < n else { break }
-            let right = left + 1
-            let child = right < n && Key.precedes(heap[right], heap[left]) ? right : left
-            guard Key.precedes(heap[child], key) else { break }
-            heap[parent] = heap[child]
-            parent = child
-        }
-        heap[parent] = key
     }
 }

@@ -23,7 +23,7 @@ enum SimEvent: Sendable {
 /// instant run first-scheduled first and a run never depends on heap
 /// internals. Payloads live in a slab so the heap only moves small keys.
 struct EventQueue: Sendable {
-    private struct Key: Sendable {
+    private struct Key: Sendable, HeapOrdered {
         var time: UInt64
         var seq: UInt64
         var slot: Int
@@ -34,7 +34,7 @@ struct EventQueue: Sendable {
         }
     }
 
-    private var heap: [Key] = []
+    private var heap = MinHeap<Key>()
     private var slots: [SimEvent?] = []
     private var freeSlots: [Int] = []
     private var nextSeq: UInt64 = 0
@@ -56,49 +56,15 @@ struct EventQueue: Sendable {
             slot = slots.count
             slots.append(event)
         }
-        heap.append(Key(time: time.nanoseconds, seq: nextSeq, slot: slot))
+        heap.push(Key(time: time.nanoseconds, seq: nextSeq, slot: slot))
         nextSeq += 1
-        siftUp(heap.count - 1)
     }
 
     mutating func pop() -> (time: Instant, event: SimEvent)? {
-        guard let top = heap.first else { return nil }
-        let last = heap.removeLast()
-        if !heap.isEmpty {
-            heap[0] = last
-            siftDown(0)
-        }
+        guard let top = heap.pop() else { return nil }
         let event = slots[top.slot]!
         slots[top.slot] = nil
         freeSlots.append(top.slot)
         return (Instant(nanoseconds: top.time), event)
-    }
-
-    private mutating func siftUp(_ start: Int) {
-        var child = start
-        let key = heap[child]
-        while child > 0 {
-            let parent = (child - 1) / 2
-            guard Key.precedes(key, heap[parent]) else { break }
-            heap[child] = heap[parent]
-            child = parent
-        }
-        heap[child] = key
-    }
-
-    private mutating func siftDown(_ start: Int) {
-        var parent = start
-        let key = heap[parent]
-        let n = heap.count
-        while true {
-            let left = 2 * parent + 1
-            guard left < n else { break }
-            let right = left + 1
-            let child = right < n && Key.precedes(heap[right], heap[left]) ? right : left
-            guard Key.precedes(heap[child], key) else { break }
-            heap[parent] = heap[child]
-            parent = child
-        }
-        heap[parent] = key
     }
 }
