@@ -96,6 +96,22 @@ final class NodeCoreOperatorTests: XCTestCase {
         }
     }
 
+    /// A history checker orders records by time: the switch and the revive must come before what they cause.
+    func test_killSwitchAndRevive_shouldBeRecordedBeforeTheKillAndTheSpawnTheyCause() {
+        var t = NT()
+        t.input(.start)
+        t.startLocal(NT.spec("b1"))
+        let switched = t.command(.killSwitch(agents: ["b1"], epoch: 3, reason: "test"))
+        let names = switched.events.map(\.name)
+        XCTAssertEqual(names.first { $0 == "kill_switch" || $0 == "agent_changed" }, "kill_switch", "\(names)")
+        let revived = t.command(.revive(agents: ["b1"], epoch: 4))
+        guard let record = revived.firstIndex(where: { if case let .record(event) = $0 { event.name == "revive" } else { false } }),
+              let spawn = revived.firstIndex(where: { if case .spawn = $0 { true } else { false } }) else {
+            return XCTFail("a revive on a lone node records and spawns: \(revived)")
+        }
+        XCTAssertLessThan(record, spawn)
+    }
+
     func test_halt_shouldHealFaultsAndFreezeRelaunches_andResumeShouldLiftIt() {
         var t = NT()
         t.input(.start)

@@ -41,56 +41,59 @@ extension NodeCore {
         case let .killSwitch(agents, epoch, reason):
             var fenced: [JSON] = []
             for agent in agents {
+                let switched: [AgentDirective]
                 do {
-                    absorb(try registry.killSwitch(agent, epoch: epoch, reason: reason, issuedBy: issuer, proof: proof,
-                                                   now: now), now: now, into: &out)
+                    switched = try registry.killSwitch(agent, epoch: epoch, reason: reason, issuedBy: issuer, proof: proof, now: now)
                 } catch {
                     return fail(error.message)
                 }
-                // The fence: no process of this agent runs here any more.
-                out.append(.fenceAgent(agent))
-                fenced.append(.string(agent))
+                // The operator's act is recorded before what it causes, so a history reads in causal order.
                 out.append(.record(NodeEvent(.warn, "kill_switch", ["agent": .string(agent),
                                                                     "epoch": .int(Int64(clamping: epoch)),
                                                                     "reason": .string(reason)])))
+                absorb(switched, now: now, into: &out)
+                // The fence: no process of this agent runs here any more.
+                out.append(.fenceAgent(agent))
+                fenced.append(.string(agent))
             }
             answer(["ok": true, "node": .string(me.name), "fenced": .array(fenced)])
         case let .revive(agents, epoch):
             for agent in agents {
+                let revived: [AgentDirective]
                 do {
-                    absorb(try registry.revive(agent, epoch: epoch, issuedBy: issuer, proof: proof, now: now),
-                           now: now, into: &out)
-                    out.append(.record(NodeEvent(.warn, "revive", ["agent": .string(agent),
-                                                                   "epoch": .int(Int64(clamping: epoch))])))
+                    revived = try registry.revive(agent, epoch: epoch, issuedBy: issuer, proof: proof, now: now)
                 } catch {
                     return fail(error.message)
                 }
+                out.append(.record(NodeEvent(.warn, "revive", ["agent": .string(agent), "epoch": .int(Int64(clamping: epoch))])))
+                absorb(revived, now: now, into: &out)
             }
             answer(ok)
         case let .quarantine(agents, epoch, reason):
             var held: [JSON] = []
             for agent in agents {
+                let quarantined: [AgentDirective]
                 do {
-                    absorb(try registry.quarantine(agent, epoch: epoch, reason: reason, issuedBy: issuer, proof: proof,
-                                                   now: now), now: now, into: &out)
+                    quarantined = try registry.quarantine(agent, epoch: epoch, reason: reason, issuedBy: issuer, proof: proof, now: now)
                 } catch {
                     return fail(error.message)
                 }
-                held.append(.string(agent))
                 out.append(.record(NodeEvent(.warn, "quarantine", ["agent": .string(agent), "epoch": .int(Int64(clamping: epoch)),
                                                                    "reason": .string(reason)])))
+                absorb(quarantined, now: now, into: &out)
+                held.append(.string(agent))
             }
             answer(["ok": true, "node": .string(me.name), "quarantined": .array(held)])
         case let .release(agents, epoch):
             for agent in agents {
+                let released: [AgentDirective]
                 do {
-                    absorb(try registry.release(agent, epoch: epoch, issuedBy: issuer, proof: proof, now: now),
-                           now: now, into: &out)
-                    out.append(.record(NodeEvent(.warn, "release", ["agent": .string(agent),
-                                                                    "epoch": .int(Int64(clamping: epoch))])))
+                    released = try registry.release(agent, epoch: epoch, issuedBy: issuer, proof: proof, now: now)
                 } catch {
                     return fail(error.message)
                 }
+                out.append(.record(NodeEvent(.warn, "release", ["agent": .string(agent), "epoch": .int(Int64(clamping: epoch))])))
+                absorb(released, now: now, into: &out)
             }
             answer(ok)
         case .fault(let rule):
