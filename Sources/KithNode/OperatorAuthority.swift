@@ -109,7 +109,7 @@ struct SignedRequestAuthorizer: AgentAuthorizer {
         switch command {
         case .agentStart(let spec, _): return .success(.start(spec))
         case let .killSwitch(agents, epoch, _): return .success(.killSwitch(agents: agents, epoch: epoch))
-        case let .revive(agents, epoch): return .success(.revive(agents: agents, epoch: epoch))
+        case let .revive(agents, epoch, _): return .success(.revive(agents: agents, epoch: epoch))
         case let .quarantine(agents, epoch, _): return .success(.quarantine(agents: agents, epoch: epoch))
         case let .release(agents, epoch): return .success(.release(agents: agents, epoch: epoch))
         default: return .failure(AgentError("the signed request (\(cmd)) grants nothing to agents"))

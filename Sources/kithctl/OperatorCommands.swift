@@ -153,8 +153,18 @@ enum OperatorCommands {
         guard !agents.isEmpty else { throw UsageError("'revive' takes AGENT...") }
         let signer = try key.signer()
         let members = try Fleet.discover(node)
-        let (epoch, outcomes) = try issueOnce(["cmd": "revive", "agents": .array(agents.map(JSON.string))],
+        // One node places the fresh starts; every node lifts the switch. Nodes whose views differ would
+        // each pick another host, and start two copies.
+        guard let placer = members.first(where: { $0.state == "alive" }) ?? members.first(where: \.isLive) else {
+            throw Failure("revive: no live node to start \(agents.joined(separator: ", "))")
+        }
+        let (epoch, outcomes) = try issueOnce(["cmd": "revive", "agents": .array(agents.map(JSON.string)),
+                                               "placer": .string(placer.name)],
                                               to: members, signer: signer, timeoutMilliseconds: timeout)
+        if outcomes.first(where: { $0.member.name == placer.name })?.reply == nil {
+            printError("\(placer.name), which was to start the revived agents, did not take the revive: the switch is "
+                       + "lifted where the revive was taken, but nothing starts them")
+        }
         // A node that already took the revive from another's gossip says the agent is no longer
         // under the kill-switch: the state asked for holds there, so that is no failure.
         let anyAcknowledged = outcomes.contains { $0.reply != nil }

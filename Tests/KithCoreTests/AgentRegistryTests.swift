@@ -813,6 +813,36 @@ extension AgentRegistryTests {
         XCTAssertEqual(fresh.records["w"]?.state, .killed)
     }
 
+    /// Every node takes the operator's revive; with views that differ each would place the fresh
+    /// start on another host. Only the placer the request names writes it.
+    func testARevivePlacedByOneNodeStartsOneCopyWhileTheViewsDiffer() throws {
+        var cluster = try switchedOff()
+        // The two nodes that are not placement's choice each hold everyone else suspect: each would
+        // place the start on itself. The placer sees everyone alive.
+        let target = AT.target("w", among: AT.nodes(3))!
+        let others = AT.nodes(3).filter { $0 != target }
+        for node in others {
+            let suspects = Dictionary(uniqueKeysWithValues: AT.nodes(3).filter { $0 != node }.map { ($0, MemberStatus.suspect) })
+            cluster.view(AT.view(AT.nodes(3), suspects), on: [node])
+        }
+        cluster.clearEmitted()
+        var everyonePlaces = cluster
+        for node in cluster.names {
+            try everyonePlaces.on(node) { try $0.revive("w", epoch: 2, issuedBy: "op", now: AT.ms(40)) }
+        }
+        XCTAssertGreaterThan(everyonePlaces.spawners(of: "w").count, 1, "without a placer these views start two copies")
+        for node in cluster.names {
+            try cluster.on(node) { try $0.revive("w", epoch: 2, issuedBy: "op", places: node == target, now: AT.ms(40)) }
+        }
+        cluster.deliver()
+        XCTAssertEqual(cluster.spawners(of: "w"), [target], "only the placer's choice starts")
+        for node in cluster.names {
+            XCTAssertNil(cluster.registries[node]?.tombstone(of: "w"), node)
+            XCTAssertEqual(cluster.record("w", on: node)?.generation, 2, node)
+            XCTAssertEqual(cluster.record("w", on: node)?.host, target, node)
+        }
+    }
+
     func testReviveNeedsAHigherEpochAndStartsANewGeneration() throws {
         var cluster = try switchedOff()
         XCTAssertThrowsError(try cluster.registries["n3"]!.revive("w", epoch: 1, issuedBy: "op", now: AT.ms(40)))

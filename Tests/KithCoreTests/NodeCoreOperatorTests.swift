@@ -104,7 +104,7 @@ final class NodeCoreOperatorTests: XCTestCase {
         let switched = t.command(.killSwitch(agents: ["b1"], epoch: 3, reason: "test"))
         let names = switched.events.map(\.name)
         XCTAssertEqual(names.first { $0 == "kill_switch" || $0 == "agent_changed" }, "kill_switch", "\(names)")
-        let revived = t.command(.revive(agents: ["b1"], epoch: 4))
+        let revived = t.command(.revive(agents: ["b1"], epoch: 4, placer: nil))
         guard let record = revived.firstIndex(where: { if case let .record(event) = $0 { event.name == "revive" } else { false } }),
               let spawn = revived.firstIndex(where: { if case .spawn = $0 { true } else { false } }) else {
             return XCTFail("a revive on a lone node records and spawns: \(revived)")

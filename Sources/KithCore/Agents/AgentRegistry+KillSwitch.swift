@@ -37,8 +37,10 @@ extension AgentRegistry {
     /// Lifts the kill-switch with a higher epoch and starts the agent afresh.
     /// Idempotent: a revive that already arrived by gossip at this or a higher epoch is fine.
     /// `proof` is the operator's signed revive, which travels with the lifted tombstone.
+    /// Only a node that `places` writes the fresh start (on the host placement picks); the others
+    /// lift the switch and learn the start by gossip, so split views cannot start two copies.
     public mutating func revive(_ agent: String, epoch: UInt64, issuedBy: String, proof given: OperatorProof? = nil,
-                                now: Instant) throws(AgentError) -> [AgentDirective] {
+                                places: Bool = true, now: Instant) throws(AgentError) -> [AgentDirective] {
         defer { assertInvariants() }
         try AgentRegistry.checkTombstone(agent: agent, epoch: epoch)
         guard let current = tombstones[agent] else { throw AgentError("agent \(agent) is not under the kill-switch") }
@@ -59,7 +61,7 @@ extension AgentRegistry {
         adopt([lifted], now: now, into: &directives)
         publishTombstones([lifted], into: &directives)
         // At the last generation there is no fresh start to make: the switch is lifted, the record stays.
-        if let record = records[agent], let generation = record.generation.incremented(below: WireCodec.counterMax) {
+        if places, let record = records[agent], let generation = record.generation.incremented(below: WireCodec.counterMax) {
             let target = placementTarget(for: agent, excluding: [])
             if let target, let member = view[target] {
                 var fresh = record

@@ -57,11 +57,12 @@ extension NodeCore {
                 fenced.append(.string(agent))
             }
             answer(["ok": true, "node": .string(me.name), "fenced": .array(fenced)])
-        case let .revive(agents, epoch):
+        case let .revive(agents, epoch, placer):
             for agent in agents {
                 let revived: [AgentDirective]
                 do {
-                    revived = try registry.revive(agent, epoch: epoch, issuedBy: issuer, proof: proof, now: now)
+                    revived = try registry.revive(agent, epoch: epoch, issuedBy: issuer, proof: proof,
+                                                  places: placer.map { $0 == me.name } ?? true, now: now)
                 } catch {
                     return fail(error.message)
                 }

@@ -7,7 +7,9 @@ public enum OperatorCommand: Hashable, Sendable {
     case agentKill(String)
     case send(to: String, text: String)
     case killSwitch(agents: [String], epoch: UInt64, reason: String)
-    case revive(agents: [String], epoch: UInt64)
+    /// `placer`: the one node that starts the revived agents (nil: every node that takes the revive,
+    /// as before). Nodes whose views differ would each pick another host for the fresh start.
+    case revive(agents: [String], epoch: UInt64, placer: String?)
     case quarantine(agents: [String], epoch: UInt64, reason: String)
     case release(agents: [String], epoch: UInt64)
     case fault(FaultRule)
@@ -59,7 +61,7 @@ public enum OperatorCommand: Hashable, Sendable {
             guard let (agents, epoch) = agentsAndEpoch() else {
                 return .invalid(cmd: cmd, error: "revive needs \"agents\": [names] and \"epoch\" > 0")
             }
-            return .revive(agents: agents, epoch: epoch)
+            return .revive(agents: agents, epoch: epoch, placer: name("placer"))
         case "quarantine":
             guard let (agents, epoch) = agentsAndEpoch() else {
                 return .invalid(cmd: cmd, error: "quarantine needs \"agents\": [names] and \"epoch\" > 0")
