@@ -157,4 +157,36 @@ final class NodeCoreFencingTests: XCTestCase {
                                                                      incarnation: 0)])))
         XCTAssertEqual(fenced(out), ["w"], "\(out.events.map(\.name))")
     }
+
+    /// relaunch_quorum majority: the majority relaunches a cut-off node's guarded agents after the
+    /// quorum grace, so the minority stops them at once, and starts them again only with a majority.
+    func test_losingTheMajority_shouldFenceGuardedAgents_andHoldTheirRestartUntilItReturns() {
+        var node = NT(quorum: .majority)
+        node.input(.start)
+        node.meetOthers(["b", "c", "d", "e"])
+        node.startLocal(NT.spec("w"))
+        node.startLocal(AgentSpec(name: "g", command: "/bin/agent", protects: ["w"], policy: .relaunch))
+        func states(_ status: MemberStatus, _ names: [String], incarnation: UInt32) -> [MemberState] {
+            names.map { MemberState(id: NodeID(name: $0, uid: 1), meta: NodeMeta(endpoint: "\($0):7946").credentialed(as: $0),
+                                    status: status, incarnation: incarnation) }
+        }
+        // b says c, d and e are dead: a sees 2 of 5.
+        let cut = node.input(.receive(.pushPull(from: NodeID(name: "b", uid: 1), replyTo: "b:7946", isReply: true, isJoin: false,
+                                                states: states(.dead, ["c", "d", "e"], incarnation: 0))))
+        XCTAssertEqual(fenced(cut), ["w"], "\(cut.events.map(\.name))")
+        XCTAssertTrue(cut.events("agent_fenced_stale").first?.fields["reason"]?.stringValue?.contains("no majority") == true)
+        for _ in 0..<5 {
+            node.advance(.seconds(2))
+            XCTAssertEqual(node.input(.tick).spawns, [], "no restart without a majority")
+        }
+        // c and d come back: 4 of 5.
+        node.input(.receive(.pushPull(from: NodeID(name: "c", uid: 1), replyTo: "c:7946", isReply: true, isJoin: false,
+                                      states: states(.alive, ["c", "d"], incarnation: 1))))
+        var restarted: [AgentRecord] = []
+        for _ in 0..<5 where restarted.isEmpty {
+            node.advance(.seconds(2))
+            restarted = node.input(.tick).spawns
+        }
+        XCTAssertEqual(restarted.map(\.name), ["w"], "with the majority back, the fenced agent restarts here")
+    }
 }

@@ -11,8 +11,10 @@ struct NT {
 
     static let t0 = Instant(nanoseconds: 1_000_000_000)
 
-    init(name: String = "a", seeds: [Endpoint] = [], configAgents: [AgentSpec] = [], tombstones: [Tombstone] = []) {
+    init(name: String = "a", seeds: [Endpoint] = [], configAgents: [AgentSpec] = [], tombstones: [Tombstone] = [],
+         quorum: RelaunchQuorum = .any) {
         var settings = NodeCore.Settings()
+        settings.quorum = quorum
         settings.seeds = seeds
         settings.configAgents = configAgents
         settings.checksInvariants = true

@@ -17,6 +17,12 @@ extension AgentRegistry {
         return live * 2 > known
     }
 
+    /// A guarded agent fenced here does not restart while this node sees no
+    /// majority: the majority may have relaunched it (it looks again later).
+    func holdsFencedRestart(of name: String) -> Bool {
+        quorum == .majority && !seesLiveMajority && guardians(of: name).contains { $0.spec.policy.relaunches }
+    }
+
     /// Called with every new view: starts or ends the span in which the majority held.
     mutating func noteQuorum(now: Instant) {
         if !seesLiveMajority { quorumSince = nil } else if quorumSince == nil { quorumSince = now }

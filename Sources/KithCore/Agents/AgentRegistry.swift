@@ -255,6 +255,10 @@ public struct AgentRegistry: Sendable {
         for (name, agent) in local.sorted(by: { $0.key < $1.key }) {
             guard let at = agent.restartAt, now >= at, let record = records[name], isMine(record), record.state.wantsProcess,
                   record.generation == agent.generation else { continue }
+            if holdsFencedRestart(of: name) {
+                local[name]?.restartAt = now + hostLossGrace
+                continue
+            }
             local[name]?.restartAt = nil
             directives.append(.spawn(record, checkpoint: checkpoints[name]))
         }

@@ -4,10 +4,21 @@ extension NodeCore {
     /// Hands the registry the membership view, with the majority quorum's grace
     /// for this cluster size: the longest a silent member may stay merely
     /// suspect, and never under 20 probe periods.
-    mutating func updateRegistryView(now: Instant) -> [AgentDirective] {
+    ///
+    /// With `relaunch_quorum majority`, a node that stops seeing a majority
+    /// fences its guarded agents at once: the majority will relaunch them
+    /// after the grace, and one copy at a time must hold across the cut too.
+    mutating func updateRegistryView(now: Instant, into out: inout [NodeDirective]) {
         let settings = membership.settings
         registry.quorumGrace = max(membership.suspicionBounds.maximum, settings.probeInterval * 20)
-        return registry.updateView(membership.members, now: now)
+        let hadMajority = registry.seesLiveMajority
+        absorb(registry.updateView(membership.members, now: now), now: now, into: &out)
+        if registry.quorum == .majority, hadMajority, !registry.seesLiveMajority {
+            let known = registry.view.values.filter { $0.status != .left }.count
+            let live = registry.view.values.filter { $0.status == .alive }.count
+            fenceLocalAgents(because: "relaunch_quorum majority: this node sees \(live) of \(known) members, no majority", now: now,
+                             into: &out)
+        }
     }
 
     mutating func absorb(_ directives: [AgentDirective], now: Instant, into out: inout [NodeDirective]) {

@@ -116,7 +116,7 @@ extension NodeCore {
         case .resume:
             registry.halted = false
             out.append(.record(NodeEvent(.warn, "resumed", ["by": .string(issuer)])))
-            absorb(updateRegistryView(now: now), now: now, into: &out)
+            updateRegistryView(now: now, into: &out)
             answer(ok)
         case .shutdownNode:
             out.append(.record(NodeEvent(.warn, "shutdown_requested", ["by": .string(issuer)])))

@@ -96,7 +96,7 @@ public struct NodeCore: Sendable {
         switch input {
         case .start:
             // The registry needs a view even before anything changes: a lone node hosts agents too.
-            absorb(updateRegistryView(now: now), now: now, into: &out)
+            updateRegistryView(now: now, into: &out)
             absorb(membership.start(now: now), now: now, into: &out)
         case .receive(let message):
             receive(message, now: now, into: &out)
@@ -210,7 +210,7 @@ public struct NodeCore: Sendable {
             }
         }
         if viewChanged && !isStopping {
-            absorb(updateRegistryView(now: now), now: now, into: &out)
+            updateRegistryView(now: now, into: &out)
         }
     }
 
