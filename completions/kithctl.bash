@@ -36,7 +36,7 @@ _kithctl_options() {
         node) echo "certify --out --key --cluster" ;;
         check) echo "--lab --json" ;;
         report) echo "compare --json" ;;
-        soak) echo "--for --seed --nodes --agents --report --kithd --kith-agent" ;;
+        soak) echo "--for --seed --nodes --agents --relaunch-quorum --report --kithd --kith-agent" ;;
         help) echo "$_kithctl_commands" ;;
     esac
 }

@@ -26,7 +26,7 @@ package enum Demo {
         let keyDirectory = try ScenarioRunner.temporaryDirectory(prefix: "kith-demo-key")
         defer { try? FileManager.default.removeItem(atPath: keyDirectory) }
         let key = try OperatorKey.generate(at: keyDirectory + "/operator.key")
-        let lab = try ScenarioLab(count: count, kithd: kithd, operatorKey: key.signer().publicKeyHex, prefix: "kith-demo")
+        let lab = try ScenarioLab(count: count, kithd: kithd, signer: key.signer(), prefix: "kith-demo")
         let session = Session(lab: lab, key: key, commands: commands, kithAgent: kithAgent)
         var failure: Error?
         do {

@@ -19,14 +19,20 @@ package final class ScenarioLab {
     /// How long starting, converging and starting the agents may take, each.
     package static let startTimeout = 30.0
 
-    package init(count: Int, kithd: String, operatorKey: String, prefix: String = "kith-run") throws {
+    /// `signer` is the operator's: the daemons obey its key, and it certifies each node's key (as `lab up`
+    /// does), so scenario labs run with certified node keys. `kithdArgs` go to every daemon.
+    package init(count: Int, kithd: String, signer: OperatorSigner, kithdArgs: [String] = [], prefix: String = "kith-run") throws {
         var template = Array((FileManager.default.temporaryDirectory.path + "/\(prefix)-XXXXXX").utf8CString)
         guard let created = mkdtemp(&template) else {
             throw Failure("cannot create a temporary directory: \(String(cString: strerror(errno)))")
         }
         directory = String(cString: created)
         self.kithd = kithd
-        nodes = try LabLayout.plan(count: count, directory: directory, operatorKey: operatorKey)
+        nodes = try LabLayout.plan(count: count, directory: directory, operatorKey: signer.publicKeyHex, signer: signer).map { node in
+            var node = node
+            node.args += kithdArgs
+            return node
+        }
     }
 
     deinit { tearDown(removingDirectory: false) }

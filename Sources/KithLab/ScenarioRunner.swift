@@ -155,7 +155,7 @@ package enum ScenarioRunner {
             switch scenario.cluster {
             case .lab:
                 let spec = scenario.lab(for: context.condition)!
-                let created = try ScenarioLab(count: spec.nodes, kithd: context.kithd, operatorKey: context.key.signer().publicKeyHex)
+                let created = try ScenarioLab(count: spec.nodes, kithd: context.kithd, signer: context.key.signer())
                 lab = created
                 data.labDirectory = created.directory
                 print("\(context.prefix) starting \(spec.nodes) daemons in \(created.directory)")

@@ -16,8 +16,13 @@ package enum Soak {
         package var directory: String
         package var kithd: String?
         package var kithAgent: String?
+        /// Every daemon's `--relaunch-quorum`: `majority` (the default) is the setting under which one copy
+        /// at a time holds across partitions; `any` relaunches on both sides of a cut, by design.
+        package var quorum: RelaunchQuorum
 
-        package init(durationMs: Int, seed: UInt64, nodes: Int, agentsPerNode: Int, directory: String, kithd: String?, kithAgent: String?) {
+        package init(durationMs: Int, seed: UInt64, nodes: Int, agentsPerNode: Int, directory: String, kithd: String?, kithAgent: String?,
+                     quorum: RelaunchQuorum = .majority) {
+            self.quorum = quorum
             self.durationMs = durationMs
             self.seed = seed
             self.nodes = nodes
@@ -48,7 +53,8 @@ package enum Soak {
         let key = try OperatorKey.generate(at: keyDirectory + "/operator.key")
         Interrupt.install()
 
-        let lab = try ScenarioLab(count: options.nodes, kithd: kithd, operatorKey: key.signer().publicKeyHex, prefix: "kith-soak")
+        let lab = try ScenarioLab(count: options.nodes, kithd: kithd, signer: key.signer(),
+                                  kithdArgs: ["--relaunch-quorum", options.quorum.rawValue], prefix: "kith-soak")
         var keepLab = true
         defer { lab.tearDown(removingDirectory: !keepLab) }
         print("soak: starting \(options.nodes) daemons in \(lab.directory)")

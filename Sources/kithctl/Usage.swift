@@ -195,8 +195,10 @@ let usageText = """
                                  figure's median [CI] in A and B and B - A with its bootstrap CI.
 
     Fault campaign:
-      soak --for DURATION [--seed S] [--nodes N] [--agents K] [--report DIR] [--kithd PATH] [--kith-agent PATH]
-                                 Start a lab of N nodes (default 5) with K ring agents per node
+      soak --for DURATION [--seed S] [--nodes N] [--agents K] [--relaunch-quorum majority|any] [--report DIR]
+           [--kithd PATH] [--kith-agent PATH]
+                                 Start a lab of N nodes (default 5, relaunch quorum majority unless
+                                 --relaunch-quorum any) with K ring agents per node
                                  (default 1, policy relaunch), run random faults drawn from seed S
                                  (default 1) for DURATION (at least 30s): node kill, graceful
                                  restart and pause, two- and one-way partitions, loss, delay, agent
