@@ -1005,4 +1005,19 @@ extension AgentRegistryTests {
         XCTAssertEqual(cluster.emitted[target]!.spawnCheckpoints, [AT.checkpoint("w", generation: 1, seq: 1, data: [42], host: "n1")],
                        "the relaunched copy starts without the acknowledged checkpoint")
     }
+
+    /// A 30-minute soak trapped a debug kithd: an agent back on a host where an earlier generation's
+    /// checkpoints still waited for acknowledgements (sequence numbers 100-115) started again at 1.
+    func testAWaitingCheckpointOfAnEarlierGenerationIsForgottenWhenANewGenerationCheckpoints() throws {
+        var registry = AT.registry("n1", members: AT.view(AT.nodes(3)))
+        registry.records["w"] = AT.record("w", generation: 2, host: "n1")
+        registry.local["w"] = AgentRegistry.LocalAgent(generation: 2, pid: 100)
+        for seq in UInt64(100)..<116 {
+            registry.pendingCheckpoints["w", default: [:]][seq] = AgentRegistry.PendingCheckpoint(seq: seq, generation: 1, holders: [],
+                                                                                                   needed: 2)
+        }
+        _ = try registry.checkpoint("w", data: Array("{}".utf8), now: AT.ms(5))
+        XCTAssertEqual(registry.pendingCheckpoints["w"].map { Array($0.keys) }, [1])
+        XCTAssertNil(registry.checkInvariants())
+    }
 }

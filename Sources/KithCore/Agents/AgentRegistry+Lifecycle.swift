@@ -285,8 +285,11 @@ extension AgentRegistry {
             throw AgentError("checkpoint \(seq) kept but not acknowledged: \(needed) other alive nodes must hold it, "
                              + "\(others.count) are alive")
         }
-        // A holder that dies never acks: forget all but the newest few waits.
-        pendingCheckpoints[name] = pendingCheckpoints[name]?.filter { $0.key + AgentRegistry.pendingCheckpointsMax > seq }
+        // A holder that dies never acks: forget all but the newest few waits, and every wait of an earlier
+        // generation (its sequence numbers started again at 1 and would all pass as newer).
+        pendingCheckpoints[name] = pendingCheckpoints[name]?.filter {
+            $0.value.generation == record.generation && $0.key + AgentRegistry.pendingCheckpointsMax > seq
+        }
         pendingCheckpoints[name, default: [:]][seq] = PendingCheckpoint(seq: seq, generation: record.generation,
                                                                         holders: [], needed: needed)
         return copies
