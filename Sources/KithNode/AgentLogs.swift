@@ -2,23 +2,12 @@ import Glibc
 import KithControl
 import KithCore
 
-/// Agent log files (`DATA/agents/NAME.log`, the agent's stdout and stderr) as `kithctl logs` reads them
-/// over the control port: read-only, a bounded window of whole lines per request, and a marker line
-/// the daemon appends before each process it starts, so a reader can tell generations apart and when
-/// each began even when the agent writes no timestamps of its own.
+/// Agent log files (`DATA/agents/NAME.log`, the agent's stdout and stderr as `AgentLogFiles` writes
+/// them) as `kithctl logs` reads them over the control port: read-only, a bounded window of whole lines
+/// per request; the reader splits them into generations at the daemon's start lines (`AgentLogMarker`).
 enum AgentLogs {
     /// At most this much of a log per request; `kithctl logs` pages on with `offset`.
     static let readBytesMax = 256 << 10
-    /// Appends the start marker to the log at `path` (created if missing). Best effort: a log that cannot
-    /// be written to is the agent's loss, never a reason not to start it.
-    static func markStart(path: String, agent: String, generation: UInt64, node: String) {
-        let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { return }
-        defer { close(fd) }
-        let bytes = Array(AgentLogMarker.line(agent: agent, generation: generation, node: node, tsMs: ProcessStats.wallMilliseconds).utf8)
-        _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-    }
-
     /// An agent name that can only name a file inside the log directory.
     static func isSafeName(_ agent: String) -> Bool {
         !agent.isEmpty && agent.utf8.count <= 255 && !agent.hasPrefix(".") && !agent.contains("/") && !agent.contains("\0")
