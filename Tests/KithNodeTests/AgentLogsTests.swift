@@ -1,6 +1,7 @@
 import Foundation
 import KithControl
 @testable import KithNode
+import KithUV
 import XCTest
 
 /// Agent logs as `kithctl logs` reads them: bounded windows of whole lines (tails, continuations, files
@@ -151,5 +152,48 @@ final class AgentLogsTests: XCTestCase {
         XCTAssertEqual(AgentLogSegment.ended(0, in: all), 300, "generation 2 started on n3")
         XCTAssertNil(AgentLogSegment.ended(1, in: all), "a duplicate of the same generation does not end it")
         XCTAssertNil(AgentLogSegment.ended(2, in: all), "the newest may still run")
+    }
+}
+
+/// `AgentOutput` on a real loop with a real child: a grandchild that keeps stdout open (no cgroup here to
+/// kill it) cannot keep the generation's output open past its drain time.
+final class AgentOutputTests: XCTestCase {
+    func testAGrandchildHoldingThePipeIsCutOffAfterTheDrainAndTheLinesAreWritten() throws {
+        let directory = NSTemporaryDirectory() + "kith-agentoutput-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let logs = AgentLogFiles(directory: directory, bytesMax: 1 << 20)
+        let loop = try EventLoop()
+        var grandchild: Int32 = 0
+        defer { if grandchild > 0 { kill(grandchild, SIGKILL) } }
+        var finished = false
+        var timedOut = false
+        let deadline = Timer(loop: loop)
+        deadline.start(afterMilliseconds: 5000) { timedOut = true; loop.stop() }
+        let script = "sleep 30 & echo $! > \(directory)/pid; echo hello; echo oops >&2; printf unfinished"
+        var output: AgentOutput?
+        let child = try ChildProcess.spawn(loop: loop, options: SpawnOptions(
+            executable: "/bin/sh", arguments: ["-c", script], environment: ["PATH": "/usr/bin:/bin"], capturesOutput: true
+        )) { _, _ in
+            output?.finish(drainMilliseconds: 200) {
+                finished = true
+                loop.stop()
+            }
+        }
+        output = AgentOutput(loop: loop, agent: "a", generation: 1, pid: child.pid, logs: logs,
+                             stdout: try XCTUnwrap(child.stdout), stderr: try XCTUnwrap(child.stderr))
+        loop.run()
+        loop.closeAll()
+        loop.run()
+        grandchild = Int32((try? String(contentsOfFile: directory + "/pid", encoding: .utf8))?
+            .trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? 0
+        XCTAssertFalse(timedOut, "the drain ended the output although the grandchild holds the pipe")
+        XCTAssertTrue(finished)
+        XCTAssertGreaterThan(grandchild, 0)
+        XCTAssertTrue(kill(grandchild, 0) == 0, "the grandchild still ran: the drain, not end of file, closed the pipe")
+        let lines = (AgentLogs.read(path: directory + "/a.log", offset: 0)?.lines ?? []).map(AgentLogLine.parse)
+        XCTAssertEqual(lines.filter { $0.stream == "out" }.map(\.text), ["hello", "unfinished"], "the unfinished line is written at the end")
+        XCTAssertEqual(lines.filter { $0.stream == "err" }.map(\.text), ["oops"])
+        XCTAssertTrue(lines.allSatisfy { $0.tsMs != nil })
     }
 }
