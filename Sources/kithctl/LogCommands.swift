@@ -43,6 +43,8 @@ enum LogCommands {
         let asJSON = options.has("--json")
         var members = try ReadTarget.discover(node)
         var offsets: [String: Int64] = [:]
+        /// Each node's log file as of its last reply: another one means it was rotated since.
+        var files: [String: Int64] = [:]
         var current: [String: Segment] = [:]
         var silent: [String: String] = [:]
 
@@ -50,6 +52,7 @@ enum LogCommands {
             let requests = members.map { member in
                 var request: [String: JSON] = ["cmd": "logs", "agent": .string(agent)]
                 if let offset = offsets[member.name] { request["offset"] = .int(offset) }
+                if let file = files[member.name] { request["file_id"] = .int(file) }
                 return (member, JSON.object(request))
             }
             let outcomes = Fleet.send(requests, signer: nil, timeoutMilliseconds: timeout)
@@ -86,6 +89,7 @@ enum LogCommands {
             let name = outcome.member.name
             found = found || reply["exists"]?.boolValue == true
             offsets[name] = reply["end"]?.intValue ?? 0
+            files[name] = reply["file_id"]?.intValue
             let lines = (reply["lines"]?.arrayValue ?? []).compactMap(\.stringValue)
             let parts = Segment.split(lines, node: name)
             current[name] = parts.last
@@ -112,11 +116,12 @@ enum LogCommands {
                 for outcome in ask() {
                     guard let reply = outcome.reply else { continue }
                     let name = outcome.member.name
-                    let start = reply["start"]?.intValue ?? 0
                     let lines = (reply["lines"]?.arrayValue ?? []).compactMap(\.stringValue)
-                    // A file that starts over (rotated, or a fresh data directory) continues no segment.
-                    let continuing = start < (offsets[name] ?? 0) ? nil : current[name]
+                    // A rotated log goes on with the generation that was writing (it starts with no start
+                    // line); a new one (a fresh data directory) starts with one.
+                    let continuing = current[name]
                     offsets[name] = reply["end"]?.intValue ?? offsets[name]
+                    files[name] = reply["file_id"]?.intValue
                     guard !lines.isEmpty else { continue }
                     let parts = Segment.split(lines, node: name, continuing: continuing)
                     for (index, segment) in parts.enumerated() {

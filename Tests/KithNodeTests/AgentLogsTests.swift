@@ -50,6 +50,18 @@ final class AgentLogsTests: XCTestCase {
         XCTAssertEqual(AgentLogs.read(path: path, offset: -3, bytesMax: 100)?.start, 0, "a negative offset too")
     }
 
+    func testAnOffsetIntoAnotherFileThanTheLastOneReadsTheRotatedLogFromItsStart() throws {
+        let path = write("aaaa\nbbbb\n")
+        let first = try XCTUnwrap(AgentLogs.read(path: path, offset: 0))
+        XCTAssertEqual(AgentLogs.read(path: path, offset: 5, fileID: first.fileID)?.lines, ["bbbb"], "the same file goes on")
+        XCTAssertEqual(rename(path, path + ".1"), 0)
+        _ = write("new line and longer\n")
+        let next = try XCTUnwrap(AgentLogs.read(path: path, offset: first.end, fileID: first.fileID))
+        XCTAssertNotEqual(next.fileID, first.fileID)
+        XCTAssertEqual(next.start, 0, "the offset was into the old file, now a.log.1")
+        XCTAssertEqual(next.lines, ["new line and longer"])
+    }
+
     func testALineLongerThanTheWindowIsCutNotStuck() {
         let path = write(String(repeating: "x", count: 50) + "\nend\n")
         let window = AgentLogs.read(path: path, offset: 0, bytesMax: 16)

@@ -126,6 +126,37 @@ final class AgentLogStampTests: LabTestCase {
         XCTAssertEqual(log("endless").filter { $0.stream == "out" }.count, 1, "the rest of the line is dropped, not kept")
     }
 
+    func testFollowingGoesOnThroughRotationsWithTheSameGeneration() throws {
+        let script = "i=0; while :; do i=$((i+1)); echo line $i; sleep 0.01; done"
+        try startDaemon(#"{"agent_log_bytes_max": 4096, "agents": [\#(agentsJSON([("counter", script)]))]}"#)
+        let output = lab.directory + "/follow.out"
+        let follower = try Subprocess.spawn(Binaries.kithctl, ["--node", control, "logs", "counter", "-f"],
+                                            environment: ["XDG_CONFIG_HOME": lab.configHome],
+                                            stdout: output, stderr: lab.directory + "/follow.err")
+        defer {
+            kill(follower, SIGKILL)
+            _ = Subprocess.waitForExit(follower, timeout: 5)
+        }
+        func rotations() -> Int {
+            ((try? String(contentsOfFile: lab.directory + "/kithd.log", encoding: .utf8)) ?? "")
+                .components(separatedBy: "\"agent_log_rotated\"").count - 1
+        }
+        func newest() -> Int {
+            let text = (try? String(contentsOfFile: output, encoding: .utf8)) ?? ""
+            return text.split(separator: "\n").compactMap { line in line.range(of: "  line ").flatMap { Int(line[$0.upperBound...]) } }.max() ?? 0
+        }
+        try lab.waitUntil("two rotations") { rotations() >= 2 }
+        let seen = newest()
+        let rotated = rotations()
+        try lab.waitUntil("two more rotations", timeout: 60) { rotations() >= rotated + 2 }
+        try lab.waitUntil("the follower prints lines written after them") { newest() > seen + 100 }
+        let text = try String(contentsOfFile: output, encoding: .utf8)
+        XCTAssertFalse(text.contains("before any marker"), "a rotated log goes on with its generation: \(text.suffix(500))")
+        XCTAssertTrue(text.split(separator: "\n").filter { $0.contains("  line ") }.allSatisfy { $0.contains("  solo  g1  line ") },
+                      String(text.suffix(500)))
+        XCTAssertTrue(text.contains("[kithd] log rotated at "), "the rotation says so in the output")
+    }
+
     func testAGrandchildHoldingStdoutDoesNotKeepThePipeAndARestartGetsAFreshOne() throws {
         // The agent runs under a uid of its own: its files go to a directory anyone may write.
         let directory = "/tmp/kith-grandchild-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
