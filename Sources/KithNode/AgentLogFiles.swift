@@ -60,9 +60,7 @@ final class AgentLogFiles {
         retain(agent)
         defer { release(agent) }
         guard var file = files[agent] else { return }
-        if file.size > 0, file.size + bytes.count > bytesMax, let rotated = rotate(agent, file) {
-            file = rotated
-        }
+        if file.size > 0, file.size + bytes.count > bytesMax { file = rotate(agent, file) }
         var done = 0
         while done < bytes.count {
             let count = write(file.fd, bytes.baseAddress! + done, bytes.count - done)
@@ -91,19 +89,20 @@ final class AgentLogFiles {
         }
     }
 
-    private func rotate(_ agent: String, _ file: File) -> File? {
+    /// The file to write to from now on: a new one, or `file` when the log cannot be rotated (then it
+    /// goes on past its cap rather than losing lines).
+    private func rotate(_ agent: String, _ file: File) -> File {
         let current = path(of: agent)
-        guard rename(current, current + ".1") == 0, let fd = open(agent) else { return nil }
+        guard rename(current, current + ".1") == 0 else { return file }
+        guard let fd = open(agent) else { return file }  // goes on in NAME.log.1 until a NAME.log can be made
         close(file.fd)
-        let fresh = File(fd: fd, size: 0, users: file.users)
-        files[agent] = fresh
         onRotated?(agent, file.size)
         let note = AgentLogLine(tsMs: ProcessStats.wallMilliseconds, stream: AgentLogLine.kithd,
                                 text: "log rotated at \(file.size) bytes (cap \(bytesMax)); the previous part is \(agent).log.1")
         var line = Array(note.formatted.utf8)
         line.append(0x0A)
         let written = line.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        return File(fd: fd, size: max(0, written), users: fresh.users)
+        return File(fd: fd, size: max(0, written), users: file.users)
     }
 
     private func open(_ agent: String) -> Int32? {

@@ -8,10 +8,11 @@ import KithUV
 /// Runs this node's agent processes: `uv_spawn` in their own process group
 /// and, where the host allows, their own cgroup (one per process started) and
 /// uid; stdout and stderr read from pipes and written, line by line with
-/// the time, to `DATA/agents/NAME.log` (`AgentOutput`), exits reported at once. Stopping is SIGTERM to the group, then after a grace period
-/// SIGKILL to everything in the agent's cgroup, so no child outlives it, not
-/// even one that left the group with `setsid()` (each such escapee is
-/// recorded as `escapee_killed`).
+/// the time, to `DATA/agents/NAME.log` (`AgentOutput`), exits reported at
+/// once. Stopping is SIGTERM to the group, then after a grace period SIGKILL
+/// to everything in the agent's cgroup, so no child outlives it, not even one
+/// that left the group with `setsid()` (each such escapee is recorded as
+/// `escapee_killed`).
 final class Supervisor {
     private let loop: EventLoop
     private let logger: Logger
