@@ -21,12 +21,12 @@ final class AgentOutput {
 
     let agent: String
     let generation: UInt64
-    let pid: Int32
     private let loop: EventLoop
     private let logs: AgentLogFiles
     private let pipes: [OutputPipe]
-    private let cutters = [LineCutter(lineBytesMax: AgentOutput.lineBytesMax), LineCutter(lineBytesMax: AgentOutput.lineBytesMax)]
+    /// Index 0 is stdout, 1 stderr, here and in `pipes` and `prefixes`.
     private static let streams = [AgentLogLine.out, AgentLogLine.err]
+    private let cutters = [LineCutter(lineBytesMax: AgentOutput.lineBytesMax), LineCutter(lineBytesMax: AgentOutput.lineBytesMax)]
     private let quiet: Timer
     private var drain: Timer?
     private var openPipes: Int
@@ -39,10 +39,9 @@ final class AgentOutput {
     private(set) var isFinishing = false
     private var isDone = false
 
-    init(loop: EventLoop, agent: String, generation: UInt64, pid: Int32, logs: AgentLogFiles, stdout: OutputPipe, stderr: OutputPipe) {
+    init(loop: EventLoop, agent: String, generation: UInt64, logs: AgentLogFiles, stdout: OutputPipe, stderr: OutputPipe) {
         self.agent = agent
         self.generation = generation
-        self.pid = pid
         self.loop = loop
         self.logs = logs
         pipes = [stdout, stderr]

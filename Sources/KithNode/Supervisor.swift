@@ -144,8 +144,8 @@ final class Supervisor {
             logs.mark(name, AgentLogMarker.text(agent: name, generation: generation, node: nodeName, pid: process.pid),
                       wallMilliseconds: ProcessStats.wallMilliseconds)
             if let stdout = process.stdout, let stderr = process.stderr {
-                outputs[process.pid] = AgentOutput(loop: loop, agent: name, generation: generation, pid: process.pid,
-                                                   logs: logs, stdout: stdout, stderr: stderr)
+                outputs[process.pid] = AgentOutput(loop: loop, agent: name, generation: generation, logs: logs,
+                                                   stdout: stdout, stderr: stderr)
             }
             var fields: [String: JSON] = ["agent": .string(name), "generation": .int(Int64(generation)),
                                           "pid": .int(Int64(process.pid))]

@@ -192,7 +192,7 @@ final class AgentOutputTests: XCTestCase {
                 loop.stop()
             }
         }
-        output = AgentOutput(loop: loop, agent: "a", generation: 1, pid: child.pid, logs: logs,
+        output = AgentOutput(loop: loop, agent: "a", generation: 1, logs: logs,
                              stdout: try XCTUnwrap(child.stdout), stderr: try XCTUnwrap(child.stderr))
         loop.run()
         loop.closeAll()
