@@ -212,9 +212,10 @@ package enum BenchMessages {
 
     package static func agentLog(_ name: String, on node: LabNode) -> String { node.dataDir + "/agents/" + name + ".log" }
 
+    /// The text of each line of an agent's log (`AgentLogLine`: without its time and stream).
     package static func lines(in path: String) -> [String] {
         guard let data = FileManager.default.contents(atPath: path) else { return [] }
-        return String(decoding: data, as: UTF8.self).split(separator: "\n").map(String.init)
+        return String(decoding: data, as: UTF8.self).split(separator: "\n").map { AgentLogLine.parse(String($0)).text }
     }
 
     package static func lastLine(in path: String, prefix: String) -> String? {

@@ -275,8 +275,8 @@ package enum Demo {
         /// Pids of live processes of agent `name` in this lab (by their log file).
         private func processes(of name: String) -> [Int32] {
             Processes.agents(under: lab.directory).filter { pid in
-                guard let output = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/1") else { return false }
-                return output.replacingOccurrences(of: " (deleted)", with: "").hasSuffix("/agents/\(name).log") && BenchAgents.isAlive(pid)
+                guard let output = Processes.agentLog(of: pid) else { return false }
+                return output.hasSuffix("/agents/\(name).log") && BenchAgents.isAlive(pid)
             }
         }
 

@@ -91,17 +91,27 @@ package enum Processes {
     }
 
     /// Agent processes whose output goes to a log under `directory`
-    /// (`DIR/NODE/agents/NAME.log`): the agents of a lab's daemons, found
+    /// (`DIR/NODE/agents/NAME.log`, by `agentLog(of:)`): the agents of a lab's daemons, found
     /// without trusting any recorded pid. Includes ones a killed daemon left behind.
     package static func agents(under directory: String) -> [Int32] {
         let prefix = directory.hasSuffix("/") ? directory : directory + "/"
         guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return [] }
         return entries.compactMap { entry -> Int32? in
             guard let pid = Int32(entry), pid != getpid(),
-                  let output = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/1"),
-                  output.hasPrefix(prefix), output.contains("/agents/") else { return nil }
+                  let output = agentLog(of: pid), output.hasPrefix(prefix), output.contains("/agents/") else { return nil }
             return pid
         }
+    }
+
+    /// The agent log (`DATA/agents/NAME.log`) a process's output goes to, from the `KITH_LOG` its daemon
+    /// started it with (and that whatever it starts inherits); nil for any other process.
+    package static func agentLog(of pid: Int32) -> String? {
+        guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/environ") else { return nil }
+        let key = Array("KITH_LOG=".utf8)
+        for entry in data.split(separator: 0) where entry.starts(with: key) {
+            return String(decoding: entry.dropFirst(key.count), as: UTF8.self)
+        }
+        return nil
     }
 
     /// SIGKILLs every agent process of a lab (see `agents(under:)`), with its process group.

@@ -49,16 +49,3 @@ public final class LogFile: @unchecked Sendable {
 public struct LogFileError: Error, CustomStringConvertible {
     public var description: String
 }
-
-/// A UTC timestamp for log lines written into agent logs: `2026-12-06T04:33:00.123Z`.
-func utcTimestamp(milliseconds: Int64) -> String {
-    var seconds = time_t(milliseconds / 1000)
-    var parts = tm()
-    gmtime_r(&seconds, &parts)
-    func pad(_ value: Int32, _ width: Int) -> String {
-        let text = String(value)
-        return String(repeating: "0", count: max(0, width - text.count)) + text
-    }
-    return "\(pad(parts.tm_year + 1900, 4))-\(pad(parts.tm_mon + 1, 2))-\(pad(parts.tm_mday, 2))T"
-        + "\(pad(parts.tm_hour, 2)):\(pad(parts.tm_min, 2)):\(pad(parts.tm_sec, 2)).\(pad(Int32(milliseconds % 1000), 3))Z"
-}

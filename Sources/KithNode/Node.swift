@@ -170,10 +170,10 @@ public final class Node {
     }
 
     /// SIGHUP: `logFile` (kithd's own, if any) is opened anew, and agent
-    /// logs past their cap are rotated now rather than at the next check.
+    /// logs are opened anew too (each is rotated by its writer as it reaches its cap).
     public func reopenLogs(_ logFile: LogFile?) {
         let problem = logFile?.reopen()
-        supervisor.rotateLogs()
+        supervisor.reopenLogs()
         var fields: [String: JSON] = ["log_file": logFile.map { .string($0.path) } ?? .null]
         if let problem { fields["error"] = .string(problem) }
         logger.record(problem == nil ? .info : .error, "logs_reopened", fields)

@@ -1,16 +1,18 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import KithControl
 import KithCore
 import KithUV
 
 /// Runs this node's agent processes: `uv_spawn` in their own process group
 /// and, where the host allows, their own cgroup (one per process started) and
-/// uid; stdout and stderr appended to `DATA/agents/NAME.log`, exits reported
-/// at once. Stopping is SIGTERM to the group, then after a grace period
-/// SIGKILL to everything in the agent's cgroup, so no child outlives it, not
-/// even one that left the group with `setsid()` (each such escapee is
-/// recorded as `escapee_killed`).
+/// uid; stdout and stderr read from pipes and written, line by line with
+/// the time, to `DATA/agents/NAME.log` (`AgentOutput`), exits reported at
+/// once. Stopping is SIGTERM to the group, then after a grace period SIGKILL
+/// to everything in the agent's cgroup, so no child outlives it, not even one
+/// that left the group with `setsid()` (each such escapee is recorded as
+/// `escapee_killed`).
 final class Supervisor {
     private let loop: EventLoop
     private let logger: Logger
@@ -30,9 +32,8 @@ final class Supervisor {
     private let containment: Containment
     private var reaper: Reaper?
     private let logs: AgentLogFiles
-    /// Checks the agent logs' sizes every `logCheckMilliseconds`.
-    private var logTimer: Timer?
-    static let logCheckMilliseconds: UInt64 = 2000
+    /// Each process's output being written to its log, by pid, until its pipes are closed.
+    private var outputs: [Int32: AgentOutput] = [:]
 
     static let setpriv = "/usr/bin/setpriv"
     static let unshare = "/usr/bin/unshare"
@@ -80,21 +81,14 @@ final class Supervisor {
         var fields = containment.json.objectValue ?? [:]
         fields["subreaper"] = .bool(reaper?.isSubreaper == true)
         logger.record(containment.isContained ? .info : .warn, "containment", fields)
-        let timer = Timer(loop: loop)
-        timer.start(afterMilliseconds: Supervisor.logCheckMilliseconds, repeatMilliseconds: Supervisor.logCheckMilliseconds) {
-            [weak self] in self?.rotateLogs()
-        }
-        logTimer = timer
-    }
-
-    /// Rotates every running agent's log that outgrew its cap (also on SIGHUP).
-    func rotateLogs() {
-        for name in processes.keys.sorted() {
-            guard let bytes = logs.rotateIfNeeded(name) else { continue }
-            logs.mark(name, "log rotated at \(bytes) bytes (cap \(logs.bytesMax)); the previous part is \(name).log.1",
-                      wallMilliseconds: ProcessStats.wallMilliseconds)
+        logs.onRotated = { [logger] name, bytes in
             logger.record(.info, "agent_log_rotated", ["agent": .string(name), "bytes": .int(Int64(bytes))])
         }
+    }
+
+    /// SIGHUP: every open agent log is opened anew at its path (after logrotate moved it away).
+    func reopenLogs() {
+        logs.reopenAll()
     }
 
     /// The agent's token and launch facts, for the gateway's hello.
@@ -122,19 +116,21 @@ final class Supervisor {
         environment["KITH_GENERATION"] = String(generation)
         environment["KITH_POLICY"] = record.spec.policy.rawValue
         environment["KITH_PROTECTS"] = record.spec.protects.joined(separator: ",")
-        let log = logDirectory + "/" + name + ".log"
-        AgentLogs.markStart(path: log, agent: name, generation: generation, node: nodeName)
+        // Where its output goes (a file the agent cannot open): how tools tell whose process this is.
+        environment["KITH_LOG"] = logs.path(of: name)
         let launch: Launch
         do {
             launch = try prepare(record)
         } catch {
+            logs.mark(name, "generation \(generation) did not start: containment: \(error.description)",
+                      wallMilliseconds: ProcessStats.wallMilliseconds)
             logger.record(.warn, "agent_spawn_failed", ["agent": .string(name), "error": .string(error.description)])
             return .failure(SpawnFailure(name: "containment: \(error.description)"))
         }
         if launch.uid != nil { environment["HOME"] = launch.workingDirectory; environment["USER"] = nil }
         let options = SpawnOptions(executable: launch.argv[0], arguments: Array(launch.argv.dropFirst()),
                                    environment: environment, workingDirectory: launch.spawnDirectory,
-                                   stdoutPath: log, stderrPath: log, newProcessGroup: true)
+                                   newProcessGroup: true, capturesOutput: true)
         do {
             var spawnedPID: Int32 = 0
             let process = try ChildProcess.spawn(loop: loop, options: options) { [weak self] status, signal in
@@ -144,7 +140,13 @@ final class Supervisor {
             processes[name] = Running(generation: generation, process: process, token: token, checkpoint: checkpoint,
                                       relaunched: record.reason.hasPrefix("relaunched"))
             if let cgroup = launch.cgroup { fences[name, default: [:]][process.pid] = Fence(cgroup: cgroup, generation: generation) }
-            logs.mark(name, "generation \(generation) started (pid \(process.pid))", wallMilliseconds: ProcessStats.wallMilliseconds)
+            // The one start line, written before any of the process's output can be read.
+            logs.mark(name, AgentLogMarker.text(agent: name, generation: generation, node: nodeName, pid: process.pid),
+                      wallMilliseconds: ProcessStats.wallMilliseconds)
+            if let stdout = process.stdout, let stderr = process.stderr {
+                outputs[process.pid] = AgentOutput(loop: loop, agent: name, generation: generation, logs: logs,
+                                                   stdout: stdout, stderr: stderr)
+            }
             var fields: [String: JSON] = ["agent": .string(name), "generation": .int(Int64(generation)),
                                           "pid": .int(Int64(process.pid))]
             if let uid = launch.uid { fields["uid"] = .int(Int64(uid)) }
@@ -153,6 +155,7 @@ final class Supervisor {
         } catch {
             _ = launch.cgroup?.remove()
             if processes[name] == nil && fences[name] == nil { containment.releaseUID(of: name) }
+            logs.mark(name, "generation \(generation) did not start: \(error.description)", wallMilliseconds: ProcessStats.wallMilliseconds)
             logger.record(.warn, "agent_spawn_failed", ["agent": .string(name), "error": .string(error.description)])
             return .failure(SpawnFailure(name: error.name))
         }
@@ -230,9 +233,8 @@ final class Supervisor {
                 timer.close()
                 for running in all.values { _ = running.process.signalGroup(SIGKILL) }
                 if let self {
-                    self.logTimer?.close()
-                    self.logTimer = nil
                     for (name, pids) in self.fences { for pid in pids.keys { self.fence(name, mainPID: pid) } }
+                    self.closeOutputs()
                     self.containment.removeNodeDirectories()
                     self.reaper?.sweep()
                     self.reaper?.close()
@@ -304,7 +306,7 @@ final class Supervisor {
         // Whatever the agent left behind goes with it: no orphans, in its group or out of it.
         fence(name, mainPID: pid)
         let text = signal != 0 ? "signal \(signal)" : "exit status \(status)"
-        logs.mark(name, "generation \(generation) ended (pid \(pid), \(text))", wallMilliseconds: ProcessStats.wallMilliseconds)
+        endOutput(of: pid, "generation \(generation) ended (pid \(pid), \(text))")
         if dying.removeValue(forKey: pid) != nil {  // we stopped it: not a crash
             logger.record(.info, "agent_stopped", ["agent": .string(name), "generation": .int(Int64(generation)),
                                                    "pid": .int(Int64(pid))])
@@ -317,6 +319,30 @@ final class Supervisor {
         logger.record(.warn, "agent_exited", ["agent": .string(name), "generation": .int(Int64(generation)),
                                      "pid": .int(Int64(pid)), "status": .string(text)])
         onExit?(name, generation, text)
+    }
+
+    // MARK: Output
+
+    /// The process is over: its output is written out (what its pipes still hold, within
+    /// `AgentOutput.drainMilliseconds`), its pipes closed, then `line` written after it.
+    private func endOutput(of pid: Int32, _ line: String, drainMilliseconds: UInt64 = AgentOutput.drainMilliseconds) {
+        guard let output = outputs[pid] else { return }
+        output.finish(drainMilliseconds: drainMilliseconds) { [weak self, logs] in
+            logs.mark(output.agent, line, wallMilliseconds: ProcessStats.wallMilliseconds)
+            if self?.outputs[pid] === output { self?.outputs[pid] = nil }
+        }
+    }
+
+    /// The daemon is stopping: every output still open is written out and closed now.
+    private func closeOutputs() {
+        for (pid, output) in outputs.sorted(by: { $0.key < $1.key }) {
+            if output.isFinishing {
+                output.finishNow()
+            } else {
+                endOutput(of: pid, "generation \(output.generation): kithd stopped (pid \(pid))", drainMilliseconds: 0)
+            }
+        }
+        outputs = [:]
     }
 
     // MARK: Launching

@@ -16,6 +16,9 @@ public struct SpawnOptions: Sendable {
     public var stdoutPath: String?
     /// Like `stdoutPath`, and may be the same path (both then share one descriptor).
     public var stderrPath: String?
+    /// Sends stdout and stderr to two pipes this process reads (`ChildProcess.stdout` and `.stderr`)
+    /// instead of to `stdoutPath` and `stderrPath`, which are then ignored.
+    public var capturesOutput: Bool
     /// Start the child in a session and process group of its own (setsid, via UV_PROCESS_DETACHED), so
     /// `signalGroup` reaches it and everything it starts, and terminal signals aimed at us do not.
     public var newProcessGroup: Bool
@@ -23,7 +26,7 @@ public struct SpawnOptions: Sendable {
     public init(
         executable: String, arguments: [String] = [], environment: [String: String] = [:],
         workingDirectory: String? = nil, stdoutPath: String? = nil, stderrPath: String? = nil,
-        newProcessGroup: Bool = true
+        newProcessGroup: Bool = true, capturesOutput: Bool = false
     ) {
         self.executable = executable
         self.arguments = arguments
@@ -32,6 +35,7 @@ public struct SpawnOptions: Sendable {
         self.stdoutPath = stdoutPath
         self.stderrPath = stderrPath
         self.newProcessGroup = newProcessGroup
+        self.capturesOutput = capturesOutput
     }
 
     /// This process's environment (uv_os_environ), for building a child's; empty if it cannot be read.
@@ -49,7 +53,7 @@ public struct SpawnOptions: Sendable {
 }
 
 /// A child process started with uv_spawn. Its stdin is /dev/null and its stdout and stderr go to files
-/// (or /dev/null), so no pipe ever needs draining. Like every KithUV handle it keeps itself alive until
+/// (or /dev/null), or to two `OutputPipe`s the caller reads (`capturesOutput`). Like every KithUV handle it keeps itself alive until
 /// closed: when the child exits (normally or by a signal) `onExit` runs once on the loop thread and the
 /// handle closes itself.
 public final class ChildProcess: HandleOwner {
@@ -57,14 +61,22 @@ public final class ChildProcess: HandleOwner {
     public let pid: Int32
     /// True once the child has exited and been reaped, i.e. from just before `onExit` runs.
     public private(set) var hasExited = false
+    /// With `capturesOutput`, the child's stdout and stderr, not read until the caller starts them (nothing
+    /// is lost meanwhile: the child blocks once a pipe is full). They outlive the child when a process it
+    /// started still holds them: the caller closes them when it no longer wants that output.
+    public let stdout: OutputPipe?
+    public let stderr: OutputPipe?
 
     private let loop: EventLoop  // the uv_loop_t must outlive the handle
     private let process: UVHandle<uv_process_t>
     private var onExit: ((Int64, Int32) -> Void)?
     private var isClosing = false
 
-    private init(loop: EventLoop, process: UVHandle<uv_process_t>, onExit: @escaping (Int64, Int32) -> Void) {
+    private init(loop: EventLoop, process: UVHandle<uv_process_t>, pipes: [OutputPipe],
+                 onExit: @escaping (Int64, Int32) -> Void) {
         self.loop = loop
+        stdout = pipes.first
+        stderr = pipes.last
         self.process = process
         self.onExit = onExit
         pid = process.pointer.pointee.pid
@@ -74,7 +86,7 @@ public final class ChildProcess: HandleOwner {
     /// Starts `options.executable`. `onExit(exitStatus, termSignal)` runs exactly once on the loop thread
     /// when the child exits: (status, 0) for a normal exit, (0, signal) when a signal killed it; unless
     /// `close()` came first. A failure to start (ENOENT or EACCES for the executable, ENOENT for the
-    /// working directory, the errno of opening an output file, EINVAL for a NUL byte in any string or
+    /// working directory, the errno of opening an output file or making a pipe, EINVAL for a NUL byte in any string or
     /// a malformed variable name) is thrown, and leaves no handle, descriptor or process behind.
     public static func spawn(
         loop: EventLoop, options: SpawnOptions, onExit: @escaping (_ exitStatus: Int64, _ termSignal: Int32) -> Void
@@ -96,8 +108,22 @@ public final class ChildProcess: HandleOwner {
             opened.append(fd)
             return fd
         }
-        let stdoutFD = try output(options.stdoutPath)
-        let stderrFD = options.stderrPath == options.stdoutPath ? stdoutFD : try output(options.stderrPath)
+        var pipes: [OutputPipe] = []
+        let stdoutFD: Int32?, stderrFD: Int32?
+        if options.capturesOutput {
+            do {
+                pipes.append(try OutputPipe(loop: loop))
+                pipes.append(try OutputPipe(loop: loop))
+            } catch {
+                for pipe in pipes { pipe.close() }
+                throw error
+            }
+            stdoutFD = pipes[0].childEnd
+            stderrFD = pipes[1].childEnd
+        } else {
+            stdoutFD = try output(options.stdoutPath)
+            stderrFD = options.stderrPath == options.stdoutPath ? stdoutFD : try output(options.stderrPath)
+        }
 
         var stdio = [uv_stdio_container_t](repeating: uv_stdio_container_t(), count: 3)
         for (index, fd) in [nil, stdoutFD, stderrFD].enumerated() {
@@ -128,9 +154,11 @@ public final class ChildProcess: HandleOwner {
             }
         }
         withExtendedLifetime((argv, environment)) {}
+        for pipe in pipes { pipe.closeChildEnd() }  // the child has its copies
         // uv_spawn initialises the handle even when it fails, so it is adopted and closed either way.
-        let child = ChildProcess(loop: loop, process: process, onExit: onExit)
+        let child = ChildProcess(loop: loop, process: process, pipes: pipes, onExit: onExit)
         guard result == 0 else {
+            for pipe in pipes { pipe.close() }
             child.close()
             throw UVError(code: result)
         }

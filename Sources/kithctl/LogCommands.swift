@@ -5,8 +5,9 @@ import KithLab
 import KithReport
 
 /// `logs AGENT [-f] [--since T]`: an agent's output from every node that ran it, generation by
-/// generation. Each node keeps its own `DATA/agents/AGENT.log`; the daemon marks where each process it
-/// starts begins (`AgentLogMarker`), which gives every generation its node and start time.
+/// generation, each line with the time its daemon read it. Each node keeps its own
+/// `DATA/agents/AGENT.log` (`AgentLogLine`); the daemon's start line for each process it starts
+/// (`AgentLogMarker`) gives every generation its node, start time and pid.
 enum LogCommands {
     /// The follow poll interval.
     static let pollMilliseconds = 500
@@ -15,16 +16,21 @@ enum LogCommands {
 
     private static func header(_ segment: Segment) -> String {
         let started = segment.startedMs.map { EventCommands.clock($0) } ?? "--:--:--.---"
-        return "\(started)  \(segment.node)  \(segment.generation.map { "generation \($0)" } ?? "before any marker") started"
+        let pid = segment.pid.map { " (pid \($0))" } ?? ""
+        return "\(started)  \(segment.node)  \(segment.generation.map { "generation \($0)" } ?? "before any marker") started\(pid)"
     }
 
-    private static func text(_ line: String, of segment: Segment) -> String {
-        "\(segment.node)  g\(segment.generation.map(String.init) ?? "?")  \(line)"
+    /// `TIME  NODE  gN  TEXT`; stderr's and the daemon's lines say so before the text.
+    private static func text(_ line: AgentLogLine, of segment: Segment) -> String {
+        let time = line.tsMs.map { EventCommands.clock($0) } ?? "--:--:--.---"
+        let stream = line.stream.flatMap { $0 == AgentLogLine.out ? nil : "[\($0)] " } ?? ""
+        return "\(time)  \(segment.node)  g\(segment.generation.map(String.init) ?? "?")  \(stream)\(line.text)"
     }
 
-    private static func json(_ line: String, of segment: Segment) -> JSON {
+    private static func json(_ line: AgentLogLine, of segment: Segment) -> JSON {
         ["node": .string(segment.node), "generation": segment.generation.map { .int(Int64($0)) } ?? .null,
-         "started_ms": segment.startedMs.map(JSON.int) ?? .null, "line": .string(line)]
+         "started_ms": segment.startedMs.map(JSON.int) ?? .null, "pid": segment.pid.map { .int(Int64($0)) } ?? .null,
+         "ts_ms": line.tsMs.map(JSON.int) ?? .null, "stream": line.stream.map(JSON.string) ?? .null, "line": .string(line.text)]
     }
 
     static func run(_ arguments: [String], node: String?) throws {
@@ -37,6 +43,8 @@ enum LogCommands {
         let asJSON = options.has("--json")
         var members = try ReadTarget.discover(node)
         var offsets: [String: Int64] = [:]
+        /// Each node's log file as of its last reply: another one means it was rotated since.
+        var files: [String: Int64] = [:]
         var current: [String: Segment] = [:]
         var silent: [String: String] = [:]
 
@@ -44,6 +52,7 @@ enum LogCommands {
             let requests = members.map { member in
                 var request: [String: JSON] = ["cmd": "logs", "agent": .string(agent)]
                 if let offset = offsets[member.name] { request["offset"] = .int(offset) }
+                if let file = files[member.name] { request["file_id"] = .int(file) }
                 return (member, JSON.object(request))
             }
             let outcomes = Fleet.send(requests, signer: nil, timeoutMilliseconds: timeout)
@@ -59,13 +68,16 @@ enum LogCommands {
             return outcomes
         }
 
-        func print(_ segment: Segment, header: Bool) {
+        /// Prints the segment's lines from `since` on, after its header when asked for (and when it has
+        /// lines to show or started from `since` on).
+        func print(_ segment: Segment, header: Bool, endedMs: Int64? = nil) {
+            let lines = segment.lines(since: since, endedMs: endedMs)
             if asJSON {
-                for line in segment.lines { Swift.print(json(line, of: segment).serialized()) }
+                for line in lines { Swift.print(json(line, of: segment).serialized()) }
                 return
             }
-            if header { Swift.print(Self.header(segment)) }
-            for line in segment.lines { Swift.print(text(line, of: segment)) }
+            if header, !lines.isEmpty || since.map({ (segment.startedMs ?? 0) >= $0 }) ?? true { Swift.print(Self.header(segment)) }
+            for line in lines { Swift.print(text(line, of: segment)) }
         }
 
         // First: what each node has (its newest window), generations in the order they started.
@@ -77,14 +89,15 @@ enum LogCommands {
             let name = outcome.member.name
             found = found || reply["exists"]?.boolValue == true
             offsets[name] = reply["end"]?.intValue ?? 0
+            files[name] = reply["file_id"]?.intValue
             let lines = (reply["lines"]?.arrayValue ?? []).compactMap(\.stringValue)
             let parts = Segment.split(lines, node: name)
             current[name] = parts.last
             all += parts
         }
         all.sort { ($0.startedMs ?? 0, $0.node) < ($1.startedMs ?? 0, $1.node) }
-        for (index, segment) in all.enumerated() where since.map({ Segment.ended(index, in: all) ?? .max >= $0 }) ?? true {
-            print(segment, header: true)
+        for (index, segment) in all.enumerated() {
+            print(segment, header: true, endedMs: Segment.ended(index, in: all))
         }
         fflush(nil)
         if !follow {
@@ -103,11 +116,12 @@ enum LogCommands {
                 for outcome in ask() {
                     guard let reply = outcome.reply else { continue }
                     let name = outcome.member.name
-                    let start = reply["start"]?.intValue ?? 0
                     let lines = (reply["lines"]?.arrayValue ?? []).compactMap(\.stringValue)
-                    // A file that starts over (rotated, or a fresh data directory) continues no segment.
-                    let continuing = start < (offsets[name] ?? 0) ? nil : current[name]
+                    // A rotated log goes on with the generation that was writing (it starts with no start
+                    // line); a new one (a fresh data directory) starts with one.
+                    let continuing = current[name]
                     offsets[name] = reply["end"]?.intValue ?? offsets[name]
+                    files[name] = reply["file_id"]?.intValue
                     guard !lines.isEmpty else { continue }
                     let parts = Segment.split(lines, node: name, continuing: continuing)
                     for (index, segment) in parts.enumerated() {

@@ -14,10 +14,13 @@ let usageText = """
                                  each has left. Fails if a live node did not answer.
       logs AGENT [-f|--follow] [--since T] [--json] [--timeout DURATION]
                                  The agent's output from every node that ran it, generation by
-                                 generation in the order they started, each with its node and start
-                                 time (the newest 256 KiB per node). -f follows new lines and
-                                 relaunches until Ctrl-C; --since T leaves out generations that had
-                                 ended by T (as for events).
+                                 generation in the order they started, each with its node, start
+                                 time and pid (the newest 256 KiB per node), each line with the time
+                                 its daemon read it: `TIME  NODE  gN  TEXT`, stderr's lines marked
+                                 [err], the daemon's [kithd]. --json: one object a line with node,
+                                 generation, started_ms, pid, ts_ms, stream (out, err, kithd) and
+                                 line. -f follows new lines and relaunches until Ctrl-C; --since T
+                                 leaves out lines older than T (as for events).
       dashboard [--lab DIR]      The URL of the live dashboard (kithd's / with --http) of the lab's
                                  first running node.
 

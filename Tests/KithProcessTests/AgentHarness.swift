@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import KithControl
 import KithCore
 
 /// Agents in a `LabHarness` lab: the registry as each node sees it, the agent
@@ -58,9 +59,12 @@ extension LabHarness {
         "\(record["state"]?.stringValue ?? "?") on \(record["node"]?.stringValue ?? "?") gen \(record["generation"]?.intValue ?? -1) pid \(record["pid"]?.intValue ?? -1)"
     }
 
-    /// What the agent printed on `node` (DATA_DIR/agents/NAME.log), empty if nothing.
+    /// What the agent printed on `node` (DATA_DIR/agents/NAME.log), empty if nothing: each line's text
+    /// without its time and stream (`AgentLogLine`), the daemon's own lines included.
     func agentLog(_ name: String, on node: String) -> String {
-        String(decoding: FileManager.default.contents(atPath: "\(directory)/\(node)/agents/\(name).log") ?? Data(), as: UTF8.self)
+        let log = String(decoding: FileManager.default.contents(atPath: "\(directory)/\(node)/agents/\(name).log") ?? Data(), as: UTF8.self)
+        return log.split(separator: "\n", omittingEmptySubsequences: false).map { AgentLogLine.parse(String($0)).text }
+            .joined(separator: "\n")
     }
 
     /// The daemon's structured log events called `event` (its kithd.log, one JSON object a line).

@@ -121,15 +121,14 @@ final class LabHarness {
         }
     }
 
-    /// Pids of the processes whose stdout is an agent log of this lab
+    /// Pids of the processes whose output goes to an agent log of this lab
     /// (`DIR/NODE/agents/NAME.log`), with that log's path.
     func agentProcesses() -> [Int32: String] {
         let prefix = directory + "/"
         var found: [Int32: String] = [:]
         for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
             guard let pid = Int32(entry), pid != getpid(),
-                  let output = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/1"),
-                  output.hasPrefix(prefix), output.contains("/agents/") else { continue }
+                  let output = agentLogOfProcess(pid), output.hasPrefix(prefix), output.contains("/agents/") else { continue }
             found[pid] = output
         }
         return found

@@ -34,13 +34,13 @@ final class ScenarioTests: LabTestCase {
         return try text.split(separator: "\n").map { try JSON.parse(String($0)) }
     }
 
-    /// Pids of live processes whose command line or stdout (an agent's log) mentions `text`.
+    /// Pids of live processes whose command line or agent log (`KITH_LOG`) mentions `text`.
     private func processes(mentioning text: String) -> [Int32] {
         ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap { entry in
             guard let pid = Int32(entry), pid != getpid(), Pids.isAlive(pid) else { return nil }
             let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") ?? Data()
             let commandLine = String(decoding: data.map { $0 == 0 ? 0x20 : $0 }, as: UTF8.self)
-            let output = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/1")) ?? ""
+            let output = agentLogOfProcess(pid) ?? ""
             return commandLine.contains(text) || output.contains(text) ? pid : nil
         }
     }
