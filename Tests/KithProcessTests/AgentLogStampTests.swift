@@ -1,3 +1,4 @@
+import KithLab
 import Foundation
 import Glibc
 import KithControl
@@ -22,7 +23,7 @@ final class AgentLogStampTests: LabTestCase {
         // The agents and whatever they started (a grandchild too) carry KITH_LOG.
         for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
             guard let pid = Int32(entry), pid != getpid(), !dataDir.isEmpty,
-                  agentLogOfProcess(pid)?.hasPrefix(dataDir + "/agents/") == true else { continue }
+                  Processes.agentLog(of: pid)?.hasPrefix(dataDir + "/agents/") == true else { continue }
             kill(pid, SIGKILL)
         }
         if let scratch { try? FileManager.default.removeItem(atPath: scratch) }

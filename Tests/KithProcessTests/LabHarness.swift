@@ -1,3 +1,4 @@
+import KithLab
 import Foundation
 import Glibc
 import KithCore
@@ -128,7 +129,7 @@ final class LabHarness {
         var found: [Int32: String] = [:]
         for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
             guard let pid = Int32(entry), pid != getpid(),
-                  let output = agentLogOfProcess(pid), output.hasPrefix(prefix), output.contains("/agents/") else { continue }
+                  let output = Processes.agentLog(of: pid), output.hasPrefix(prefix), output.contains("/agents/") else { continue }
             found[pid] = output
         }
         return found

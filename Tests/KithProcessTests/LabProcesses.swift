@@ -1,3 +1,4 @@
+import KithLab
 import Foundation
 import Glibc
 import KithCore
@@ -10,7 +11,7 @@ extension LabTestCase {
             guard let pid = Int32(entry), pid != getpid(), Pids.isAlive(pid) else { return nil }
             let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") ?? Data()
             let commandLine = String(decoding: data.map { $0 == 0 ? 0x20 : $0 }, as: UTF8.self)
-            let output = agentLogOfProcess(pid) ?? ""
+            let output = Processes.agentLog(of: pid) ?? ""
             let directoryNow = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/cwd")) ?? ""
             return [commandLine, output, directoryNow].contains { $0.contains(directory + "/") } ? pid : nil
         }.sorted()

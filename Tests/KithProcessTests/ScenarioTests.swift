@@ -1,3 +1,4 @@
+import KithLab
 import Foundation
 import Glibc
 import KithCore
@@ -40,7 +41,7 @@ final class ScenarioTests: LabTestCase {
             guard let pid = Int32(entry), pid != getpid(), Pids.isAlive(pid) else { return nil }
             let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") ?? Data()
             let commandLine = String(decoding: data.map { $0 == 0 ? 0x20 : $0 }, as: UTF8.self)
-            let output = agentLogOfProcess(pid) ?? ""
+            let output = Processes.agentLog(of: pid) ?? ""
             return commandLine.contains(text) || output.contains(text) ? pid : nil
         }
     }
