@@ -1,3 +1,4 @@
+import KithControl
 import KithCore
 import KithReport
 
@@ -39,9 +40,22 @@ package struct FanOutTable: Sendable {
         case noAnswer = "no answer"
         /// It did not answer, and did not have to (the rule excuses it).
         case notRequired = "no answer, not required"
+        /// kithctl did not send it: the request could not be signed, the address is bad, or the node's
+        /// key is not the one pinned (`keys install` seals nothing to an impostor). Never excused.
+        case notSent = "not sent"
 
         /// Whether this line makes the command fail.
-        package var fails: Bool { self == .refused || self == .noAnswer }
+        package var fails: Bool { self != .ok && self != .notRequired }
+
+        /// The word `--json` gives it.
+        var key: String {
+            switch self {
+            case .ok, .refused: rawValue
+            case .noAnswer: "no_answer"
+            case .notRequired: "not_required"
+            case .notSent: "not_sent"
+            }
+        }
     }
 
     package struct Row: Sendable {
@@ -68,6 +82,9 @@ package struct FanOutTable: Sendable {
             case .failure(.rejected(_, let message)):
                 result = .refused
                 text = message
+            case .failure(let error) where error.isLocal:
+                result = .notSent
+                text = error.description
             case .failure(let error):
                 result = rule.requires(outcome) ? .noAnswer : .notRequired
                 text = error.description
@@ -79,9 +96,10 @@ package struct FanOutTable: Sendable {
     /// Whether any node refused or a required one did not answer.
     package var failed: Bool { rows.contains { $0.result.fails } }
 
-    /// The nodes that refused, and the required ones that did not answer.
+    /// The nodes that refused, the required ones that did not answer, and those never asked.
     package var refusedBy: [String] { rows.filter { $0.result == .refused }.map(\.node) }
     package var unansweredBy: [String] { rows.filter { $0.result == .noAnswer }.map(\.node) }
+    package var notSentTo: [String] { rows.filter { $0.result == .notSent }.map(\.node) }
 
     /// Aligned columns; with `colour`, RESULT in ANSI colours (for a terminal only).
     package func rendered(colour: Bool = false) -> String {
@@ -95,7 +113,7 @@ package struct FanOutTable: Sendable {
         return Table.render(header: ["NODE", "STATE", cell("RESULT", "01"), "DETAIL"], rows: rows.map { row in
             let code = switch row.result {
             case .ok: "32"
-            case .refused, .noAnswer: "31"
+            case .refused, .noAnswer, .notSent: "31"
             case .notRequired: "90"
             }
             return [row.node, row.state, cell(row.result.rawValue, code), row.detail]
@@ -107,6 +125,7 @@ package struct FanOutTable: Sendable {
         var problems: [String] = []
         if !refusedBy.isEmpty { problems.append("refused by \(refusedBy.joined(separator: ", "))") }
         if !unansweredBy.isEmpty { problems.append("no answer from \(unansweredBy.joined(separator: ", "))") }
+        if !notSentTo.isEmpty { problems.append("not sent to \(notSentTo.joined(separator: ", "))") }
         return problems.isEmpty ? nil : "\(what): " + problems.joined(separator: "; ")
     }
 
@@ -116,9 +135,19 @@ package struct FanOutTable: Sendable {
         let table = FanOutTable(outcomes, what: "", rule: rule)
         return zip(outcomes, table.rows).map { outcome, row in
             guard case .object(var entry) = outcome.json else { return outcome.json }
-            entry["result"] = .string(row.result == .notRequired ? "not_required" : row.result == .noAnswer ? "no_answer" : row.result.rawValue)
+            entry["result"] = .string(row.result.key)
             entry["required"] = .bool(rule.requires(outcome))
             return .object(entry)
+        }
+    }
+}
+
+extension ControlError {
+    /// The failure happened on this side, before the node could be asked.
+    fileprivate var isLocal: Bool {
+        switch self {
+        case .unsigned, .badAddress: true
+        default: false
         }
     }
 }

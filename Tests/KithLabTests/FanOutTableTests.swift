@@ -50,6 +50,16 @@ final class FanOutTableTests: XCTestCase {
         }
     }
 
+    func test_aRequestNeverSent_failsUnderEveryRule_evenToACrashedNode() {
+        let pinMismatch: Result<JSON, ControlError> = .failure(.unsigned("127.0.0.1:1", reason: "its public key is not the one pinned"))
+        for rule in [FanOutRule.allButGone, .everyAddressed, .live] {
+            let table = FanOutTable([outcome("n1", "alive", answered), outcome("n2", "dead", pinMismatch)], what: "keys install", rule: rule)
+            XCTAssertEqual(table.rows.map(\.result), [.ok, .notSent])
+            XCTAssertEqual(table.failure, "keys install: not sent to n2", "\(rule)")
+        }
+        XCTAssertEqual(FanOutTable.json([outcome("n2", "alive", pinMismatch)], rule: .allButGone).first?["result"], "not_sent")
+    }
+
     func test_everyAddressed_withACrashedDeadNode_fails() {
         let table = FanOutTable([outcome("n1", "alive", answered), outcome("n3", "dead", crashed)], what: "partition", rule: .everyAddressed)
         XCTAssertEqual(table.failure, "partition: no answer from n3")
