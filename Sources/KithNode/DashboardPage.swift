@@ -56,7 +56,7 @@ const TOKEN = (() => {
   const found = /(?:^#|&)token=([^&]*)/.exec(location.hash);
   if (!found) return "";
   history.replaceState(null, "", location.pathname + location.search);
-  return decodeURIComponent(found[1]);
+  try { return decodeURIComponent(found[1]); } catch (e) { return found[1]; }  // a stray "%" is taken as it is
 })();
 const HEADERS = TOKEN ? {Authorization: "Bearer " + TOKEN} : {};
 const refusal = status => status === 401
