@@ -5,6 +5,12 @@
 /// `/stream` of each), which the API allows with `Access-Control-Allow-Origin: *`, rather than the page's
 /// node proxying: each column is then exactly what that node says, a partition shows as disagreeing
 /// columns, and a node cut off from its peers does not hide the others from the operator.
+///
+/// A node with `--http-token-file` serves the page without the token (it holds no data) and the API only
+/// with it: the page takes the token from its URL's fragment (`#token=...`, which `kithctl dashboard`
+/// prints and which browsers never send), keeps it in memory only, drops it from the address bar, and
+/// sends it as `Authorization: Bearer` on every request, the event streams included (read with `fetch`,
+/// since `EventSource` cannot send headers).
 enum DashboardPage {
     static let html = #"""
 <!doctype html>
@@ -44,6 +50,18 @@ const views = new Map();      // node name -> {ok, error, members, agents, tombs
 const streams = new Map();    // node name -> true while its stream is open
 const events = [], seen = new Set();
 let home = "";
+// The bearer token from the fragment, in memory only; out of the address bar so it is not bookmarked,
+// shared or shown. A reload needs the URL again.
+const TOKEN = (() => {
+  const found = /(?:^#|&)token=([^&]*)/.exec(location.hash);
+  if (!found) return "";
+  history.replaceState(null, "", location.pathname + location.search);
+  try { return decodeURIComponent(found[1]); } catch (e) { return found[1]; }  // a stray "%" is taken as it is
+})();
+const HEADERS = TOKEN ? {Authorization: "Bearer " + TOKEN} : {};
+const refusal = status => status === 401
+  ? (TOKEN ? "HTTP 401: the token was refused" : "HTTP 401: this node wants a token; open the URL 'kithctl dashboard' prints")
+  : "HTTP " + status;
 
 const esc = s => String(s ?? "").replace(/[&<>"']/g, c => ({"&":"&amp;","<":"&lt;",">":"&gt;","\"":"&quot;","'":"&#39;"})[c]);
 const cls = s => "s-" + String(s ?? "").replace(/[^a-z_]/gi, "");
@@ -57,8 +75,8 @@ async function getJSON(url) {
   const abort = new AbortController();
   const timer = setTimeout(() => abort.abort(), TIMEOUT_MS);
   try {
-    const reply = await fetch(url, {signal: abort.signal, cache: "no-store"});
-    if (!reply.ok) throw new Error("HTTP " + reply.status);
+    const reply = await fetch(url, {signal: abort.signal, cache: "no-store", headers: HEADERS});
+    if (!reply.ok) throw new Error(refusal(reply.status));
     return await reply.json();
   } finally { clearTimeout(timer); }
 }
@@ -95,7 +113,8 @@ function take(record, fallbackNode) {
 async function follow(name) {
   streams.set(name, true);
   try {
-    const reply = await fetch(base(name) + "/api/v1/stream", {cache: "no-store"});
+    const reply = await fetch(base(name) + "/api/v1/stream", {cache: "no-store", headers: HEADERS});
+    if (!reply.ok) throw new Error(refusal(reply.status));
     const newest = events.filter(e => e.node === name).reduce((t, e) => Math.max(t, e.ts_ms), 0);
     getJSON(base(name) + "/api/v1/events?limit=1000" + (newest ? "&since_ms=" + newest : ""))
       .then(r => { (r.events || []).forEach(e => take(e, name)); render(); }).catch(() => {});
@@ -281,7 +300,7 @@ async function tick() {
       learn(first.members);
       break;
     } catch (e) {
-      document.getElementById("origin").textContent = "waiting for " + location.host + ": " + e;
+      document.getElementById("origin").textContent = "waiting for " + location.host + ": " + (e.message || e);
       await new Promise(r => setTimeout(r, POLL_MS));
     }
   }

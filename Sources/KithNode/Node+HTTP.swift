@@ -58,14 +58,18 @@ final class NodeHTTPEndpoint {
 }
 
 extension Node {
-    /// Paths a probe may call without the bearer token.
-    static let probePaths: Set<String> = ["/healthz", "/readyz"]
+    /// Paths served without the bearer token: the probes, and the dashboard page, which holds no data
+    /// (it reads everything from `/api/v1/*` with the token the operator's URL gives it; see `DashboardPage`).
+    static let unauthenticatedPaths: Set<String> = ["/healthz", "/readyz", "/"]
 
     /// Starts the HTTP endpoint when `--http` is set; throws a readable reason if it cannot.
     func startHTTP() throws(NodeError) {
         guard !config.http.isEmpty else { return }
         guard let address = parseHostPort(config.http) else { throw NodeError("http must be HOST:PORT, got '\(config.http)'") }
         var settings = HTTPServer.Settings()
+        // Read-only and without cookies: any page may read it (with the token, when one is set), so the
+        // dashboard served by one node can ask every other node for its own view (see `DashboardPage`).
+        settings.crossOriginPathPrefix = "/api/v1/"
         if !config.httpTokenFile.isEmpty {
             let token: String
             do { token = try readWholeFile(config.httpTokenFile).trimmingSpaces } catch {
@@ -73,11 +77,11 @@ extension Node {
             }
             guard !token.isEmpty else { throw NodeError("http_token_file \(config.httpTokenFile) is empty") }
             settings.bearerToken = token
-            settings.unauthenticatedPaths = Self.probePaths
+            settings.unauthenticatedPaths = Self.unauthenticatedPaths
         }
         do {
             let endpoint = try NodeHTTPEndpoint(loop: loop, host: address.host, port: address.port, settings: settings) {
-                [unowned self] request in self.respond(to: request)
+                [unowned self] request in self.route(request)
             }
             endpoint.server.onRejected = { [unowned self] status, reason, peer in
                 self.logger.debug("http_rejected", ["status": .int(Int64(status)), "reason": .string(reason), "peer": .string(peer)])
@@ -93,14 +97,6 @@ extension Node {
         guard let http, http.stream.clientCount > 0 else { return }
         http.stream.publish(ServerSentEvent(event: record["event"]?.stringValue, data: record.serialized(),
                                             id: record["seq"]?.intValue.map { String($0) }))
-    }
-
-    private func respond(to request: HTTPRequest) -> HTTPResponse {
-        var response = route(request)
-        // Read-only and without credentials: any page may read it, so the dashboard served by one node
-        // can ask every other node for its own view (see `DashboardPage`).
-        if request.path.hasPrefix("/api/v1/") { response.headers.append(("Access-Control-Allow-Origin", "*")) }
-        return response
     }
 
     private func route(_ request: HTTPRequest) -> HTTPResponse {

@@ -15,7 +15,9 @@ extension HTTPResponse {
     /// The whole message for a `.bytes` body (head only for HEAD); nil for an event stream.
     func message(keepAlive: Bool, omittingBody: Bool) -> [UInt8]? {
         guard case .bytes(let body) = body else { return nil }
-        return head(contentLength: body.count, keepAlive: keepAlive) + (omittingBody ? [] : body)
+        assert(status != 204 || body.isEmpty, "a 204 response has no body")
+        // RFC 9110 8.6: no Content-Length on a 204 (its empty body is implied).
+        return head(contentLength: status == 204 ? nil : body.count, keepAlive: keepAlive) + (omittingBody ? [] : body)
     }
 }
 

@@ -76,9 +76,19 @@ public final class HTTPServer {
             onClosed: { [weak self] in self?.connections[key] = nil })
     }
 
-    /// The server's own checks, then the handler: 405 for methods other than GET and HEAD, 401 without
-    /// the bearer token (when one is set and the path is not exempt).
+    /// The server's own checks, then the handler: a CORS preflight answered, 405 for methods other than
+    /// GET and HEAD, 401 without the bearer token (when one is set and the path is not exempt).
     func response(to request: HTTPRequest) -> HTTPResponse {
+        guard let prefix = settings.crossOriginPathPrefix, request.path.hasPrefix(prefix) else { return checked(request) }
+        var response = request.method == "OPTIONS" ? HTTPResponse(status: 204, headers: [
+            ("Access-Control-Allow-Methods", "GET, HEAD"), ("Access-Control-Allow-Headers", "Authorization"),
+            ("Access-Control-Max-Age", "600"),
+        ]) : checked(request)
+        response.headers.append(("Access-Control-Allow-Origin", "*"))
+        return response
+    }
+
+    private func checked(_ request: HTTPRequest) -> HTTPResponse {
         guard request.method == "GET" || request.isHead else {
             var response = HTTPResponse.status(405)
             response.headers.append(("Allow", "GET, HEAD"))

@@ -20,6 +20,11 @@ extension HTTPServer {
         public var bearerToken: String?
         /// Paths served without the token, e.g. probes that cannot send headers.
         public var unauthenticatedPaths: Set<String> = []
+        /// Paths under this prefix may be read by pages from any origin (CORS): every answer there, 401
+        /// included, carries `Access-Control-Allow-Origin: *`, and an `OPTIONS` preflight there is answered
+        /// 204 without the token (browsers never send credentials with one), allowing GET and HEAD with an
+        /// `Authorization` header. Nil: no cross-origin reads, `OPTIONS` gets 405.
+        public var crossOriginPathPrefix: String?
 
         public init() {}
 

@@ -75,18 +75,12 @@ enum FaultCommands {
         if !options.has("--oneway") { try add(right, left) }
 
         let outcomes = Fleet.send(requests, signer: signer, timeoutMilliseconds: Fleet.fanOutTimeout)
-        if options.has("--json") {
-            try FanOutReport.finish(outcomes, json: true, what: kind.name)
-            return
+        // Every named node must take it: a side that did not is no fault in place.
+        try FanOutReport.finish(outcomes, json: options.has("--json"), what: kind.name, rule: .everyAddressed,
+                                hint: " ('kithctl heal' clears what was set)") { descriptions[$0.member.name] }
+        if !options.has("--json") {
+            print("The nodes lift it themselves after \(Table.duration(Double(duration))); 'kithctl heal' ends it sooner.")
         }
-        for outcome in outcomes {
-            print(outcome.reply != nil ? "\(outcome.member.name): \(descriptions[outcome.member.name] ?? "ok")" : outcome.line())
-        }
-        let failed = outcomes.filter { $0.reply == nil }.map(\.member.name)
-        guard failed.isEmpty else {
-            throw Failure("\(kind.name) is not in place on \(failed.joined(separator: ", ")); 'kithctl heal' clears what was set")
-        }
-        print("The nodes lift it themselves after \(Table.duration(Double(duration))); 'kithctl heal' ends it sooner.")
     }
 
     /// `--ms` and `--jitter`: whole milliseconds, or a duration such as 1.5s.
@@ -121,6 +115,6 @@ enum FaultCommands {
         let signer = try key.signer()
         let outcomes = Fleet.broadcast(["cmd": "heal"], to: try Fleet.discover(node), signer: signer,
                                        timeoutMilliseconds: try options.milliseconds("--timeout", default: Fleet.fanOutTimeout))
-        try FanOutReport.finish(outcomes, json: options.has("--json"), what: "heal", ok: "healed", required: .allButLeft)
+        try FanOutReport.finish(outcomes, json: options.has("--json"), what: "heal", ok: "healed", rule: .allButGone)
     }
 }

@@ -117,32 +117,33 @@ enum OperatorCommands {
         }
 
         let (epoch, outcomes) = try issueOnce(request, to: members, signer: signer, timeoutMilliseconds: timeout)
-        let json = options.has("--json")
-        if json {
+        let table = FanOutTable(outcomes, what: "kill-switch", rule: .allButGone, ok: "acknowledged", detail: Self.fenced)
+        if options.has("--json") {
             print(JSON.object(["epoch": .int(Int64(epoch)), "agents": .array(agents.map(JSON.string)),
-                               "nodes": .array(outcomes.map(\.json))]).serialized(pretty: true))
+                               "nodes": .array(FanOutTable.json(outcomes, rule: .allButGone))]).serialized(pretty: true))
         } else {
             print("Kill-switch at epoch \(epoch) for \(agents.joined(separator: ", ")):")
-            for outcome in outcomes {
-                if let reply = outcome.reply {
-                    let fenced = (reply["fenced"]?.arrayValue ?? []).compactMap(\.stringValue)
-                    var killed = reply["processes_killed"]?.intValue.map { ", \($0) process(es) killed" } ?? ""
-                    if let reason = reply["containment"]?["reason"]?.stringValue {
-                        killed += "; containment: none (\(reason)): a child that left the process group may survive"
-                    }
-                    print("  \(outcome.member.name): acknowledged" + (fenced.isEmpty ? "" : ", fenced \(fenced.joined(separator: ", "))") + killed)
-                } else {
-                    print("  " + outcome.line())
-                }
-            }
+            print(table.rendered(colour: FanOutReport.colour), terminator: "")
         }
-        let refused = outcomes.filter { $0.refusal != nil }.map(\.member.name)
-        let silent = outcomes.filter { $0.unreachable != nil }.map(\.member.name)
+        let silent = table.rows.filter { $0.result == .noAnswer || $0.result == .notRequired }.map(\.node)
         if !silent.isEmpty {
             printError("Not acknowledged by \(silent.joined(separator: ", ")) (no answer within \(Table.duration(Double(timeout))));"
                        + " the others' tombstones reach them through gossip once they are back.")
         }
-        if !refused.isEmpty { throw Failure("the kill-switch was refused by \(refused.joined(separator: ", "))") }
+        try FanOutReport.check(table)
+    }
+
+    /// What a node's kill-switch answer says it did: the agents it fenced, the processes it killed,
+    /// and a warning when it had no containment.
+    private static func fenced(_ outcome: FleetOutcome) -> String? {
+        guard let reply = outcome.reply else { return nil }
+        let fenced = (reply["fenced"]?.arrayValue ?? []).compactMap(\.stringValue)
+        var text = "acknowledged" + (fenced.isEmpty ? "" : ", fenced \(fenced.joined(separator: ", "))")
+        if let killed = reply["processes_killed"]?.intValue { text += ", \(killed) process(es) killed" }
+        if let reason = reply["containment"]?["reason"]?.stringValue {
+            text += "; containment: none (\(reason)): a child that left the process group may survive"
+        }
+        return text
     }
 
     /// `revive AGENT... [--json]`: lifts the kill-switch at a new epoch.
@@ -180,7 +181,9 @@ enum OperatorCommands {
                 printError("\(outcome.member.name) had already heard of the revive from the others")
             }
         }
-        try FanOutReport.finish(settled, json: options.has("--json"), what: "revive", ok: "acknowledged")
+        try FanOutReport.finish(settled, json: options.has("--json"), what: "revive", ok: "acknowledged") { outcome in
+            outcome.reply?["already"] != nil ? "already revived (heard from the others)" : nil
+        }
     }
 
     /// Sends one request, signed once with epoch = counter, to every member.

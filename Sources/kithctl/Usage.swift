@@ -22,7 +22,8 @@ let usageText = """
                                  line. -f follows new lines and relaunches until Ctrl-C; --since T
                                  leaves out lines older than T (as for events).
       dashboard [--lab DIR]      The URL of the live dashboard (kithd's / with --http) of the lab's
-                                 first running node.
+                                 first running node; with the token in its fragment (#token=...) when
+                                 that node has --http-token-file.
 
     Agents (the cluster-wide registry, through the node):
       agents [--json]            Every agent: node, pid, generation, state, guardians, restarts.
@@ -54,8 +55,9 @@ let usageText = """
       kill-switch AGENT... | --all [--reason TEXT] [--timeout DURATION] [--json]
                                  Switch agents off everywhere: every node fences them (kills
                                  any process, refuses every relaunch, also after a restart) at
-                                 one new epoch. Prints which nodes acknowledged; waits up to
-                                 --timeout (default 5s) for each. Fails if a node refused.
+                                 one new epoch. Prints a table of the nodes; waits up to
+                                 --timeout (default 5s) for each. Fails if a node refused, or one
+                                 that had to answer did not (a frozen node still runs the agents).
       revive AGENT... [--json]   Lift the kill-switch at a newer epoch; the agents run again.
       quarantine AGENT... [--reason TEXT] [--timeout DURATION] [--json]
                                  Freeze agents where they run (processes kept for inspection,

@@ -29,7 +29,7 @@ let usage = """
     --http serves the dashboard (/) and read-only /metrics, /healthz, /readyz and
     /api/v1/{members,agents,status,events,stream};
     off unless set (use 127.0.0.1 to keep it local); --http-token-file requires a bearer token
-    on all but /healthz and /readyz.
+    on all but /healthz, /readyz, the dashboard page / and CORS preflights (OPTIONS under /api/v1/).
     --check prints every problem with the configuration, or "ok", and exits 2 or 0 without starting.
     --log-file FILE appends kithd's log lines to FILE instead of standard error.
     SIGTERM and SIGINT make kithd leave the cluster gracefully and exit 0; SIGHUP reopens

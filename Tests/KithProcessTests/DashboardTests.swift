@@ -69,6 +69,47 @@ final class DashboardTests: LabTestCase {
         throw HarnessError("the dashboard never showed \(what); last seen: \(last?.serialized() ?? "nothing")")
     }
 
+    /// Headless Chromium with its debugger on a free port (returned), ended in tearDown.
+    private func launch(_ chromium: String) throws -> UInt16 {
+        let port = try freeLoopbackPort()
+        let profile = lab.directory + "/chromium"
+        self.profile = profile
+        browserPid = try Subprocess.spawn(chromium, [
+            "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--remote-debugging-address=127.0.0.1",
+            "--remote-debugging-port=\(port)", "--remote-allow-origins=*", "--user-data-dir=\(profile)",
+            "--window-size=1400,1000", "about:blank",
+        ], stdout: lab.directory + "/chromium.out", stderr: lab.directory + "/chromium.err")
+        try lab.waitUntil("Chromium's debugger answers") { (try? browser(port, "eval", "1"))?.status == 0 }
+        return port
+    }
+
+    /// Every node of the lab restarted with `--http-token-file` holding `token` (kept in lab.json's args,
+    /// as an operator's own deployment would have it); the file's path.
+    private func guardEveryEndpoint(with token: String) throws -> String {
+        let path = lab.directory + "/http-token"
+        try (token + "\n").write(toFile: path, atomically: true, encoding: .utf8)
+        let names = lab.nodes.map(\.name)
+        for name in names {
+            XCTAssertEqual(try lab.kithctl(["lab", "stop", name]).status, 0)
+            XCTAssertNotNil(lab.waitForExit(name, timeout: 10), "\(name) stops")
+        }
+        let recordPath = lab.directory + "/lab.json"
+        let record = try JSON.parse(bytes: try XCTUnwrap(FileManager.default.contents(atPath: recordPath)))
+        guard case .object(var object) = record, case .array(let nodes)? = object["nodes"] else { throw HarnessError("odd lab.json") }
+        object["nodes"] = .array(nodes.map { node in
+            guard case .object(var entry) = node, case .array(let args)? = entry["args"] else { return node }
+            entry["args"] = .array(args + ["--http-token-file", .string(path)])
+            return .object(entry)
+        })
+        try (JSON.object(object).serialized(pretty: true) + "\n").write(toFile: recordPath, atomically: true, encoding: .utf8)
+        for name in names {
+            let started = try lab.kithctl(["lab", "start", name])
+            XCTAssertEqual(started.status, 0, started.stderr)
+        }
+        try lab.waitUntil("every node is back and sees the others alive") { lab.allSee(names, as: "alive") }
+        return path
+    }
+
     private func screenshot(_ port: UInt16, _ name: String) throws {
         try FileManager.default.createDirectory(atPath: Self.artifacts, withIntermediateDirectories: true)
         let result = try browser(port, "screenshot", Self.artifacts + "/" + name)
@@ -85,16 +126,7 @@ final class DashboardTests: LabTestCase {
         let status = try lab.kithctl(["lab", "status", "--json"])
         let n1 = try XCTUnwrap(try JSON.parse(status.stdout).arrayValue?.first { $0["name"] == "n1" }?["http"]?.stringValue)
 
-        let port = try freeLoopbackPort()
-        let profile = lab.directory + "/chromium"
-        self.profile = profile
-        browserPid = try Subprocess.spawn(chromium, [
-            "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--remote-debugging-address=127.0.0.1",
-            "--remote-debugging-port=\(port)", "--remote-allow-origins=*", "--user-data-dir=\(profile)",
-            "--window-size=1400,1000", "about:blank",
-        ], stdout: lab.directory + "/chromium.out", stderr: lab.directory + "/chromium.err")
-        try lab.waitUntil("Chromium's debugger answers") { (try? browser(port, "eval", "1"))?.status == 0 }
-
+        let port = try launch(chromium)
         XCTAssertEqual(try browser(port, "navigate", "http://\(n1)/").status, 0)
         let before = try waitForPage(port, "three alive nodes and their running agents") { page in
             page["nodes"] == ["n1": "alive", "n2": "alive", "n3": "alive"]
@@ -140,6 +172,48 @@ final class DashboardTests: LabTestCase {
         XCTAssertEqual(split["views"]?["n1"]?["n1"], "alive")
         XCTAssertEqual(split["nodes"]?["n1"], "split", "one view against the other: no verdict")
         try screenshot(port, "dashboard-partition.png")
+    }
+
+    func testWithATokenThePrintedURLCarriesItAndThePageReadsEveryNodeAndItsStreamWithIt() throws {
+        guard let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].first(where: FileManager.default.isExecutableFile) else {
+            print("SKIP testWithATokenThePrintedURLCarriesItAndThePageReadsEveryNodeAndItsStreamWithIt: no chromium (scripts/deps.sh --tests installs it)")
+            return
+        }
+        try lab.start(nodes: 2)
+        let token = "s3cret&t#k+n/="  // characters a fragment must carry encoded
+        _ = try guardEveryEndpoint(with: token)
+        let status = try JSON.parse(try lab.kithctl(["lab", "status", "--json"]).stdout).arrayValue ?? []
+        let n1 = try XCTUnwrap(status.first { $0["name"] == "n1" }?["http"]?.stringValue)
+        let n2 = try XCTUnwrap(status.first { $0["name"] == "n2" }?["http"]?.stringValue)
+        for http in [n1, n2] {
+            XCTAssertEqual(try HTTPClient.get(http, "/api/v1/members").status, 401, "no token, no data")
+            XCTAssertEqual(try HTTPClient.get(http, "/api/v1/members", headers: ["Authorization": "Bearer " + token]).status, 200)
+        }
+
+        let printed = try lab.kithctl(["dashboard"], environment: ["KITH_LAB_DIR": lab.directory])
+        XCTAssertEqual(printed.status, 0, printed.stderr)
+        let url = printed.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        XCTAssertEqual(url, "http://\(n1)/#token=s3cret%26t%23k%2Bn%2F%3D")
+
+        let port = try launch(chromium)
+        XCTAssertEqual(try browser(port, "navigate", url).status, 0)
+        let page = try waitForPage(port, "both nodes alive in both views, read with the token") { page in
+            page["nodes"] == ["n1": "alive", "n2": "alive"] && page["endpoints"] == ["n1": "true", "n2": "true"]
+        }
+        XCTAssertEqual(page["views"]?["n2"]?["n1"], "alive", "n2 answered the page across origins")
+        let hash = try browser(port, "eval", "location.hash")
+        XCTAssertEqual(hash.stdout.trimmingCharacters(in: .whitespacesAndNewlines), "\"\"", "the token is out of the address bar")
+
+        // An event recorded after the page loaded reaches it through each node's stream.
+        let halted = try lab.kithctl(["--node", lab.node("n1").control, "halt"])
+        XCTAssertEqual(halted.status, 0, halted.stdout + halted.stderr)
+        let live = "JSON.stringify([...document.querySelectorAll('tr[data-event=halted]')].map(r => r.children[1].textContent).sort())"
+        try lab.waitUntil("the page shows both nodes' halted events") {
+            guard let result = try? browser(port, "eval", live), result.status == 0,
+                  let text = try? JSON.parse(result.stdout).stringValue else { return false }
+            return text == #"["n1","n2"]"#
+        }
+        try screenshot(port, "dashboard-token.png")
     }
 
     func testThePageAndTheAPIItReads() throws {

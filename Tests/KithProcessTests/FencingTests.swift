@@ -15,8 +15,9 @@ final class FencingTests: LabTestCase {
         try lab.waitUntil("n2 is stopped (SIGSTOP)", timeout: 5) { Self.isStopped(paused) }
 
         let heal = try lab.kithctl(on: "n1", ["--cluster", cluster, "--valid-for", "1s", "heal"])
-        XCTAssertTrue(heal.stdout.contains("n1: healed"), heal.stdout + heal.stderr)
-        XCTAssertNotNil(heal.stdout.range(of: #"n2: no answer .*no answer; it will not be obeyed after \d\d:\d\d:\d\d"#,
+        XCTAssertEqual(heal.status, 1, "the frozen n2 did not answer: " + heal.stdout + heal.stderr)
+        XCTAssertNotNil(heal.stdout.range(of: #"(?m)^n1 +alive +ok +healed"#, options: .regularExpression), heal.stdout + heal.stderr)
+        XCTAssertNotNil(heal.stdout.range(of: #"(?m)^n2 +\S+ +no answer +node at .*no answer; it will not be obeyed after \d\d:\d\d:\d\d"#,
                                           options: .regularExpression), heal.stdout)
         usleep(1_200_000)  // past the validity, whatever part of it kithctl's own wait used up
         XCTAssertEqual(kill(paused, SIGCONT), 0)

@@ -138,6 +138,14 @@ final class HTTPEndpointTests: LabTestCase {
         XCTAssertEqual(try HTTPClient.get(http, "/metrics", headers: ["Authorization": "Bearer s3cret-token"]).status, 200)
         XCTAssertEqual(try HTTPClient.get(http, "/healthz").status, 200, "probes need no token")
         XCTAssertEqual(try HTTPClient.get(http, "/readyz").status, 200, "a node without seeds is ready at once")
+        XCTAssertEqual(try HTTPClient.get(http, "/").status, 200, "the dashboard page holds no data; it reads the API with the token")
+        let preflight = try HTTPClient.get(http, "/api/v1/members", method: "OPTIONS",
+                                           headers: ["Origin": "http://127.0.0.1:9", "Access-Control-Request-Headers": "authorization"])
+        XCTAssertEqual(preflight.status, 204, "a browser's preflight carries no token")
+        XCTAssertEqual(preflight.headers["access-control-allow-headers"], "Authorization")
+        let denied = try HTTPClient.get(http, "/api/v1/members")
+        XCTAssertEqual(denied.status, 401)
+        XCTAssertEqual(denied.headers["access-control-allow-origin"], "*", "a page on another node can tell a bad token from a dead node")
     }
 
     func testBadHTTPSettingsStopTheDaemonWithExit2() throws {

@@ -95,7 +95,11 @@ final class KithctlReadCommandsTests: LabTestCase {
         kill(lab.node("n3").pid, SIGSTOP)
         let heal = try kithctl(["heal", "--timeout", "500ms"])
         XCTAssertEqual(heal.status, 1, "a heal that missed a frozen node fails: \(heal.stdout)")
-        XCTAssertTrue(heal.stdout.contains("n1: healed") && heal.stdout.contains("n3: no answer"), heal.stdout)
+        let rows = heal.stdout.split(separator: "\n").map { $0.split(separator: " ").joined(separator: " ") }
+        XCTAssertEqual(rows.first, "NODE STATE RESULT DETAIL", heal.stdout)
+        XCTAssertTrue(rows.contains { $0.hasPrefix("n1 alive ok healed") }, heal.stdout)
+        XCTAssertTrue(rows.contains { $0.hasPrefix("n3 ") && $0.contains(" no answer ") }, heal.stdout)
+        XCTAssertTrue(heal.stderr.contains("heal: no answer from n3"), heal.stderr)
         let unknown = try kithctl(["faults", "--timeout", "500ms"])
         XCTAssertEqual(unknown.status, 1, "faults of a frozen live node are unknown")
         XCTAssertTrue(unknown.stdout.contains("No active faults on the nodes that answered"), unknown.stdout)

@@ -167,7 +167,7 @@ final class OperatorControlTests: LabTestCase {
         let result = try lab.kithctl(on: "n3", ["kill-switch", target, "--reason", "test \(policy)"])
         XCTAssertEqual(result.status, 0, result.stderr + result.stdout)
         for node in ["n1", "n2", "n3"] {
-            XCTAssertTrue(result.stdout.contains("\(node): acknowledged"), result.stdout)
+            XCTAssertNotNil(result.stdout.range(of: "(?m)^\(node) +alive +ok +acknowledged", options: .regularExpression), result.stdout)
         }
         try lab.waitForAgent(target, seenBy: ["n1", "n2", "n3"], "every node records \(target) killed") { $0["state"] == "killed" }
         try lab.waitUntil("no process of \(target) anywhere") { lab.liveProcesses(of: target).isEmpty }
@@ -255,17 +255,20 @@ final class OperatorControlTests: LabTestCase {
         }
     }
 
-    /// A node that does not answer (its daemon is paused) is reported, not a
-    /// refusal; it obeys once it continues, and the agent is off everywhere.
+    /// A node that does not answer (its daemon is paused) fails the command, which names it in its
+    /// table: frozen, it still runs the agent. It obeys once it continues, and the agent is off everywhere.
     func testKillSwitchReportsANodeThatDoesNotAnswer() throws {
         try lab.start(nodes: 3, labArguments: ring("relaunch"))
         let target = "n3-a1"
         XCTAssertEqual(try lab.kithctl(["lab", "pause", "n3"]).status, 0)
         let thrown = try lab.kithctl(on: "n1", ["kill-switch", target, "--timeout", "1s"])
-        XCTAssertEqual(thrown.status, 0, "a node that does not answer is not a refusal: " + thrown.stderr + thrown.stdout)
-        XCTAssertTrue(thrown.stdout.contains("n1: acknowledged") && thrown.stdout.contains("n2: acknowledged"), thrown.stdout)
-        XCTAssertTrue(thrown.stdout.contains("n3: no answer"), thrown.stdout)
+        XCTAssertEqual(thrown.status, 1, "a frozen node the switch did not reach fails it: " + thrown.stderr + thrown.stdout)
+        for node in ["n1", "n2"] {
+            XCTAssertNotNil(thrown.stdout.range(of: "(?m)^\(node) +\\S+ +ok +acknowledged", options: .regularExpression), thrown.stdout)
+        }
+        XCTAssertNotNil(thrown.stdout.range(of: "(?m)^n3 +\\S+ +no answer +node at", options: .regularExpression), thrown.stdout)
         XCTAssertTrue(thrown.stderr.contains("Not acknowledged by n3"), thrown.stderr)
+        XCTAssertTrue(thrown.stderr.contains("kill-switch: no answer from n3"), thrown.stderr)
         XCTAssertEqual(try lab.kithctl(["lab", "resume", "n3"]).status, 0)
         try lab.waitForAgent(target, seenBy: ["n1", "n2", "n3"], "\(target) killed everywhere") { $0["state"] == "killed" }
         try lab.waitUntil("no process of \(target)") { lab.liveProcesses(of: target).isEmpty }
