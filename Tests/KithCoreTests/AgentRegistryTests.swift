@@ -831,9 +831,16 @@ extension AgentRegistryTests {
             try everyonePlaces.on(node) { try $0.revive("w", epoch: 2, issuedBy: "op", now: AT.ms(40)) }
         }
         XCTAssertGreaterThan(everyonePlaces.spawners(of: "w").count, 1, "without a placer these views start two copies")
-        for node in cluster.names {
-            try cluster.on(node) { try $0.revive("w", epoch: 2, issuedBy: "op", places: node == target, now: AT.ms(40)) }
+        // The others take it first and gossip the lifted switch: the placer, hearing the revive itself
+        // after that, still makes the fresh start.
+        for node in others {
+            try cluster.on(node) { try $0.revive("w", epoch: 2, issuedBy: "op", places: false, now: AT.ms(40)) }
         }
+        cluster.deliver()
+        let lifted = try XCTUnwrap(cluster.registries[others[0]]?.tombstones["w"])
+        cluster.on(target) { $0.receive(.tombstones(from: AT.id(others[0]), tombstones: [lifted]), now: AT.ms(40)) }
+        XCTAssertNil(cluster.registries[target]?.tombstone(of: "w"), "the placer heard of the revive by gossip")
+        try cluster.on(target) { try $0.revive("w", epoch: 2, issuedBy: "op", places: true, now: AT.ms(41)) }
         cluster.deliver()
         XCTAssertEqual(cluster.spawners(of: "w"), [target], "only the placer's choice starts")
         for node in cluster.names {

@@ -47,21 +47,24 @@ extension AgentRegistry {
         if current.kind == .quarantine {
             throw AgentError("agent \(agent) is quarantined, not under the kill-switch; release it")
         }
+        var directives: [AgentDirective] = []
         if !current.active {
             guard current.epoch >= epoch else { throw AgentError("agent \(agent) is not under the kill-switch") }
-            return []
+            // The same revive reached the placer by gossip first: it still makes the fresh start, once.
+            guard places, current.epoch == epoch, records[agent]?.state == .killed else { return [] }
+        } else {
+            let lifted = Tombstone(agent: agent, epoch: epoch, active: false, reason: "revived", issuedBy: issuedBy,
+                                   proof: proof(given, for: .revive(agents: [agent], epoch: epoch)))
+            guard lifted.supersedes(current) else {
+                throw AgentError("revive needs an epoch above \(current.epoch), got \(epoch)")
+            }
+            if let problem = tombstoneProblem(lifted) { throw AgentError("revive refused: \(problem)") }
+            adopt([lifted], now: now, into: &directives)
+            publishTombstones([lifted], into: &directives)
         }
-        let lifted = Tombstone(agent: agent, epoch: epoch, active: false, reason: "revived", issuedBy: issuedBy,
-                               proof: proof(given, for: .revive(agents: [agent], epoch: epoch)))
-        guard lifted.supersedes(current) else {
-            throw AgentError("revive needs an epoch above \(current.epoch), got \(epoch)")
-        }
-        if let problem = tombstoneProblem(lifted) { throw AgentError("revive refused: \(problem)") }
-        var directives: [AgentDirective] = []
-        adopt([lifted], now: now, into: &directives)
-        publishTombstones([lifted], into: &directives)
         // At the last generation there is no fresh start to make: the switch is lifted, the record stays.
-        if places, let record = records[agent], let generation = record.generation.incremented(below: WireCodec.counterMax) {
+        if places, let record = records[agent], record.state == .killed,
+           let generation = record.generation.incremented(below: WireCodec.counterMax) {
             let target = placementTarget(for: agent, excluding: [])
             if let target, let member = view[target] {
                 var fresh = record
