@@ -146,6 +146,10 @@ final class HistoryCheckerTests: XCTestCase {
         let lateCopies = HistoryChecker(.init(events: late.compactMap { EventRecord(line: $0, node: "?") })).check()
             .rules.first { $0.rule == "one_copy" }
         XCTAssertEqual(lateCopies?.violations.count, 1)
+        // A host that never boots again (SIGKILLed, the history ends): its copy ends at the verdict too.
+        let never = HistoryChecker(.init(events: lines.dropLast().compactMap { EventRecord(line: $0, node: "?") })).check()
+            .rules.first { $0.rule == "one_copy" }
+        XCTAssertEqual(never?.violations.count, 0, never?.violations.map(\.text).joined() ?? "")
     }
 
     func test_relaunch_staleLossOfAReplacedGeneration_isNoLoss_andGuardiansAreInferredFromRequests() throws {
