@@ -67,6 +67,7 @@ final class HistoryCheckTests: LabTestCase {
         XCTAssertEqual(rules["checkpoints"]?["status"], "ok", check.stdout)
         XCTAssertGreaterThan(rules["messages"]?["checked"]?.intValue ?? 0, 10, check.stdout)
         XCTAssertGreaterThan(rules["checkpoints"]?["checked"]?.intValue ?? 0, 3, check.stdout)
+        print("check: messages \(rules["messages"]?.serialized() ?? "?"), checkpoints \(rules["checkpoints"]?.serialized() ?? "?")")
         let relaunched = ["n1", "n2"].flatMap(records).compactMap { try? JSON.parse($0) }.filter {
             $0["event"] == "agent_spawned" && $0["agent"] == "n3-a1"
         }
