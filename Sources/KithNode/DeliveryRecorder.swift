@@ -20,10 +20,13 @@ import KithUV
 ///   after it, so a spawn inside the window is judged against an older
 ///   acknowledgement, never against one the log does not yet hold.
 final class DeliveryRecorder {
+    /// One sending daemon's stream (`via`: its gossip endpoint; two copies of one generation, which a
+    /// split can start, number their messages apart, each from its own daemon).
     struct Stream: Hashable {
         var from: String
         var generation: UInt64
         var to: String
+        var via: Endpoint
     }
 
     /// A run of consecutive places `first...last` of one stream.
@@ -35,6 +38,8 @@ final class DeliveryRecorder {
     static let intervalMilliseconds: UInt64 = 1000
 
     private let record: (String, [String: JSON]) -> Void
+    /// This daemon's endpoint: the `via` of the streams it sends.
+    private let endpoint: () -> Endpoint
     private let timer: Timer
     private var armed = false
     private var acknowledged: [Stream: Run] = [:]
@@ -43,17 +48,18 @@ final class DeliveryRecorder {
     private var delivered: [Stream: [UInt64: Run]] = [:]
     private var checkpoints: [String: (generation: UInt64, seq: UInt64)] = [:]
 
-    init(loop: EventLoop, record: @escaping (String, [String: JSON]) -> Void) {
+    init(loop: EventLoop, endpoint: @escaping () -> Endpoint, record: @escaping (String, [String: JSON]) -> Void) {
         timer = Timer(loop: loop)
+        self.endpoint = endpoint
         self.record = record
     }
 
     func apply(_ fact: DeliveryFact) {
         switch fact {
         case let .sendAcknowledged(key, seq):
-            acknowledged(Stream(from: key.from, generation: key.generation, to: key.to), seq: seq)
+            acknowledged(Stream(from: key.from, generation: key.generation, to: key.to, via: endpoint()), seq: seq)
         case let .sendFailed(key, seqs, reason):
-            let stream = Stream(from: key.from, generation: key.generation, to: key.to)
+            let stream = Stream(from: key.from, generation: key.generation, to: key.to, via: endpoint())
             for seq in seqs { failed(stream, seq: seq, reason: reason) }
         case let .checkpointAcknowledged(agent, generation, seq):
             if let newest = checkpoints[agent], (newest.generation, newest.seq) >= (generation, seq) { return }
@@ -134,6 +140,7 @@ final class DeliveryRecorder {
         fields["from"] = .string(stream.from)
         fields["generation"] = .int(Int64(stream.generation))
         fields["to"] = .string(stream.to)
+        fields["via"] = .string(stream.via)
         fields["first_seq"] = .int(Int64(run.first))
         fields["last_seq"] = .int(Int64(run.last))
         record(event, fields)

@@ -53,7 +53,8 @@ extension Node {
                      to: endpoint, now: now)
                 messagesRouted += 1
                 if case .agent = origin, let stamp = message.stamp {
-                    deliveryRecords.acknowledged(.init(from: message.from, generation: stamp.generation, to: message.to), seq: stamp.seq)
+                    deliveryRecords.acknowledged(.init(from: message.from, generation: stamp.generation, to: message.to, via: stamp.replyTo),
+                                                 seq: stamp.seq)
                 }
                 answer = perform(origin.outcome(of: message, error: nil), now: now) ?? answer
             case let .push(json, agent):
@@ -120,7 +121,8 @@ extension Node {
         let delivered = gateway.push(line: line, to: message.to)
         if delivered { messagesRouted += 1 } else { messagesRefused += 1 }
         if delivered, let stamp = message.stamp, let copy = gateway.session(of: message.to)?.generation {
-            deliveryRecords.delivered(.init(from: message.from, generation: stamp.generation, to: message.to), to: copy, seq: stamp.seq)
+            deliveryRecords.delivered(.init(from: message.from, generation: stamp.generation, to: message.to, via: stamp.replyTo),
+                                      to: copy, seq: stamp.seq)
         }
         // A stamped message not taken is not acknowledged: its sender's daemon sends it again, or fails it by id.
         if !delivered && message.stamp != nil { return input(.agentUnreachable(message, origin: origin), now: now) }

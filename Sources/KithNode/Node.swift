@@ -28,9 +28,9 @@ public final class Node {
         self.send(message, to: endpoint, now: Instant(nanoseconds: self.loop.hrtimeNanoseconds))
     }
     /// Acknowledged messages and checkpoints, coalesced into few event-log records.
-    lazy var deliveryRecords = DeliveryRecorder(loop: loop) { [unowned self] event, fields in
-        self.logger.record(.debug, event, fields)
-    }
+    lazy var deliveryRecords = DeliveryRecorder(
+        loop: loop, endpoint: { [unowned self] in self.core.membership.meta.endpoint },
+        record: { [unowned self] event, fields in self.logger.record(.debug, event, fields) })
     private var control: ControlServer?
     var controlConnectionsShed: UInt64 { control?.connectionsShed ?? 0 }
     private let timer: Timer

@@ -10,7 +10,8 @@ extension HistoryChecker {
         package static let spawnCheckpointGeneration = "checkpoint_generation"
         package static let spawnCheckpointSeq = "checkpoint_seq"
         package static let acknowledgedSeq = "checkpoint_seq"
-        /// The sending daemon answered `ok` to the messages `first_seq`...`last_seq` of a stream (`from`, `generation`, `to`).
+        /// The sending daemon answered `ok` to the messages `first_seq`...`last_seq` of a stream (`from`, `generation`,
+        /// `to`, and `via`, the sending daemon's endpoint).
         package static let messagesAcknowledged = "messages_acknowledged"
         /// The receiving daemon handed a stream's messages `first_seq`...`last_seq` to the copy `to_generation` of `to`.
         package static let messagesDelivered = "messages_delivered"
@@ -61,21 +62,24 @@ extension HistoryChecker {
         return outcome
     }
 
-    /// One sender copy's stream of messages to one receiver, as the delivery records name it.
+    /// One sender copy's stream of messages to one receiver, as the delivery records name it: `via`, the
+    /// sending daemon's endpoint, keeps apart two copies of one generation (a split can start both).
     struct Stream: Hashable, Comparable {
         var from: String
         var generation: Int64
         var to: String
+        var via: String
 
         init?(_ event: EventRecord) {
             guard let from = event["from"], let to = event["to"], let generation = event.int("generation") else { return nil }
             self.from = from
             self.generation = generation
             self.to = to
+            via = event["via"] ?? ""
         }
 
-        static func < (a: Stream, b: Stream) -> Bool { (a.from, a.generation, a.to) < (b.from, b.generation, b.to) }
-        var name: String { "\(from) (generation \(generation)) to \(to)" }
+        static func < (a: Stream, b: Stream) -> Bool { (a.from, a.generation, a.to, a.via) < (b.from, b.generation, b.to, b.via) }
+        var name: String { "\(from) (generation \(generation)) to \(to)" + (via.isEmpty ? "" : " via \(via)") }
     }
 
     /// A record's places `first_seq`...`last_seq` as a half-open interval, nil when malformed.

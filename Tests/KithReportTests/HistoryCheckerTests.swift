@@ -239,6 +239,23 @@ final class HistoryCheckerTests: XCTestCase {
         XCTAssertEqual(outcome.violations.first?.records.count, 2)
     }
 
+    func test_messages_twoSendingDaemonsOfOneGeneration_areTwoStreams() throws {
+        // A split started generation 1 of a1 on n1 and on n3: each daemon numbers its own stream from 1.
+        func via(_ line: String, _ endpoint: String) -> String { line.replacingOccurrences(of: #""from":"a1""#, with: #""from":"a1","via":"\#(endpoint)""#) }
+        let lines = [
+            #"{"seq":1,"ts_ms":0,"node":"n1","event":"started"}"#,
+            via(#"{"seq":2,"ts_ms":1000,"node":"n1","event":"messages_acknowledged","from":"a1","generation":1,"to":"a2","first_seq":1,"last_seq":2}"#, "n1:7946"),
+            via(#"{"seq":2,"ts_ms":1000,"node":"n3","event":"messages_acknowledged","from":"a1","generation":1,"to":"a2","first_seq":1,"last_seq":1}"#, "n3:7946"),
+            via(delivered(1, 2, copy: 1, seq: 2), "n1:7946"),
+            via(delivered(1, 1, copy: 1, seq: 3), "n3:7946"),
+            #"{"seq":9,"ts_ms":41000,"node":"n2","event":"fault_healed"}"#,
+        ]
+        let outcome = try XCTUnwrap(HistoryChecker(.init(events: lines.compactMap { EventRecord(line: $0, node: "?") })).check()
+            .rules.first { $0.rule == "messages" })
+        XCTAssertEqual(outcome.violations.map(\.text), [])
+        XCTAssertEqual(outcome.checked, 3)
+    }
+
     func test_messages_sendersDaemonGoneWithinTheOutboxBound_excusesWhatItHeld_laterItDoesNot() throws {
         let partial = delivered(1, 4, copy: 1, seq: 2)
         // n1 crashed unrecorded after its record at +1000 and booted again at +20000: lost with it.
