@@ -9,8 +9,8 @@ import KithUV
 ///
 /// What a crash loses must not look like a loss to the history checker:
 /// - `messages_delivered` (receiving side) is written before the
-///   acknowledgement that covers it leaves (`AckCoalescer` calls
-///   `flushDelivered` first), so a delivery the log does not show was never
+///   acknowledgement that covers it leaves (`Node.acks` calls
+///   `flushDelivered` before each one), so a delivery the log does not show was never
 ///   acknowledged: the sender's daemon sends it again or fails it by name.
 /// - `messages_acknowledged` and `send_failed` (sending side) lost in a crash
 ///   only shorten what the checker judges; a recorded `ok` whose outcome the
