@@ -147,12 +147,17 @@ extension HistoryChecker {
         let delivered = byStream(analyzer.events(Vocabulary.messagesDelivered))
         let failed = byStream(analyzer.events(Vocabulary.sendFailed))
         let losses = memoryLosses()
+        let boots = Dictionary(grouping: analyzer.events("started"), by: \.node).mapValues { $0.map(\.seq) }
         var excused = 0
         for (stream, acks) in acknowledged.sorted(by: { $0.key < $1.key }) {
             let arrivals = delivered[stream] ?? []
-            // Twice to one copy: two records of the same receiving copy overlapping.
-            for (copy, records) in Dictionary(grouping: arrivals, by: { "\($0.node) \($0.int("to_generation") ?? -1)" })
-                .sorted(by: { $0.key < $1.key }) {
+            // Twice to one copy: two records of the same receiving copy overlapping. A copy is a generation
+            // on one node during one boot of its daemon (a daemon restarted in time may run the same generation again).
+            func copy(_ record: EventRecord) -> String {
+                let boot = (boots[record.node] ?? []).filter { $0 < record.seq }.count
+                return "\(record.node), generation \(record.int("to_generation") ?? -1)" + (boot > 1 ? ", boot \(boot)" : "")
+            }
+            for (copy, records) in Dictionary(grouping: arrivals, by: copy).sorted(by: { $0.key < $1.key }) {
                 var seen: [(Int64, Int64)] = []
                 for record in records {
                     let span = Self.places(record)!
@@ -166,7 +171,7 @@ extension HistoryChecker {
                     outcome.violations.append(.init(
                         rule: outcome.rule,
                         text: "messages \(Self.describe(twice)) of \(stream.name) were delivered twice to one copy"
-                            + " (\(copy.replacingOccurrences(of: " ", with: ", generation ")))",
+                            + " (\(copy))",
                         records: (earlier + [record]).sorted(by: EventRecord.before)))
                 }
             }

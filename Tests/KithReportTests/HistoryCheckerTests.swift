@@ -239,6 +239,13 @@ final class HistoryCheckerTests: XCTestCase {
         XCTAssertEqual(outcome.violations.first?.records.count, 2)
     }
 
+    func test_messages_theSameGenerationAfterItsDaemonRestarted_isAnotherCopy() throws {
+        // n2 recorded 1-6 delivered, crashed before acknowledging, booted again and ran generation 1 again: 5-10 resent.
+        let restarted = #"{"seq":5,"ts_ms":2000,"node":"n2","event":"started"}"#
+        let outcome = try XCTUnwrap(messages([delivered(1, 6, copy: 1, seq: 2), restarted, delivered(5, 10, copy: 1, seq: 6, at: 2500)]))
+        XCTAssertEqual(outcome.violations.map(\.text), [])
+    }
+
     func test_messages_twoSendingDaemonsOfOneGeneration_areTwoStreams() throws {
         // A split started generation 1 of a1 on n1 and on n3: each daemon numbers its own stream from 1.
         func via(_ line: String, _ endpoint: String) -> String { line.replacingOccurrences(of: #""from":"a1""#, with: #""from":"a1","via":"\#(endpoint)""#) }
