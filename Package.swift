@@ -55,6 +55,6 @@ let package = Package(
         .testTarget(name: "KithNodeTests", dependencies: ["KithNode", "KithCore", "KithCrypto", "KithControl", "KithUV"]),
         .testTarget(name: "KithReportTests", dependencies: ["KithReport", "KithJSON"], resources: [.copy("Fixtures")]),
         .testTarget(name: "KithLabTests", dependencies: ["KithLab", "KithReport", "KithJSON"]),
-        .testTarget(name: "KithProcessTests", dependencies: ["KithCore", "KithNode", "KithLab", "kithd", "kithctl", "kith-agent"]),
+        .testTarget(name: "KithProcessTests", dependencies: ["KithCore", "KithNode", "KithLab", "KithReport", "kithd", "kithctl", "kith-agent"]),
     ]
 )

@@ -52,6 +52,10 @@ extension Node {
                 send(.agentMessage(from: message.from, to: message.to, payload: message.payload, stamp: message.stamp),
                      to: endpoint, now: now)
                 messagesRouted += 1
+                if case .agent = origin, let stamp = message.stamp {
+                    deliveryRecords.acknowledged(.init(from: message.from, generation: stamp.generation, to: message.to, via: stamp.replyTo),
+                                                 seq: stamp.seq)
+                }
                 answer = perform(origin.outcome(of: message, error: nil), now: now) ?? answer
             case let .push(json, agent):
                 gateway?.push(json, to: agent)
@@ -74,6 +78,8 @@ extension Node {
                 answer = body
             case .persistTombstones(let tombstones):
                 persist(tombstones)
+            case .recordDelivery(let fact):
+                deliveryRecords.apply(fact)
             case .record(let event):
                 let level = LogLevel(rawValue: event.level.rawValue) ?? .info
                 if event.recorded { transport.refusals.record(level, event.name, event.fields) } else { logger.log(level, event.name, event.fields) }
@@ -114,6 +120,10 @@ extension Node {
         }
         let delivered = gateway.push(line: line, to: message.to)
         if delivered { messagesRouted += 1 } else { messagesRefused += 1 }
+        if delivered, let stamp = message.stamp, let copy = gateway.session(of: message.to)?.generation {
+            deliveryRecords.delivered(.init(from: message.from, generation: stamp.generation, to: message.to, via: stamp.replyTo),
+                                      to: copy, seq: stamp.seq)
+        }
         // A stamped message not taken is not acknowledged: its sender's daemon sends it again, or fails it by id.
         if !delivered && message.stamp != nil { return input(.agentUnreachable(message, origin: origin), now: now) }
         let error = delivered ? nil : "agent \(message.to) is not reading (its queue is full)"

@@ -22,10 +22,15 @@ public final class Node {
     lazy var delayed = DelayLine(loop: loop) { [unowned self] message, endpoint in
         self.transport.send(message, to: endpoint)
     }
-    /// Delivery acknowledgements, one per stream per loop turn.
+    /// Delivery acknowledgements, one per stream per loop turn; the deliveries they cover are recorded first.
     lazy var acks = AckCoalescer(loop: loop) { [unowned self] message, endpoint in
+        self.deliveryRecords.flushDelivered()
         self.send(message, to: endpoint, now: Instant(nanoseconds: self.loop.hrtimeNanoseconds))
     }
+    /// Acknowledged messages and checkpoints, coalesced into few event-log records.
+    lazy var deliveryRecords = DeliveryRecorder(
+        loop: loop, endpoint: { [unowned self] in self.core.membership.meta.endpoint },
+        record: { [unowned self] event, fields in self.logger.record(.debug, event, fields) })
     private var control: ControlServer?
     var controlConnectionsShed: UInt64 { control?.connectionsShed ?? 0 }
     private let timer: Timer
@@ -194,6 +199,7 @@ public final class Node {
             self.timer.start(afterMilliseconds: 10, repeatMilliseconds: 10) { [unowned self] in
                 guard self.transport.isFlushed || self.loop.nowMilliseconds >= deadline else { return }
                 self.timer.stop()
+                self.deliveryRecords.close()
                 self.transport.close()
                 self.control?.close()
                 self.control = nil

@@ -148,7 +148,10 @@ final class Supervisor {
                                                    stdout: stdout, stderr: stderr)
             }
             var fields: [String: JSON] = ["agent": .string(name), "generation": .int(Int64(generation)),
-                                          "pid": .int(Int64(process.pid))]
+                                          "pid": .int(Int64(process.pid)),
+                                          // The checkpoint it starts from (0 and 0: none), for the history checker.
+                                          "checkpoint_generation": .int(Int64(checkpoint?.generation ?? 0)),
+                                          "checkpoint_seq": .int(Int64(checkpoint?.seq ?? 0))]
             if let uid = launch.uid { fields["uid"] = .int(Int64(uid)) }
             logger.record(.info, "agent_spawned", fields)
             return .success(process.pid)

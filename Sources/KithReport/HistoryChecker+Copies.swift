@@ -14,7 +14,8 @@ extension HistoryChecker {
 
     /// agent_spawned until the process is gone: its exit (`agent_exited` or `agent_stopped` with its pid, or
     /// `agent_fenced` of its generation), or its daemon going down or starting again (after a crash it did
-    /// not record: the first dead verdict about it, see `crashVerdict`). After an
+    /// not record, or never starting again: the first dead verdict about it after its last record, see
+    /// `crashVerdict`). After an
     /// `agent_stopping` a later exit record counts when the log has one before the daemon goes down or
     /// spawns the agent again; otherwise the stop does (today's daemons do not record a stopped copy's
     /// exit). The report's duplicates figure always ends at the stop.
@@ -46,6 +47,8 @@ extension HistoryChecker {
                 }
                 if ending != nil { break }
             }
+            // Its daemon wrote nothing more after being declared dead: it crashed unrecorded and never booted again.
+            if ending == nil && stopping == nil { ending = crashVerdict(about: spawn.node, after: last.ts, before: .max) }
             ending = ending ?? stopping
             return Process(agent: agent, node: spawn.node, generation: generation, pid: pid, start: spawn.ts,
                            end: max(spawn.ts, ending?.ts ?? end), records: [spawn] + [ending].compactMap { $0 })

@@ -20,6 +20,9 @@ package struct HistoryChecker {
         package var relaunchBoundMs: Int64 = 15_000
         /// An acknowledged message is delivered or failed within this; younger ones at the end of the history are pending.
         package var settleBoundMs: Int64 = 30_000
+        /// A sending daemon ends every message it acknowledged within this of its record (a 10 s give-up, the
+        /// `send_failed` record written a second later); one whose daemon went down sooner is lost with it.
+        package var outboxBoundMs: Int64 = 12_000
 
         package init() {}
     }

@@ -695,6 +695,9 @@ public final class AgentSimulation: SimulationLayer, PropertyMonitor {
 
         case .crashAgent, .setFault, .healFaults, .pauseSelf, .exitSelf, .changeKeyring:
             note(i, "not simulated: \(directive)")
+
+        case .recordDelivery:
+            break
         }
     }
 

@@ -49,10 +49,11 @@ final class HistoryCheckerTests: XCTestCase {
                       violation.text)
     }
 
-    func test_acknowledgedMessages_neverSettled_orDeliveredTwice_areFlagged() throws {
+    func test_acknowledgedMessages_neverSettled_orDeliveredTwiceToOneCopy_areFlagged() throws {
         let texts = try rule(verdict("check-violating", guardians: violatingGuardians), "messages").violations.map(\.text)
-        XCTAssertEqual(texts, ["message x1 from a1, acknowledged at +1200 ms, was neither delivered nor failed with send_failed",
-                               "message x2 from a1 was delivered 2 times"])
+        XCTAssertEqual(texts, ["messages 2 of a1 (generation 1) to a3 were delivered twice to one copy (n3, generation 1)",
+                               "messages 1 of a1 (generation 1) to a3, acknowledged by n1 at +1200 ms, were neither delivered"
+                                   + " nor failed with send_failed"])
     }
 
     func test_deadVerdictWithNoFault_isFlagged() throws {
@@ -73,7 +74,8 @@ final class HistoryCheckerTests: XCTestCase {
         let messages = try rule(verdict("check-violating", guardians: violatingGuardians) { $0.filter { !$0.contains("fault_healed") } },
                                 "messages")
         XCTAssertEqual(messages.pending, 1)
-        XCTAssertEqual(messages.violations.map(\.text), ["message x2 from a1 was delivered 2 times"])
+        XCTAssertEqual(messages.violations.map(\.text),
+                       ["messages 2 of a1 (generation 1) to a3 were delivered twice to one copy (n3, generation 1)"])
     }
 
     // MARK: A clean history
@@ -83,7 +85,9 @@ final class HistoryCheckerTests: XCTestCase {
         XCTAssertTrue(verdict.ok, verdict.text)
         XCTAssertEqual(verdict.rules.map(\.status), Array(repeating: "ok", count: 6), verdict.text)
         XCTAssertEqual(try rule(verdict, "relaunch").checked, 2)
-        XCTAssertEqual(try rule(verdict, "messages").checked, 2)
+        // a1 → a2: 1-3 acknowledged and delivered; a1 → a3: 1 failed, 2 lost with n1 (killed 800 ms after its record).
+        XCTAssertEqual(try rule(verdict, "messages").checked, 5)
+        XCTAssertEqual(try rule(verdict, "messages").unit, "acknowledged messages (1 lost with their sending daemon)")
         XCTAssertTrue(verdict.summary.hasPrefix("check: ok (6 rules, 0 not checked"), verdict.summary)
     }
 
@@ -142,6 +146,10 @@ final class HistoryCheckerTests: XCTestCase {
         let lateCopies = HistoryChecker(.init(events: late.compactMap { EventRecord(line: $0, node: "?") })).check()
             .rules.first { $0.rule == "one_copy" }
         XCTAssertEqual(lateCopies?.violations.count, 1)
+        // A host that never boots again (SIGKILLed, the history ends): its copy ends at the verdict too.
+        let never = HistoryChecker(.init(events: lines.dropLast().compactMap { EventRecord(line: $0, node: "?") })).check()
+            .rules.first { $0.rule == "one_copy" }
+        XCTAssertEqual(never?.violations.count, 0, never?.violations.map(\.text).joined() ?? "")
     }
 
     func test_relaunch_staleLossOfAReplacedGeneration_isNoLoss_andGuardiansAreInferredFromRequests() throws {
@@ -189,6 +197,101 @@ final class HistoryCheckerTests: XCTestCase {
         let copies = HistoryChecker(.init(events: events), settings: settings).check().rules.first { $0.rule == "one_copy" }
         // The partition expired at +10.0 s; n3-a1's duplicate was stopped at +10.8 s, n2-a1's only at +12.8 s.
         XCTAssertEqual(copies?.violations.map { $0.text.prefix(28) }, ["2 processes of n2-a1 at once"])
+    }
+
+    // MARK: Coalesced delivery records
+
+    /// Sender n1 (a1, generation 1, to a2) acknowledged 1-10 at +1000; the history ends 40 s later.
+    private func messages(_ extra: [String], settings: HistoryChecker.Settings = .init()) -> HistoryVerdict.RuleOutcome? {
+        let lines = [
+            #"{"seq":1,"ts_ms":0,"node":"n1","event":"started"}"#,
+            #"{"seq":1,"ts_ms":0,"node":"n2","event":"started"}"#,
+            #"{"seq":2,"ts_ms":1000,"node":"n1","event":"messages_acknowledged","from":"a1","generation":1,"to":"a2","first_seq":1,"last_seq":10}"#,
+            #"{"seq":9,"ts_ms":41000,"node":"n2","event":"fault_healed"}"#,
+        ] + extra
+        return HistoryChecker(.init(events: lines.compactMap { EventRecord(line: $0, node: "?") }), settings: settings).check()
+            .rules.first { $0.rule == "messages" }
+    }
+
+    private func delivered(_ first: Int, _ last: Int, copy: Int, on node: String = "n2", seq: Int, at ts: Int = 1500) -> String {
+        #"{"seq":\#(seq),"ts_ms":\#(ts),"node":"\#(node)","event":"messages_delivered","from":"a1","generation":1,"to":"a2","#
+            + #""to_generation":\#(copy),"first_seq":\#(first),"last_seq":\#(last)}"#
+    }
+
+    func test_messages_rangesSplitOverCopiesAndFailures_settleEveryPlace() throws {
+        let failed = #"{"seq":3,"ts_ms":12000,"node":"n1","event":"send_failed","from":"a1","generation":1,"to":"a2","first_seq":9,"last_seq":10,"reason":"timeout"}"#
+        // 1-5 to copy 1, 4-8 again to the relaunched copy 2 (once per copy), 9-10 failed.
+        let outcome = try XCTUnwrap(messages([delivered(1, 5, copy: 1, seq: 2), delivered(4, 8, copy: 2, on: "n3", seq: 2), failed]))
+        XCTAssertEqual(outcome.status, "ok")
+        XCTAssertEqual(outcome.checked, 10)
+    }
+
+    func test_messages_aDroppedDeliveryRecord_isALoss_naming_thePlacesMissing() throws {
+        let outcome = try XCTUnwrap(messages([delivered(1, 3, copy: 1, seq: 2), delivered(7, 10, copy: 1, seq: 3)]))
+        XCTAssertEqual(outcome.violations.map(\.text),
+                       ["messages 4-6 of a1 (generation 1) to a2, acknowledged by n1 at +1000 ms, were neither delivered nor failed with send_failed"])
+        XCTAssertEqual(outcome.violations.first?.records.map(\.event), ["messages_acknowledged"])
+    }
+
+    func test_messages_overlappingRangesToOneCopy_areDeliveredTwice() throws {
+        let outcome = try XCTUnwrap(messages([delivered(1, 6, copy: 1, seq: 2), delivered(5, 10, copy: 1, seq: 3)]))
+        XCTAssertEqual(outcome.violations.map(\.text), ["messages 5-6 of a1 (generation 1) to a2 were delivered twice to one copy (n2, generation 1)"])
+        XCTAssertEqual(outcome.violations.first?.records.count, 2)
+    }
+
+    func test_messages_theSameGenerationAfterItsDaemonRestarted_isAnotherCopy() throws {
+        // n2 recorded 1-6 delivered, crashed before acknowledging, booted again and ran generation 1 again: 5-10 resent.
+        let restarted = #"{"seq":5,"ts_ms":2000,"node":"n2","event":"started"}"#
+        let outcome = try XCTUnwrap(messages([delivered(1, 6, copy: 1, seq: 2), restarted, delivered(5, 10, copy: 1, seq: 6, at: 2500)]))
+        XCTAssertEqual(outcome.violations.map(\.text), [])
+    }
+
+    func test_messages_twoSendingDaemonsOfOneGeneration_areTwoStreams() throws {
+        // A split started generation 1 of a1 on n1 and on n3: each daemon numbers its own stream from 1.
+        func via(_ line: String, _ endpoint: String) -> String { line.replacingOccurrences(of: #""from":"a1""#, with: #""from":"a1","via":"\#(endpoint)""#) }
+        let lines = [
+            #"{"seq":1,"ts_ms":0,"node":"n1","event":"started"}"#,
+            via(#"{"seq":2,"ts_ms":1000,"node":"n1","event":"messages_acknowledged","from":"a1","generation":1,"to":"a2","first_seq":1,"last_seq":2}"#, "n1:7946"),
+            via(#"{"seq":2,"ts_ms":1000,"node":"n3","event":"messages_acknowledged","from":"a1","generation":1,"to":"a2","first_seq":1,"last_seq":1}"#, "n3:7946"),
+            via(delivered(1, 2, copy: 1, seq: 2), "n1:7946"),
+            via(delivered(1, 1, copy: 1, seq: 3), "n3:7946"),
+            #"{"seq":9,"ts_ms":41000,"node":"n2","event":"fault_healed"}"#,
+        ]
+        let outcome = try XCTUnwrap(HistoryChecker(.init(events: lines.compactMap { EventRecord(line: $0, node: "?") })).check()
+            .rules.first { $0.rule == "messages" })
+        XCTAssertEqual(outcome.violations.map(\.text), [])
+        XCTAssertEqual(outcome.checked, 3)
+    }
+
+    func test_messages_sendersDaemonGoneWithinTheOutboxBound_excusesWhatItHeld_laterItDoesNot() throws {
+        let partial = delivered(1, 4, copy: 1, seq: 2)
+        // n1 crashed unrecorded after its record at +1000 and booted again at +20000: lost with it.
+        let rebooted = try XCTUnwrap(messages([partial, #"{"seq":1,"ts_ms":20000,"node":"n1","event":"started"}"#]))
+        XCTAssertEqual(rebooted.violations.count, 0)
+        XCTAssertEqual(rebooted.unit, "acknowledged messages (6 lost with their sending daemon)")
+        // Killed 15 s after the record: its outbox had given up (send_failed) by then, so the loss stands.
+        let late = try XCTUnwrap(messages([partial, #"{"seq":3,"ts_ms":16000,"node":"n1","event":"kill_requested"}"#]))
+        XCTAssertEqual(late.violations.count, 1)
+        // Within the settle bound of the end of the history: pending, not judged.
+        let young = try XCTUnwrap(messages([partial], settings: { var s = HistoryChecker.Settings(); s.settleBoundMs = 50_000; return s }()))
+        XCTAssertEqual(young.violations.count, 0)
+        XCTAssertEqual(young.pending, 6)
+    }
+
+    func test_checkpoints_spawnFromNoCheckpointAfterAnAck_isALoss_anAckRecordedAfterTheSpawnIsNotJudged() throws {
+        let lines = [
+            #"{"seq":1,"ts_ms":1000,"node":"n1","event":"agent_spawned","agent":"a","generation":1,"pid":7,"checkpoint_generation":0,"checkpoint_seq":0}"#,
+            #"{"seq":2,"ts_ms":2000,"node":"n1","event":"checkpoint_acknowledged","agent":"a","generation":1,"checkpoint_seq":4}"#,
+            #"{"seq":1,"ts_ms":5000,"node":"n2","event":"agent_spawned","agent":"a","generation":2,"pid":8,"checkpoint_generation":0,"checkpoint_seq":0}"#,
+            // Coalesced: acknowledged before the spawn at +5500, written after it: judged only against later spawns.
+            #"{"seq":3,"ts_ms":5600,"node":"n1","event":"checkpoint_acknowledged","agent":"a","generation":1,"checkpoint_seq":9}"#,
+            #"{"seq":2,"ts_ms":5500,"node":"n2","event":"agent_spawned","agent":"a","generation":3,"pid":9,"checkpoint_generation":1,"checkpoint_seq":4}"#,
+        ]
+        let outcome = try XCTUnwrap(HistoryChecker(.init(events: lines.compactMap { EventRecord(line: $0, node: "?") })).check()
+            .rules.first { $0.rule == "checkpoints" })
+        XCTAssertEqual(outcome.violations.map(\.text),
+                       ["a started on n2 at +4000 ms from no checkpoint, but checkpoint 1.4 was acknowledged on n1 at +1000 ms"])
+        XCTAssertEqual(outcome.checked, 2)
     }
 
     func test_intervals_subtractHoles() {

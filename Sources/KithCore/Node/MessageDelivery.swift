@@ -21,6 +21,19 @@ public struct DeliveryStamp: Hashable, Sendable {
     }
 }
 
+/// What the event log must say about acknowledged messages and checkpoints,
+/// so that a history checker can tell a lost one. One signed record per
+/// message would cost the message path, so the core states the facts and the
+/// shell coalesces them into ranges per stream (see `DeliveryRecorder`).
+public enum DeliveryFact: Hashable, Sendable {
+    /// The sender was answered `ok` for its message `seq` of the stream.
+    case sendAcknowledged(Outbox.Key, seq: UInt64)
+    /// The stream's messages `seqs` ended in `send_failed` for `reason`.
+    case sendFailed(Outbox.Key, seqs: [UInt64], reason: String)
+    /// The host answered `ok` to the agent's checkpoint `seq` of `generation`.
+    case checkpointAcknowledged(agent: String, generation: UInt64, seq: UInt64)
+}
+
 /// A receiving daemon's answer about one stream: every message up to `seq`
 /// was delivered, or the message `seq` came from a stale copy of its sender
 /// (a newer generation is known there) and was dropped.
@@ -55,6 +68,12 @@ public struct Outbox: Sendable {
         public var from: String
         public var generation: UInt64
         public var to: String
+
+        public init(from: String, generation: UInt64, to: String) {
+            self.from = from
+            self.generation = generation
+            self.to = to
+        }
     }
 
     public struct Entry: Hashable, Sendable {

@@ -39,6 +39,7 @@ extension NodeCore {
                 if let origin = pendingCheckpointReplies[agent]?.removeValue(forKey: seq) {
                     if pendingCheckpointReplies[agent]?.isEmpty == true { pendingCheckpointReplies[agent] = nil }
                     out.append(.replyAgent(origin, ["ok": true, "seq": .int(Int64(seq)), "replicas": .int(Int64(replicas))]))
+                    out.append(.recordDelivery(.checkpointAcknowledged(agent: agent, generation: origin.generation, seq: seq)))
                 }
             case let .changed(record, previous):
                 if previous?.state != record.state || previous?.generation != record.generation

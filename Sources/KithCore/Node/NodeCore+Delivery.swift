@@ -18,7 +18,10 @@ extension NodeCore {
         let before = out.count
         transmit(key, from: seq, answering: origin, now: now, into: &out)
         let forwarded = out[before...].contains { if case .forward = $0 { true } else { false } }
-        if !forwarded { out.insert(.replyAgent(origin, ["ok": true]), at: before) }
+        if !forwarded {
+            out.insert(.replyAgent(origin, ["ok": true]), at: before)
+            out.insert(.recordDelivery(.sendAcknowledged(key, seq: seq)), at: before + 1)
+        }
     }
 
     /// Sends a stream's unacknowledged messages from `seq` on to wherever the
@@ -123,19 +126,26 @@ extension NodeCore {
     /// Fails what waited too long, and sends again what is due.
     mutating func deliveryTick(now: Instant, into out: inout [NodeDirective]) {
         let seconds = Outbox.giveUpAfter.nanoseconds / 1_000_000_000
+        var expired: [Outbox.Key: [UInt64]] = [:]
+        var order: [Outbox.Key] = []
         for (key, entry) in router.outbox.expire(now: now) {
             router.failed += 1
             out.append(.push(Self.sendFailed(to: key.to, id: entry.id, reason: "timeout",
                                              error: "no acknowledgement from \(key.to) within \(seconds)s"), to: key.from))
+            if expired[key] == nil { order.append(key) }
+            expired[key, default: []].append(entry.seq)
         }
+        for key in order { out.append(.recordDelivery(.sendFailed(key, seqs: expired[key]!, reason: "timeout"))) }
         for key in router.outbox.dueForResend(now: now) { transmit(key, now: now, into: &out) }
     }
 
     mutating func failStream(_ key: Outbox.Key, reason: String, error: String, into out: inout [NodeDirective]) {
-        for entry in router.outbox.fail(key) {
+        let failed = router.outbox.fail(key)
+        for entry in failed {
             router.failed += 1
             out.append(.push(Self.sendFailed(to: key.to, id: entry.id, reason: reason, error: error), to: key.from))
         }
+        if !failed.isEmpty { out.append(.recordDelivery(.sendFailed(key, seqs: failed.map(\.seq), reason: reason))) }
     }
 
     /// The `send_failed` event line; `id` is the `send` request's, when it had one.

@@ -37,6 +37,8 @@ public enum NodeDirective: Hashable, Sendable {
     case persistTombstones([Tombstone])
     /// Log an event, and append it to the event log when `event.recorded`.
     case record(NodeEvent)
+    /// A delivery or checkpoint fact for the event log, which the shell coalesces into few records.
+    case recordDelivery(DeliveryFact)
     /// Add an injected network fault; `healFaults` removes them all.
     case setFault(FaultRule)
     case healFaults
