@@ -77,8 +77,9 @@ extension AgentRegistry {
                 var running = record
                 running.state = .running
                 running.version = running.version.incremented(below: WireCodec.counterMax) ?? WireCodec.counterMax
-                running.reason = "released at epoch \(lifted.epoch)"
-                running.updatedBy = "release"
+                running.reason = lifted.verdict
+                running.updatedBy = AgentRecord.releaseWriter
+                running.signature = []  // computed alike everywhere: receivers recompute it
                 record.state.assertTransition(to: .running, of: name)
                 records[name] = running
                 directives.append(.changed(running, previous: record))
@@ -94,8 +95,9 @@ extension AgentRegistry {
             var held = record
             held.state = .quarantined
             held.version = held.version.incremented(below: WireCodec.counterMax) ?? WireCodec.counterMax
-            held.reason = "quarantined at epoch \(quarantine.epoch): \(quarantine.reason)"
-            held.updatedBy = "quarantine"
+            held.reason = quarantine.verdict
+            held.updatedBy = AgentRecord.quarantineWriter
+            held.signature = []  // computed alike everywhere: receivers recompute it
             records[name] = held
             directives.append(.changed(held, previous: record))
         }
