@@ -76,10 +76,20 @@ final class RecordVoiceTests: XCTestCase {
         lost.version = 1 << 62
         XCTAssertEqual(n1.receive(fromPeer([lost]), now: AT.ms(4)).forged, ["agent_record"])
         XCTAssertEqual(n1.records["a"]?.version, 3)
-        // A verdict on another generation or host than the one held is no verdict on it.
-        let elsewhere = AT.record(generation: 2, version: 0, host: "n2", state: .lost, updatedBy: AgentRecord.lossWriter)
-        XCTAssertEqual(n1.receive(fromPeer([elsewhere]), now: AT.ms(5)).forged, ["agent_record"])
+        // A verdict on a generation far ahead is no verdict on the record held here.
+        let ahead = AT.record(generation: 100, version: 0, host: "n2", state: .lost, updatedBy: AgentRecord.lossWriter)
+        XCTAssertEqual(n1.receive(fromPeer([ahead]), now: AT.ms(5)).forged, ["agent_record"])
         XCTAssertEqual(n1.records["a"]?.generation, 1)
+        // One just ahead (a relaunch this node missed, on a host now dead) is taken while the held copy's host is dead too...
+        let missed = AT.record(generation: 2, version: 1, host: "n2", state: .lost, updatedBy: AgentRecord.lossWriter)
+        XCTAssertEqual(n1.receive(fromPeer([missed]), now: AT.ms(6)).forged, [])
+        XCTAssertEqual(n1.records["a"]?.generation, 2)
+        // ...but never over a copy that runs on a live host: that would end it.
+        var n3 = registry("n3", ["n2": .dead])
+        _ = n3.receive(fromPeer([AT.record(host: "n1")], sender: "n1"), now: AT.ms(1))
+        XCTAssertEqual(n3.receive(fromPeer([missed]), now: AT.ms(2)).forged, ["agent_record"])
+        XCTAssertEqual(n3.records["a"]?.host, "n1")
+        XCTAssertEqual(n3.records["a"]?.state, .running)
     }
 
     func testAKilledVerdictNeedsTheKillSwitchHere() {

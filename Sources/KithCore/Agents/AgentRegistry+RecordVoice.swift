@@ -107,13 +107,29 @@ extension AgentRegistry {
 
     /// Nil when a computed verdict is a transition of the record held here (same
     /// generation, host, spec and proof, a few versions on), else why not.
+    /// A verdict on a newer generation this node missed (a relaunch it never
+    /// heard, whose host died since) is taken as well, a few generations on,
+    /// when it keeps the spec and proof and cannot end a copy this node holds
+    /// alive: the held record runs on no live host, or the kill-switch ends
+    /// every copy anyway.
     func verdictProblem(_ record: AgentRecord, replacing previous: AgentRecord?) -> String? {
         guard let previous else { return nil }  // a node that never held the agent has nothing to recompute from
+        let lead = AgentRegistry.verdictVersionLeadMax
+        if record.generation > previous.generation {
+            guard record.generation - previous.generation <= lead, record.version <= lead,
+                  record.spec == previous.spec, record.authorization == previous.authorization else {
+                return "not a verdict on a generation of \(record.name) just after the one held here"
+            }
+            if previous.state.wantsProcess && hostIsLive(previous) && record.state != .killed {
+                return "\(record.name) runs on live \(previous.host) in this node's view"
+            }
+            return nil
+        }
         guard sameBase(record, previous) else { return "not a verdict on the record of \(record.name) held here" }
         guard previous.state.canBecome(record.state) else {
             return "\(previous.state.rawValue) cannot become \(record.state.rawValue)"
         }
-        guard record.version <= previous.version.saturatingAdd(AgentRegistry.verdictVersionLeadMax) else {
+        guard record.version <= previous.version.saturatingAdd(lead) else {
             return "version \(record.version) is too far past the held \(previous.version)"
         }
         return nil
@@ -136,13 +152,14 @@ extension AgentRegistry {
         case AgentRecord.releaseWriter: reason = tombstones[record.name]?.verdict ?? record.reason
         default: return record
         }
-        var adopted = previous ?? record
+        let base = previous.flatMap { sameBase(record, $0) ? $0 : nil }
+        var adopted = base ?? record
         adopted.state = record.state
         adopted.version = record.version
         adopted.updatedBy = record.updatedBy
         adopted.reason = reason
         adopted.signature = []
-        if record.state == .killed || previous == nil { adopted.pid = 0 }
+        if record.state == .killed || base == nil { adopted.pid = 0 }
         return adopted
     }
 }
