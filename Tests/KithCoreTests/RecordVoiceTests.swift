@@ -80,14 +80,16 @@ final class RecordVoiceTests: XCTestCase {
         let ahead = AT.record(generation: 100, version: 0, host: "n2", state: .lost, updatedBy: AgentRecord.lossWriter)
         XCTAssertEqual(n1.receive(fromPeer([ahead]), now: AT.ms(5)).forged, ["agent_record"])
         XCTAssertEqual(n1.records["a"]?.generation, 1)
-        // One just ahead (a relaunch this node missed, on a host now dead) is taken while the held copy's host is dead too...
+        // One just ahead (a relaunch this node missed, on a member now dead) is taken...
         let missed = AT.record(generation: 2, version: 1, host: "n2", state: .lost, updatedBy: AgentRecord.lossWriter)
         XCTAssertEqual(n1.receive(fromPeer([missed]), now: AT.ms(6)).forged, [])
         XCTAssertEqual(n1.records["a"]?.generation, 2)
-        // ...but never over a copy that runs on a live host: that would end it.
+        // ...but never on a host this node does not know, nor on one it holds live.
         var n3 = registry("n3", ["n2": .dead])
         _ = n3.receive(fromPeer([AT.record(host: "n1")], sender: "n1"), now: AT.ms(1))
-        XCTAssertEqual(n3.receive(fromPeer([missed]), now: AT.ms(2)).forged, ["agent_record"])
+        let unknownHost = AT.record(generation: 2, version: 1, host: "n9", state: .lost, updatedBy: AgentRecord.lossWriter)
+        let liveHost = AT.record(generation: 2, version: 1, host: "n3", state: .lost, updatedBy: AgentRecord.lossWriter)
+        XCTAssertEqual(n3.receive(fromPeer([unknownHost, liveHost]), now: AT.ms(2)).forged, ["agent_record", "agent_record"])
         XCTAssertEqual(n3.records["a"]?.host, "n1")
         XCTAssertEqual(n3.records["a"]?.state, .running)
     }

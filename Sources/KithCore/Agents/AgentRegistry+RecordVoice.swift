@@ -107,25 +107,24 @@ extension AgentRegistry {
 
     /// Nil when a computed verdict is a transition of the record held here (same
     /// generation, host, spec and proof, a few versions on), else why not.
-    /// A verdict on a newer generation this node missed (a relaunch it never
-    /// heard, whose host died since) is taken as well, a few generations on,
-    /// when it keeps the spec and proof and cannot end a copy this node holds
-    /// alive: the held record runs on no live host, or the kill-switch ends
-    /// every copy anyway.
+    /// A verdict on a copy this node never held (a relaunch it missed, or the
+    /// other side's copy after a split: the merge rule already put it above
+    /// the held one) is taken as well, at most a few generations and versions
+    /// on, with the same spec and proof, when the kill-switch ends every copy
+    /// anyway or its host is a member this node knows and holds not live.
     func verdictProblem(_ record: AgentRecord, replacing previous: AgentRecord?) -> String? {
         guard let previous else { return nil }  // a node that never held the agent has nothing to recompute from
         let lead = AgentRegistry.verdictVersionLeadMax
-        if record.generation > previous.generation {
-            guard record.generation - previous.generation <= lead, record.version <= lead,
-                  record.spec == previous.spec, record.authorization == previous.authorization else {
-                return "not a verdict on a generation of \(record.name) just after the one held here"
+        if !sameBase(record, previous) {
+            guard record.generation >= previous.generation, record.generation - previous.generation <= lead,
+                  record.version <= lead, record.spec == previous.spec, record.authorization == previous.authorization else {
+                return "not a verdict on the record of \(record.name) held here or one just after it"
             }
-            if previous.state.wantsProcess && hostIsLive(previous) && record.state != .killed {
-                return "\(record.name) runs on live \(previous.host) in this node's view"
+            if record.state != .killed && (view[record.host] == nil || hostIsLive(record)) {
+                return "\(record.host) is no member this node holds dead"
             }
             return nil
         }
-        guard sameBase(record, previous) else { return "not a verdict on the record of \(record.name) held here" }
         guard previous.state.canBecome(record.state) else {
             return "\(previous.state.rawValue) cannot become \(record.state.rawValue)"
         }
