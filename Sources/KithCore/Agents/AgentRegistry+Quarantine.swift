@@ -83,6 +83,8 @@ extension AgentRegistry {
                 record.state.assertTransition(to: .running, of: name)
                 records[name] = running
                 directives.append(.changed(running, previous: record))
+                // Its host says so in its own name too: a node that missed this generation takes only the host's word.
+                if isMine(running) { write(running, into: &directives) }
             }
             if let agent = local[name], agent.frozen {
                 local[name]?.frozen = false
@@ -100,6 +102,7 @@ extension AgentRegistry {
             held.signature = []  // computed alike everywhere: receivers recompute it
             records[name] = held
             directives.append(.changed(held, previous: record))
+            if isMine(held) { write(held, into: &directives) }
         }
         guard let agent = local[name] else { return true }
         let current = records[name] ?? record
