@@ -174,6 +174,12 @@ final class NodeAuthorityPeerTests: LabTestCase {
         XCTAssertGreaterThanOrEqual(refusals.filter { $0["what"] == "agent_record" && $0["peer"] == "mallory" }.count, 4,
                                     "\(refusals)")
         for node in lab.nodes { XCTAssertEqual(kill(node.pid, 0), 0, "\(node.name) died") }
+        let status = try lab.kithctl(["lab", "status", "--json"])
+        let http = try XCTUnwrap(try JSON.parse(status.stdout).arrayValue?.first { $0["name"] == "n1" }?["http"]?.stringValue)
+        let forged = try HTTPClient.get(http, "/metrics").body.split(separator: "\n")
+            .first { $0.hasPrefix("kith_frames_rejected_total{reason=\"forged\"} ") }
+        XCTAssertGreaterThanOrEqual(forged.flatMap { $0.split(separator: " ").last.flatMap { Double($0) } } ?? 0, 4,
+                                    "refusals are in the metric")
 
         // The forged version 2^62 froze nothing: the operator's stop, taken by n1, is adopted everywhere.
         let stopped = try lab.kithctl(on: "n1", ["agent", "stop", "victim"])
