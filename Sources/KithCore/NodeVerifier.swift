@@ -58,7 +58,7 @@ public enum NodeStatement {
 
     /// `record.updatedBy` wrote `record`: every field but the signature, in
     /// its wire encoding (spec, generation, version, host, host uid, pid,
-    /// state, restarts, handoffs, reason, writer and the operator's proof),
+    /// state, restarts, handoffs, reason, writer and the operator's proofs),
     /// so no field that matters can change under a valid signature.
     public static func agentRecord(_ record: AgentRecord) -> [UInt8] {
         var w = ByteWriter()

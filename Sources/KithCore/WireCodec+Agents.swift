@@ -14,7 +14,7 @@
 /// string, `hostUID` u64, `pid` as the u32 bit pattern, `state` (one byte),
 /// `restarts` and `handoffs` varints (32-bit), `reason` and `updatedBy`
 /// strings (≤ `maxStringBytes`), then its `authorization` as an optional
-/// proof, then its writer's `signature` (a byte string of at most
+/// proof, its `stopProof` the same way, then its writer's `signature` (a byte string of at most
 /// `nodeSignatureBytesMax`, empty on records every node computes alike).
 ///
 /// An optional proof is a flag byte (0 absent, 1 present), then the key
@@ -48,6 +48,7 @@ extension WireCodec {
         w.string(record.reason, maxBytes: maxStringBytes)
         w.string(record.updatedBy, maxBytes: maxStringBytes)
         write(record.authorization, to: &w)
+        write(record.stopProof, to: &w)
     }
 
     static func write(_ proof: OperatorProof?, to w: inout ByteWriter) {
@@ -138,9 +139,10 @@ extension WireCodec {
         let reason = try readString(&r)
         let updatedBy = try readString(&r)
         let authorization = try readProof(&r)
+        let stopProof = try readProof(&r)
         return AgentRecord(spec: spec, generation: generation, version: version, host: host, hostUID: hostUID,
                            pid: pid, state: state, restarts: restarts, handoffs: handoffs, reason: reason,
-                           updatedBy: updatedBy, authorization: authorization,
+                           updatedBy: updatedBy, authorization: authorization, stopProof: stopProof,
                            signature: try r.bytes(maxBytes: nodeSignatureBytesMax))
     }
 

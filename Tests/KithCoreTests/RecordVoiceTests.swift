@@ -120,6 +120,24 @@ final class RecordVoiceTests: XCTestCase {
         XCTAssertEqual(cluster.emitted[target]?.killed, [ATKill(agent: "w", generation: 1)])
     }
 
+    func testAStopByAnotherMemberNeedsTheOperatorsSignedStopOfThatAgent() throws {
+        var n1 = holdingN2sAgent()
+        let held = n1.records["a"]
+        var stop = AT.record(version: 2, host: "n2", state: .stopped, updatedBy: "n3")
+        let unsigned = AT.signed(stop)
+        stop.stopProof = TagAuthorizer().mint(.stop(agent: "b"))
+        let otherAgent = AT.signed(stop)
+        stop.stopProof = TagAuthorizer().mint(.killSwitch(agents: ["a"], epoch: 1))
+        let otherGrant = AT.signed(stop)
+        XCTAssertEqual(n1.receive(fromPeer([unsigned, otherAgent, otherGrant]), now: AT.ms(2)).forged,
+                       Array(repeating: "agent_record", count: 3))
+        XCTAssertEqual(n1.records["a"], held)
+        stop.stopProof = TagAuthorizer().mint(.stop(agent: "a"))
+        XCTAssertEqual(n1.receive(fromPeer([AT.signed(stop)]), now: AT.ms(3)).forged, [])
+        XCTAssertEqual(n1.records["a"]?.state, .stopped)
+        XCTAssertEqual(n1.records["a"]?.stopProof, stop.stopProof)
+    }
+
     func testARelaunchIsTheNewHostSpeakingForItself() throws {
         var cluster = ATCluster(AT.nodes(3))
         let now = cluster.now

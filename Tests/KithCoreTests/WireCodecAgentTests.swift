@@ -120,6 +120,7 @@ final class WireCodecAgentTests: XCTestCase {
         w.string("")
         w.string("")
         w.u8(0)  // no operator proof
+        w.u8(0)  // no signed stop
         w.bytes(signature)
     }
 
@@ -237,6 +238,7 @@ final class WireCodecAgentTests: XCTestCase {
             5, 6, 7,                            // failed, restarts, handoffs
             1, 0x72, 1, 0x75,                   // reason, updatedBy
             0,                                  // no operator proof
+            0,                                  // no signed stop
             2, 9, 8,                            // the writer's signature
         ])
     }

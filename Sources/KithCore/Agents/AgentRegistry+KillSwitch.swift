@@ -70,6 +70,7 @@ extension AgentRegistry {
                 fresh.pid = 0
                 fresh.state = .starting
                 fresh.restarts = 0
+                fresh.stopProof = nil
                 fresh.reason = "revived at epoch \(epoch)"
                 write(fresh, into: &directives)
             }

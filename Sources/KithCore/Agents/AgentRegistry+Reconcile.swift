@@ -167,6 +167,7 @@ extension AgentRegistry {
         next.state = .starting
         next.restarts = 0
         next.reason = reason
+        next.stopProof = nil
         write(next, into: &directives)
         runIfNeeded(next, into: &directives)
         notifyGuardians(of: record.name, .peerRelaunched(peer: record.name, node: me.name, generation: next.generation),

@@ -7,7 +7,8 @@
 /// - another member wrote it for an operator's command it took, signed with
 ///   its own pinned key, and it has exactly that command's shape: a start or
 ///   revive (a new generation, `starting` at version 0, the spec's proof
-///   checked by `refusal(of:replacing:)`) or a stop (the held record, stopped);
+///   checked by `refusal(of:replacing:)`) or a stop (the held record, stopped,
+///   carrying the operator's signed stop of that agent);
 /// - it is a verdict every node computes alike (lost, killed, quarantined,
 ///   released), which this node accepts only when its own view and
 ///   tombstones give the same verdict, and then recomputes from the record
@@ -95,6 +96,7 @@ extension AgentRegistry {
             }
             return nil
         case .stopped:
+            if let problem = stopProblem(record) { return problem }
             guard let previous, sameBase(record, previous),
                   record.version <= previous.version.saturatingAdd(AgentRegistry.verdictVersionLeadMax) else {
                 return "\(writer) may stop only the record held here of \(record.name)"
@@ -102,6 +104,17 @@ extension AgentRegistry {
             return nil
         default:
             return "\(writer) may not write \(record.state.rawValue) for \(record.host)'s agent \(record.name)"
+        }
+    }
+
+    /// Nil when `record` carries the operator's signed stop of its agent, else why not.
+    func stopProblem(_ record: AgentRecord) -> String? {
+        guard let proof = record.stopProof else { return "a stop by \(record.updatedBy) without the operator's signed stop" }
+        guard proof.fitsWire else { return "operator proof exceeds the wire's limits" }
+        switch authorizer.grant(of: proof) {
+        case .failure(let error): return error.message
+        case .success(.stop(let agent)): return agent == record.name ? nil : "the signed stop names \(agent), not \(record.name)"
+        case .success: return "the signed request is no agent stop"
         }
     }
 
