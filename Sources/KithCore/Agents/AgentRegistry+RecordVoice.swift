@@ -37,9 +37,10 @@ extension Tombstone {
 }
 
 extension AgentRegistry {
-    /// How far past the held version a computed verdict may be: a node that
-    /// missed a few of the host's updates computes from a later base, but a
-    /// jump towards `counterMax` would freeze the host's own later updates.
+    /// How far past the held version (or generation) a verdict or another
+    /// member's start may be: a node that missed a few updates computes from a
+    /// later base, but a jump towards `counterMax` would freeze the host's own
+    /// later updates (or leave no generation for a revive).
     public static let verdictVersionLeadMax: UInt64 = 8
 
     /// Nil when `record`'s writer may speak for it here, else why not.
