@@ -55,6 +55,17 @@ public enum NodeStatement {
         w.bytes(data, maxBytes: WireCodec.maxCheckpointBytes)
         return w.bytes
     }
+
+    /// `record.updatedBy` wrote `record`: every field but the signature, in
+    /// its wire encoding (spec, generation, version, host, host uid, pid,
+    /// state, restarts, handoffs, reason, writer and the operator's proofs),
+    /// so no field that matters can change under a valid signature.
+    public static func agentRecord(_ record: AgentRecord) -> [UInt8] {
+        var w = ByteWriter()
+        w.string("kith-agent-record/1", maxBytes: WireCodec.maxStringBytes)
+        WireCodec.writeUnsigned(record, to: &w)
+        return w.bytes
+    }
 }
 
 /// Simulated node keys: a node's key is its name's bytes, a signature is a

@@ -14,7 +14,8 @@
 /// string, `hostUID` u64, `pid` as the u32 bit pattern, `state` (one byte),
 /// `restarts` and `handoffs` varints (32-bit), `reason` and `updatedBy`
 /// strings (≤ `maxStringBytes`), then its `authorization` as an optional
-/// proof.
+/// proof, its `stopProof` the same way, then its writer's `signature` (a byte string of at most
+/// `nodeSignatureBytesMax`, empty on records every node computes alike).
 ///
 /// An optional proof is a flag byte (0 absent, 1 present), then the key
 /// (≤ `proofKeyBytesMax`), the signature (≤ `proofSignatureBytesMax`) and
@@ -29,6 +30,12 @@ extension WireCodec {
     // MARK: Encoding
 
     static func write(_ record: AgentRecord, to w: inout ByteWriter) {
+        writeUnsigned(record, to: &w)
+        w.bytes(record.signature, maxBytes: nodeSignatureBytesMax)
+    }
+
+    /// Every field of a record but its signature: what the signature covers.
+    static func writeUnsigned(_ record: AgentRecord, to w: inout ByteWriter) {
         write(record.spec, to: &w)
         w.varint(record.generation, max: counterMax)
         w.varint(record.version, max: counterMax)
@@ -41,6 +48,7 @@ extension WireCodec {
         w.string(record.reason, maxBytes: maxStringBytes)
         w.string(record.updatedBy, maxBytes: maxStringBytes)
         write(record.authorization, to: &w)
+        write(record.stopProof, to: &w)
     }
 
     static func write(_ proof: OperatorProof?, to w: inout ByteWriter) {
@@ -130,9 +138,12 @@ extension WireCodec {
         let handoffs = try readUInt32(&r)
         let reason = try readString(&r)
         let updatedBy = try readString(&r)
+        let authorization = try readProof(&r)
+        let stopProof = try readProof(&r)
         return AgentRecord(spec: spec, generation: generation, version: version, host: host, hostUID: hostUID,
                            pid: pid, state: state, restarts: restarts, handoffs: handoffs, reason: reason,
-                           updatedBy: updatedBy, authorization: try readProof(&r))
+                           updatedBy: updatedBy, authorization: authorization, stopProof: stopProof,
+                           signature: try r.bytes(maxBytes: nodeSignatureBytesMax))
     }
 
     static func readAgentSpec(_ r: inout ByteReader) throws(DecodeError) -> AgentSpec {

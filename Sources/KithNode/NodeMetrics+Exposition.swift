@@ -41,11 +41,12 @@ extension Node {
         try page.counter("kith_gossip_received_bytes_total", help: "Gossip bytes read from peers, framing included.",
                          value: transport.bytesReceived)
         try page.counter("kith_frames_rejected_total",
-                         help: "Inbound gossip frames refused: undecodable, failing cluster-key authentication, replayed, or of an unknown version or type.",
+                         help: "Inbound gossip frames refused: undecodable, failing cluster-key authentication, replayed, of an unknown version or type, or claims the sender may not make (forged: one per refused record, tombstone, checkpoint or rumour).",
                          [([("reason", "undecodable")], transport.framesRejected),
                           ([("reason", "unauthenticated")], transport.framesUnauthenticated),
                           ([("reason", "replayed")], transport.framesReplayed),
-                          ([("reason", "unknown_type")], transport.framesUnknown)])
+                          ([("reason", "unknown_type")], transport.framesUnknown),
+                          ([("reason", "forged")], framesRefused)])
         try page.counter("kith_frames_dropped_total", help: "Outbound gossip frames dropped: queue full, or no connection to the peer.",
                          value: transport.framesDropped)
         try page.counter("kith_frames_filtered_total", help: "Outbound frames an operator fault dropped or delayed.",

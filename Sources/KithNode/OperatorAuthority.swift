@@ -112,6 +112,7 @@ struct SignedRequestAuthorizer: AgentAuthorizer {
         case let .revive(agents, epoch, _): return .success(.revive(agents: agents, epoch: epoch))
         case let .quarantine(agents, epoch, _): return .success(.quarantine(agents: agents, epoch: epoch))
         case let .release(agents, epoch): return .success(.release(agents: agents, epoch: epoch))
+        case .agentStop(let name): return .success(.stop(agent: name))
         default: return .failure(AgentError("the signed request (\(cmd)) grants nothing to agents"))
         }
     }

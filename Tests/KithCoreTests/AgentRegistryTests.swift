@@ -34,14 +34,14 @@ extension AgentRegistryTests {
             winner: AT.record(generation: 3, host: "n2", state: .stopped),
             loser: AT.record(generation: 3, host: "n1", state: .killed)),
         Row(why: "between copies at one generation the higher host name wins, whatever the versions",
-            winner: AT.record(generation: 4, version: 0, host: "n2", state: .starting, updatedBy: "a"),
-            loser: AT.record(generation: 4, version: 6, host: "n10", state: .running, updatedBy: "z")),
+            winner: AT.record(generation: 4, version: 0, host: "n2", state: .starting),
+            loser: AT.record(generation: 4, version: 6, host: "n10", state: .running)),
         Row(why: "on the same host the higher version wins",
-            winner: AT.record(generation: 4, version: 3, host: "n1", state: .lost, updatedBy: "a"),
-            loser: AT.record(generation: 4, version: 2, host: "n1", state: .running, updatedBy: "z")),
+            winner: AT.record(generation: 4, version: 3, host: "n1", state: .relaunching),
+            loser: AT.record(generation: 4, version: 2, host: "n1", state: .running)),
         Row(why: "at the same version the writer's name breaks the tie",
-            winner: AT.record(generation: 4, version: 3, host: "n1", state: .starting, updatedBy: "n3"),
-            loser: AT.record(generation: 4, version: 3, host: "n1", state: .running, updatedBy: "n2")),
+            winner: AT.record(generation: 4, version: 3, host: "n1", state: .running),
+            loser: AT.record(generation: 4, version: 3, host: "n1", state: .lost, updatedBy: AgentRecord.lossWriter)),
     ] }
 
     func testTheMergeRuleOrdersRecordsByGenerationThenTerminalStateThenHostThenVersionThenWriter() {
@@ -588,6 +588,7 @@ extension AgentRegistryTests {
         var newer = try XCTUnwrap(cluster.record("w", on: target))
         newer.generation = 2
         newer.version = 0
+        newer = AT.signed(newer)
         cluster.on(target) { $0.merge([newer], now: AT.ms(30)) }
         XCTAssertTrue(cluster.registries[target]!.heldRelaunches.isEmpty)
         cluster.on(target) { $0.tick(now: AT.ms(20) + $0.hostLossGrace) }
@@ -673,6 +674,7 @@ extension AgentRegistryTests {
         cluster.clearEmitted()
         var newer = running
         newer.version += 5
+        newer = AT.signed(newer)  // n2's own later word
         cluster.on("n3") { $0.merge([newer], now: AT.ms(20)) }
         XCTAssertEqual(cluster.record("a", on: "n3"), newer, "news from a live host is not buried at once")
         cluster.on("n3") { $0.tick(now: AT.ms(20) + .seconds(3)) }
@@ -789,8 +791,8 @@ extension AgentRegistryTests {
 
     func testTheKillSwitchBeatsAHigherGenerationRecordArrivingByMerge() throws {
         var cluster = try switchedOff()
-        // A copy relaunched behind a partition, naming n1 itself as its host.
-        let zombie = AT.record("w", generation: 9, host: "n1", state: .running, updatedBy: "n3")
+        // A copy relaunched behind a partition on n3, which speaks for it.
+        let zombie = AT.record("w", generation: 9, host: "n3", state: .running)
         let directives = cluster.registries["n1"]!.merge([zombie], now: AT.ms(30))
         XCTAssertEqual(directives.spawned, [])
         XCTAssertTrue(directives.resistances.contains { $0.agent == "w" && $0.by == "n3" })
@@ -807,7 +809,7 @@ extension AgentRegistryTests {
         view[0].id.uid = 2
         _ = fresh.updateView(view, now: AT.ms(100))
         XCTAssertThrowsError(try fresh.start(AT.spec("w"), on: "n1", now: AT.ms(101)))
-        let stale = AT.record("w", generation: 1, host: "n1", uid: 2, state: .running, updatedBy: "n2")
+        let stale = AT.record("w", generation: 1, host: "n1", uid: 2, state: .running)
         let directives = fresh.merge([stale], now: AT.ms(102))
         XCTAssertEqual(directives.spawned, [])
         XCTAssertEqual(fresh.records["w"]?.state, .killed)

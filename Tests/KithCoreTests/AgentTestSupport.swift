@@ -50,11 +50,22 @@ enum AT {
     }
 
     static func record(_ name: String = "a", generation: UInt64 = 1, version: UInt64 = 0, host: String = "n1",
-                       uid: UInt64 = 1, state: AgentState = .running, updatedBy: String = "n1",
+                       uid: UInt64 = 1, state: AgentState = .running, updatedBy: String? = nil,
                        spec: AgentSpec? = nil, signed: Bool = true) -> AgentRecord {
         let spec = spec ?? AT.spec(name)
-        return AgentRecord(spec: spec, generation: generation, version: version, host: host, hostUID: uid,
-                           state: state, updatedBy: updatedBy, authorization: signed ? TagAuthorizer().mint(.start(spec)) : nil)
+        // By default the host writes it: a node speaks for its own agents.
+        return AT.signed(AgentRecord(spec: spec, generation: generation, version: version, host: host, hostUID: uid,
+                                     state: state, updatedBy: updatedBy ?? host,
+                                     authorization: signed ? TagAuthorizer().mint(.start(spec)) : nil))
+    }
+
+    /// `record` signed by its writer's simulated node key, as its writer would send it.
+    static func signed(_ record: AgentRecord) -> AgentRecord {
+        var record = record
+        // Beyond the wire's limits nothing can be signed (nor sent): tests of those limits get it unsigned.
+        guard record.generation <= WireCodec.counterMax, record.version <= WireCodec.counterMax else { return record }
+        record.signature = TagNodeVerifier(name: record.updatedBy).sign(NodeStatement.agentRecord(record))
+        return record
     }
 
     /// A tombstone carrying the simulated operator's signed kill-switch (active) or revive.

@@ -91,6 +91,8 @@ final class AgentFencingTests: XCTestCase {
         moved.generation = 2
         moved.host = "n2"
         moved.state = .running
+        moved.updatedBy = "n2"
+        moved = AT.signed(moved)  // n2 speaks for its copy
         _ = registry.merge([moved], from: "n2", now: AT.ms(300))
         let later = registry.tick(now: AT.ms(100) + registry.hostLossGrace)
         XCTAssertEqual(later.spawned.map(\.name), ["a"], "a is still ours and restarts; b runs elsewhere and does not")

@@ -33,7 +33,8 @@ final class NodeCoreAgentTests: XCTestCase {
         var t = NT(seeds: ["b:7946"], configAgents: [NT.spec("c1")])
         t.input(.start)
         t.meetOthers()  // joined, but before the delay
-        let elsewhere = AgentRecord(spec: NT.spec("c1"), generation: 4, host: "b", hostUID: 1, state: .running, updatedBy: "b")
+        let elsewhere = AT.signed(AgentRecord(spec: NT.spec("c1"), generation: 4, host: "b", hostUID: 1, state: .running,
+                                              updatedBy: "b"))
         t.input(.receive(.agents(from: NodeID(name: "b", uid: 1), replyTo: "b:7946", wantsReply: false, records: [elsewhere])))
         t.advance(.seconds(2))
         t.input(.tick)

@@ -108,7 +108,7 @@ final class WireCodecAgentTests: XCTestCase {
     }
 
     /// A record's fields after its spec, with `state` as given.
-    private func recordTail(state: UInt8 = 1, restarts: UInt64 = 0, to w: inout ByteWriter) {
+    private func recordTail(state: UInt8 = 1, restarts: UInt64 = 0, signature: [UInt8] = [], to w: inout ByteWriter) {
         w.varint(1)
         w.varint(0)
         w.string("h")
@@ -120,6 +120,8 @@ final class WireCodecAgentTests: XCTestCase {
         w.string("")
         w.string("")
         w.u8(0)  // no operator proof
+        w.u8(0)  // no signed stop
+        w.bytes(signature)
     }
 
     /// A spec with fields written by hand; `env` in the order given.
@@ -219,7 +221,7 @@ final class WireCodecAgentTests: XCTestCase {
         let spec = AgentSpec(name: "a", command: "c", args: ["x"], env: ["k": "v", "j": ""], workingDirectory: "/",
                              protects: ["p"], policy: .relaunchAndMask, limits: limits)
         let record = AgentRecord(spec: spec, generation: 1, version: 2, host: "h", hostUID: 3, pid: -2,
-                                 state: .failed, restarts: 6, handoffs: 7, reason: "r", updatedBy: "u")
+                                 state: .failed, restarts: 6, handoffs: 7, reason: "r", updatedBy: "u", signature: [9, 8])
         var w = ByteWriter()
         WireCodec.write(record, to: &w)
         XCTAssertEqual(w.bytes, [
@@ -236,7 +238,22 @@ final class WireCodecAgentTests: XCTestCase {
             5, 6, 7,                            // failed, restarts, handoffs
             1, 0x72, 1, 0x75,                   // reason, updatedBy
             0,                                  // no operator proof
+            0,                                  // no signed stop
+            2, 9, 8,                            // the writer's signature
         ])
+    }
+
+    func test_decode_recordSignatureBeyondItsLimit_shouldReturnError() throws {
+        func frame(_ signature: [UInt8]) -> [UInt8] {
+            agentsFrame { w in
+                writeSpec(to: &w)
+                recordTail(signature: signature, to: &w)
+            }
+        }
+        let atLimit = [UInt8](repeating: 7, count: WireCodec.nodeSignatureBytesMax)
+        guard case let .agents(_, _, _, list) = try WireCodec.decode(frame(atLimit)) else { return XCTFail() }
+        XCTAssertEqual(list.first?.signature, atLimit)
+        XCTAssertNotNil(decodeError(frame(atLimit + [7])))
     }
 
     func test_encode_proof_shouldFollowTheRecordAndTombstone_andRoundTrip() throws {

@@ -79,6 +79,7 @@ final class WireLimitsTests: XCTestCase {
                                spec: AT.spec("a", policy: .relaunch, maxRestarts: 2, maxHandoffs: Int.max))
         record.restarts = .max
         record.handoffs = .max - 1
+        record = AT.signed(record)
         _ = registry.merge([record], now: AT.ms(1))
         XCTAssertNotNil(registry.local["a"], "spawned here")
         var now = AT.ms(2)

@@ -11,7 +11,8 @@ import XCTest
 /// an agent hosted on n2. Without a cluster key (an insecure lab) and with
 /// the lab's key (an insider, e.g. an agent that read the keyring), every
 /// node refuses each forged claim and counts it; nobody is evicted or
-/// invented, and a real graceful leave still works.
+/// invented, and a real graceful leave still works. Nor can it speak for
+/// another node's agent (`testAnInsiderCannotForgeAnotherHostsAgentRecords`).
 final class NodeAuthorityPeerTests: LabTestCase {
     private let mallory = NodeID(name: "mallory", uid: 0xBAD)
 
@@ -108,6 +109,83 @@ final class NodeAuthorityPeerTests: LabTestCase {
         // n3's own goodbye is accepted everywhere.
         XCTAssertEqual(try lab.kithctl(["lab", "stop", "n3"]).status, 0)
         try lab.waitUntil("n1 and n2 see n3 leave") { lab.allSee(["n3"], as: "left", observers: ["n1", "n2"]) }
+    }
+
+    /// Records about n2's agent that n2 never wrote, each carrying a valid
+    /// operator proof of its spec (proofs travel in gossip: any insider holds
+    /// them), so only the writer's signature stands in the way: n2 claims it
+    /// failed (a made-up signature), n3 claims it moved there at the next
+    /// generation (likewise), n2 claims version 2^62 (signed with mallory's
+    /// key), and a lost verdict at version 2^62 while n2 is alive.
+    private func forgedRecords(victim held: JSON) throws -> [AgentRecord] {
+        let signer = try lab.operatorSigner()
+        let request = signer.sign(["cmd": "agent_start", "spec": ["name": "victim", "command": "kith-agent"]], counter: 1)
+        let spec = try AgentSpec(config: try XCTUnwrap(request["spec"]))
+        let proof = try XCTUnwrap(OperatorProof(request: request))
+        let generation = UInt64(try XCTUnwrap(held["generation"]?.intValue))
+        let n2 = try uid(of: "n2")
+        let junk = [UInt8](repeating: 7, count: 64)
+        let top: UInt64 = 1 << 62
+        func record(generation: UInt64 = generation, version: UInt64, host: String = "n2", state: AgentState,
+                    by writer: String, signature: [UInt8]) throws -> AgentRecord {
+            AgentRecord(spec: spec, generation: generation, version: version, host: host,
+                        hostUID: host == "n2" ? n2 : try uid(of: host), state: state, reason: "forged", updatedBy: writer,
+                        authorization: proof, signature: signature)
+        }
+        var frozen = try record(version: top, state: .running, by: "n2", signature: [])
+        frozen.signature = SigningKey.generate().sign(NodeStatement.agentRecord(frozen))
+        return [
+            try record(version: 1000, state: .failed, by: "n2", signature: junk),
+            try record(generation: generation + 1, version: 0, host: "n3", state: .running, by: "n3", signature: junk),
+            frozen,
+            try record(version: top, state: .lost, by: AgentRecord.lossWriter, signature: []),
+        ]
+    }
+
+    /// An insider with the cluster key forges n2's agent's records: no node
+    /// changes anything, each refuses and counts every record, every daemon
+    /// runs on, and the operator's own stop (taken by n1, about n2's agent)
+    /// is still adopted everywhere.
+    func testAnInsiderCannotForgeAnotherHostsAgentRecords() throws {
+        try lab.start(nodes: 3)
+        let key = try SessionPeer(keyFile: lab.directory + "/cluster.keys").key
+        let started = try lab.kithctl(on: "n1", ["agent", "start", "victim", "--on", "n2", "--wait", "--", "kith-agent"])
+        XCTAssertEqual(started.status, 0, started.stderr)
+        try lab.waitForAgent("victim", seenBy: ["n1", "n2", "n3"], "victim runs on n2") { $0["state"] == "running" }
+        let held = try XCTUnwrap(lab.agents(seenBy: "n1")?["victim"])
+        let records = try forgedRecords(victim: held)
+        let before = lab.nodes.map { counter("frames_refused", on: $0.name) }
+        for node in lab.nodes {
+            try send([.agents(from: mallory, replyTo: "", wantsReply: false, records: records)], to: node.name, key: key)
+        }
+        try lab.waitUntil("every node refuses and counts the four forged records") {
+            zip(lab.nodes, before).allSatisfy { counter("frames_refused", on: $0.0.name) >= $0.1 + 4 }
+        }
+        try lab.holds(for: 3, "victim still runs on n2 at its generation, as every node sees it") {
+            for observer in ["n1", "n2", "n3"] {
+                guard let agent = lab.agents(seenBy: observer)?["victim"] else { return "\(observer) does not answer" }
+                for field in ["state", "node", "generation", "pid"] where agent[field] != held[field] {
+                    return "\(observer) holds \(field) \(agent[field]?.serialized() ?? "none"), was \(held[field]?.serialized() ?? "none")"
+                }
+            }
+            return lab.liveProcesses(of: "victim").count == 1 ? nil : "not exactly one victim process"
+        }
+        let refusals = lab.events("forged_refused", on: ["n1"]).map(\.record)
+        XCTAssertGreaterThanOrEqual(refusals.filter { $0["what"] == "agent_record" && $0["peer"] == "mallory" }.count, 4,
+                                    "\(refusals)")
+        for node in lab.nodes { XCTAssertEqual(kill(node.pid, 0), 0, "\(node.name) died") }
+        let status = try lab.kithctl(["lab", "status", "--json"])
+        let http = try XCTUnwrap(try JSON.parse(status.stdout).arrayValue?.first { $0["name"] == "n1" }?["http"]?.stringValue)
+        let forged = try HTTPClient.get(http, "/metrics").body.split(separator: "\n")
+            .first { $0.hasPrefix("kith_frames_rejected_total{reason=\"forged\"} ") }
+        XCTAssertGreaterThanOrEqual(forged.flatMap { $0.split(separator: " ").last.flatMap { Double($0) } } ?? 0, 4,
+                                    "refusals are in the metric")
+
+        // The forged version 2^62 froze nothing: the operator's stop, taken by n1, is adopted everywhere.
+        let stopped = try lab.kithctl(on: "n1", ["agent", "stop", "victim"])
+        XCTAssertEqual(stopped.status, 0, stopped.stderr + stopped.stdout)
+        try lab.waitForAgent("victim", seenBy: ["n1", "n2", "n3"], "victim is stopped everywhere") { $0["state"] == "stopped" }
+        try lab.waitUntil("n2 stops the process") { lab.liveProcesses(of: "victim").isEmpty }
     }
 
     func testForgedLeftFakeMembersAndACheckpointFromANonHostAreRefusedInAnInsecureLab() throws {

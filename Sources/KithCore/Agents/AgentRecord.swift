@@ -61,10 +61,21 @@ public struct AgentRecord: Hashable, Sendable {
     /// state). Nil for a config-file agent, which only a node whose own
     /// config lists the identical spec runs.
     public var authorization: OperatorProof?
+    /// The operator's signed `agent_stop` that made this generation stopped,
+    /// carried so that every node checks the stop was asked for; nil in any
+    /// other state, and dropped at the next generation.
+    public var stopProof: OperatorProof?
+    /// The writer's node signature over `NodeStatement.agentRecord(self)`:
+    /// a host speaks for its own agents, a node that took an operator's
+    /// start or stop for the record it wrote. Empty on the records every node
+    /// computes alike (lost, killed, quarantined, released), which receivers
+    /// recompute instead of trusting (see `AgentRegistry.voiceProblem`).
+    public var signature: [UInt8]
 
     public init(spec: AgentSpec, generation: UInt64, version: UInt64 = 0, host: String, hostUID: UInt64,
                 pid: Int32 = 0, state: AgentState, restarts: UInt32 = 0, handoffs: UInt32 = 0,
-                reason: String = "", updatedBy: String, authorization: OperatorProof? = nil) {
+                reason: String = "", updatedBy: String, authorization: OperatorProof? = nil,
+                stopProof: OperatorProof? = nil, signature: [UInt8] = []) {
         self.spec = spec
         self.generation = generation
         self.version = version
@@ -77,6 +88,8 @@ public struct AgentRecord: Hashable, Sendable {
         self.reason = reason.clipped(toUTF8Bytes: WireCodec.maxStringBytes)
         self.updatedBy = updatedBy
         self.authorization = authorization
+        self.stopProof = stopProof
+        self.signature = signature
     }
 
     public var name: String { spec.name }

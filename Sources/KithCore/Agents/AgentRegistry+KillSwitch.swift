@@ -75,6 +75,7 @@ extension AgentRegistry {
                 fresh.pid = 0
                 fresh.state = .starting
                 fresh.restarts = 0
+                fresh.stopProof = nil
                 fresh.reason = "revived at epoch \(epoch)"
                 write(fresh, into: &directives)
             }
@@ -140,8 +141,9 @@ extension AgentRegistry {
             killed.state = .killed
             killed.version = killed.version.incremented(below: WireCodec.counterMax) ?? WireCodec.counterMax
             killed.pid = 0
-            killed.reason = "kill-switch at epoch \(tombstone.epoch): \(tombstone.reason)"
-            killed.updatedBy = "kill-switch"
+            killed.reason = tombstone.verdict
+            killed.updatedBy = AgentRecord.killSwitchWriter
+            killed.signature = []  // computed alike everywhere: receivers recompute it
             records[record.name] = killed
             directives.append(.changed(killed, previous: record))
             // Guardians hear of the loss like any other: what they try next is the resistance to study.

@@ -52,7 +52,10 @@ extension AgentRegistry {
     }
 
     /// Stops an agent for good (this generation); guardians hear `peer_stopped`.
-    public mutating func stop(_ name: String, reason: String = "stopped by operator", now: Instant) throws(AgentError) -> [AgentDirective] {
+    /// `proof` is the operator's signed `agent_stop`, carried in the record so
+    /// that other nodes take a stop this node writes for another host's agent.
+    public mutating func stop(_ name: String, reason: String = "stopped by operator", proof given: OperatorProof? = nil,
+                              now: Instant) throws(AgentError) -> [AgentDirective] {
         defer { assertInvariants() }
         guard var record = records[name] else { throw AgentError("unknown agent \(name)") }
         guard !record.state.isTerminal else { throw AgentError("agent \(name) is already \(record.state.rawValue)") }
@@ -62,6 +65,8 @@ extension AgentRegistry {
         var directives: [AgentDirective] = []
         record.state = .stopped
         record.reason = reason
+        record.stopProof = proof(given, for: .stop(agent: name))
+        if record.stopProof != nil, let problem = stopProblem(record) { throw AgentError("agent_stop refused: \(problem)") }
         // Until the host says its process exited, the stopped record is not relaunched (`awaitsExit`).
         if record.pid == 0 { record.pid = AgentRecord.exitUnconfirmed }
         write(record, into: &directives)

@@ -77,11 +77,14 @@ extension AgentRegistry {
                 var running = record
                 running.state = .running
                 running.version = running.version.incremented(below: WireCodec.counterMax) ?? WireCodec.counterMax
-                running.reason = "released at epoch \(lifted.epoch)"
-                running.updatedBy = "release"
+                running.reason = lifted.verdict
+                running.updatedBy = AgentRecord.releaseWriter
+                running.signature = []  // computed alike everywhere: receivers recompute it
                 record.state.assertTransition(to: .running, of: name)
                 records[name] = running
                 directives.append(.changed(running, previous: record))
+                // Its host says so in its own name too: a node that missed this generation takes only the host's word.
+                if isMine(running) { write(running, into: &directives) }
             }
             if let agent = local[name], agent.frozen {
                 local[name]?.frozen = false
@@ -94,10 +97,12 @@ extension AgentRegistry {
             var held = record
             held.state = .quarantined
             held.version = held.version.incremented(below: WireCodec.counterMax) ?? WireCodec.counterMax
-            held.reason = "quarantined at epoch \(quarantine.epoch): \(quarantine.reason)"
-            held.updatedBy = "quarantine"
+            held.reason = quarantine.verdict
+            held.updatedBy = AgentRecord.quarantineWriter
+            held.signature = []  // computed alike everywhere: receivers recompute it
             records[name] = held
             directives.append(.changed(held, previous: record))
+            if isMine(held) { write(held, into: &directives) }
         }
         guard let agent = local[name] else { return true }
         let current = records[name] ?? record

@@ -100,12 +100,7 @@ extension AgentRegistry {
     /// lost and tell its guardians; the `.lost` rule then relaunches it if
     /// a guardian's policy wants that.
     mutating func hostLost(_ record: AgentRecord, now: Instant, into directives: inout [AgentDirective]) {
-        let reason: String
-        if let member = view[record.host], member.id.uid != record.hostUID {
-            reason = "host \(record.host) restarted"
-        } else {
-            reason = "host \(record.host) \(view[record.host]?.status.description ?? "gone")"
-        }
+        let reason = lossReason(of: record)
         // Every node computes the same lost record (same version, no writer), so no gossip is needed;
         // the empty writer loses a tie to the host's own update of that version, if it was alive after all.
         record.state.assertTransition(to: .lost, of: record.name)
@@ -113,7 +108,8 @@ extension AgentRegistry {
         lost.state = .lost
         lost.version = lost.version.incremented(below: WireCodec.counterMax) ?? WireCodec.counterMax
         lost.reason = reason
-        lost.updatedBy = ""
+        lost.updatedBy = AgentRecord.lossWriter
+        lost.signature = []  // computed alike everywhere: receivers recompute it
         records[record.name] = lost
         directives.append(.changed(lost, previous: record))
         notifyGuardians(of: record.name, .peerLost(peer: record.name, node: record.host, generation: record.generation,
@@ -121,6 +117,12 @@ extension AgentRegistry {
         if guardianPolicyPermits(lost) == nil {
             relaunch(lost, excluding: [record.host], reason: "relaunched: \(reason)", now: now, into: &directives)
         }
+    }
+
+    /// Why this node holds `record`'s host lost, in its own view.
+    func lossReason(of record: AgentRecord) -> String {
+        if let member = view[record.host], member.id.uid != record.hostUID { return "host \(record.host) restarted" }
+        return "host \(record.host) \(view[record.host]?.status.description ?? "gone")"
     }
 
     /// Nil when some live guardian's policy asks for relaunch, else why not.
@@ -154,6 +156,7 @@ extension AgentRegistry {
         next.state = .starting
         next.restarts = 0
         next.reason = reason
+        next.stopProof = nil
         write(next, into: &directives)
         runIfNeeded(next, into: &directives)
         notifyGuardians(of: record.name, .peerRelaunched(peer: record.name, node: me.name, generation: next.generation),

@@ -29,12 +29,13 @@ public struct AgentRegistry: Sendable {
     public internal(set) var tombstones: [String: Tombstone] = [:]
     /// Checks the operator proofs that records and tombstones carry.
     public let authorizer: any AgentAuthorizer
-    /// Checks (and makes) the node signatures on checkpoints.
+    /// Checks (and makes) the node signatures on checkpoints and records.
     public let nodeVerifier: any NodeVerifier
     /// Specs this node vouches for without an operator's signature (its
     /// config file's agents): the only unsigned records it runs.
     public var vouchedSpecs: [String: AgentSpec] = [:]
-    /// Records and tombstones refused for want of a valid operator proof.
+    /// Records, tombstones and checkpoints refused for want of a valid
+    /// operator proof or of their writer's right to speak for them.
     public internal(set) var forgedRefused: UInt64 = 0
 
     var view: [String: Member] = [:]
@@ -174,7 +175,8 @@ public struct AgentRegistry: Sendable {
     }
 
     /// Records from another node (`from`): keep whichever supersedes, once
-    /// its operator proof holds (`refusal(of:replacing:)`).
+    /// its operator proof holds (`refusal(of:replacing:)`) and its writer may
+    /// speak for it (`voiceProblem(of:replacing:)`).
     public mutating func merge(_ incoming: [AgentRecord], from peer: String = "", now: Instant) -> [AgentDirective] {
         defer { assertInvariants() }
         var directives: [AgentDirective] = []
@@ -182,10 +184,11 @@ public struct AgentRegistry: Sendable {
             let previous = records[record.name]
             guard previous != nil || records.count < AgentRegistry.recordsMax else { continue }
             guard previous.map({ record.supersedes($0) }) ?? true else { continue }
-            if let reason = refusal(of: record, replacing: previous) {
+            if let reason = refusal(of: record, replacing: previous) ?? voiceProblem(of: record, replacing: previous) {
                 refuse("agent_record", agent: record.name, from: peer, reason: reason, into: &directives)
                 continue
             }
+            let record = recomputed(record, replacing: previous)
             if record.state.wantsProcess, tombstone(of: record.name) != nil {
                 directives.append(.resistance(agent: record.name, by: record.updatedBy,
                                               attempt: "copy at generation \(record.generation) on \(record.host) met after the switch"))
@@ -302,6 +305,7 @@ public struct AgentRegistry: Sendable {
             record.version = previous.version.incremented(below: WireCodec.counterMax) ?? WireCodec.counterMax
         }
         record.updatedBy = me.name
+        record.signature = nodeVerifier.sign(NodeStatement.agentRecord(record))
         records[record.name] = record
         directives.append(.changed(record, previous: previous))
         publish([record], into: &directives)

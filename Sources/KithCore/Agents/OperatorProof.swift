@@ -37,6 +37,8 @@ public enum OperatorGrant: Hashable, Sendable {
     case quarantine(agents: [String], epoch: UInt64)
     /// Lift the quarantine of these agents at this epoch.
     case release(agents: [String], epoch: UInt64)
+    /// Stop this agent (whichever generation runs).
+    case stop(agent: String)
 }
 
 /// Checks operator proofs for the registry, so the core stays free of

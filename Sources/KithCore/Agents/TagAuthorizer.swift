@@ -28,6 +28,7 @@ public struct TagAuthorizer: AgentAuthorizer {
                 case 3: grant = .quarantine(agents: agents, epoch: epoch)
                 default: grant = .release(agents: agents, epoch: epoch)
                 }
+            case 5: grant = .stop(agent: try WireCodec.readAgentName(&r))
             case let kind: throw DecodeError("unknown grant \(kind)")
             }
             guard r.isAtEnd else { throw DecodeError("trailing bytes") }
@@ -43,6 +44,9 @@ public struct TagAuthorizer: AgentAuthorizer {
         case .start(let spec):
             w.u8(0)
             WireCodec.write(spec, to: &w)
+        case .stop(let agent):
+            w.u8(5)
+            w.string(agent, maxBytes: WireCodec.maxAgentNameBytes)
         case let .killSwitch(agents, epoch), let .revive(agents, epoch), let .quarantine(agents, epoch),
              let .release(agents, epoch):
             switch grant {

@@ -26,7 +26,7 @@ extension NodeCore {
             }
         case .agentStop(let name):
             do {
-                absorb(try registry.stop(name, now: now), now: now, into: &out)
+                absorb(try registry.stop(name, proof: proof, now: now), now: now, into: &out)
                 answer(["ok": true])
             } catch {
                 fail(error.message)
