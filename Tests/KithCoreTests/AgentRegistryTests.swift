@@ -472,6 +472,24 @@ extension AgentRegistryTests {
         XCTAssertEqual(cluster.spawners(of: "w"), [target])
     }
 
+    /// The grace runs from the loss of the agent's own host: another member dying meanwhile (a soak's
+    /// faults kept one dying) must not push the relaunch back again and again.
+    func testAMajorityRelaunchIsNotPostponedByLaterLossesOfOtherMembers() throws {
+        var cluster = try guarded(5, policy: .relaunch, guardianHost: "n2", quorum: .majority)
+        cluster.cut = ["n1", "n5"]
+        let side = ["n2", "n3", "n4"]
+        cluster.view(AT.view(AT.nodes(5), ["n1": .dead]), on: side)
+        let grace = cluster.registries["n2"]!.quorumGrace
+        cluster.now = cluster.now + grace.scaled(by: 0.5)
+        cluster.view(AT.view(AT.nodes(5), ["n1": .dead, "n5": .dead]), on: side)
+        XCTAssertEqual(cluster.spawners(of: "w"), [])
+        cluster.now = cluster.now + grace.scaled(by: 0.5)
+        let now = cluster.now
+        for node in side { cluster.on(node) { $0.tick(now: now) } }
+        cluster.deliver()
+        XCTAssertEqual(cluster.spawners(of: "w"), [AT.target("w", among: side)!], "relaunched a grace after n1 was lost")
+    }
+
     /// Lifeguard slows a node's probing after missed acks, so a minority may count a member across the
     /// cut alive for seconds after it declared another dead: the grace lets that member turn suspect.
     func testAMinorityThatBrieflyCountsAMemberAcrossTheCutAliveDoesNotRelaunch() throws {

@@ -35,7 +35,8 @@ extension AgentRegistry {
     /// This node may have been declared dead (it was frozen longer than a
     /// suspicion timeout, or a member buried it): its agents that a guardian
     /// would relaunch may already run elsewhere. Each such process is killed
-    /// at once, and its restart held for `hostLossGrace`, time to hear
+    /// at once, and its restart held for `hostLossGrace` (plus `quorumGrace`
+    /// under a majority quorum, which relaunches only after it), time to hear
     /// whether the cluster relaunched it meanwhile (then the newer record
     /// stops the restart). An agent no guardian relaunches has no other copy
     /// and runs on (a healed partition must not stop it).
@@ -47,7 +48,8 @@ extension AgentRegistry {
             guard guardians(of: name).contains(where: { $0.spec.policy.relaunches }) else { continue }
             fenced.append(name)
             var held = LocalAgent(generation: agent.generation)
-            held.restartAt = now + hostLossGrace
+            // Under a majority quorum the cluster relaunches only after its grace: hold the restart past it.
+            held.restartAt = now + hostLossGrace + (quorum == .majority ? quorumGrace : .zero)
             held.restartTimes = agent.restartTimes
             local[name] = held
         }

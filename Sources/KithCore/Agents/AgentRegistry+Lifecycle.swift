@@ -234,7 +234,7 @@ extension AgentRegistry {
             refusal = "agent \(record.name) is stopped on \(record.host), which has not yet seen its process exit"
         } else if !lost {
             refusal = "agent \(record.name) is \(record.state.rawValue) on \(record.host), not lost"
-        } else if let reason = quorumPermits(now: now) {
+        } else if let reason = quorumPermits(relaunching: record, now: now) {
             refusal = reason
         } else {
             target = placementTarget(for: record.name, excluding: [record.host])

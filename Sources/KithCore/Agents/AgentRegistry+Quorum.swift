@@ -7,8 +7,10 @@
 /// health), so a minority may still count a member across the cut alive
 /// seconds after it declared another one dead. The majority must therefore
 /// have held for `quorumGrace`, and `quorumGrace` must have passed since the
-/// last member was lost: by then a member across the cut has been probed and
-/// suspected, and the minority sees itself for what it is.
+/// agent's host was lost: by then a member across the cut has been probed
+/// and suspected, and the minority sees itself for what it is. (Counting
+/// from the last loss of any member starved relaunches for minutes in a
+/// soak whose faults kept some member dying.)
 extension AgentRegistry {
     /// Whether this node sees a majority of the members it knows (left ones aside) alive.
     var seesLiveMajority: Bool {
@@ -28,20 +30,19 @@ extension AgentRegistry {
         if !seesLiveMajority { quorumSince = nil } else if quorumSince == nil { quorumSince = now }
     }
 
-    /// Nil when this side may relaunch now, else why not. A relaunch held back
-    /// only by the grace is looked at again when it ends (`quorumWake`).
-    mutating func quorumPermits(now: Instant) -> String? {
+    /// Nil when this side may relaunch `record` now, else why not. A relaunch
+    /// held back only by the grace is looked at again when it ends (`quorumWake`).
+    mutating func quorumPermits(relaunching record: AgentRecord, now: Instant) -> String? {
         guard quorum == .majority else { return nil }
         guard seesLiveMajority, let since = quorumSince else {
             let known = view.values.filter { $0.status != .left }.count
             let live = view.values.filter { $0.status == .alive }.count
             return "relaunch_quorum majority: this side sees \(live) of \(known) members"
         }
-        let lastLoss = goneSince.values.max() ?? since
-        let settled = max(since, lastLoss) + quorumGrace
+        let settled = max(since, goneSince[record.host] ?? since) + quorumGrace
         guard now >= settled else {
             quorumWake = min(quorumWake ?? settled, settled)
-            return "relaunch_quorum majority: a majority must hold for \(quorumGrace) after the last member was lost"
+            return "relaunch_quorum majority: a majority must hold for \(quorumGrace) after \(record.host) was lost"
         }
         return nil
     }

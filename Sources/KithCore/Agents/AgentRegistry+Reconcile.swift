@@ -138,7 +138,7 @@ extension AgentRegistry {
     @discardableResult
     mutating func relaunch(_ record: AgentRecord, excluding: Set<String>, reason: String, now: Instant,
                            into directives: inout [AgentDirective]) -> Bool {
-        guard !halted, tombstone(of: record.name) == nil, quarantine(of: record.name) == nil, quorumPermits(now: now) == nil,
+        guard !halted, tombstone(of: record.name) == nil, quarantine(of: record.name) == nil, quorumPermits(relaunching: record, now: now) == nil,
               let target = placementTarget(for: record.name, excluding: excluding) else {
             return false
         }
