@@ -12,11 +12,15 @@
 /// from the last loss of any member starved relaunches for minutes in a
 /// soak whose faults kept some member dying.)
 extension AgentRegistry {
-    /// Whether this node sees a majority of the members it knows (left ones aside) alive.
+    /// The members this node sees alive, of those it knows (left ones aside).
+    var liveMembers: (live: Int, known: Int) {
+        (view.values.filter { $0.status == .alive }.count, view.values.filter { $0.status != .left }.count)
+    }
+
+    /// Whether this node sees a majority of the members it knows alive.
     var seesLiveMajority: Bool {
-        let known = view.values.filter { $0.status != .left }.count
-        let live = view.values.filter { $0.status == .alive }.count
-        return live * 2 > known
+        let members = liveMembers
+        return members.live * 2 > members.known
     }
 
     /// A guarded agent fenced here does not restart while this node sees no
@@ -35,9 +39,8 @@ extension AgentRegistry {
     mutating func quorumPermits(relaunching record: AgentRecord, now: Instant) -> String? {
         guard quorum == .majority else { return nil }
         guard seesLiveMajority, let since = quorumSince else {
-            let known = view.values.filter { $0.status != .left }.count
-            let live = view.values.filter { $0.status == .alive }.count
-            return "relaunch_quorum majority: this side sees \(live) of \(known) members"
+            let members = liveMembers
+            return "relaunch_quorum majority: this side sees \(members.live) of \(members.known) members"
         }
         let settled = max(since, goneSince[record.host] ?? since) + quorumGrace
         guard now >= settled else {

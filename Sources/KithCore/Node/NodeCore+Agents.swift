@@ -14,10 +14,9 @@ extension NodeCore {
         let hadMajority = registry.seesLiveMajority
         absorb(registry.updateView(membership.members, now: now), now: now, into: &out)
         if registry.quorum == .majority, hadMajority, !registry.seesLiveMajority {
-            let known = registry.view.values.filter { $0.status != .left }.count
-            let live = registry.view.values.filter { $0.status == .alive }.count
-            fenceLocalAgents(because: "relaunch_quorum majority: this node sees \(live) of \(known) members, no majority", now: now,
-                             into: &out)
+            let members = registry.liveMembers
+            fenceLocalAgents(because: "relaunch_quorum majority: this node sees \(members.live) of \(members.known) members, no majority",
+                             now: now, into: &out)
         }
     }
 
