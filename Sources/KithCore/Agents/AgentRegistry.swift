@@ -49,7 +49,7 @@ public struct AgentRegistry: Sendable {
     /// partition this stops the two sides relaunching each other's agents.
     public var hostLossGrace: Duration = .seconds(3)
     /// With `relaunch_quorum majority`, how long a majority must have held,
-    /// and how long since the last member was lost, before this side relaunches:
+    /// and how long since the agent's host was lost, before this side relaunches:
     /// members across a cut are not all suspected at once (Lifeguard slows the
     /// probing of a node that misses acks), so a minority may briefly count one
     /// of them alive. NodeCore sets it from the suspicion bounds.
