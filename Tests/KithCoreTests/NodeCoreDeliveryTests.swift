@@ -177,6 +177,30 @@ final class NodeCoreDeliveryTests: XCTestCase {
 }
 
 extension NodeCoreDeliveryTests {
+    /// The soak's lost run: a local receiver fenced while its record still said running took every
+    /// resend and failed it; each failure put the message back as if queued anew, so it never timed out.
+    func test_aLocalReceiverWhoseDeliveriesKeepFailing_shouldStillFailTheMessageByIdAfterTheGiveUp() {
+        var t = NT()
+        t.input(.start)
+        t.startLocal(NT.spec("s1"))
+        t.input(.agentConnected("s1", generation: 1))
+        t.startLocal(NT.spec("b1"))
+        t.input(.agentConnected("b1", generation: 1))
+        let queued = t.now
+        var out = send(&t, 7)
+        var failed: [(JSON, String)] = []
+        for _ in 0..<40 where failed.isEmpty {
+            for case let .deliver(message, .outbox) in out { t.input(.agentUnreachable(message, origin: .outbox)) }
+            t.advance(Outbox.resendAfter)
+            out = t.input(.tick)
+            failed = out.pushes.filter { $0.0["event"] == "send_failed" }
+        }
+        XCTAssertEqual(failed.map { $0.0["id"] }, [7], "failed by id")
+        XCTAssertLessThanOrEqual(t.now.since(queued), Outbox.giveUpAfter + Outbox.resendAfter,
+                                 "at the give-up, not pushed back by every failed delivery")
+        XCTAssertEqual(t.core.router.outbox.count, 0)
+    }
+
     func test_aStampedMessageForAgentThatMoved_shouldBeRelayed_andOnlyItsReceivingDaemonAcknowledges() {
         var t = sender()
         let out = t.input(.receive(stamped(1)))

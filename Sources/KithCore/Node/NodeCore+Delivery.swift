@@ -49,11 +49,12 @@ extension NodeCore {
         let entries = seq == 0 ? pending : pending.last?.seq == seq ? pending.suffix(1) : pending.filter { $0.seq >= seq }[...]
         for entry in Array(entries) {
             let stamp = DeliveryStamp(generation: key.generation, seq: entry.seq, base: base, replyTo: membership.meta.endpoint)
-            let message = AgentMessage(from: key.from, to: key.to, payload: entry.payload, stamp: stamp, id: entry.id)
+            var message = AgentMessage(from: key.from, to: key.to, payload: entry.payload, stamp: stamp, id: entry.id)
             if let endpoint {
                 let origin: RouteOrigin = answering.map { .agent($0) } ?? .relay
                 out.append(.forward(message, to: endpoint, host: record.host, origin: origin))
             } else {
+                message.queuedAt = entry.queuedAt
                 accept(message, stamp: stamp, origin: .outbox, now: now, into: &out)
             }
         }
@@ -115,7 +116,10 @@ extension NodeCore {
             router.inbox.undo(from: message.from, to: message.to, stamp)
         case .outbox:
             router.inbox.undo(from: message.from, to: message.to, stamp)
-            router.outbox.restore(key, Outbox.Entry(seq: stamp.seq, payload: message.payload, id: message.id, queuedAt: now), now: now)
+            // The give-up counts from the first queueing: a receiver whose deliveries keep failing (a fenced
+            // copy whose record still says running here) must not keep the message waiting for ever.
+            router.outbox.restore(key, Outbox.Entry(seq: stamp.seq, payload: message.payload, id: message.id,
+                                                    queuedAt: message.queuedAt ?? now), now: now)
         case .agent:
             router.outbox.retract(key, seq: stamp.seq)
         case .relay, .operatorCommand, .held:

@@ -59,13 +59,19 @@ public struct AgentMessage: Hashable, Sendable {
     public var stamp: DeliveryStamp?
     /// The `send` request's `id`, on the sending daemon only (never on the wire).
     public var id: JSON?
+    /// When the sender's daemon queued it, on a delivery to a receiver on the
+    /// same daemon only (never on the wire): a delivery that fails goes back
+    /// to the outbox with it, so repeated failures cannot defer its give-up.
+    public var queuedAt: Instant?
 
-    public init(from: String, to: String, payload: [UInt8], stamp: DeliveryStamp? = nil, id: JSON? = nil) {
+    public init(from: String, to: String, payload: [UInt8], stamp: DeliveryStamp? = nil, id: JSON? = nil,
+                queuedAt: Instant? = nil) {
         self.from = from
         self.to = to
         self.payload = payload
         self.stamp = stamp
         self.id = id
+        self.queuedAt = queuedAt
     }
 }
 
