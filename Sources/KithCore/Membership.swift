@@ -236,7 +236,7 @@ public struct Membership: Sendable {
             hasJoined = true
             merge(states, from: from, now: now, into: &directives)
             if !isReply { directives.append(.send(pushPull(isReply: true, isJoin: false), to: replyTo)) }
-        case .agents, .agentDigest, .checkpoint, .checkpointAck, .agentMessage, .agentAck, .relaunchRequest, .tombstones:
+        case .agents, .agentDigest, .checkpoint, .checkpointAck, .checkpointFetch, .checkpointOffer, .agentMessage, .agentAck, .relaunchRequest, .tombstones:
             break  // the agent layer's
         }
         return directives

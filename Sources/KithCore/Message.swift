@@ -75,6 +75,13 @@ public enum Message: Hashable, Sendable {
                     host: String = "", signature: [UInt8] = [])
     /// The receiver holds that checkpoint.
     case checkpointAck(from: NodeID, agent: String, generation: UInt64, seq: UInt64)
+    /// The sender is about to start `agent` and asks for the newest checkpoint
+    /// the receiver holds; the answer goes to the sender's endpoint in the
+    /// receiver's own view, never to an address the frame names.
+    case checkpointFetch(from: NodeID, agent: String)
+    /// The answer to a `checkpointFetch`: the checkpoint held, or nil (none).
+    /// A held one carries its host's signature, so no relay can forge it.
+    case checkpointOffer(from: NodeID, agent: String, checkpoint: Checkpoint?)
     /// A message from one agent to another, routed to wherever the receiver runs now;
     /// an agent's own messages carry their place in its stream (the operator's do not).
     case agentMessage(from: String, to: String, payload: [UInt8], stamp: DeliveryStamp? = nil)

@@ -50,7 +50,7 @@ public enum WireCodec {
     private enum MessageType: UInt8 {
         case ping = 1, pingReq = 2, ack = 3, nack = 4, pushPull = 5
         case agents = 6, checkpoint = 7, checkpointAck = 8, agentMessage = 9, relaunchRequest = 10, tombstones = 11
-        case agentDigest = 12, agentAck = 13
+        case agentDigest = 12, agentAck = 13, checkpointFetch = 14, checkpointOffer = 15
     }
 
     private enum GossipKind: UInt8 {
@@ -133,6 +133,15 @@ public enum WireCodec {
             w.bytes(data, maxBytes: maxCheckpointBytes)
             w.string(host, maxBytes: maxStringBytes)
             w.bytes(signature, maxBytes: nodeSignatureBytesMax)
+        case let .checkpointFetch(from, agent):
+            w.u8(MessageType.checkpointFetch.rawValue)
+            write(from, to: &w)
+            w.string(agent, maxBytes: maxAgentNameBytes)
+        case let .checkpointOffer(from, agent, checkpoint):
+            w.u8(MessageType.checkpointOffer.rawValue)
+            write(from, to: &w)
+            w.string(agent, maxBytes: maxAgentNameBytes)
+            write(checkpoint, to: &w)
         case let .checkpointAck(from, agent, generation, seq):
             w.u8(MessageType.checkpointAck.rawValue)
             write(from, to: &w)
@@ -271,6 +280,10 @@ public enum WireCodec {
                                   generation: try r.varint(max: counterMax), seq: try r.varint(max: counterMax),
                                   data: try r.bytes(maxBytes: maxCheckpointBytes), host: try readString(&r),
                                   signature: try r.bytes(maxBytes: nodeSignatureBytesMax))
+        case .checkpointFetch:
+            message = .checkpointFetch(from: try readNodeID(&r), agent: try readAgentName(&r))
+        case .checkpointOffer:
+            message = .checkpointOffer(from: try readNodeID(&r), agent: try readAgentName(&r), checkpoint: try readCheckpoint(&r))
         case .checkpointAck:
             message = .checkpointAck(from: try readNodeID(&r), agent: try readAgentName(&r),
                                      generation: try r.varint(max: counterMax), seq: try r.varint(max: counterMax))

@@ -506,7 +506,7 @@ extension Message {
     /// Agent messages and checkpoints may come in floods; they go on their own lane.
     var lane: GossipTransport.Lane {
         switch self {
-        case .agentMessage, .agentAck, .checkpoint, .checkpointAck: .agents
+        case .agentMessage, .agentAck, .checkpoint, .checkpointAck, .checkpointOffer: .agents
         default: .membership
         }
     }
@@ -518,7 +518,7 @@ extension Message {
             replyTo
         case .agents(_, let replyTo, _, _), .agentDigest(_, let replyTo, _, _, _), .checkpoint(_, let replyTo, _, _, _, _, _, _):
             replyTo
-        case .ack, .nack, .checkpointAck, .agentMessage, .agentAck, .relaunchRequest, .tombstones:
+        case .ack, .nack, .checkpointAck, .checkpointFetch, .checkpointOffer, .agentMessage, .agentAck, .relaunchRequest, .tombstones:
             nil
         }
     }

@@ -130,7 +130,8 @@ extension Message {
         switch self {
         case .ping(_, let from, _, _, _), .pingReq(_, let from, _, _, _, _), .ack(_, let from, _), .nack(_, let from),
              .pushPull(let from, _, _, _, _), .agents(let from, _, _, _), .agentDigest(let from, _, _, _, _), .checkpoint(let from, _, _, _, _, _, _, _),
-             .checkpointAck(let from, _, _, _), .relaunchRequest(let from, _, _, _), .tombstones(let from, _):
+             .checkpointAck(let from, _, _, _), .checkpointFetch(let from, _), .checkpointOffer(let from, _, _),
+             .relaunchRequest(let from, _, _, _), .tombstones(let from, _):
             from.name
         case .agentMessage, .agentAck: nil
         }

@@ -374,8 +374,10 @@ extension AgentRegistryTests {
             // Every survivor decides alone, before hearing from the others.
             for node in ["n2", "n3", "n4"] { cluster.on(node) { $0.updateView(view, now: AT.ms(10)) } }
             let target = AT.target("w", among: ["n2", "n3", "n4"])!
-            XCTAssertEqual(cluster.spawners(of: "w"), [target], "guardian on \(guardianHost)")
-            XCTAssertEqual(cluster.emitted[target]!.spawned.map(\.generation), [2])
+            XCTAssertEqual(cluster.spawners(of: "w"), [], "the target first asks the others for a newer checkpoint")
+            XCTAssertEqual(cluster.emitted[target]!.sentMessages.filter {
+                if case .checkpointFetch(_, "w") = $0.message { true } else { false }
+            }.count, 2, "one fetch to each other survivor")
             let others = ["n2", "n3", "n4"].filter { $0 != target }
             let lost = others.map { cluster.record("w", on: $0)! }
             XCTAssertEqual(lost.map(\.state), others.map { _ in .lost })
@@ -386,6 +388,8 @@ extension AgentRegistryTests {
                 }, "\(node) tells the guardian peer_lost")
             }
             cluster.deliver()
+            XCTAssertEqual(cluster.spawners(of: "w"), [target], "guardian on \(guardianHost)")
+            XCTAssertEqual(cluster.emitted[target]!.spawned.map(\.generation), [2])
             XCTAssertEqual(cluster.spawners(of: "w"), [target], "hearing the relaunch makes nobody else spawn")
             for node in ["n2", "n3", "n4"] {
                 XCTAssertEqual(cluster.record("w", on: node)?.host, target, node)
@@ -439,6 +443,9 @@ extension AgentRegistryTests {
             if change == "left" { view[0].status = .left } else { view[0].id.uid = 2 }
             cluster.view(view, on: ["n2", "n3", "n4"])
             let target = AT.target("w", among: ["n2", "n3", "n4"])!
+            // A rebooted n1 is alive, so the target waits for its answer too (it is cut off: the timeout).
+            let now = cluster.now + cluster.registries[target]!.checkpointFetchTimeout
+            cluster.on(target) { $0.tick(now: now) }
             XCTAssertEqual(cluster.spawners(of: "w"), [target], change)
         }
     }
@@ -746,7 +753,9 @@ extension AgentRegistryTests {
         let directives = registry.merge([AT.record("a", generation: 3, host: "n1", state: .starting, updatedBy: "n2")],
                                         now: AT.ms(2))
         XCTAssertEqual(directives.killed, [ATKill(agent: "a", generation: 1)])
-        XCTAssertEqual(directives.spawned.map(\.generation), [3])
+        XCTAssertEqual(directives.spawned, [], "generation 3 first asks the members for a newer checkpoint")
+        let started = registry.tick(now: AT.ms(2) + registry.checkpointFetchTimeout)
+        XCTAssertEqual(started.spawned.map(\.generation), [3], "nobody answered: it starts at the fetch's timeout")
     }
 }
 

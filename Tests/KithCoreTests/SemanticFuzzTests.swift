@@ -298,7 +298,7 @@ struct Extremes {
     mutating func message() -> Message {
         let from = nodeID()
         let replyTo = "\(nodeName()):7946"
-        switch int(below: 11) {
+        switch int(below: 13) {
         case 0: return .ping(seq: u32(), from: from, replyTo: replyTo, target: nodeID(), gossip: (0..<(chance(0.05) ? WireCodec.maxGossip : pick([0, 1, 4]))).map { _ in gossip() })
         case 1: return .pingReq(seq: u32(), from: from, replyTo: replyTo, target: nodeID(), targetEndpoint: replyTo,
                                 gossip: (0..<pick([0, 3])).map { _ in gossip() })
@@ -310,6 +310,9 @@ struct Extremes {
         case 7: return .checkpointAck(from: from, agent: agentName(), generation: u64(), seq: u64())
         case 8: return .agentMessage(from: agentName(), to: agentName(), payload: chance(0.05) ? [UInt8](repeating: 0, count: 1 << 16) : [1])
         case 9: return .relaunchRequest(from: from, agent: agentName(), generation: u64(), by: wireText())
+        case 10: return .checkpointFetch(from: from, agent: agentName())
+        case 11: return .checkpointOffer(from: from, agent: agentName(), checkpoint: chance(0.3) ? nil
+                                         : Checkpoint(generation: u64(), seq: max(1, u64()), data: data(), host: nodeName()))
         default:
             return .tombstones(from: from, tombstones: (0..<pick([0, 1, 4])).map { _ in
                 Tombstone(agent: agentName(), epoch: u64(), active: chance(0.5), reason: text(), issuedBy: text())

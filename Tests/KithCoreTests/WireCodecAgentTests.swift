@@ -64,6 +64,13 @@ final class WireCodecAgentTests: XCTestCase {
                         data: maxCheckpoint),
             .checkpointAck(from: alice, agent: "gärtner", generation: 3, seq: 17),
             .checkpointAck(from: unicode, agent: "", generation: WireCodec.counterMax, seq: 0),
+            .checkpointFetch(from: alice, agent: "gärtner"),
+            .checkpointFetch(from: unicode, agent: ""),
+            .checkpointOffer(from: alice, agent: "gärtner", checkpoint: nil),
+            .checkpointOffer(from: unicode, agent: "a", checkpoint: Checkpoint(generation: 3, seq: 17, data: [0, 1, 255], host: "東京",
+                                                                               signature: [UInt8](repeating: 7, count: 64))),
+            .checkpointOffer(from: alice, agent: String(repeating: "a", count: 64),
+                             checkpoint: Checkpoint(generation: WireCodec.counterMax, seq: WireCodec.counterMax, data: maxCheckpoint)),
             .agentMessage(from: "gärtner", to: "東京", payload: Array("hello 🚀".utf8)),
             .agentMessage(from: "", to: "", payload: []),
             .relaunchRequest(from: alice, agent: "gärtner", generation: 4, by: "bob-東京"),
@@ -196,10 +203,10 @@ final class WireCodecAgentTests: XCTestCase {
         XCTAssertEqual(try WireCodec.decode(payload), message)
     }
 
-    func test_encode_header_shouldCarryTypes6Through11() {
+    func test_encode_header_shouldCarryTypes6Through11And14And15() {
         let types = smallMessages.map { WireCodec.encode($0)[1] }
-        XCTAssertEqual(types, [6, 6, 7, 7, 8, 8, 9, 9, 10, 10, 11, 11])
-        XCTAssertEqual(largeMessages.map { WireCodec.encode($0)[1] }, [6, 7])
+        XCTAssertEqual(types, [6, 6, 7, 7, 8, 8, 14, 14, 15, 15, 9, 9, 10, 10, 11, 11])
+        XCTAssertEqual(largeMessages.map { WireCodec.encode($0)[1] }, [6, 7, 15])
     }
 
     func test_encode_agentMessageAndAck_shouldMatchGoldenBytes() {
@@ -366,7 +373,7 @@ final class WireCodecAgentTests: XCTestCase {
     }
 
     func test_decode_unknownMessageTypeAfterAgents_shouldReturnError() {
-        XCTAssertEqual(decodeError([1, 14])?.message, "unknown message type 14")
+        XCTAssertEqual(decodeError([1, 16])?.message, "unknown message type 16")
     }
 
     func test_decode_trailingBytes_shouldReturnError() {

@@ -125,7 +125,7 @@ final class WireCodecTests: XCTestCase {
     }
 
     func test_decode_unknownMessageType_shouldReturnError() {
-        for type: UInt8 in [0, 14, 255] {
+        for type: UInt8 in [0, 16, 255] {
             XCTAssertEqual(decodeError([1, type])?.message, "unknown message type \(type)")
         }
     }

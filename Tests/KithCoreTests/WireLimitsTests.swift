@@ -103,6 +103,7 @@ final class WireLimitsTests: XCTestCase {
         let atTop: [Message] = [
             .checkpoint(from: alice, replyTo: "", agent: "a", generation: top, seq: top, data: []),
             .checkpointAck(from: alice, agent: "a", generation: top, seq: top),
+            .checkpointOffer(from: alice, agent: "a", checkpoint: Checkpoint(generation: top, seq: top, data: [])),
             .relaunchRequest(from: alice, agent: "a", generation: top, by: ""),
             .tombstones(from: alice, tombstones: [Tombstone(agent: "a", epoch: top, active: true, reason: "", issuedBy: "")]),
             .agents(from: alice, replyTo: "", wantsReply: false,
@@ -113,6 +114,8 @@ final class WireLimitsTests: XCTestCase {
             .checkpoint(from: alice, replyTo: "", agent: "a", generation: top + 1, seq: 1, data: []),
             .checkpoint(from: alice, replyTo: "", agent: "a", generation: 1, seq: .max, data: []),
             .checkpointAck(from: alice, agent: "a", generation: .max, seq: 1),
+            .checkpointOffer(from: alice, agent: "a", checkpoint: Checkpoint(generation: top + 1, seq: 1, data: [])),
+            .checkpointOffer(from: alice, agent: "a", checkpoint: Checkpoint(generation: 1, seq: .max, data: [])),
             .relaunchRequest(from: alice, agent: "a", generation: top + 1, by: ""),
             .tombstones(from: alice, tombstones: [Tombstone(agent: "a", epoch: .max, active: false, reason: "", issuedBy: "")]),
             .agents(from: alice, replyTo: "", wantsReply: false, records: [AT.record("a", generation: 1 << 63)]),

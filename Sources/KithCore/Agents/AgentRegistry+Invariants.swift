@@ -47,6 +47,9 @@ extension AgentRegistry {
                 return "a held relaunch request of \(name) at generation \(held.generation), record at \(record.generation)"
             }
         }
+        for (name, agent) in local where !agent.awaitingOffers.isEmpty && agent.restartAt == nil {
+            return "a running process of \(name) still waits for checkpoint offers"
+        }
         for (name, tombstone) in tombstones {
             if tombstone.agent != name { return "tombstone \(name) is for \(tombstone.agent)" }
             if tombstone.epoch > WireCodec.counterMax { return "tombstone of \(name) at epoch \(tombstone.epoch)" }

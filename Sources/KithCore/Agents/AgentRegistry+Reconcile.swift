@@ -13,7 +13,7 @@ extension AgentRegistry {
                     refuteLost(record, agent: agent, into: &directives)
                     continue
                 }
-                runIfNeeded(record, into: &directives)
+                runIfNeeded(record, now: now, into: &directives)
                 confirmExit(of: name, into: &directives)
             } else {
                 stopLocalCopy(of: record, into: &directives)
@@ -61,7 +61,7 @@ extension AgentRegistry {
     /// Our record: make sure a process runs for it, or none does.
     /// A record without a valid authorization is never run: it is failed
     /// for good (a terminal state every node adopts) and the refusal recorded.
-    mutating func runIfNeeded(_ record: AgentRecord, into directives: inout [AgentDirective]) {
+    mutating func runIfNeeded(_ record: AgentRecord, now: Instant, into directives: inout [AgentDirective]) {
         if record.state.wantsProcess {
             if let agent = local[record.name], agent.generation == record.generation { return }
             if local[record.name] != nil { killLocal(record.name, reason: "superseded by generation \(record.generation)", into: &directives) }
@@ -76,7 +76,7 @@ extension AgentRegistry {
                 return
             }
             local[record.name] = LocalAgent(generation: record.generation)
-            directives.append(.spawn(record, checkpoint: checkpoints[record.name]))
+            startFirstProcess(of: record, now: now, into: &directives)
         } else if local[record.name] != nil {
             killLocal(record.name, reason: "agent \(record.state.rawValue)", into: &directives)
         }
@@ -158,7 +158,7 @@ extension AgentRegistry {
         next.reason = reason
         next.stopProof = nil
         write(next, into: &directives)
-        runIfNeeded(next, into: &directives)
+        runIfNeeded(next, now: now, into: &directives)
         notifyGuardians(of: record.name, .peerRelaunched(peer: record.name, node: me.name, generation: next.generation),
                         into: &directives)
         return true

@@ -54,6 +54,9 @@ public struct AgentRegistry: Sendable {
     /// probing of a node that misses acks), so a minority may briefly count one
     /// of them alive. NodeCore sets it from the suspicion bounds.
     public var quorumGrace: Duration = .seconds(4)
+    /// How long the first process of a later generation waits for members'
+    /// checkpoints (see `startFirstProcess`) before it starts with what it has.
+    public var checkpointFetchTimeout: Duration = .milliseconds(500)
     /// Since when this node has seen a live majority (nil: it does not now).
     var quorumSince: Instant?
     /// When a relaunch held back by `quorumGrace` is due for another look.
@@ -78,6 +81,8 @@ public struct AgentRegistry: Sendable {
         var restartTimes: [Instant] = []
         /// Quarantined: its processes are frozen, not killed.
         var frozen = false
+        /// Members whose answer to a checkpoint fetch the first start still waits for.
+        var awaitingOffers: Set<String> = []
     }
 
     /// A forwarded relaunch request waiting for this node's view to agree.
@@ -240,6 +245,10 @@ public struct AgentRegistry: Sendable {
             return receiveCheckpoint(checkpoint, of: agent, from: from.name, replyTo: replyTo)
         case let .checkpointAck(from, agent, generation, seq):
             return checkpointHeld(agent: agent, generation: generation, seq: seq, by: from.name)
+        case let .checkpointFetch(from, agent):
+            return answerFetch(of: agent, from: from)
+        case let .checkpointOffer(from, agent, checkpoint):
+            return receiveOffer(of: agent, checkpoint: checkpoint, from: from, now: now)
         case let .relaunchRequest(_, agent, generation, by):
             return relaunchRequested(agent, generation: generation, by: by, now: now)
         case let .tombstones(from, incoming):
@@ -263,6 +272,7 @@ public struct AgentRegistry: Sendable {
                 continue
             }
             local[name]?.restartAt = nil
+            local[name]?.awaitingOffers = []
             directives.append(.spawn(record, checkpoint: checkpoints[name]))
         }
         // Grace periods that ran out: their records face the ordinary rules now.

@@ -156,7 +156,7 @@ public struct NodeCore: Sendable {
 
     mutating func receive(_ message: Message, now: Instant, into out: inout [NodeDirective]) {
         switch message {
-        case .agents, .agentDigest, .checkpoint, .checkpointAck, .relaunchRequest, .tombstones:
+        case .agents, .agentDigest, .checkpoint, .checkpointAck, .checkpointFetch, .checkpointOffer, .relaunchRequest, .tombstones:
             absorb(registry.receive(message, now: now), now: now, into: &out)
         case let .agentMessage(from, to, payload, stamp):
             route(AgentMessage(from: from, to: to, payload: payload, stamp: stamp), origin: .network, now: now, into: &out)
