@@ -497,6 +497,30 @@ extension AgentRegistryTests {
         XCTAssertEqual(cluster.spawners(of: "w"), [AT.target("w", among: side)!], "relaunched a grace after n1 was lost")
     }
 
+    /// CI's soak: a node that never saw a restarted host's new boot alive adopted a record naming it,
+    /// declared it lost when the record's fresh-news grace ran out, and relaunched at once beside the
+    /// running copy, because it counted the grace from the old boot's death. It counts from its own verdict.
+    func testARecordAdoptedForAHostLongHeldDeadIsRelaunchedOnlyAGraceAfterItsOwnLoss() throws {
+        let side = ["n2", "n3", "n4", "n5"]
+        let me = AT.target("w", among: side)!
+        var registry = AT.registry(me, members: AT.view(AT.nodes(5), ["n1": .dead]), quorum: .majority)
+        let guardian = AT.spec("g", protects: ["w"], policy: .relaunch)
+        _ = registry.merge([AT.record("g", host: "n2", state: .running, spec: guardian)], from: "n2", now: AT.ms(1))
+        let adopted = AT.ms(20_000)  // n1 was held dead for 20 s, then a record of n1's new boot arrives
+        XCTAssertEqual(registry.merge([AT.record("w", generation: 5, host: "n1", uid: 2, state: .running)], from: "n2",
+                                      now: adopted).spawned, [])
+        let lostAt = adopted + registry.hostLossGrace
+        XCTAssertEqual(registry.tick(now: lostAt).spawned, [], "lost now: not relaunched at once")
+        XCTAssertEqual(registry.records["w"]?.state, .lost)
+        _ = registry.tick(now: lostAt + registry.quorumGrace.scaled(by: 0.9))
+        XCTAssertEqual(registry.records["w"]?.generation, 5, "not relaunched within the grace")
+        let settled = lostAt + registry.quorumGrace
+        let asked = registry.tick(now: settled)
+        XCTAssertEqual(registry.records["w"]?.generation, 6, "relaunched a grace after this node's own verdict")
+        XCTAssertEqual(asked.sentMessages.count { if case .checkpointFetch = $0.message { true } else { false } }, 3)
+        XCTAssertEqual(registry.tick(now: settled + registry.checkpointFetchTimeout).spawned.map(\.generation), [6])
+    }
+
     /// Lifeguard slows a node's probing after missed acks, so a minority may count a member across the
     /// cut alive for seconds after it declared another dead: the grace lets that member turn suspect.
     func testAMinorityThatBrieflyCountsAMemberAcrossTheCutAliveDoesNotRelaunch() throws {

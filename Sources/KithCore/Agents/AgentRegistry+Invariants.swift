@@ -47,6 +47,12 @@ extension AgentRegistry {
                 return "a held relaunch request of \(name) at generation \(held.generation), record at \(record.generation)"
             }
         }
+        for (name, noticed) in lossNoticed {
+            guard let record = records[name] else { return "a loss noticed of \(name), which has no record" }
+            if noticed.generation > record.generation {
+                return "a loss of \(name) noticed at generation \(noticed.generation), record at \(record.generation)"
+            }
+        }
         for (name, agent) in local where !agent.awaitingOffers.isEmpty && agent.restartAt == nil {
             return "a running process of \(name) still waits for checkpoint offers"
         }

@@ -29,6 +29,18 @@ extension AgentRegistry {
         quorum == .majority && !seesLiveMajority && guardians(of: name).contains { $0.spec.policy.relaunches }
     }
 
+    /// When this node lost `record`'s host: its own verdict on that generation
+    /// when it made one after the host's death (a record adopted for a host
+    /// held dead long before, declared lost when its fresh-news grace ran
+    /// out), else when the host stopped being live here.
+    func lossTime(of record: AgentRecord) -> Instant? {
+        let noticed = lossNoticed[record.name].flatMap { $0.generation == record.generation ? $0.at : nil }
+        switch (goneSince[record.host], noticed) {
+        case let (gone?, noticed?): return max(gone, noticed)
+        case let (gone, noticed): return gone ?? noticed
+        }
+    }
+
     /// Called with every new view: starts or ends the span in which the majority held.
     mutating func noteQuorum(now: Instant) {
         if !seesLiveMajority { quorumSince = nil } else if quorumSince == nil { quorumSince = now }
@@ -42,7 +54,7 @@ extension AgentRegistry {
             let members = liveMembers
             return "relaunch_quorum majority: this side sees \(members.live) of \(members.known) members"
         }
-        let settled = max(since, goneSince[record.host] ?? since) + quorumGrace
+        let settled = max(since, lossTime(of: record) ?? since) + quorumGrace
         guard now >= settled else {
             quorumWake = min(quorumWake ?? settled, settled)
             return "relaunch_quorum majority: a majority must hold for \(quorumGrace) after \(record.host) was lost"

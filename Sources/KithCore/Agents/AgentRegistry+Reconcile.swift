@@ -111,6 +111,7 @@ extension AgentRegistry {
         lost.updatedBy = AgentRecord.lossWriter
         lost.signature = []  // computed alike everywhere: receivers recompute it
         records[record.name] = lost
+        lossNoticed[record.name] = LossNoticed(generation: record.generation, at: now)
         directives.append(.changed(lost, previous: record))
         notifyGuardians(of: record.name, .peerLost(peer: record.name, node: record.host, generation: record.generation,
                                                    reason: reason), into: &directives)

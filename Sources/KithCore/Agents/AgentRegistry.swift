@@ -41,6 +41,11 @@ public struct AgentRegistry: Sendable {
     var view: [String: Member] = [:]
     /// When each member stopped being live in this node's view.
     var goneSince: [String: Instant] = [:]
+    /// When this node itself declared each agent's current generation lost: a
+    /// record adopted for a host held dead long ago is lost only after its
+    /// fresh-news grace, and its relaunch must count from then, not from the
+    /// old verdict (see `quorumPermits`).
+    var lossNoticed: [String: LossNoticed] = [:]
     /// When a record was last adopted from a peer: a record newer than our
     /// verdict on its host says the host was running it after all.
     var adoptedAt: [String: Instant] = [:]
@@ -83,6 +88,12 @@ public struct AgentRegistry: Sendable {
         var frozen = false
         /// Members whose answer to a checkpoint fetch the first start still waits for.
         var awaitingOffers: Set<String> = []
+    }
+
+    /// The moment this node declared one generation of an agent lost.
+    struct LossNoticed: Sendable {
+        var generation: UInt64
+        var at: Instant
     }
 
     /// A forwarded relaunch request waiting for this node's view to agree.
