@@ -241,11 +241,12 @@ public final class Node {
         timer.start(afterMilliseconds: UInt64((waitNs + 999_999) / 1_000_000)) { [unowned self] in
             // libuv runs timers before it reads sockets: after a stall, an ack already in the kernel would
             // otherwise be read only after its probe failed, and a starved daemon would suspect a
-            // member that answered in time. Such a tick waits one loop turn (a 0 ms timer) for the reads.
+            // member that answered in time. Such a tick waits one loop turn for the reads: a 1 ms timer, since
+            // libuv 1.44 runs a 0 ms timer started here in the same pass, before the reads.
             let now = self.now
             if !self.tickDeferred, now.since(deadline) >= Node.lateTickFloor {
                 self.tickDeferred = true
-                self.timer.start(afterMilliseconds: 0) { [unowned self] in self.runTick() }
+                self.timer.start(afterMilliseconds: 1) { [unowned self] in self.runTick() }
                 return
             }
             self.runTick()
