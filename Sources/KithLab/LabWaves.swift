@@ -11,8 +11,8 @@ package enum LabWaves {
 
     /// Launches `nodes` wave by wave, recording each pid as it goes (`started` hears every wave, so a
     /// caller can save them), and waits after each wave but the last until its nodes, and a sample
-    /// of the older ones, see every node started so far alive. `check` runs while waiting, with the nodes started so far, to fail early on
-    /// a daemon that exited.
+    /// of the older ones, see every node started so far alive. `check` runs while waiting, with the
+    /// nodes started so far, to fail early on a daemon that exited.
     package static func start(_ nodes: inout [LabNode], timeout: Double, launch: (LabNode) throws -> Int32,
                               started: ([LabNode]) throws -> Void = { _ in }, check: ([LabNode]) throws -> Void) throws {
         var begin = 0
