@@ -15,7 +15,7 @@ package enum Bench {
     package static let timeout = 30.0
 
     private enum Unit {
-        case milliseconds, percent, megabytes, bytesPerSecond
+        case milliseconds, percent, megabytes, bytesPerSecond, seconds, count
 
         func format(_ value: Double) -> String {
             switch self {
@@ -23,17 +23,24 @@ package enum Bench {
             case .percent: String(format: "%.2f%%", value)
             case .megabytes: String(format: "%.1f MiB", value)
             case .bytesPerSecond: String(format: "%.0f B/s", value)
+            case .seconds: String(format: "%.2f s", value)
+            case .count: String(format: "%.1f", value)
             }
         }
     }
 
     private static let metrics: [(key: String, label: String, unit: Unit)] = [
         ("join_ms", "join convergence", .milliseconds),
+        ("join_cpu_s", "daemons' CPU until converged, all together", .seconds),
+        ("join_load", "load average (1 min) once converged", .count),
         ("crash_first_ms", "crash (SIGKILL) seen dead, first survivor", .milliseconds),
         ("crash_last_ms", "crash (SIGKILL) seen dead, last survivor", .milliseconds),
         ("stop_first_ms", "pause (SIGSTOP) seen dead, first survivor", .milliseconds),
         ("stop_last_ms", "pause (SIGSTOP) seen dead, last survivor", .milliseconds),
         ("idle_cpu_percent", "idle CPU per daemon (% of one core)", .percent),
+        ("idle_cpu_total_percent", "idle CPU of all daemons together (% of one core)", .percent),
+        ("idle_load", "load average (1 min) after the idle window", .count),
+        ("idle_dead_views", "members seen dead after the idle window (false dead)", .count),
         ("rss_mb", "RSS per daemon", .megabytes),
         ("gossip_bytes_per_sec", "idle gossip sent per node", .bytesPerSecond),
     ]
@@ -75,10 +82,14 @@ package enum Bench {
         try cluster.startAll()
         try cluster.waitConverged(timeout: timeout)
         samples.add("join_ms", Waiting.milliseconds(since: booted))
+        samples.add("join_cpu_s", cluster.daemonCPUSeconds())
+        samples.add("join_load", loadAverage())
         // Idle means steady state: past the join-sync window (5 s of push-pull every 500 ms after boot).
         try Waiting.sleep(milliseconds: joinSyncMilliseconds + settleMilliseconds)
 
         try measureIdle(cluster.nodes, seconds: idleSeconds, into: &samples)
+        samples.add("idle_load", loadAverage())
+        samples.add("idle_dead_views", Double(deadViews(cluster.nodes)))
 
         let paused = victim(in: cluster.nodes)
         let pausedAt = Waiting.clock.now
@@ -114,15 +125,33 @@ package enum Bench {
         try Waiting.sleep(milliseconds: seconds * 1000)
         let elapsedSeconds = Waiting.milliseconds(since: start) / 1000
         let sentAfter = try nodes.map(gossipSent)
+        var total = 0.0
         for (index, node) in nodes.enumerated() {
             if let before = cpuBefore[index], let after = Processes.cpuSeconds(of: node.pid) {
                 samples.add("idle_cpu_percent", (after - before) / elapsedSeconds * 100)
+                total += (after - before) / elapsedSeconds * 100
             }
             if let rss = Processes.residentBytes(of: node.pid) {
                 samples.add("rss_mb", rss / 1_048_576)
             }
             samples.add("gossip_bytes_per_sec", (sentAfter[index] - sentBefore[index]) / elapsedSeconds)
         }
+        samples.add("idle_cpu_total_percent", total)
+    }
+
+    /// How many (observer, member) pairs read dead, over every node's table: after an idle window in
+    /// which nothing failed, each is a false death (a boot declared dead stays dead).
+    private static func deadViews(_ nodes: [LabNode]) -> Int {
+        nodes.reduce(0) { count, node in
+            count + (Views.states(at: node.control)?.values.count { $0 == "dead" } ?? 0)
+        }
+    }
+
+    /// The machine's 1-minute load average, printed beside each figure: on a shared machine it says
+    /// how much the daemons had to compete for the CPU.
+    private static func loadAverage() -> Double {
+        var loads = [Double](repeating: 0, count: 3)
+        return getloadavg(&loads, 3) > 0 ? loads[0] : 0
     }
 
     private static func gossipSent(_ node: LabNode) throws -> Double {

@@ -41,18 +41,23 @@ package final class Cluster {
         }
     }
 
-    /// Starts every node at once, as a cluster booting together would.
-    package func startAll() throws {
-        for index in nodes.indices {
-            nodes[index].pid = try LabLayout.launch(nodes[index], kithd: kithd)
+    /// Starts every node, as a cluster booting together would: at once, or in `LabWaves` in a lab
+    /// larger than one wave, each wave once the previous one joined (within `timeout`).
+    package func startAll(timeout: Double = 30) throws {
+        let kithd = kithd
+        try LabWaves.start(&nodes, timeout: timeout, launch: { try LabLayout.launch($0, kithd: kithd) }) { running in
+            for node in running { try LabLayout.checkStillRunning(node) }
         }
     }
 
     /// Waits until every node sees every other alive, failing at once if a daemon exits.
     package func waitConverged(timeout: Double) throws {
-        try Views.waitConverged(nodes, timeout: timeout) {
-            for node in nodes { try LabLayout.checkStillRunning(node) }
-        }
+        try Convergence.wait(observers: nodes, seeing: nodes, timeout: timeout) { try checkStillRunning() }
+    }
+
+    /// CPU seconds (user and system) the daemons have used so far, together.
+    package func daemonCPUSeconds() -> Double {
+        nodes.compactMap { Processes.cpuSeconds(of: $0.pid) }.reduce(0, +)
     }
 
     /// Fails with a daemon's log if one has exited, other than those in `except` (killed on purpose).

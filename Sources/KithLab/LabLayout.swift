@@ -3,11 +3,31 @@ import KithControl
 
 /// How a lab's daemons are named, addressed and started.
 package enum LabLayout {
-    /// How many of the first nodes every node is given as join seeds.
+    /// How many join seeds every node is given.
     package static let seedCount = 3
+    /// Labs larger than this spread their joins over the first `seedPool` nodes instead of n1..n3:
+    /// 255 daemons started together through three seeds swamped them (each answering every join with
+    /// its whole table) until they missed their own probes and the cluster churned.
+    package static let seedPool = 32
 
-    /// Nodes n1..nN in `directory` on fresh loopback ports (gossip, control, HTTP). Every node gets the
-    /// first three nodes (other than itself) as seeds, so any of them, n1
+    /// The join seeds of node `index` (0-based) among `listens`: n1..n3 (other than itself) in a lab of
+    /// up to `seedPool` nodes; beyond, three distinct nodes of the first `seedPool`, a different trio
+    /// for consecutive nodes, so each pool node answers about 3 × N / 32 joins and any node, a seed
+    /// included, can restart and rejoin while the others stay up.
+    package static func seeds(of index: Int, among listens: [String]) -> [String] {
+        guard listens.count > seedPool else { return listens.prefix(seedCount).filter { $0 != listens[index] } }
+        var chosen: [String] = []
+        var candidate = index * seedCount
+        while chosen.count < seedCount {
+            let seed = listens[candidate % seedPool]
+            if seed != listens[index] && !chosen.contains(seed) { chosen.append(seed) }
+            candidate += 1
+        }
+        return chosen
+    }
+
+    /// Nodes n1..nN in `directory` on fresh loopback ports (gossip, control, HTTP). Every node gets
+    /// three other nodes as seeds (`seeds(of:among:)`), so any of them, n1
     /// included, can restart and rejoin while the others stay up. Each obeys
     /// the operator whose public key is `operatorKey`, and all share a fresh
     /// cluster key unless `insecure` (see `LabSecurity`). With `signer`, each
@@ -22,7 +42,7 @@ package enum LabLayout {
         return try (0..<count).map { index in
             let name = "n\(index + 1)"
             let dataDir = directory + "/" + name
-            let seeds = listens.prefix(seedCount).filter { $0 != listens[index] }
+            let seeds = seeds(of: index, among: listens)
             let control = "127.0.0.1:\(ports[3 * index + 1])"
             var args = ["--name", name, "--listen", listens[index], "--control", control,
                         "--data-dir", dataDir, "--http", "127.0.0.1:\(ports[3 * index + 2])"]

@@ -6,8 +6,10 @@ import KithReport
 
 /// A lab of daemons on 127.0.0.1 that outlives kithctl, remembered in DIR/lab.json.
 package enum LocalLab: LabKind {
-    /// How long `lab up` and `lab start` wait for daemons to answer.
+    /// How long `lab up` and `lab start` wait for daemons to answer (`answerTimeout` for large labs).
     package static let startTimeout = 15.0
+    /// `startTimeout`, and 0.1 s per node beyond 150: 256 daemons starting at once share the machine's few cores.
+    package static func answerTimeout(count: Int) -> Double { max(startTimeout, Double(count) * 0.1) }
     /// How long `lab down` lets daemons leave gracefully before SIGKILL.
     package static let stopTimeout = 3.0
 
@@ -38,7 +40,7 @@ package enum LocalLab: LabKind {
         return record
     }
 
-    /// Starts the daemons, records them at once (so `lab down` can clean up even
+    /// Starts the daemons (in `LabWaves` past 32), records them at once (so `lab down` can clean up even
     /// if this command dies), then waits for each to answer `status`. With
     /// `agents`, waits for the cluster to converge, starts the agent ring and
     /// waits until every agent runs.
@@ -52,10 +54,16 @@ package enum LocalLab: LabKind {
         // New daemons, new event-log keys under the old names: the pins of an earlier lab no longer apply.
         KnownNodes.forget(record.nodes.map(\.name))
         do {
-            for index in record.nodes.indices {
-                record.nodes[index].pid = try LabLayout.launch(record.nodes[index], kithd: kithd)
+            // In waves past 32 nodes (`LabWaves`), recorded after each so 'lab down' finds every started daemon.
+            var nodes = record.nodes
+            try LabWaves.start(&nodes, timeout: answerTimeout(count: count), launch: { try LabLayout.launch($0, kithd: kithd) },
+                               started: { started in
+                                   record.nodes = started
+                                   try record.save(to: directory)
+                               }) { running in
+                for node in running { try LabLayout.checkStillRunning(node) }
             }
-            try record.save(to: directory)
+            record.nodes = nodes
             try waitUntilAnswering(record.nodes)
             if let agents {
                 let nodes = record.nodes
@@ -108,7 +116,8 @@ package enum LocalLab: LabKind {
     /// `NetnsLab`'s, whose daemons answer the same way from their namespaces.
     package static func waitUntilAnswering(_ nodes: [LabNode]) throws {
         var answered: Set<String> = []
-        try Waiting.poll(every: 50, timeout: startTimeout, "no answer within \(Int(startTimeout)) s from "
+        let timeout = answerTimeout(count: nodes.count)
+        try Waiting.poll(every: 50, timeout: timeout, "no answer within \(Int(timeout)) s from "
                          + nodes.filter { !answered.contains($0.name) }.map { "\($0.name) (log: \($0.logPath))" }.joined(separator: ", ")) {
             for node in nodes where !answered.contains(node.name) {
                 try LabLayout.checkStillRunning(node)
