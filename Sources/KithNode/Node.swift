@@ -43,11 +43,6 @@ public final class Node {
     static let freezeFloor: Duration = .seconds(1)
     /// The deadline the timer is armed for, so an input that leaves it alone costs no re-arm.
     private var armedDeadline: Instant?
-    /// A timer callback this late means the loop did not run meanwhile (a starved machine): the
-    /// frames that arrived meanwhile are read before the tick (`armTimer`).
-    static let lateTickFloor: Duration = .milliseconds(20)
-    /// Set while a late tick waits one loop turn for the frames already received.
-    private var tickDeferred = false
     var leaving = false
     /// Agent messages handed to a local agent or to the link towards its host.
     var messagesRouted: UInt64 = 0
@@ -237,26 +232,11 @@ public final class Node {
         guard deadline != armedDeadline else { return }
         armedDeadline = deadline
         guard let deadline else { timer.stop(); return }
-        let waitNs = max(0, deadline.since(now).nanoseconds)
+        let waitNs = deadline.since(now).nanoseconds
         timer.start(afterMilliseconds: UInt64((waitNs + 999_999) / 1_000_000)) { [unowned self] in
-            // libuv runs timers before it reads sockets: after a stall, an ack already in the kernel would
-            // otherwise be read only after its probe failed, and a starved daemon would suspect a
-            // member that answered in time. Such a tick waits one loop turn for the reads: a 1 ms timer, since
-            // libuv 1.44 runs a 0 ms timer started here in the same pass, before the reads.
-            let now = self.now
-            if !self.tickDeferred, now.since(deadline) >= Node.lateTickFloor {
-                self.tickDeferred = true
-                self.timer.start(afterMilliseconds: 1) { [unowned self] in self.runTick() }
-                return
-            }
-            self.runTick()
+            self.armedDeadline = nil
+            self.input(.tick)
         }
-    }
-
-    private func runTick() {
-        armedDeadline = nil
-        tickDeferred = false
-        input(.tick)
     }
 
     /// Every frame to a peer goes through the fault filter first.
