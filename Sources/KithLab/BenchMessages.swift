@@ -18,6 +18,8 @@ package enum BenchMessages {
 
     private struct Trial {
         var ok = 0, failed = 0, arrived = 0
+        /// Sends the daemon refused with "retry" (a congested link or a full outbox) and the flood sent again.
+        var retried = 0
         var complete = false
         var floodRate = 0.0, sinkRate = 0.0
         var p50 = 0.0, p99 = 0.0, max = 0.0
@@ -109,6 +111,7 @@ package enum BenchMessages {
         }
         trial.ok = Int(flood["ok"] ?? "") ?? 0
         trial.failed = Int(flood["failed"] ?? "") ?? 0
+        trial.retried = Int(flood["retried"] ?? "") ?? 0
         trial.floodRate = Double(flood["rate"] ?? "") ?? 0
         trial.arrived = Int(sink["count"] ?? "") ?? 0
         trial.complete = trial.arrived >= settings.count
@@ -259,6 +262,7 @@ package enum BenchMessages {
         let sent = results.reduce(0) { $0 + $1.ok + $1.failed }
         let ok = results.reduce(0) { $0 + $1.ok }
         let failed = results.reduce(0) { $0 + $1.failed }
+        let retried = results.reduce(0) { $0 + $1.retried }
         let arrived = results.reduce(0) { $0 + $1.arrived }
         let expected = settings.count * results.count
         let metrics: [(key: String, label: String, format: (Double) -> String)] = [
@@ -278,7 +282,7 @@ package enum BenchMessages {
             var report: [String: JSON] = [
                 "nodes": 2, "count": .int(Int64(settings.count)), "trials": .int(Int64(trials)),
                 "payload_bytes": .int(Int64(settings.payloadBytes)), "window": .int(Int64(settings.window)),
-                "sent": .int(Int64(sent)), "ok": .int(Int64(ok)), "failed": .int(Int64(failed)),
+                "sent": .int(Int64(sent)), "ok": .int(Int64(ok)), "failed": .int(Int64(failed)), "retried": .int(Int64(retried)),
                 "arrived": .int(Int64(arrived)), "expected": .int(Int64(expected)),
                 "frames_dropped": .int(Int64(framesDropped)), "agent_messages_dropped": .int(Int64(messagesDropped)),
             ]
@@ -296,7 +300,7 @@ package enum BenchMessages {
             samples.summary(metric.key).map { [metric.label, metric.format($0.median), metric.format($0.max)] }
         }
         print(Table.render(header: ["METRIC", "MEDIAN", "MAX"], rows: rows), terminator: "")
-        print("sent \(sent) (ok \(ok), failed \(failed)), arrived \(arrived) of \(expected)"
+        print("sent \(sent) (ok \(ok), failed \(failed), refused with retry and sent again \(retried)), arrived \(arrived) of \(expected)"
               + (arrived < ok ? ": \(ok - arrived) answered ok but never delivered" : "")
               + "; daemons counted frames_dropped \(framesDropped), agent_messages_dropped \(messagesDropped)")
         guard let backPressure else { return }
