@@ -39,6 +39,8 @@ final class AgentGateway {
     var authenticate: ((String, String) -> UInt64?)?
     /// Handles one request of an authenticated session; returns the reply, or nil to answer later.
     var handle: ((Session, String, JSON) -> JSON?)?
+    /// Handles a `send` of an authenticated session read in its plain form (`SendRequest`); answered later.
+    var handleSend: ((Session, SendRequest) -> Void)?
     /// A session said hello (agent, generation).
     var onHello: ((Session) -> JSON)?
     private(set) var linesRejected: UInt64 = 0
@@ -67,10 +69,29 @@ final class AgentGateway {
     }
 
     func reply(_ session: Session, id: JSON?, _ body: JSON) {
+        if body == AgentGateway.ok {
+            // The answer to every routed message: printed as `serialized()` would, without building it.
+            var line: [UInt8] = []
+            if let id {
+                line.reserveCapacity(24)
+                line.append(contentsOf: AgentGateway.idPrefix)
+                line.append(contentsOf: id.serialized().utf8)
+                line.append(contentsOf: AgentGateway.okSuffix)
+            } else {
+                line = AgentGateway.okLine
+            }
+            session.connection.send(line)
+            return
+        }
         var object = body.objectValue ?? [:]
         if let id { object["id"] = id }
         session.connection.send(Array(JSON.object(object).serialized().utf8))
     }
+
+    static let ok: JSON = ["ok": true]
+    private static let idPrefix = Array(#"{"id":"#.utf8)
+    private static let okSuffix = Array(#","ok":true}"#.utf8)
+    private static let okLine = Array(#"{"ok":true}"#.utf8)
 
     /// Drops an agent's connection (it was stopped or superseded).
     func disconnect(_ agent: String) {
@@ -103,6 +124,10 @@ final class AgentGateway {
     }
 
     private func received(_ line: [UInt8], from session: Session) {
+        if session.agent != nil, let handleSend, let send = SendRequest(line: line) {
+            handleSend(session, send)
+            return
+        }
         let request: JSON
         do { request = try JSON.parse(bytes: line) } catch {
             linesRejected += 1
