@@ -22,6 +22,8 @@ final class AgentGateway {
     private var listener: UnixListener?
     private var sessions: [ObjectIdentifier: Session] = [:]
     private var byAgent: [String: Session] = [:]
+    private var messageHeads: [String: [UInt8]] = [:]
+    static let messageHeadsMax = 1024
     private let logger: Logger
 
     /// A line carries at most one message or checkpoint (each capped well below this by the wire codec).
@@ -66,6 +68,28 @@ final class AgentGateway {
     func push(line: [UInt8], to agent: String) -> Bool {
         guard let session = byAgent[agent] else { return false }
         return session.connection.send(line)
+    }
+
+    /// Pushes a routed message as its `message` event line, the payload (JSON text the sending
+    /// daemon printed, without a newline) spliced in as is; the line's head is kept per sender.
+    func pushMessage(from sender: String, payload: [UInt8], to agent: String) -> Bool {
+        guard let session = byAgent[agent] else { return false }
+        let head = messageHead(from: sender)
+        var line: [UInt8] = []
+        line.reserveCapacity(head.count + payload.count + 1)
+        line.append(contentsOf: head)
+        line.append(contentsOf: payload)
+        line.append(UInt8(ascii: "}"))
+        return session.connection.send(line)
+    }
+
+    /// `{"event":"message","from":SENDER,"payload":`, printed once per sender (at most `messageHeadsMax` kept).
+    private func messageHead(from sender: String) -> [UInt8] {
+        if let head = messageHeads[sender] { return head }
+        if messageHeads.count >= AgentGateway.messageHeadsMax { messageHeads.removeAll(keepingCapacity: true) }
+        let head = Array("{\"event\":\"message\",\"from\":\(JSON.string(sender).serialized()),\"payload\":".utf8)
+        messageHeads[sender] = head
+        return head
     }
 
     func reply(_ session: Session, id: JSON?, _ body: JSON) {
