@@ -16,6 +16,8 @@ final class AgentGateway {
         var subscriptions: Set<String> = [] {
             didSet { subscriptions.formIntersection(AgentGateway.eventNames) }
         }
+        /// Resumes reading after a pause for back-pressure (`retryPauseMilliseconds`).
+        var resumeTimer: Timer?
         init(_ connection: StreamConnection) { self.connection = connection }
     }
 
@@ -25,6 +27,7 @@ final class AgentGateway {
     private var messageHeads: [String: [UInt8]] = [:]
     static let messageHeadsMax = 1024
     private let logger: Logger
+    private let loop: EventLoop
 
     /// A line carries at most one message or checkpoint (each capped well below this by the wire codec).
     static let maxLineBytes = 1 << 20
@@ -33,6 +36,9 @@ final class AgentGateway {
     /// Sessions at once: `AgentSpec`'s capacity bounds running agents far below this; the rest is room
     /// for reconnections, and a fork-storming agent meets this wall, not the file-descriptor limit.
     static let maxSessions = 1024
+    /// An agent answered "retry" (a congested link, a full outbox) is not read for this long: the lines it
+    /// already wrote would be refused too, each at the full cost of a message, and starve the link's drain.
+    static let retryPauseMilliseconds: UInt64 = 5
     /// The events an agent may subscribe to (README, agent API): peer events for the agents it guards,
     /// member events for the cluster. A fixed set, so subscriptions cost a few bytes per session.
     static let eventNames: Set<String> = ["peer_lost", "peer_relaunched", "peer_stopped", "member_dead", "member_alive"]
@@ -49,6 +55,7 @@ final class AgentGateway {
 
     init(loop: EventLoop, path: String, logger: Logger) throws(UVError) {
         self.logger = logger
+        self.loop = loop
         listener = try UnixListener(loop: loop, path: path, framing: .lines(maxLineBytes: AgentGateway.maxLineBytes),
                                     maxQueuedBytes: AgentGateway.queuedBytesMax, mode: 0o600) { [weak self] connection in
             self?.accept(connection)
@@ -108,6 +115,7 @@ final class AgentGateway {
             return
         }
         var object = body.objectValue ?? [:]
+        if object["ok"] == .bool(false), object["error"]?.stringValue?.hasSuffix("retry") == true { pauseForRetry(session) }
         if let id { object["id"] = id }
         session.connection.send(Array(JSON.object(object).serialized().utf8))
     }
@@ -116,6 +124,15 @@ final class AgentGateway {
     private static let idPrefix = Array(#"{"id":"#.utf8)
     private static let okSuffix = Array(#","ok":true}"#.utf8)
     private static let okLine = Array(#"{"ok":true}"#.utf8)
+
+    /// Back-pressure on an agent told to retry: its socket is not read for `retryPauseMilliseconds`.
+    private func pauseForRetry(_ session: Session) {
+        guard !session.connection.isReadingPaused, session.connection.isOpen else { return }
+        session.connection.pauseReading()
+        let timer = session.resumeTimer ?? Timer(loop: loop)
+        session.resumeTimer = timer
+        timer.start(afterMilliseconds: AgentGateway.retryPauseMilliseconds) { [weak session] in session?.connection.resumeReading() }
+    }
 
     /// Drops an agent's connection (it was stopped or superseded).
     func disconnect(_ agent: String) {
@@ -139,6 +156,8 @@ final class AgentGateway {
         }
         connection.onClose = { [weak self] reason in
             guard let self, let session = self.sessions.removeValue(forKey: key) else { return }
+            session.resumeTimer?.close()
+            session.resumeTimer = nil
             if case .framingViolation(let why) = reason {
                 self.linesRejected += 1
                 self.logger.warn("agent_line_rejected", ["agent": session.agent.map(JSON.string) ?? .null, "error": .string(why)])
