@@ -62,6 +62,54 @@ package enum BenchMessages {
         report(results, settings: settings, trials: trials, backPressure: backPressure, json: json)
     }
 
+    /// What `checkRatio` requires of the rate at window 10,000 against window 1,000.
+    package static let minWindowRatio = 0.8
+
+    /// The message path's regression guard (`--check-ratio`): the routed rate at window 10,000
+    /// against window 1,000, trials of each taken in turn in this one run, so a slow or busy
+    /// machine slows both alike (an absolute rate would judge the machine). Throws when the
+    /// ratio of the medians is below `minWindowRatio`, or a message was lost or failed.
+    package static func checkRatio(count: Int, trials: Int, payloadBytes: Int, kithd: String, kithAgent: String, json: Bool) throws {
+        Interrupt.install()
+        let windows = [1000, 10000]
+        var rates: [Int: [Double]] = [:]
+        var problems: [String] = []
+        for trial in 1...trials {
+            for window in windows {
+                let settings = Settings(count: count, payloadBytes: payloadBytes, window: window, kithAgent: kithAgent)
+                printError("trial \(trial)/\(trials), window \(window): \(count) messages n1 -> n2")
+                let result = try Cluster.with(count: 2, kithd: kithd) { cluster in try runTrial(cluster, settings) }
+                printError("  \(Int(result.sinkRate)) msgs/s, arrived \(result.arrived)/\(count), failed \(result.failed), "
+                           + "retried \(result.retried)")
+                rates[window, default: []].append(result.sinkRate)
+                if !result.complete || result.failed > 0 {
+                    problems.append("window \(window): \(result.arrived) of \(count) arrived, \(result.failed) failed")
+                }
+            }
+        }
+        func median(_ values: [Double]) -> Double {
+            let sorted = values.sorted()
+            return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+        }
+        let small = median(rates[1000] ?? [0]), large = median(rates[10000] ?? [0])
+        let ratio = small > 0 ? large / small : 0
+        if ratio < minWindowRatio {
+            problems.append(String(format: "window 10000 routes %.2f of window 1000's rate, below %.2f", ratio, minWindowRatio))
+        }
+        if json {
+            print(JSON.object([
+                "count": .int(Int64(count)), "trials": .int(Int64(trials)),
+                "rate_window_1000": .double(Bench.rounded(small)), "rate_window_10000": .double(Bench.rounded(large)),
+                "ratio": .double(Bench.rounded(ratio)), "min_ratio": .double(minWindowRatio), "ok": .bool(problems.isEmpty),
+                "problems": .array(problems.map(JSON.string)),
+            ]).serialized(pretty: true))
+        } else {
+            print(String(format: "window 1000: %.0f msgs/s, window 10000: %.0f msgs/s, ratio %.2f (at least %.2f): ",
+                         small, large, ratio, minWindowRatio) + (problems.isEmpty ? "ok" : "FAILED"))
+        }
+        guard problems.isEmpty else { throw Failure(problems.joined(separator: "; ")) }
+    }
+
     // MARK: Trials
 
     private static func runTrial(_ cluster: Cluster, _ settings: Settings) throws -> Trial {
