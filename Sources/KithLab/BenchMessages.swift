@@ -18,6 +18,8 @@ package enum BenchMessages {
 
     private struct Trial {
         var ok = 0, failed = 0, arrived = 0
+        /// Sends the daemon refused with "retry" (a congested link or a full outbox) and the flood sent again.
+        var retried = 0
         var complete = false
         var floodRate = 0.0, sinkRate = 0.0
         var p50 = 0.0, p99 = 0.0, max = 0.0
@@ -58,6 +60,54 @@ package enum BenchMessages {
             backPressure = try Cluster.with(count: 2, kithd: kithd) { cluster in try runBackPressure(cluster, flood) }
         }
         report(results, settings: settings, trials: trials, backPressure: backPressure, json: json)
+    }
+
+    /// What `checkRatio` requires of the rate at window 10,000 against window 1,000.
+    package static let minWindowRatio = 0.8
+
+    /// The message path's regression guard (`--check-ratio`): the routed rate at window 10,000
+    /// against window 1,000, trials of each taken in turn in this one run, so a slow or busy
+    /// machine slows both alike (an absolute rate would judge the machine). Throws when the
+    /// ratio of the medians is below `minWindowRatio`, or a message was lost or failed.
+    package static func checkRatio(count: Int, trials: Int, payloadBytes: Int, kithd: String, kithAgent: String, json: Bool) throws {
+        Interrupt.install()
+        let windows = [1000, 10000]
+        var rates: [Int: [Double]] = [:]
+        var problems: [String] = []
+        for trial in 1...trials {
+            for window in windows {
+                let settings = Settings(count: count, payloadBytes: payloadBytes, window: window, kithAgent: kithAgent)
+                printError("trial \(trial)/\(trials), window \(window): \(count) messages n1 -> n2")
+                let result = try Cluster.with(count: 2, kithd: kithd) { cluster in try runTrial(cluster, settings) }
+                printError("  \(Int(result.sinkRate)) msgs/s, arrived \(result.arrived)/\(count), failed \(result.failed), "
+                           + "retried \(result.retried)")
+                rates[window, default: []].append(result.sinkRate)
+                if !result.complete || result.failed > 0 {
+                    problems.append("window \(window): \(result.arrived) of \(count) arrived, \(result.failed) failed")
+                }
+            }
+        }
+        func median(_ values: [Double]) -> Double {
+            let sorted = values.sorted()
+            return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+        }
+        let small = median(rates[1000] ?? [0]), large = median(rates[10000] ?? [0])
+        let ratio = small > 0 ? large / small : 0
+        if ratio < minWindowRatio {
+            problems.append(String(format: "window 10000 routes %.2f of window 1000's rate, below %.2f", ratio, minWindowRatio))
+        }
+        if json {
+            print(JSON.object([
+                "count": .int(Int64(count)), "trials": .int(Int64(trials)),
+                "rate_window_1000": .double(Bench.rounded(small)), "rate_window_10000": .double(Bench.rounded(large)),
+                "ratio": .double(Bench.rounded(ratio)), "min_ratio": .double(minWindowRatio), "ok": .bool(problems.isEmpty),
+                "problems": .array(problems.map(JSON.string)),
+            ]).serialized(pretty: true))
+        } else {
+            print(String(format: "window 1000: %.0f msgs/s, window 10000: %.0f msgs/s, ratio %.2f (at least %.2f): ",
+                         small, large, ratio, minWindowRatio) + (problems.isEmpty ? "ok" : "FAILED"))
+        }
+        guard problems.isEmpty else { throw Failure(problems.joined(separator: "; ")) }
     }
 
     // MARK: Trials
@@ -109,6 +159,7 @@ package enum BenchMessages {
         }
         trial.ok = Int(flood["ok"] ?? "") ?? 0
         trial.failed = Int(flood["failed"] ?? "") ?? 0
+        trial.retried = Int(flood["retried"] ?? "") ?? 0
         trial.floodRate = Double(flood["rate"] ?? "") ?? 0
         trial.arrived = Int(sink["count"] ?? "") ?? 0
         trial.complete = trial.arrived >= settings.count
@@ -259,6 +310,7 @@ package enum BenchMessages {
         let sent = results.reduce(0) { $0 + $1.ok + $1.failed }
         let ok = results.reduce(0) { $0 + $1.ok }
         let failed = results.reduce(0) { $0 + $1.failed }
+        let retried = results.reduce(0) { $0 + $1.retried }
         let arrived = results.reduce(0) { $0 + $1.arrived }
         let expected = settings.count * results.count
         let metrics: [(key: String, label: String, format: (Double) -> String)] = [
@@ -278,7 +330,7 @@ package enum BenchMessages {
             var report: [String: JSON] = [
                 "nodes": 2, "count": .int(Int64(settings.count)), "trials": .int(Int64(trials)),
                 "payload_bytes": .int(Int64(settings.payloadBytes)), "window": .int(Int64(settings.window)),
-                "sent": .int(Int64(sent)), "ok": .int(Int64(ok)), "failed": .int(Int64(failed)),
+                "sent": .int(Int64(sent)), "ok": .int(Int64(ok)), "failed": .int(Int64(failed)), "retried": .int(Int64(retried)),
                 "arrived": .int(Int64(arrived)), "expected": .int(Int64(expected)),
                 "frames_dropped": .int(Int64(framesDropped)), "agent_messages_dropped": .int(Int64(messagesDropped)),
             ]
@@ -296,7 +348,7 @@ package enum BenchMessages {
             samples.summary(metric.key).map { [metric.label, metric.format($0.median), metric.format($0.max)] }
         }
         print(Table.render(header: ["METRIC", "MEDIAN", "MAX"], rows: rows), terminator: "")
-        print("sent \(sent) (ok \(ok), failed \(failed)), arrived \(arrived) of \(expected)"
+        print("sent \(sent) (ok \(ok), failed \(failed), refused with retry and sent again \(retried)), arrived \(arrived) of \(expected)"
               + (arrived < ok ? ": \(ok - arrived) answered ok but never delivered" : "")
               + "; daemons counted frames_dropped \(framesDropped), agent_messages_dropped \(messagesDropped)")
         guard let backPressure else { return }

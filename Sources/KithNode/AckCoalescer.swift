@@ -15,6 +15,8 @@ final class AckCoalescer {
 
     static let delayMilliseconds: UInt64 = 1
     private var waiting: [Stream: UInt64] = [:]
+    /// The stream acknowledged last and its newest place, not yet in `waiting`.
+    private var last: (stream: Stream, seq: UInt64)?
     private let timer: Timer
     private let send: (Message, Endpoint) -> Void
 
@@ -25,12 +27,22 @@ final class AckCoalescer {
 
     /// Keeps the newest acknowledgement of its stream until the timer fires.
     func add(_ ack: MessageAck, to endpoint: Endpoint) {
-        if waiting.isEmpty { timer.start(afterMilliseconds: AckCoalescer.delayMilliseconds) { [unowned self] in self.flush() } }
         let stream = Stream(endpoint: endpoint, from: ack.from, generation: ack.generation, to: ack.to)
-        waiting[stream] = max(waiting[stream] ?? 0, ack.seq)
+        // A burst is mostly one stream: compared, not hashed, until another stream comes.
+        if let last, last.stream == stream {
+            self.last!.seq = max(last.seq, ack.seq)
+            return
+        }
+        if waiting.isEmpty && last == nil {
+            timer.start(afterMilliseconds: AckCoalescer.delayMilliseconds) { [unowned self] in self.flush() }
+        }
+        if let last { waiting[last.stream] = max(waiting[last.stream] ?? 0, last.seq) }
+        last = (stream, ack.seq)
     }
 
     func flush() {
+        if let last { waiting[last.stream] = max(waiting[last.stream] ?? 0, last.seq) }
+        last = nil
         let acks = waiting
         waiting.removeAll(keepingCapacity: true)
         for (stream, seq) in acks {

@@ -16,13 +16,18 @@ final class AgentGateway {
         var subscriptions: Set<String> = [] {
             didSet { subscriptions.formIntersection(AgentGateway.eventNames) }
         }
+        /// Resumes reading after a pause for back-pressure (`retryPauseMilliseconds`).
+        var resumeTimer: Timer?
         init(_ connection: StreamConnection) { self.connection = connection }
     }
 
     private var listener: UnixListener?
     private var sessions: [ObjectIdentifier: Session] = [:]
     private var byAgent: [String: Session] = [:]
+    private var messageHeads: [String: [UInt8]] = [:]
+    static let messageHeadsMax = 1024
     private let logger: Logger
+    private let loop: EventLoop
 
     /// A line carries at most one message or checkpoint (each capped well below this by the wire codec).
     static let maxLineBytes = 1 << 20
@@ -31,6 +36,9 @@ final class AgentGateway {
     /// Sessions at once: `AgentSpec`'s capacity bounds running agents far below this; the rest is room
     /// for reconnections, and a fork-storming agent meets this wall, not the file-descriptor limit.
     static let maxSessions = 1024
+    /// An agent answered "retry" (a congested link, a full outbox) is not read for this long: the lines it
+    /// already wrote would be refused too, each at the full cost of a message, and starve the link's drain.
+    static let retryPauseMilliseconds: UInt64 = 5
     /// The events an agent may subscribe to (README, agent API): peer events for the agents it guards,
     /// member events for the cluster. A fixed set, so subscriptions cost a few bytes per session.
     static let eventNames: Set<String> = ["peer_lost", "peer_relaunched", "peer_stopped", "member_dead", "member_alive"]
@@ -39,12 +47,15 @@ final class AgentGateway {
     var authenticate: ((String, String) -> UInt64?)?
     /// Handles one request of an authenticated session; returns the reply, or nil to answer later.
     var handle: ((Session, String, JSON) -> JSON?)?
+    /// Handles a `send` of an authenticated session read in its plain form (`SendRequest`); answered later.
+    var handleSend: ((Session, SendRequest) -> Void)?
     /// A session said hello (agent, generation).
     var onHello: ((Session) -> JSON)?
     private(set) var linesRejected: UInt64 = 0
 
     init(loop: EventLoop, path: String, logger: Logger) throws(UVError) {
         self.logger = logger
+        self.loop = loop
         listener = try UnixListener(loop: loop, path: path, framing: .lines(maxLineBytes: AgentGateway.maxLineBytes),
                                     maxQueuedBytes: AgentGateway.queuedBytesMax, mode: 0o600) { [weak self] connection in
             self?.accept(connection)
@@ -66,10 +77,61 @@ final class AgentGateway {
         return session.connection.send(line)
     }
 
+    /// Pushes a routed message as its `message` event line, the payload (JSON text the sending
+    /// daemon printed, without a newline) spliced in as is; the line's head is kept per sender.
+    func pushMessage(from sender: String, payload: [UInt8], to agent: String) -> Bool {
+        guard let session = byAgent[agent] else { return false }
+        let head = messageHead(from: sender)
+        var line: [UInt8] = []
+        line.reserveCapacity(head.count + payload.count + 1)
+        line.append(contentsOf: head)
+        line.append(contentsOf: payload)
+        line.append(UInt8(ascii: "}"))
+        return session.connection.send(line)
+    }
+
+    /// `{"event":"message","from":SENDER,"payload":`, printed once per sender (at most `messageHeadsMax` kept).
+    private func messageHead(from sender: String) -> [UInt8] {
+        if let head = messageHeads[sender] { return head }
+        if messageHeads.count >= AgentGateway.messageHeadsMax { messageHeads.removeAll(keepingCapacity: true) }
+        let head = Array("{\"event\":\"message\",\"from\":\(JSON.string(sender).serialized()),\"payload\":".utf8)
+        messageHeads[sender] = head
+        return head
+    }
+
     func reply(_ session: Session, id: JSON?, _ body: JSON) {
+        if body == AgentGateway.ok {
+            // The answer to every routed message: printed as `serialized()` would, without building it.
+            var line: [UInt8] = []
+            if let id {
+                line.reserveCapacity(24)
+                line.append(contentsOf: AgentGateway.idPrefix)
+                line.append(contentsOf: id.serialized().utf8)
+                line.append(contentsOf: AgentGateway.okSuffix)
+            } else {
+                line = AgentGateway.okLine
+            }
+            session.connection.send(line)
+            return
+        }
         var object = body.objectValue ?? [:]
+        if object["ok"] == .bool(false), object["error"]?.stringValue?.hasSuffix("retry") == true { pauseForRetry(session) }
         if let id { object["id"] = id }
         session.connection.send(Array(JSON.object(object).serialized().utf8))
+    }
+
+    static let ok: JSON = ["ok": true]
+    private static let idPrefix = Array(#"{"id":"#.utf8)
+    private static let okSuffix = Array(#","ok":true}"#.utf8)
+    private static let okLine = Array(#"{"ok":true}"#.utf8)
+
+    /// Back-pressure on an agent told to retry: its socket is not read for `retryPauseMilliseconds`.
+    private func pauseForRetry(_ session: Session) {
+        guard !session.connection.isReadingPaused, session.connection.isOpen else { return }
+        session.connection.pauseReading()
+        let timer = session.resumeTimer ?? Timer(loop: loop)
+        session.resumeTimer = timer
+        timer.start(afterMilliseconds: AgentGateway.retryPauseMilliseconds) { [weak session] in session?.connection.resumeReading() }
     }
 
     /// Drops an agent's connection (it was stopped or superseded).
@@ -94,6 +156,8 @@ final class AgentGateway {
         }
         connection.onClose = { [weak self] reason in
             guard let self, let session = self.sessions.removeValue(forKey: key) else { return }
+            session.resumeTimer?.close()
+            session.resumeTimer = nil
             if case .framingViolation(let why) = reason {
                 self.linesRejected += 1
                 self.logger.warn("agent_line_rejected", ["agent": session.agent.map(JSON.string) ?? .null, "error": .string(why)])
@@ -103,6 +167,10 @@ final class AgentGateway {
     }
 
     private func received(_ line: [UInt8], from session: Session) {
+        if session.agent != nil, let handleSend, let send = SendRequest(line: line) {
+            handleSend(session, send)
+            return
+        }
         let request: JSON
         do { request = try JSON.parse(bytes: line) } catch {
             linesRejected += 1

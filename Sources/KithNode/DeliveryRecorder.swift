@@ -47,6 +47,10 @@ final class DeliveryRecorder {
     /// Keyed by the stream and the receiving copy's generation.
     private var delivered: [Stream: [UInt64: Run]] = [:]
     private var checkpoints: [String: (generation: UInt64, seq: UInt64)] = [:]
+    /// The stream acknowledged last with its growing run, never also in `acknowledged`.
+    private var lastAcknowledged: (stream: Stream, run: Run)?
+    /// The stream and receiving copy delivered to last with its growing run, never also in `delivered`.
+    private var lastDelivered: (stream: Stream, generation: UInt64, run: Run)?
 
     init(loop: EventLoop, endpoint: @escaping () -> Endpoint, record: @escaping (String, [String: JSON]) -> Void) {
         timer = Timer(loop: loop)
@@ -70,21 +74,38 @@ final class DeliveryRecorder {
 
     /// The sending agent was answered `ok` for `seq`.
     func acknowledged(_ stream: Stream, seq: UInt64) {
-        if let run = acknowledged[stream] {
-            if seq == run.last + 1 { acknowledged[stream]!.last = seq; return }
+        // A burst is mostly one stream: its run grows outside the table, compared rather than hashed.
+        if let last = lastAcknowledged, last.stream == stream {
+            if seq == last.run.last + 1 { lastAcknowledged!.run.last = seq; return }
+            write("messages_acknowledged", stream, last.run)
+            lastAcknowledged!.run = Run(first: seq, last: seq)
+            return
+        }
+        if let last = lastAcknowledged { acknowledged[last.stream] = last.run }
+        lastAcknowledged = nil
+        if let run = acknowledged.removeValue(forKey: stream) {
+            if seq == run.last + 1 { lastAcknowledged = (stream, Run(first: run.first, last: seq)); return }
             write("messages_acknowledged", stream, run)
         }
-        acknowledged[stream] = Run(first: seq, last: seq)
+        lastAcknowledged = (stream, Run(first: seq, last: seq))
         arm()
     }
 
     /// The receiving copy `generation` of `stream.to` was handed `seq`.
     func delivered(_ stream: Stream, to generation: UInt64, seq: UInt64) {
-        if let run = delivered[stream]?[generation] {
-            if seq == run.last + 1 { delivered[stream]![generation]!.last = seq; return }
+        if let last = lastDelivered, last.generation == generation, last.stream == stream {
+            if seq == last.run.last + 1 { lastDelivered!.run.last = seq; return }
+            write("messages_delivered", stream, last.run, ["to_generation": .int(Int64(generation))])
+            lastDelivered!.run = Run(first: seq, last: seq)
+            return
+        }
+        if let last = lastDelivered { delivered[last.stream, default: [:]][last.generation] = last.run }
+        lastDelivered = nil
+        if let run = delivered[stream]?.removeValue(forKey: generation) {
+            if seq == run.last + 1 { lastDelivered = (stream, generation, Run(first: run.first, last: seq)); return }
             write("messages_delivered", stream, run, ["to_generation": .int(Int64(generation))])
         }
-        delivered[stream, default: [:]][generation] = Run(first: seq, last: seq)
+        lastDelivered = (stream, generation, Run(first: seq, last: seq))
         arm()
     }
 
@@ -99,6 +120,10 @@ final class DeliveryRecorder {
 
     /// Writes the deliveries not yet recorded: before any acknowledgement of them leaves.
     func flushDelivered() {
+        if let last = lastDelivered {
+            write("messages_delivered", last.stream, last.run, ["to_generation": .int(Int64(last.generation))])
+            lastDelivered = nil
+        }
         guard !delivered.isEmpty else { return }
         for (stream, copies) in delivered {
             for (generation, run) in copies {
@@ -113,6 +138,8 @@ final class DeliveryRecorder {
         armed = false
         timer.stop()
         flushDelivered()
+        if let last = lastAcknowledged { write("messages_acknowledged", last.stream, last.run) }
+        lastAcknowledged = nil
         for (stream, run) in acknowledged { write("messages_acknowledged", stream, run) }
         acknowledged.removeAll(keepingCapacity: true)
         for (stream, (run, reason)) in failed { write("send_failed", stream, run, ["reason": .string(reason)]) }

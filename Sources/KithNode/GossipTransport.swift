@@ -72,6 +72,11 @@ final class GossipTransport {
     static let backoffMaxMs: UInt64 = 5000
     /// Agent-lane frames held while its connection opens: a burst of one agent window.
     static let pendingAgentFramesMax = 4096
+    /// Bytes queued in libuv per agent-lane connection. libuv reports a write done only on the
+    /// next loop turn, so a window of agent messages forwarded in one turn (10,000 of 64 bytes:
+    /// about 1.3 MB of frames) counts as queued until then, though the kernel took it at once;
+    /// half of this is where a link counts as congested (`hasRoomForAgentTraffic`).
+    static let agentQueuedBytesMax = 4 << 20
     /// See `Lane.batchWindowMs`.
     static let agentBatchWindowMs: UInt64 = 5
     /// Inbound connections at once: a 256-node lab holds 2 × 255 (two lanes per peer); 1024 leaves room for
@@ -113,6 +118,9 @@ final class GossipTransport {
         /// the end of the loop turn that made them; agent traffic waits a little longer, which
         /// batches an agent's checkpoint with its pings and the replies to a peer's burst.
         var batchWindowMs: UInt64 { self == .membership ? 0 : GossipTransport.agentBatchWindowMs }
+
+        /// See `queuedBytesMax` and `agentQueuedBytesMax`.
+        var queuedBytesMax: Int { self == .membership ? GossipTransport.queuedBytesMax : GossipTransport.agentQueuedBytesMax }
     }
 
     private struct PeerKey: Hashable {
@@ -208,7 +216,7 @@ final class GossipTransport {
     func hasRoomForAgentTraffic(to endpoint: Endpoint) -> Bool {
         guard let peer = peers[PeerKey(endpoint: endpoint, lane: .agents)] else { return true }
         if let connection = peer.connection, peer.session?.isEstablished != false {
-            return connection.queuedBytes < GossipTransport.queuedBytesMax / 2
+            return connection.queuedBytes < Lane.agents.queuedBytesMax / 2
         }
         return peer.pending.count < Lane.agents.pendingFramesMax / 2
     }
@@ -344,7 +352,7 @@ final class GossipTransport {
         peer.connecting = true
         TCPConnection.connect(loop: loop, host: address.host, port: address.port,
                               framing: .lengthPrefixed(maxFrameBytes: WireCodec.maxFrameBytes),
-                              maxQueuedBytes: GossipTransport.queuedBytesMax,
+                              maxQueuedBytes: key.lane.queuedBytesMax,
                               timeoutMilliseconds: GossipTransport.connectTimeoutMs) { [weak self] result in
             self?.dialed(key, peer, result)
         }

@@ -11,6 +11,11 @@ extension Node {
         }
         gateway.onHello = { [unowned self] session in self.hello(session) }
         gateway.handle = { [unowned self] session, op, request in self.agentRequest(session, op, request) }
+        gateway.handleSend = { [unowned self] session, send in
+            guard let agent = session.agent else { return }
+            self.input(.agentSend(AgentOrigin(agent: agent, generation: session.generation, id: send.id),
+                                  to: send.to, payload: send.payload))
+        }
     }
 
     private func hello(_ session: AgentGateway.Session) -> JSON {

@@ -106,19 +106,15 @@ extension Node {
         guard let gateway, gateway.session(of: message.to) != nil else {
             return input(.agentUnreachable(message, origin: origin), now: now)
         }
-        var line: [UInt8]
         let payload = message.payload
+        let delivered: Bool
         if !payload.isEmpty, !payload.contains(UInt8(ascii: "\n")) {
-            line = Array("{\"event\":\"message\",\"from\":\(JSON.string(message.from).serialized()),\"payload\":".utf8)
-            line.reserveCapacity(line.count + payload.count + 1)
-            line.append(contentsOf: payload)
-            line.append(UInt8(ascii: "}"))
+            delivered = gateway.pushMessage(from: message.from, payload: payload, to: message.to)
         } else {
             let text = String(decoding: payload, as: UTF8.self)
             let body = (try? JSON.parse(text)) ?? .string(text)
-            line = Array(JSON.object(["event": "message", "from": .string(message.from), "payload": body]).serialized().utf8)
+            delivered = gateway.push(["event": "message", "from": .string(message.from), "payload": body], to: message.to)
         }
-        let delivered = gateway.push(line: line, to: message.to)
         if delivered { messagesRouted += 1 } else { messagesRefused += 1 }
         if delivered, let stamp = message.stamp, let copy = gateway.session(of: message.to)?.generation {
             deliveryRecords.delivered(.init(from: message.from, generation: stamp.generation, to: message.to, via: stamp.replyTo),

@@ -37,8 +37,15 @@ enum BenchCommands {
     }
 
     private static func messages(_ arguments: [String]) throws {
-        let options = try Arguments(arguments, options: messagesOptions, switches: ["--json"])
+        let options = try Arguments(arguments, options: messagesOptions, switches: ["--json", "--check-ratio"])
         guard options.positionals == ["messages"] else { throw UsageError("'bench' takes one benchmark name: membership, agents or messages") }
+        if options.has("--check-ratio") {
+            return try BenchMessages.checkRatio(count: try options.integer("--count", default: 100_000, in: 1...100_000_000),
+                                                trials: try options.integer("--trials", default: 1, in: 1...1000),
+                                                payloadBytes: try options.integer("--payload-bytes", default: 64, in: 0...60_000),
+                                                kithd: try LabLayout.kithd(options.value("--kithd")),
+                                                kithAgent: try Executables.kithAgent(options.value("--kith-agent")), json: options.has("--json"))
+        }
         let count = try options.integer("--count", default: 200_000, in: 1...100_000_000)
         let trials = try options.integer("--trials", default: 3, in: 1...1000)
         let payloadBytes = try options.integer("--payload-bytes", default: 64, in: 0...60_000)

@@ -174,6 +174,11 @@ let usageText = """
                                  trials, 64 B, window 1000). Then a back-pressure trial: the sink
                                  stops reading while M messages (default 500000; 0 skips it) are
                                  flooded; shows both daemons' RSS and drop counters.
+      bench messages --check-ratio [--count N] [--trials T] [--json] [--kithd PATH] [--kith-agent PATH]
+                                 The message path's regression guard: T trials (default 1) each at
+                                 window 1000 and 10000, N messages (default 100000), in turn; fails
+                                 unless window 10000's median rate is at least 0.8 of window 1000's
+                                 and every message arrived.
       demo [--nodes N] [--kithd PATH] [--kith-agent PATH]
                                  About a minute, narrated: a lab of N nodes (default 5, 4-16) with one
                                  agent per node guarding the next (n1-a1 masks); a node crash and its

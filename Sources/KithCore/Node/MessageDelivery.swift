@@ -150,10 +150,24 @@ public struct Outbox: Sendable {
         if streams[key] == nil, streams.count >= Outbox.streamsMax, let idle = streams.first(where: { $0.value.isIdle }) {
             streams[idle.key] = nil
         }
-        let seq = streams[key, default: Stream(retryAt: now)].nextSeq
-        insert(key, Entry(seq: seq, payload: payload, id: id, queuedAt: now), now: now)
-        streams[key]!.nextSeq = seq + 1
+        // One access to the stream (the hot path): a new message always goes last.
+        let (seq, armed) = Outbox.append(payload, id: id, now: now, to: &streams[key, default: Stream(retryAt: now)])
+        if armed { armings &+= 1 }
+        perSender[key.from, default: 0] += 1
+        bytes += payload.count
+        count += 1
         return seq
+    }
+
+    /// Appends a new message to `stream`: its place, and whether the stream was idle (its resend deadline is new).
+    private static func append(_ payload: [UInt8], id: JSON?, now: Instant, to stream: inout Stream) -> (seq: UInt64, armed: Bool) {
+        let seq = stream.nextSeq
+        let armed = stream.isIdle
+        if armed { stream.retryAt = now + Outbox.resendAfter }
+        stream.entries.append(Entry(seq: seq, payload: payload, id: id, queuedAt: now))
+        stream.bytes += payload.count
+        stream.nextSeq = seq + 1
+        return (seq, armed)
     }
 
     /// Puts back an entry whose local delivery failed after `acknowledge` took it.

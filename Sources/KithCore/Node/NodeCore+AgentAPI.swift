@@ -21,11 +21,7 @@ extension NodeCore {
             guard let to = request["to"]?.stringValue, let payload = request["payload"] else {
                 return fail("send needs \"to\" (string) and \"payload\"")
             }
-            let bytes = Array(payload.serialized().utf8)
-            guard bytes.count <= WireCodec.maxAgentPayloadBytes else {
-                return fail("payload larger than \(WireCodec.maxAgentPayloadBytes) bytes")
-            }
-            send(AgentMessage(from: agent, to: to, payload: bytes), origin: origin, now: now, into: &out)
+            agentSend(origin, to: to, payload: Array(payload.serialized().utf8), now: now, into: &out)
         case "members":
             reply(["ok": true, "members": .array(membership.members.map { memberJSON($0, now: now) })])
         case "agents":
@@ -78,6 +74,14 @@ extension NodeCore {
         default:
             fail("unknown op '\(op)'")
         }
+    }
+
+    /// An agent's `send`, its payload already printed as JSON text.
+    mutating func agentSend(_ origin: AgentOrigin, to: String, payload: [UInt8], now: Instant, into out: inout [NodeDirective]) {
+        guard payload.count <= WireCodec.maxAgentPayloadBytes else {
+            return out.append(.replyAgent(origin, ["ok": false, "error": .string("payload larger than \(WireCodec.maxAgentPayloadBytes) bytes")]))
+        }
+        send(AgentMessage(from: origin.agent, to: to, payload: payload), origin: origin, now: now, into: &out)
     }
 
     /// What an agent claims, next to what the daemons observe; a claim of

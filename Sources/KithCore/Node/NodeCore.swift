@@ -127,6 +127,8 @@ public struct NodeCore: Sendable {
             }
         case let .agentRequest(origin, op, request):
             agentRequest(origin, op: op, request: request, now: now, into: &out)
+        case let .agentSend(origin, to, payload):
+            agentSend(origin, to: to, payload: payload, now: now, into: &out)
         case let .operatorCommand(command, target, issuer, counter, proof):
             operatorCommand(command, target: target, issuer: issuer, counter: counter, proof: proof, now: now, into: &out)
         case .stopping:
@@ -145,7 +147,7 @@ public struct NodeCore: Sendable {
     /// Inputs that touch no timer of membership or the registry: routed messages and read-only requests.
     static func onlyRoutes(_ input: NodeInput) -> Bool {
         switch input {
-        case .receive(.agentMessage), .receive(.agentAck), .agentUnreachable: true
+        case .receive(.agentMessage), .receive(.agentAck), .agentUnreachable, .agentSend: true
         case .agentRequest(_, "send", _), .agentRequest(_, "ping", _), .agentRequest(_, "members", _),
              .agentRequest(_, "agents", _), .agentRequest(_, "report", _): true
         default: false

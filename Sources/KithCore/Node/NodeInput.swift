@@ -27,6 +27,9 @@ public enum NodeInput: Hashable, Sendable {
     case agentUnreachable(AgentMessage, origin: RouteOrigin)
     /// A request of a local agent (`op` and the whole request line).
     case agentRequest(AgentOrigin, op: String, request: JSON)
+    /// A local agent's `send` the shell read without parsing it: `payload` is the
+    /// text `JSON.serialized()` prints for the request's payload (the hot path).
+    case agentSend(AgentOrigin, to: String, payload: [UInt8])
     /// An operator command whose signature the shell checked: the signer's
     /// fingerprint and counter, the node it was signed for, and the signed
     /// request itself, which travels with the records and tombstones it creates.
