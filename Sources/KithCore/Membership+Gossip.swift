@@ -114,7 +114,11 @@ extension Membership {
             if case .dead = rumour { directives.append(.declaredDead(incarnation: rumour.incarnation)) }
             incarnation = rumour.incarnation + 1
             adjustHealth(1)
-            if var member = table[me.name] { member.incarnation = incarnation; table[me.name] = member }
+            if var member = table[me.name] {
+                member.incarnation = incarnation
+                table[me.name] = member
+                directives.append(.memberUpdated(member))
+            }
             broadcasts.enqueue(.alive(me, incarnation: incarnation, meta: meta))
             directives.append(.refuted(incarnation: incarnation))
         case .alive, .left:

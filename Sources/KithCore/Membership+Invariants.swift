@@ -16,7 +16,11 @@ extension Membership {
         if !(0...settings.maxLocalHealth).contains(localHealth) { return "local health \(localHealth) out of range" }
         if relays.count > settings.relaysMax { return "\(relays.count) relays exceed \(settings.relaysMax)" }
         if broadcasts.count > table.count { return "\(broadcasts.count) rumours for \(table.count) members" }
-        for (name, member) in table where member.id.name != name { return "row \(name) holds \(member.id)" }
+        for (name, member) in table.entries where member.id.name != name { return "row \(name) holds \(member.id)" }
+        let recounted = table.recounted
+        if recounted.active != table.activeCount || recounted.dead != table.deadCount {
+            return "counts \(table.activeCount) active, \(table.deadCount) dead; recounted \(recounted.active), \(recounted.dead)"
+        }
         for (name, suspicion) in suspicions {
             guard let member = table[name], member.status == .suspect else {
                 return "a suspicion of \(name), which is \(table[name]?.status.description ?? "unknown")"

@@ -42,7 +42,7 @@ extension Membership {
                 probeIndex += 1
                 if let member = table[name], member.id != me, member.status.isActive { return member }
             }
-            probeOrder = activeOthers.map(\.id.name).sorted()
+            probeOrder = activeOthers.map(\.id.name)
             probeOrder.shuffle(using: &rng)
             probeIndex = 0
         }
@@ -52,15 +52,35 @@ extension Membership {
     /// Asks up to k other members to ping the target; returns how many were asked.
     mutating func sendIndirectProbes(for probe: Probe, into directives: inout [MembershipDirective]) -> Int {
         guard let target = table[probe.target.name], target.id == probe.target else { return 0 }
-        var helpers = activeOthers.filter { $0.id != probe.target && $0.status == .alive }.sorted { $0.id < $1.id }
-        helpers.shuffle(using: &rng)
-        let chosen = helpers.prefix(settings.indirectProbes)
+        let chosen = helpers(for: probe.target)
         for helper in chosen {
             directives.append(.send(.pingReq(seq: probe.seq, from: me, replyTo: meta.endpoint, target: probe.target,
                                              targetEndpoint: target.meta.endpoint, gossip: piggyback()),
                                     to: helper.meta.endpoint))
         }
         return chosen.count
+    }
+
+    /// Up to k alive members other than this node and `target`, drawn at
+    /// random: k draws with rejection in a large table (sorting every member
+    /// per probe made each probe O(N log N)), a shuffle of all candidates when
+    /// draws keep missing (a small or mostly dead table).
+    mutating func helpers(for target: NodeID) -> [Member] {
+        let k = settings.indirectProbes
+        guard k > 0 else { return [] }
+        var chosen: [Member] = []
+        var draws = 0
+        while chosen.count < k && draws < k * Self.drawsBeforeScan {
+            draws += 1
+            let member = table.rows[randomIndex(below: table.rows.count)]
+            if member.id != me && member.id != target && member.status == .alive && !chosen.contains(where: { $0.id == member.id }) {
+                chosen.append(member)
+            }
+        }
+        if chosen.count == k { return chosen }
+        var candidates = table.rows.filter { $0.id != me && $0.id != target && $0.status == .alive }
+        candidates.shuffle(using: &rng)
+        return Array(candidates.prefix(k))
     }
 
     /// No ack by the deadline: suspect the target. Missing nacks mean the

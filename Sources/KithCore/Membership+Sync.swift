@@ -3,7 +3,8 @@
 extension Membership {
     /// A full-state message from this node.
     func pushPull(isReply: Bool, isJoin: Bool) -> Message {
-        let states = table.values.sorted { $0.id < $1.id }.map {
+        // The table's own order is deterministic: no sort needed.
+        let states = table.rows.map {
             MemberState(id: $0.id, meta: $0.meta, status: $0.status, incarnation: $0.incarnation, signature: $0.leftSignature)
         }
         return .pushPull(from: me, replyTo: meta.endpoint, isReply: isReply, isJoin: isJoin, states: states)
@@ -66,19 +67,19 @@ extension Membership {
     /// Push-pull with one random dead member: if it is back (a partition
     /// healed, or it was wrongly declared), both sides merge and refute.
     mutating func reconnectToOneDead(into directives: inout [MembershipDirective]) {
-        let dead = table.values.filter { $0.status == .dead }.sorted { $0.id < $1.id }
-        guard !dead.isEmpty else { return }
-        let peer = dead[randomIndex(below: dead.count)]
+        guard table.deadCount > 0, let peer = randomMember(where: { $0.status == .dead }) else { return }
         directives.append(.send(pushPull(isReply: false, isJoin: false), to: peer.meta.endpoint))
     }
 
     /// Forgets dead and left members after the retention period.
-    mutating func reap(now: Instant) {
-        for member in table.values where !member.status.isActive && member.id != me
-            && now.since(member.changedAt) >= settings.deadRetention {
+    mutating func reap(now: Instant, into directives: inout [MembershipDirective]) {
+        guard table.activeCount < table.count else { return }  // nothing dead or left: no walk
+        let expired = table.rows.filter { !$0.status.isActive && $0.id != me && now.since($0.changedAt) >= settings.deadRetention }
+        for member in expired {
             table[member.id.name] = nil
             suspicions[member.id.name] = nil
             broadcasts.remove(subject: member.id.name)
+            directives.append(.memberForgotten(member.id))
         }
     }
 }

@@ -23,7 +23,7 @@ public struct Membership: Sendable {
     public internal(set) var hasJoined = false
     public internal(set) var hasLeft = false
 
-    var table: [String: Member] = [:]
+    var table = MemberTable()
     /// Checks members' keys, certificates and signatures (see `NodeVerifier`).
     public let verifier: any NodeVerifier
     /// The key accepted for each name, kept after the member is forgotten:
@@ -111,13 +111,18 @@ public struct Membership: Sendable {
     /// Every known member, this node included, sorted by name.
     public var members: [Member] { table.values.sorted { $0.id.name < $1.id.name } }
 
+
     public func member(named name: String) -> Member? { table[name] }
 
     /// The member at `endpoint`. Several records may share an endpoint (a
     /// dead boot, a renamed node): a live one is preferred.
     public func member(at endpoint: Endpoint) -> Member? {
-        let matches = table.values.filter { $0.meta.endpoint == endpoint }
-        return matches.first { $0.status.isActive } ?? matches.first
+        var match: Member?
+        for member in table.rows where member.meta.endpoint == endpoint {
+            if member.status.isActive { return member }
+            if match == nil { match = member }
+        }
+        return match
     }
 
     /// Members other than this one that are alive or suspect.
@@ -125,8 +130,8 @@ public struct Membership: Sendable {
         table.values.filter { $0.id != me && $0.status.isActive }
     }
 
-    /// The members counted for λ log N and the suspicion bounds.
-    var clusterSize: Int { table.values.count { $0.status.isActive } }
+    /// The members counted for λ log N and the suspicion bounds (alive or suspect, this node included).
+    var clusterSize: Int { table.activeCount }
 
     /// When the shell must call `tick` next; nil once the node has left.
     public var nextDeadline: Instant? {
@@ -139,8 +144,10 @@ public struct Membership: Sendable {
         return next
     }
 
-    /// Read after every input (`nextDeadline`): stops at the first active member instead of listing them all.
-    var needsSeeds: Bool { !seeds.isEmpty && (!hasJoined || !table.values.contains { $0.id != me && $0.status.isActive }) }
+    /// Read after every input (`nextDeadline`): a count, not a walk of the table.
+    var needsSeeds: Bool {
+        !seeds.isEmpty && (!hasJoined || table.activeCount - (table[me.name]?.status.isActive == true ? 1 : 0) == 0)
+    }
 
     /// Health-scaled duration (Lifeguard IV.A): a slow node waits longer
     /// before blaming others.
@@ -162,6 +169,22 @@ public struct Membership: Sendable {
     mutating func randomIndex(below n: Int) -> Int {
         Int(rng.next() % UInt64(n))
     }
+
+    /// One member that passes `isWanted`, drawn uniformly: a few draws from
+    /// the whole table (O(1) when most rows qualify, as in a large live
+    /// cluster), else one draw among those that qualify.
+    mutating func randomMember(where isWanted: (Member) -> Bool) -> Member? {
+        guard !table.rows.isEmpty else { return nil }
+        for _ in 0..<Self.drawsBeforeScan {
+            let member = table.rows[randomIndex(below: table.rows.count)]
+            if isWanted(member) { return member }
+        }
+        let wanted = table.rows.filter(isWanted)
+        return wanted.isEmpty ? nil : wanted[randomIndex(below: wanted.count)]
+    }
+
+    /// Rejected random draws before a walk of the table (at most 1 in 2^8 walks when half the rows qualify).
+    static let drawsBeforeScan = 8
 
     // MARK: Inputs
 
@@ -186,9 +209,7 @@ public struct Membership: Sendable {
         if now >= nextPushPullAt {
             let period = now < joinSyncUntil ? settings.joinSyncInterval : pushPullPeriod
             nextPushPullAt = now + jittered(period)
-            let others = activeOthers
-            if !others.isEmpty {
-                let peer = others.sorted { $0.id < $1.id }[randomIndex(below: others.count)]
+            if let peer = randomMember(where: { [me] in $0.id != me && $0.status.isActive }) {
                 directives.append(.send(pushPull(isReply: false, isJoin: false), to: peer.meta.endpoint))
             }
         }
@@ -198,7 +219,7 @@ public struct Membership: Sendable {
         }
         if now >= nextReapAt {
             nextReapAt = now + settings.reconnectInterval
-            reap(now: now)
+            reap(now: now, into: &directives)
         }
         return directives
     }
@@ -305,6 +326,8 @@ public struct Membership: Sendable {
         if status != .suspect { suspicions[id.name] = nil }
         if samePrevious?.status != status {
             directives.append(.memberChanged(member, previous: samePrevious?.status))
+        } else {
+            directives.append(.memberUpdated(member))
         }
     }
 

@@ -5,6 +5,11 @@ public enum MembershipDirective: Hashable, Sendable {
     /// A member's status changed (`previous` is nil for a newly learned member).
     /// The shell logs it; the agent layer reacts to deaths.
     case memberChanged(Member, previous: MemberStatus?)
+    /// A member's row changed without a status change (a new incarnation or
+    /// meta): nothing to log, but a mirror of the table must follow.
+    case memberUpdated(Member)
+    /// The member's row was forgotten (reaped after the retention period).
+    case memberForgotten(NodeID)
     /// A member declared this boot dead (this node refutes it next): its
     /// agents may already have been relaunched elsewhere.
     case declaredDead(incarnation: UInt32)

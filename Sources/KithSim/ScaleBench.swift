@@ -24,6 +24,8 @@ public final class ScaleScenario {
         precondition(count >= 5, "the scenario needs a victim, a minority of two and a majority")
         sim = Simulation(seed: seed)
         sim.testName = "kith-sim-bench"
+        // The phases wait on the views, not the history: 10^8 kept observations would need gigabytes.
+        sim.keepsObservations = false
         victim = Simulation.name(count)
         let minoritySize = max(2, count / 100)
         minority = ((count - minoritySize)..<count).map(Simulation.name)

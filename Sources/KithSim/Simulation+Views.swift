@@ -6,7 +6,8 @@ extension Simulation {
     // MARK: Recording
 
     func observe(_ observation: Observation, observer i: Int) {
-        observations.append(observation)
+        observationCount += 1
+        if keepsObservations { observations.append(observation) }
         mix(observation)
         if let s = indexByName[observation.subject.name] {
             setView(observer: i, subject: s, uid: observation.subject.uid, status: observation.status)

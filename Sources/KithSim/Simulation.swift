@@ -155,8 +155,15 @@ public final class Simulation {
     public private(set) var eventsProcessed = 0
     /// Frames the decoder rejected or changed (each also fails the run, see `onCodecFailure`).
     public internal(set) var codecFailures = 0
-    /// Every `.memberChanged`, in order.
+    /// Every `.memberChanged`, in order (none kept when `keepsObservations` is off).
     public internal(set) var observations: [Observation] = []
+    /// Whether `observations` keeps every change. A 10,000-node join makes
+    /// 10^8 of them, so the scaling bench turns this off and keeps only
+    /// `observationCount` and `historyDigest`; the queries over the history
+    /// (`firstTime`, `spread`, `ever`, property monitors) then see nothing.
+    public var keepsObservations = true
+    /// How many `.memberChanged` the nodes reported, kept or not.
+    public internal(set) var observationCount = 0
     public internal(set) var refutations: [Refutation] = []
     /// Every scripted action, in order.
     public internal(set) var faults: [FaultRecord] = []
@@ -479,7 +486,9 @@ public final class Simulation {
         let problem: String
         do {
             let message = try WireCodec.decode(frame)
-            guard let sent, message != sent else { return message }
+            // The sender's own values (equal to what the frame decodes to) share their buffers
+            // with every receiver: a large run then holds one copy of each node's key and meta.
+            guard let sent, message != sent else { return sent ?? message }
             problem = "decodes to another message than \(nodes[from].name) sent: \(sent)"
         } catch {
             problem = "rejected by the decoder: \(error)"

@@ -28,7 +28,7 @@ extension Simulation {
             node.process == .running ? "\(node.id)" : "\(node.id) \(node.process)"
         }.joined(separator: " "))
         details.append("network: \(stats)")
-        details.append("events: \(eventsProcessed), observations: \(observations.count), refutations: \(refutations.count)")
+        details.append("events: \(eventsProcessed), observations: \(observationCount), refutations: \(refutations.count)")
         if !faults.isEmpty {
             let scripted = faults.filter { !$0.action.hasPrefix("add ") }
             details.append("faults (\(scripted.count)):")

@@ -12,6 +12,9 @@ extension AgentRegistry {
 
     /// The first broken rule, nil when the state is consistent.
     func checkInvariants() -> String? {
+        if viewCounts != (view.values.count { $0.status == .alive }, view.values.count { $0.status != .left }) {
+            return "view counts \(viewCounts) disagree with the view"
+        }
         if records.count > AgentRegistry.recordsMax { return "\(records.count) records exceed \(AgentRegistry.recordsMax)" }
         for (name, record) in records {
             if record.name != name { return "record \(name) holds agent \(record.name)" }

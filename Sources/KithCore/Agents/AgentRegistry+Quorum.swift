@@ -14,7 +14,7 @@
 extension AgentRegistry {
     /// The members this node sees alive, of those it knows (left ones aside).
     var liveMembers: (live: Int, known: Int) {
-        (view.values.filter { $0.status == .alive }.count, view.values.filter { $0.status != .left }.count)
+        (viewCounts.alive, viewCounts.notLeft)
     }
 
     /// Whether this node sees a majority of the members it knows alive.

@@ -38,7 +38,10 @@ public struct AgentRegistry: Sendable {
     /// operator proof or of their writer's right to speak for them.
     public internal(set) var forgedRefused: UInt64 = 0
 
-    var view: [String: Member] = [:]
+    /// The membership view; written only through `updateView`, which keeps `viewCounts` with it.
+    private(set) var view: [String: Member] = [:]
+    /// Members of `view` alive, and not left: the majority quorum's counts, kept so they cost O(1).
+    private(set) var viewCounts = (alive: 0, notLeft: 0)
     /// When each member stopped being live in this node's view.
     var goneSince: [String: Instant] = [:]
     /// When this node itself declared each agent's current generation lost: a
@@ -166,18 +169,52 @@ public struct AgentRegistry: Sendable {
         defer { assertInvariants() }
         let previous = view
         view = Dictionary(members.map { ($0.id.name, $0) }, uniquingKeysWith: { a, _ in a })
-        for member in members {
-            if member.status.isActive { goneSince[member.id.name] = nil }
-            else if goneSince[member.id.name] == nil { goneSince[member.id.name] = now }
-        }
+        viewCounts = (view.values.count { $0.status == .alive }, view.values.count { $0.status != .left })
+        for member in members { noteVerdict(on: member, now: now) }
         // Forgotten members (reaped by membership) need no verdict time: the map stays as small as the view.
         goneSince = goneSince.filter { view[$0.key] != nil }
+        let appeared = aliveOthers.filter { member in previous[member.id.name].map { $0.id != member.id || $0.status != .alive } ?? true }
+        return viewChanged(appeared: appeared, now: now)
+    }
+
+    /// The rows of `names` changed (nil: forgotten by membership), each
+    /// name once: the same as `updateView` with the whole view, at the cost
+    /// of the change (a 10,000-member view changes a few members at a time).
+    public mutating func updateView(changed: [(name: String, member: Member?)], now: Instant) -> [AgentDirective] {
+        defer { assertInvariants() }
+        var appeared: [Member] = []
+        for (name, member) in changed {
+            let before = view[name]
+            if let before { viewCounts.alive -= before.status == .alive ? 1 : 0; viewCounts.notLeft -= before.status != .left ? 1 : 0 }
+            view[name] = member
+            guard let member else {
+                goneSince[name] = nil
+                continue
+            }
+            viewCounts.alive += member.status == .alive ? 1 : 0
+            viewCounts.notLeft += member.status != .left ? 1 : 0
+            noteVerdict(on: member, now: now)
+            if member.id != me, member.status == .alive, before.map({ $0.id != member.id || $0.status != .alive }) ?? true {
+                appeared.append(member)
+            }
+        }
+        return viewChanged(appeared: appeared.sorted { $0.id < $1.id }, now: now)
+    }
+
+    private mutating func noteVerdict(on member: Member, now: Instant) {
+        if member.status.isActive { goneSince[member.id.name] = nil }
+        else if goneSince[member.id.name] == nil { goneSince[member.id.name] = now }
+    }
+
+    /// What follows a new view: the quorum's clock, checkpoints for members
+    /// that `appeared` alive (sorted), and a reconcile.
+    private mutating func viewChanged(appeared: [Member], now: Instant) -> [AgentDirective] {
         noteQuorum(now: now)
         var directives: [AgentDirective] = []
         // A member that (re)appears holds no checkpoints: hand it every one we hold, so that if
         // placement picks it for a relaunch, no acknowledged checkpoint is lost.
         let endpoint = view[me.name]?.meta.endpoint ?? ""
-        for member in aliveOthers where previous[member.id.name].map({ $0.id != member.id || $0.status != .alive }) ?? true {
+        for member in appeared {
             // The records go first: a node keeps checkpoints only of agents it knows.
             if !checkpoints.isEmpty { directives.append(.send(registryMessage(wantsReply: false), to: member.meta.endpoint)) }
             for (agent, checkpoint) in checkpoints.sorted(by: { $0.key < $1.key }) {

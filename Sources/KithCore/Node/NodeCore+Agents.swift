@@ -8,11 +8,19 @@ extension NodeCore {
     /// With `relaunch_quorum majority`, a node that stops seeing a majority
     /// fences its guarded agents at once: the majority will relaunch them
     /// after the grace, and one copy at a time must hold across the cut too.
-    mutating func updateRegistryView(now: Instant, into out: inout [NodeDirective]) {
+    ///
+    /// `changed` names the rows that changed since the last call (the whole
+    /// view when nil): a large cluster's view changes a few rows at a time.
+    mutating func updateRegistryView(changed: [String]? = nil, now: Instant, into out: inout [NodeDirective]) {
         let settings = membership.settings
         registry.quorumGrace = max(membership.suspicionBounds.maximum, settings.probeInterval * 20)
         let hadMajority = registry.seesLiveMajority
-        absorb(registry.updateView(membership.members, now: now), now: now, into: &out)
+        if let changed {
+            let rows = changed.map { (name: $0, member: membership.member(named: $0)) }
+            absorb(registry.updateView(changed: rows, now: now), now: now, into: &out)
+        } else {
+            absorb(registry.updateView(membership.members, now: now), now: now, into: &out)
+        }
         if registry.quorum == .majority, hadMajority, !registry.seesLiveMajority {
             let members = registry.liveMembers
             fenceLocalAgents(because: "relaunch_quorum majority: this node sees \(members.live) of \(members.known) members, no majority",

@@ -186,13 +186,20 @@ public struct NodeCore: Sendable {
 
     /// Carries the membership core's directives over, and moves the agents when the view changed.
     mutating func absorb(_ directives: [MembershipDirective], now: Instant, into out: inout [NodeDirective]) {
-        var viewChanged = false
+        // Rows of the table that changed, each once, for the registry's view (nil: forgotten).
+        var changed: [String] = []
+        var seen: Set<String> = []
+        func note(_ name: String) { if seen.insert(name).inserted { changed.append(name) } }
         for directive in directives {
             switch directive {
             case let .send(message, to: endpoint):
                 out.append(.send(message, to: endpoint))
+            case let .memberUpdated(member):
+                note(member.id.name)
+            case let .memberForgotten(id):
+                note(id.name)
             case let .memberChanged(member, previous):
-                viewChanged = true
+                note(member.id.name)
                 out.append(.record(NodeEvent(.info, "member_changed", [
                     "member": .string(member.id.name), "uid": .string(String(member.id.uid, radix: 16)),
                     "state": .string(member.status.description),
@@ -211,8 +218,8 @@ public struct NodeCore: Sendable {
                 ])))
             }
         }
-        if viewChanged && !isStopping {
-            updateRegistryView(now: now, into: &out)
+        if !changed.isEmpty && !isStopping {
+            updateRegistryView(changed: changed, now: now, into: &out)
         }
     }
 
