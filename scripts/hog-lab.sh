@@ -26,7 +26,8 @@ trap cleanup EXIT
 sleep 15
 seconds=$((minutes * 60))
 started_ms=$(($(date +%s%N) / 1000000))
-( end=$((SECONDS + seconds)); while [ "$SECONDS" -lt "$end" ]; do :; done ) &
+# A little longer than the wait, so its CPU time can be read before it is ended.
+( end=$((SECONDS + seconds + 30)); while [ "$SECONDS" -lt "$end" ]; do :; done ) &
 hog=$!
 echo "$nodes daemons in $dir; CPU hog pid $hog for $minutes min"
 sleep "$seconds"
