@@ -39,6 +39,10 @@ public enum DetectionBench {
             story = sim.observations.filter { window.contains($0.time) && $0.subject.name == first.subject.name }.map(\.description)
                 + sim.refutations.filter { window.contains($0.time) && $0.node == first.subject }
                     .map { "\(Simulation.format($0.time)) \($0.node.name) refutes with incarnation \($0.incarnation)" }
+            if let own = sim.membership(first.subject.name) {
+                story.append("at the end \(first.subject.name) holds incarnation \(own.incarnation), local health \(own.localHealth); "
+                             + "\(sim.refutations.filter { $0.node == first.subject }.map { "\(Simulation.format($0.time)) to \($0.incarnation)" })")
+            }
         }
         let suspicions = sim.observations.filter { $0.time >= from && $0.status == .suspect }.count
         return LossRun(seed: seed, formed: formed, deaths: deaths, suspicions: suspicions,
