@@ -1,8 +1,9 @@
 import XCTest
 @testable import KithCore
 
-/// Verdicts and refutations told to every member at once, and stale
-/// suspicions answered with the newer alive (`Membership+Confirm.swift`).
+/// Verdicts and refutations told to every member at once, stale
+/// suspicions answered with the newer alive (`Membership+Confirm.swift`),
+/// and a probe of a suspect that always tells it (`Membership+Probe.swift`).
 final class VerdictMulticastTests: XCTestCase {
     private let start = MT.ms(1000)
 
@@ -67,5 +68,16 @@ final class VerdictMulticastTests: XCTestCase {
         _ = m.hear([.suspect(MT.id("b"), incarnation: 1, by: "c")], now: start)
         XCTAssertEqual(m.status(of: "b"), .suspect)
         XCTAssertEqual(m.broadcasts.pending(about: "b"), .suspect(MT.id("b"), incarnation: 1, by: "c"), "gossiped as usual")
+    }
+
+    /// Under 5% loss every member's queue had retired the suspicion before
+    /// the suspect heard it; the probe now carries it from the table.
+    func test_probeOfASuspect_shouldCarryItsSuspicion_evenOnceTheRumourLeftTheQueue() throws {
+        var m = MT.joined(others: ["b"])
+        _ = m.hear([.suspect(MT.id("b"), incarnation: 0, by: "c")], now: start)
+        m.broadcasts = Broadcasts()
+        let out = m.runTimers(from: start, until: start + .milliseconds(400))
+        let ping = try XCTUnwrap(out.pings.first { $0.target == MT.id("b") })
+        XCTAssertEqual(ping.gossip, [.suspect(MT.id("b"), incarnation: 0, by: "a")])
     }
 }
