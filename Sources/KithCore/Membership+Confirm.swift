@@ -15,17 +15,34 @@ extension Membership {
         tellEveryone(verdict, into: &directives)
     }
 
-    /// Says this node is alive at its new incarnation, to everyone now and by gossip.
+    /// At most this many members hear a refutation directly; beyond, gossip
+    /// and stale-suspicion answers carry it on. A starved node may refute
+    /// many times a minute (the 256-daemon join did), and each direct round
+    /// costs one message per member told, so the cost stays bounded in
+    /// large clusters while every member of a cluster up to 65 is told.
+    static let refutationFanOutMax = 64
+
+    /// Says this node is alive at its new incarnation, to everyone (up to
+    /// `refutationFanOutMax`, chosen at random) now, and by gossip.
     mutating func announceRefutation(into directives: inout [MembershipDirective]) {
         let alive = Gossip.alive(me, incarnation: incarnation, meta: meta)
         broadcasts.enqueue(alive)
-        tellEveryone(alive, into: &directives)
+        var others = activeOthers.sorted(by: { $0.id < $1.id })
+        if others.count > Membership.refutationFanOutMax {
+            others.shuffle(using: &rng)
+            others = Array(others.prefix(Membership.refutationFanOutMax))
+        }
+        tell(others, alive, into: &directives)
     }
 
-    /// An ack with seq 0 answers no probe: it only carries the rumour, to every active member.
     private func tellEveryone(_ rumour: Gossip, into directives: inout [MembershipDirective]) {
-        for other in activeOthers.sorted(by: { $0.id < $1.id }) {
-            directives.append(.send(.ack(seq: 0, from: me, gossip: [rumour]), to: other.meta.endpoint))
+        tell(activeOthers.sorted(by: { $0.id < $1.id }), rumour, into: &directives)
+    }
+
+    /// An ack with seq 0 answers no probe: it only carries the rumour.
+    private func tell(_ members: [Member], _ rumour: Gossip, into directives: inout [MembershipDirective]) {
+        for member in members {
+            directives.append(.send(.ack(seq: 0, from: me, gossip: [rumour]), to: member.meta.endpoint))
         }
     }
 }

@@ -80,4 +80,15 @@ final class VerdictMulticastTests: XCTestCase {
         let ping = try XCTUnwrap(out.pings.first { $0.target == MT.id("b") })
         XCTAssertEqual(ping.gossip, [.suspect(MT.id("b"), incarnation: 0, by: "a")])
     }
+
+    func test_refutation_inALargeCluster_shouldBeSentToAtMostTheFanOutBound() {
+        let others = (1...100).map { "n\($0)" }
+        var m = MT.joined(others: others)
+        let out = m.hear([.suspect(MT.id("a"), incarnation: 0, by: "n1")], now: start)
+        let alive = Gossip.alive(MT.id("a"), incarnation: 1, meta: m.meta)
+        let told = out.acks.filter { $0.seq == 0 && $0.gossip == [alive] }.map(\.to)
+        XCTAssertEqual(told.count, Membership.refutationFanOutMax)
+        XCTAssertEqual(Set(told).count, told.count, "each member at most once")
+        XCTAssertEqual(m.broadcasts.pending(about: "a"), alive, "gossip carries it to the rest")
+    }
 }
