@@ -45,6 +45,8 @@ let package = Package(
         .executableTarget(name: "kith-agent", dependencies: ["KithCore"]),
         // Times the simulator at 100 to 10,000 nodes (BENCHMARKS.md); run it with `-c release`.
         .executableTarget(name: "kith-sim-bench", dependencies: ["KithSim"]),
+        // The failure detector over many simulated seeds: false deaths under loss, detection times (BENCHMARKS.md).
+        .executableTarget(name: "kith-detect-bench", dependencies: ["KithSim", "KithCore"]),
 
         .testTarget(name: "KithJSONTests", dependencies: ["KithJSON", "KithCore"]),
         .testTarget(name: "KithCoreTests", dependencies: ["KithCore"]),

@@ -14,6 +14,7 @@ extension Membership {
 
     mutating func apply(_ rumour: Gossip, now: Instant, into directives: inout [MembershipDirective]) {
         let subject = rumour.subject
+        answerIfStale(rumour)
         if subject.name == me.name {
             refuteIfNeeded(rumour, into: &directives)
             return
@@ -119,7 +120,7 @@ extension Membership {
                 table[me.name] = member
                 directives.append(.memberUpdated(member))
             }
-            broadcasts.enqueue(.alive(me, incarnation: incarnation, meta: meta))
+            announceRefutation(into: &directives)
             directives.append(.refuted(incarnation: incarnation))
         case .alive, .left:
             return
@@ -157,9 +158,7 @@ extension Membership {
         for (name, suspicion) in suspicions.sorted(by: { $0.key < $1.key }) where now >= suspicion.deadline {
             suspicions[name] = nil
             guard let member = table[name], member.status == .suspect else { continue }
-            setStatus(of: member.id, to: .dead, incarnation: member.incarnation, meta: member.meta,
-                      now: now, into: &directives)
-            broadcasts.enqueue(.dead(member.id, incarnation: member.incarnation, by: me.name))
+            declareDead(member, now: now, into: &directives)
         }
     }
 }

@@ -26,10 +26,17 @@ extension Membership {
             guard let target = nextProbeTarget() else { return }
             let seq = takeSeq()
             probe = Probe(target: target.id, seq: seq, indirectAt: now + scaled(settings.probeTimeout), deadline: now + period)
-            // Buddy system: a suspected member hears of its suspicion first, so it can refute.
+            // Buddy system: a suspected member hears of its suspicion first, so it can refute,
+            // also once the rumour has left our queue (memberlist sends it from the state too):
+            // under 5% loss every queue had retired it before the suspect heard, and it died unheard.
             let first = target.status == .suspect ? target.id.name : nil
+            var gossip = piggyback(first: first)
+            if target.status == .suspect, !gossip.contains(where: { $0.subject == target.id }) {
+                gossip = [.suspect(target.id, incarnation: target.incarnation, by: me.name)]
+                    + gossip.prefix(settings.maxPiggyback - 1)
+            }
             directives.append(.send(.ping(seq: seq, from: me, replyTo: meta.endpoint, target: target.id,
-                                          gossip: piggyback(first: first)), to: target.meta.endpoint))
+                                          gossip: gossip), to: target.meta.endpoint))
         }
     }
 

@@ -128,14 +128,15 @@ final class MembershipGossipTests: XCTestCase {
     }
 
     func test_apply_acceptedRumour_shouldBeQueuedForRetransmission_andIgnoredOneNot() {
-        struct Case { var name: String, before: [Gossip], rumour: Gossip, queued: Bool }
+        /// `instead`: what is queued when the rumour is not (a stale suspicion is answered with the newer alive).
+        struct Case { var name: String, before: [Gossip], rumour: Gossip, queued: Bool, instead: Gossip? = nil }
         let cases = [
             Case(name: "new member", before: [], rumour: alive(b1, 0), queued: true),
             Case(name: "suspicion", before: [alive(b1, 0)], rumour: suspect(b1, 0), queued: true),
             Case(name: "death", before: [alive(b1, 0)], rumour: dead(b1, 0), queued: true),
             Case(name: "goodbye", before: [alive(b1, 0)], rumour: MT.left(b1, incarnation: 0), queued: true),
             Case(name: "refutation", before: [alive(b1, 0), suspect(b1, 0)], rumour: alive(b1, 1), queued: true),
-            Case(name: "stale suspect", before: [alive(b1, 2)], rumour: suspect(b1, 1), queued: false),
+            Case(name: "stale suspect", before: [alive(b1, 2)], rumour: suspect(b1, 1), queued: false, instead: alive(b1, 2)),
             Case(name: "unknown dead", before: [], rumour: dead(b1, 0), queued: false),
         ]
         for t in cases {
@@ -143,7 +144,7 @@ final class MembershipGossipTests: XCTestCase {
             _ = m.hear(t.before, now: MT.ms(10))
             m.broadcasts.remove(subject: "b")
             _ = m.hear([t.rumour], now: MT.ms(20))
-            XCTAssertEqual(m.broadcasts.pending(about: "b"), t.queued ? t.rumour : nil, t.name)
+            XCTAssertEqual(m.broadcasts.pending(about: "b"), t.queued ? t.rumour : t.instead, t.name)
         }
     }
 
@@ -173,14 +174,15 @@ final class MembershipGossipTests: XCTestCase {
     // MARK: Refutation
 
     func test_onSuspectOrDead_aboutSelf_shouldRefute_withIncrementedIncarnation() {
-        struct Case { var name: String, own: UInt32, rumour: Gossip, refutesTo: UInt32? }
+        /// `answers`: old news is not refuted again, but the alive this node holds is gossiped again.
+        struct Case { var name: String, own: UInt32, rumour: Gossip, refutesTo: UInt32?, answers: Bool = false }
         let cases = [
             Case(name: "suspect at own incarnation", own: 0, rumour: suspect(a, 0), refutesTo: 1),
             Case(name: "suspect above own incarnation", own: 0, rumour: suspect(a, 5), refutesTo: 6),
             Case(name: "dead at own incarnation", own: 2, rumour: dead(a, 2), refutesTo: 3),
             Case(name: "dead above own incarnation", own: 2, rumour: dead(a, 9), refutesTo: 10),
-            Case(name: "suspect below own incarnation is old news", own: 3, rumour: suspect(a, 2), refutesTo: nil),
-            Case(name: "dead below own incarnation is old news", own: 3, rumour: dead(a, 1), refutesTo: nil),
+            Case(name: "suspect below own incarnation is old news", own: 3, rumour: suspect(a, 2), refutesTo: nil, answers: true),
+            Case(name: "dead below own incarnation is old news", own: 3, rumour: dead(a, 1), refutesTo: nil, answers: true),
             Case(name: "about an earlier boot of this name", own: 0, rumour: suspect(MT.id("a", uid: 0), 7), refutesTo: nil),
             Case(name: "about a later boot of this name", own: 0, rumour: dead(MT.id("a", uid: 2), 7), refutesTo: nil),
             Case(name: "alive about self", own: 0, rumour: alive(a, 7), refutesTo: nil),
@@ -203,7 +205,7 @@ final class MembershipGossipTests: XCTestCase {
             XCTAssertEqual(m.member(named: "a")?.id, a, t.name)
             XCTAssertEqual(m.localHealth, t.refutesTo == nil ? 0 : 1, "\(t.name): being suspected hints we are slow")
             XCTAssertEqual(m.broadcasts.pending(about: "a"),
-                           t.refutesTo.map { .alive(a, incarnation: $0, meta: MT.meta("a")) }, t.name)
+                           (t.refutesTo ?? (t.answers ? t.own : nil)).map { .alive(a, incarnation: $0, meta: MT.meta("a")) }, t.name)
             XCTAssertEqual(out.changes, [], t.name)
         }
     }

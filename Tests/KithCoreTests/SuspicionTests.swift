@@ -86,9 +86,14 @@ final class MembershipSuspicionTests: XCTestCase {
     private let b = MT.id("b")
     private let start = MT.ms(1000)
 
-    /// a, b, c, d, e: N = 5, so the minimum is 200 ms × 4 × max(1, log10 6) = 800 ms,
-    /// the maximum 6 × 800 ms, and suspicionMultiplier − 2 = 2 confirmations are expected.
-    private func fiveNodeCluster() -> Membership { MT.joined(others: ["b", "c", "d", "e"]) }
+    /// a, b, c, d, e with suspicion multiplier 4 (the default is 3): N = 5, so the minimum is
+    /// 200 ms × 4 × max(1, log10 6) = 800 ms, the maximum 6 × 800 ms, and
+    /// suspicionMultiplier − 2 = 2 confirmations are expected.
+    private func fiveNodeCluster() -> Membership {
+        var settings = MT.quiet
+        settings.suspicionMultiplier = 4
+        return MT.joined(others: ["b", "c", "d", "e"], settings: settings)
+    }
 
     func test_suspicion_timeout_shouldShrinkWithIndependentConfirmations_andKillAtTheDeadline() throws {
         let oneOfTwo = Suspicion.timeout(confirmations: 1, expected: 2, minimum: .milliseconds(800),
@@ -131,12 +136,12 @@ final class MembershipSuspicionTests: XCTestCase {
             let names = (1..<t.members).map { "n\($0)" }
             var m = MT.joined(others: names)
             _ = m.hear([.suspect(MT.id("n1"), incarnation: 0, by: "n2")], now: start)
-            let minimumMs = 200 * 4 * max(1, log10(Double(t.members + 1)))
+            let minimumMs = 200 * 3 * max(1, log10(Double(t.members + 1)))
             let s = try XCTUnwrap(m.suspicions["n1"])
             XCTAssertEqual(Double(s.minimum.nanoseconds) / 1e6, minimumMs, accuracy: 0.001, "N = \(t.members)")
             XCTAssertEqual(Double(s.maximum.nanoseconds) / 1e6, 6 * minimumMs, accuracy: 0.001, "N = \(t.members)")
-            // A cluster too small to supply 2 confirmers expects none (memberlist's rule).
-            XCTAssertEqual(s.expectedConfirmations, t.members - 2 < 2 ? 0 : 2, "N = \(t.members)")
+            // 3 - 2 = 1 confirmation; a cluster too small to supply it expects none (memberlist's rule).
+            XCTAssertEqual(s.expectedConfirmations, t.members - 2 < 1 ? 0 : 1, "N = \(t.members)")
         }
     }
 
