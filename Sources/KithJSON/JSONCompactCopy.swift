@@ -135,14 +135,18 @@ private struct CompactCopier {
         }
     }
 
+    /// An empty array or object: its closing bracket is copied and the nesting left.
+    private mutating func closesAtOnce(_ close: UInt8, to out: inout [UInt8]) -> Bool {
+        guard peek == close else { return false }
+        pos += 1
+        depth -= 1
+        out.append(close)
+        return true
+    }
+
     private mutating func copyArray(to out: inout [UInt8]) -> Bool {
         guard enter(UInt8(ascii: "["), to: &out) else { return false }
-        if peek == UInt8(ascii: "]") {
-            pos += 1
-            depth -= 1
-            out.append(UInt8(ascii: "]"))
-            return true
-        }
+        if closesAtOnce(UInt8(ascii: "]"), to: &out) { return true }
         while true {
             guard copyValue(to: &out), let more = next(closingWith: UInt8(ascii: "]"), to: &out) else { return false }
             if !more { return true }
@@ -151,12 +155,7 @@ private struct CompactCopier {
 
     private mutating func copyObject(to out: inout [UInt8]) -> Bool {
         guard enter(UInt8(ascii: "{"), to: &out) else { return false }
-        if peek == UInt8(ascii: "}") {
-            pos += 1
-            depth -= 1
-            out.append(UInt8(ascii: "}"))
-            return true
-        }
+        if closesAtOnce(UInt8(ascii: "}"), to: &out) { return true }
         var previousKey: Range<Int>?
         while true {
             guard peek == UInt8(ascii: "\""), let key = copyString(to: &out) else { return false }

@@ -20,6 +20,15 @@ final class NodeCoreDeliveryTests: XCTestCase {
         return t
     }
 
+    /// A lone node a on which s1 runs (connected).
+    private func localSender() -> NT {
+        var t = NT()
+        t.input(.start)
+        t.startLocal(NT.spec("s1"))
+        t.input(.agentConnected("s1", generation: 1))
+        return t
+    }
+
     /// A lone node a on which b1 runs (connected).
     private func receiver() -> NT {
         var t = NT()
@@ -153,10 +162,7 @@ final class NodeCoreDeliveryTests: XCTestCase {
     }
 
     func test_localReceiver_shouldGetMessagesOnlyOnceConnected_andKeepOnesItsSessionDidNotTake() {
-        var t = NT()
-        t.input(.start)
-        t.startLocal(NT.spec("s1"))
-        t.input(.agentConnected("s1", generation: 1))
+        var t = localSender()
         t.startLocal(NT.spec("b1"))
         let early = send(&t, 1)
         XCTAssertEqual(early.replies.map(\.1), [["ok": true]])
@@ -180,10 +186,7 @@ extension NodeCoreDeliveryTests {
     /// The soak's lost run: a local receiver fenced while its record still said running took every
     /// resend and failed it; each failure put the message back as if queued anew, so it never timed out.
     func test_aLocalReceiverWhoseDeliveriesKeepFailing_shouldStillFailTheMessageByIdAfterTheGiveUp() {
-        var t = NT()
-        t.input(.start)
-        t.startLocal(NT.spec("s1"))
-        t.input(.agentConnected("s1", generation: 1))
+        var t = localSender()
         t.startLocal(NT.spec("b1"))
         t.input(.agentConnected("b1", generation: 1))
         let queued = t.now
