@@ -111,8 +111,17 @@ extension Membership {
         switch rumour {
         case .suspect, .dead:
             // At the top of the range a refutation cannot outbid; equal incarnations still let alive win locally.
-            guard rumour.incarnation >= incarnation, rumour.incarnation < .max else { return }
+            guard rumour.incarnation >= incarnation, rumour.incarnation < .max else {
+                // Refuted as a suspicion, buried all the same by a member that had not heard the refutation
+                // (a verdict sent straight to this node can overtake it): its agents may run elsewhere now.
+                if case .dead = rumour, rumour.incarnation == refutedSuspicion {
+                    refutedSuspicion = nil
+                    directives.append(.declaredDead(incarnation: rumour.incarnation))
+                }
+                return
+            }
             if case .dead = rumour { directives.append(.declaredDead(incarnation: rumour.incarnation)) }
+            if case .suspect = rumour { refutedSuspicion = rumour.incarnation } else { refutedSuspicion = nil }
             incarnation = rumour.incarnation + 1
             adjustHealth(1)
             if var member = table[me.name] {
@@ -147,6 +156,10 @@ extension Membership {
     /// Lifeguard's bounds for this cluster size: at least
     /// `suspicionMultiplier * log10(N + 1)` probe periods, at most
     /// `suspicionMaxMultiplier` times that.
+    /// The shortest time in which this node can be suspected and declared
+    /// dead: a freeze this long may have cost it its membership.
+    public var shortestSuspicion: Duration { suspicionBounds.minimum }
+
     var suspicionBounds: (minimum: Duration, maximum: Duration) {
         let n = Double(max(clusterSize, 1))
         let minimum = settings.probeInterval.scaled(by: settings.suspicionMultiplier * max(1, log10(n + 1)))

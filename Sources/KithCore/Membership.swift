@@ -16,6 +16,10 @@ public struct Membership: Sendable {
     public internal(set) var meta: NodeMeta
     public let settings: MembershipSettings
     public internal(set) var incarnation: UInt32 = 0
+    /// The incarnation of the last suspicion of this node it refuted: a dead
+    /// verdict at that incarnation arriving after the refutation means a
+    /// member buried this node before hearing it (see `refuteIfNeeded`).
+    var refutedSuspicion: UInt32?
     /// Lifeguard's local health multiplier (IV.A): 0 is healthy; each step
     /// stretches this node's probe timeouts by one more probe period.
     public internal(set) var localHealth: Int = 0

@@ -173,6 +173,24 @@ final class MembershipGossipTests: XCTestCase {
 
     // MARK: Refutation
 
+    /// A verdict sent straight to this node can overtake the refutation of the suspicion before it:
+    /// dead at the incarnation this node was just suspected at means a member buried it all the same.
+    func test_deadAtTheIncarnationOfARefutedSuspicion_shouldSayThisNodeWasDeclaredDead_once() {
+        var m = MT.joined(others: ["b"])
+        _ = m.hear([suspect(a, 0)], now: MT.ms(1))
+        XCTAssertEqual(m.incarnation, 1)
+        let declared = { (out: [MembershipDirective]) in
+            out.compactMap { if case let .declaredDead(incarnation) = $0 { incarnation } else { nil } }
+        }
+        XCTAssertEqual(declared(m.hear([dead(a, 0, by: "b")], now: MT.ms(2))), [0])
+        XCTAssertEqual(m.incarnation, 1, "already refuted: no second bump")
+        XCTAssertEqual(declared(m.hear([dead(a, 0, by: "c")], now: MT.ms(3))), [], "one verdict, one fence")
+        var older = MT.joined(others: ["b"])
+        _ = older.hear([suspect(a, 0)], now: MT.ms(1))
+        _ = older.hear([suspect(a, 1)], now: MT.ms(2))
+        XCTAssertEqual(declared(older.hear([dead(a, 0)], now: MT.ms(3))), [], "a verdict older than the last suspicion refuted is old news")
+    }
+
     func test_onSuspectOrDead_aboutSelf_shouldRefute_withIncrementedIncarnation() {
         /// `answers`: old news is not refuted again, but the alive this node holds is gossiped again.
         struct Case { var name: String, own: UInt32, rumour: Gossip, refutesTo: UInt32?, answers: Bool = false }
