@@ -169,7 +169,8 @@ public final class Node {
         defer { if let last = lastAwake { lastAwake = max(last, now) } else { lastAwake = now } }
         guard let last = lastAwake, now > last, !leaving else { return }
         let gap = now.since(last)
-        guard gap >= Node.freezeFloor else { return }
+        // Shorter gaps are scheduling noise, unless a suspicion is shorter still (faster settings).
+        guard gap >= min(Node.freezeFloor, core.membership.shortestSuspicion) else { return }
         lastAwake = now
         input(.resumed(after: gap), now: now)
     }
