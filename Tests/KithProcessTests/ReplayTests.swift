@@ -66,7 +66,7 @@ final class ReplayTests: LabTestCase {
         let peer = try SessionPeer(keyFile: lab.directory + "/cluster.keys")
         let n1 = NodeID(name: "n1", uid: try uid(of: "n1"))
         let connection = try SessionPeer.Connection(to: lab.node("n1").listen)
-        try connection.send([WireCodec.version, 14, 1, 2, 3], key: peer.key)
+        try connection.send([WireCodec.version, 16, 1, 2, 3], key: peer.key)
         try connection.send([WireCodec.version, 255], key: peer.key)
         try connection.send([WireCodec.version + 1] + Array(ping(3, to: n1, replyTo: peer.listenEndpoint).dropFirst()), key: peer.key)
         try connection.send(ping(4, to: n1, replyTo: peer.listenEndpoint), key: peer.key)
